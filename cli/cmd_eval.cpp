@@ -1,0 +1,116 @@
+// tilescale eval: top-1 accuracy and throughput of a model on a data set.
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "data_options.h"
+#include "tilescale/core/error.h"
+#include "tilescale/core/npy.h"
+#include "tilescale/core/progress.h"
+#include "tilescale/quant/float_executor.h"
+#include "tilescale/quant/onnx_import.h"
+
+namespace po = boost::program_options;
+
+namespace tilescale::cli {
+namespace {
+
+std::string shape_text(const std::vector<int64_t>& s) {
+  std::string r;
+  for (std::size_t i = 0; i < s.size(); ++i) r += (i ? "x" : "") + std::to_string(s[i]);
+  return r;
+}
+
+}  // namespace
+
+int run_eval(const std::vector<std::string>& args) {
+  std::string model_path, dump_logits;
+  int64_t batch = 256;
+  int threads = 0;
+  bool json = false;
+  DataOptions data;
+  po::options_description desc("tilescale eval: top-1 accuracy of a model on a data set\noptions");
+  desc.add_options()
+      ("help,h", "show this help")
+      ("model", po::value(&model_path), "ONNX model (float reference executor)")
+      ("batch", po::value(&batch)->default_value(batch), "images per batch")
+      ("threads", po::value(&threads)->default_value(0), "worker threads (0 = all cores)")
+      ("json", po::bool_switch(&json), "print one JSON object instead of the table")
+      ("dump-logits", po::value(&dump_logits), "write the logits as float32 [N, classes] .npy");
+  data.add_to(desc);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(desc).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  if (model_path.empty()) fail_input("--model", "required (an ONNX file)");
+  if (batch < 1) fail_input("--batch", "must be >= 1");
+  if (threads < 0) fail_input("--threads", "must be >= 0");
+
+  const quant::Graph graph = quant::import_onnx(model_path);
+  const Dataset ds = data.load();
+  const auto& in_shape = graph.input_value().shape;
+  const std::vector<int64_t> ds_shape = {ds.channels, ds.height, ds.width};
+  if (in_shape != ds_shape)
+    fail_input(model_path, "model expects " + shape_text(in_shape) + " images but " + ds.source +
+                               " holds " + shape_text(ds_shape) + " images");
+  const int64_t classes = graph.output_value().size();
+  if (ds.num_classes > classes)
+    fail_input(model_path, "model has " + std::to_string(classes) + " outputs but " + ds.source +
+                               " has labels up to " + std::to_string(ds.num_classes - 1));
+
+  quant::FloatExecutor exec(graph, {threads, 8});
+  std::vector<float> logits(static_cast<std::size_t>(ds.count * classes));
+  std::vector<float> input(static_cast<std::size_t>(batch * ds.image_size()));
+  int64_t correct = 0;
+  ProgressBar bar("eval", ds.count);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t first = 0; first < ds.count; first += batch) {
+    const int64_t n = std::min(batch, ds.count - first);
+    ds.fill_batch(first, n, input.data());
+    float* out = logits.data() + first * classes;
+    exec.run(input.data(), n, out);
+    for (int64_t i = 0; i < n; ++i) {
+      const float* row = out + i * classes;
+      const int64_t pred = std::max_element(row, row + classes) - row;
+      correct += pred == ds.labels[first + i];
+    }
+    bar.update(first + n);
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  bar.finish();
+  if (!dump_logits.empty()) write_npy_f32(dump_logits, logits.data(), {ds.count, classes});
+
+  const double top1 = ds.count ? static_cast<double>(correct) / ds.count : 0.0;
+  const double ips = seconds > 0 ? ds.count / seconds : 0.0;
+  if (json) {
+    nlohmann::ordered_json j;
+    j["model"] = model_path;
+    j["data"] = data.describe();
+    j["images"] = ds.count;
+    j["correct"] = correct;
+    j["top1"] = top1;
+    j["seconds"] = seconds;
+    j["images_per_s"] = ips;
+    j["batch"] = batch;
+    j["threads"] = exec.threads();
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::printf("model      %s (%lld params, %lld MACs/image)\n", model_path.c_str(),
+                static_cast<long long>(graph.parameter_count()),
+                static_cast<long long>(graph.macs_per_sample()));
+    std::printf("data       %s (%lld images)\n", data.describe().c_str(), static_cast<long long>(ds.count));
+    std::printf("top-1      %.2f %%  (%lld / %lld)\n", 100.0 * top1, static_cast<long long>(correct),
+                static_cast<long long>(ds.count));
+    std::printf("time       %.3f s  (%.0f images/s, batch %lld, %d threads)\n", seconds, ips,
+                static_cast<long long>(batch), exec.threads());
+  }
+  return 0;
+}
+
+}  // namespace tilescale::cli

@@ -1,0 +1,51 @@
+// tilescale: quantize -> map -> simulate -> report. Dispatches to one subcommand per file.
+#include <boost/program_options/errors.hpp>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "tilescale/core/error.h"
+
+namespace {
+
+const char kUsage[] =
+    "usage: tilescale <command> [options]\n"
+    "commands:\n"
+    "  eval      top-1 accuracy of an ONNX model on a data set (float reference executor)\n"
+    "run 'tilescale <command> --help' for the options of a command\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using Command = std::function<int(const std::vector<std::string>&)>;
+  const std::map<std::string, Command> commands = {{"eval", tilescale::cli::run_eval}};
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? tilescale::kInputErrorExit : 0;
+  }
+  auto it = commands.find(argv[1]);
+  if (it == commands.end()) {
+    std::fprintf(stderr, "tilescale: error: unknown command '%s'\n%s", argv[1], kUsage);
+    return tilescale::kInputErrorExit;
+  }
+  try {
+    return it->second(std::vector<std::string>(argv + 2, argv + argc));
+  } catch (const tilescale::InputError& e) {
+    std::fprintf(stderr, "tilescale %s: error: %s\n", argv[1], e.what());
+    return tilescale::kInputErrorExit;
+  } catch (const boost::program_options::error& e) {
+    std::fprintf(stderr, "tilescale %s: error: %s (see 'tilescale %s --help')\n", argv[1], e.what(),
+                 argv[1]);
+    return tilescale::kInputErrorExit;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "tilescale %s: error: out of memory\n", argv[1]);
+    return tilescale::kInternalErrorExit;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tilescale %s: internal error: %s\n", argv[1], e.what());
+    return tilescale::kInternalErrorExit;
+  }
+}

@@ -1,0 +1,29 @@
+// Float32 kernels of the reference executor, one per graph op, over a chunk of n samples (NCHW).
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "tilescale/quant/graph.h"
+
+namespace tilescale::quant::kernels {
+
+// A clamp applied to Conv/Gemm outputs when a following Relu/Clip is fused into them.
+struct Clamp {
+  float lo = -std::numeric_limits<float>::infinity();
+  float hi = std::numeric_limits<float>::infinity();
+};
+Clamp clamp_of(const Node& activation);  // Relu -> [0, inf), Clip -> [min, max]
+
+// Per-thread temporary buffers, grown on demand.
+struct Scratch {
+  std::vector<float> col;   // im2col matrix [K][n * Ho * Wo]
+  std::vector<float> gemm;  // GEMM result [Cout/groups][n * Ho * Wo]
+};
+
+// Runs one node on n samples. ins[i] holds [n][size of input i]; out receives [n][output size].
+void run_node(const Graph& g, const Node& node, int64_t n, const std::vector<const float*>& ins,
+              float* out, const Clamp& clamp, Scratch& scratch);
+
+}  // namespace tilescale::quant::kernels

@@ -1,0 +1,59 @@
+#include "tilescale/quant/graph.h"
+
+namespace tilescale::quant {
+
+const char* op_name(Op op) {
+  switch (op) {
+    case Op::Conv: return "Conv";
+    case Op::Gemm: return "Gemm";
+    case Op::Relu: return "Relu";
+    case Op::Clip: return "Clip";
+    case Op::Add: return "Add";
+    case Op::Sub: return "Sub";
+    case Op::Mul: return "Mul";
+    case Op::Div: return "Div";
+    case Op::MaxPool: return "MaxPool";
+    case Op::AveragePool: return "AveragePool";
+    case Op::GlobalAveragePool: return "GlobalAveragePool";
+    case Op::Reshape: return "Reshape";
+    case Op::Concat: return "Concat";
+    case Op::Pad: return "Pad";
+  }
+  return "?";
+}
+
+int64_t Tensor::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+int64_t Value::size() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+int64_t Graph::parameter_count() const {
+  int64_t n = 0;
+  for (const Node& node : nodes) {
+    if (node.op == Op::Conv || node.op == Op::Gemm) n += node.weight.numel() + node.bias.numel();
+  }
+  return n;
+}
+
+int64_t Graph::macs_per_sample() const {
+  int64_t macs = 0;
+  for (const Node& node : nodes) {
+    if (node.op == Op::Conv) {
+      // Every output element reduces over Cin/groups x kh x kw weights.
+      const Value& out = values[node.output];
+      macs += out.size() * (node.weight.numel() / node.weight.shape[0]);
+    } else if (node.op == Op::Gemm) {
+      macs += node.weight.numel();
+    }
+  }
+  return macs;
+}
+
+}  // namespace tilescale::quant

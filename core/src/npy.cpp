@@ -72,11 +72,19 @@ NpyArray read_npy(const std::string& path) {
 
   NpyArray arr;
   const std::string dims = m[1];
-  const std::regex number("\\d+");
-  std::sregex_iterator it(dims.begin(), dims.end(), number), end;
   int64_t count = 1;
-  for (; it != end; ++it) {
-    int64_t d = std::stoll(it->str());
+  // A Python tuple of non-negative integers: "", "5,", "2, 3" (a trailing comma is allowed).
+  for (std::size_t pos = 0; pos < dims.size();) {
+    std::size_t comma = dims.find(',', pos);
+    if (comma == std::string::npos) comma = dims.size();
+    const std::size_t b = dims.find_first_not_of(" \t", pos);
+    const bool empty = b == std::string::npos || b >= comma;
+    if (empty && comma == dims.size()) break;  // after the trailing comma
+    std::string tok = empty ? "" : dims.substr(b, dims.find_last_not_of(" \t", comma - 1) + 1 - b);
+    if (tok.empty() || tok.size() > 15 || tok.find_first_not_of("0123456789") != std::string::npos)
+      fail_input(path, "npy shape (" + dims + ") has an invalid dimension '" + tok + "'");
+    pos = comma + 1;
+    const int64_t d = std::stoll(tok);
     arr.shape.push_back(d);
     if (d != 0 && count > (int64_t{1} << 40) / d) fail_input(path, "npy shape too large");
     count *= d;

@@ -1,8 +1,11 @@
 #include "float_kernels.h"
 
+#include "tilescale/quant/int_arith.h"
+
 #include <cblas.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace tilescale::quant::kernels {
@@ -274,6 +277,13 @@ void run_node(const Graph& g, const Node& node, int64_t n, const std::vector<con
     case Op::Reshape: std::memcpy(out, ins[0], sizeof(float) * static_cast<std::size_t>(n * size)); break;
     case Op::Concat: concat(g, node, n, ins, out); break;
     case Op::Pad: pad(g, node, n, ins[0], out); break;
+    case Op::FakeQuant: {
+      // Exactly the integer path's rounding (int_arith.h): double division, half up, saturate.
+      const IntRange r{static_cast<int64_t>(node.fq_lo), static_cast<int64_t>(node.fq_hi)};
+      for (int64_t i = 0; i < n * size; ++i)
+        out[i] = static_cast<float>(quantize_to_grid(ins[0][i], node.fq_step, r)) * node.fq_step;
+      break;
+    }
   }
 }
 

@@ -18,6 +18,7 @@ const char* op_name(Op op) {
     case Op::Reshape: return "Reshape";
     case Op::Concat: return "Concat";
     case Op::Pad: return "Pad";
+    case Op::FakeQuant: return "FakeQuant";
   }
   return "?";
 }

@@ -23,6 +23,7 @@ enum class Op {
   Reshape,            // Flatten or Reshape: same data, new per-sample shape
   Concat,             // along per-sample axis Node::axis
   Pad,                // constant padding of the spatial/channel axes
+  FakeQuant,          // clamp(floor(x / step + 0.5), lo, hi) * step: a quantization grid in float
 };
 
 const char* op_name(Op op);
@@ -68,6 +69,9 @@ struct Node {
   std::vector<int64_t> pads;    // Pad: begin then end, per per-sample axis
   float pad_value = 0.0f;       // Pad: constant
   int axis = 0;                 // Concat: per-sample axis
+  float fq_step = 1.0f;         // FakeQuant: grid step
+  float fq_lo = 0.0f;           // FakeQuant: smallest code
+  float fq_hi = 0.0f;           // FakeQuant: largest code
 };
 
 struct Graph {

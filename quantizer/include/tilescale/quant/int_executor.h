@@ -1,0 +1,36 @@
+// The golden integer executor: the specification every simulator and RTL block is checked against.
+// All arithmetic follows int_arith.h; the only float steps are the host pre-processing before the
+// first Quantize and the final conversion of the logits to real numbers.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "tilescale/quant/quantized_model.h"
+
+namespace tilescale::quant {
+
+class IntExecutor {
+ public:
+  explicit IntExecutor(const QuantizedModel& model, int threads = 0);
+
+  // Real-valued network output for n NCHW float32 samples: [n][output size]. For a final Gemm this is
+  // acc * 2^-F * s_y (no requantization), else the output codes times their step.
+  void run(const float* input, int64_t n, float* output) const;
+
+  // The integer value of every tensor the plan computes: codes[v] is [n][size] for every value that is
+  // an op output (the logits of a final Gemm hold the int64 accumulator with F fractional bits);
+  // empty for host-only values and values folded away by fusion.
+  std::vector<std::vector<int64_t>> run_codes(const float* input, int64_t n) const;
+
+ private:
+  struct Workspace;
+  void run_chunk(const float* input, int64_t n, Workspace& ws) const;
+  void real_output(const Workspace& ws, int64_t n, float* out) const;
+
+  const QuantizedModel& model_;
+  int threads_;
+  std::vector<int> layer_of_op_;  // per plan op: index into model.layers, or -1
+};
+
+}  // namespace tilescale::quant

@@ -1,0 +1,126 @@
+#include "tilescale/quant/quantize.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "scale_search.h"
+#include "tilescale/core/error.h"
+#include "tilescale/quant/fake_quant.h"
+#include "tilescale/quant/float_executor.h"
+
+namespace tilescale::quant {
+
+uint64_t SplitMix64::next() {
+  uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+uint64_t SplitMix64::below(uint64_t n) {
+  return static_cast<uint64_t>((static_cast<unsigned __int128>(next()) * n) >> 64);
+}
+
+std::vector<int64_t> sample_indices(int64_t total, int64_t count, uint64_t seed) {
+  count = std::min(count, total);
+  std::vector<int64_t> idx(static_cast<std::size_t>(total));
+  for (int64_t i = 0; i < total; ++i) idx[i] = i;
+  SplitMix64 rng(seed);
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t j = i + static_cast<int64_t>(rng.below(static_cast<uint64_t>(total - i)));
+    std::swap(idx[i], idx[j]);
+  }
+  idx.resize(static_cast<std::size_t>(count));
+  std::sort(idx.begin(), idx.end());
+  return idx;
+}
+
+namespace {
+
+// Which layers take the first/last-layer bit override: the first and the last Gemm op.
+bool is_first_or_last(const QuantPlan& plan, std::size_t layer) {
+  return layer == 0 || layer + 1 == plan.layer_ops.size();
+}
+
+// Bits of each own-scale tensor: a_bits, the first/last override for the inputs of the first and
+// last layers, 32 (float) for the logits of a final Gemm.
+void init_act_bits(QuantizedModel& m) {
+  const QuantOptions& o = m.options;
+  m.acts.assign(m.graph.values.size(), ActQuant{});
+  for (std::size_t v = 0; v < m.acts.size(); ++v) {
+    m.acts[v].bits = o.a_bits;
+    m.acts[v].is_signed = !m.plan.non_negative[v];
+  }
+  if (o.a_bits != 32 && o.first_last_bits > 0) {
+    for (std::size_t l = 0; l < m.plan.layer_ops.size(); ++l) {
+      if (!is_first_or_last(m.plan, l)) continue;
+      const int src = m.plan.scale_source[m.plan.ops[m.plan.layer_ops[l]].inputs[0]];
+      m.acts[src].bits = std::max(o.first_last_bits, 4);
+    }
+  }
+  for (const QOp& op : m.plan.ops)
+    if (op.kind == QOpKind::Gemm && op.output == m.graph.output) m.acts[op.output].bits = 32;
+}
+
+float max_abs(const std::vector<float>& x) {
+  float m = 0.0f;
+  for (float v : x) m = std::max(m, std::fabs(v));
+  return m;
+}
+
+}  // namespace
+
+QuantizedModel quantize(const Graph& graph, const QuantOptions& options, const Dataset& calib_set) {
+  options.validate();
+  check_granularity_fits(graph, options.granularity);
+  const auto& in_shape = graph.input_value().shape;
+  if (in_shape != std::vector<int64_t>{calib_set.channels, calib_set.height, calib_set.width})
+    fail_input(calib_set.source, "calibration images do not have the model's input shape");
+  if (calib_set.count < 1) fail_input(calib_set.source, "the calibration set is empty");
+
+  QuantizedModel m;
+  m.options = options;
+  m.graph = graph;
+  m.permutations.assign(graph.values.size(), {});
+  m.plan = make_quant_plan(m.graph);
+  init_act_bits(m);
+
+  // Calibration images: a seeded sample of the calibration set.
+  const auto picks = sample_indices(calib_set.count, options.calib_images, options.seed);
+  const int64_t n = static_cast<int64_t>(picks.size());
+  std::vector<float> calib(static_cast<std::size_t>(n * calib_set.image_size()));
+  for (int64_t i = 0; i < n; ++i)
+    calib_set.fill_batch(picks[i], 1, calib.data() + i * calib_set.image_size());
+  FloatExecutorOptions exec_opts{options.threads, 8};
+  const auto float_values = FloatExecutor(m.graph, exec_opts).run_all(calib.data(), n);
+
+  // Initial grids: activations min-max over the calibration set, weights min-max per block.
+  for (std::size_t v = 0; v < m.acts.size(); ++v) {
+    if (m.plan.scale_source[v] != static_cast<int>(v)) continue;
+    ActQuant& a = m.acts[v];
+    const float peak = std::max(max_abs(float_values[v]), 1e-8f);
+    a.scale = a.is_float() ? peak / 127.0f : peak / (static_cast<float>(a.range().hi) + 0.5f);
+  }
+  for (std::size_t l = 0; l < m.plan.layer_ops.size(); ++l) {
+    LayerQuant layer;
+    layer.op = m.plan.layer_ops[l];
+    const Node& node = m.graph.nodes[m.plan.ops[layer.op].node];
+    layer.name = node.name;
+    layer.w_bits = options.first_last_bits > 0 && is_first_or_last(m.plan, l) ? options.first_last_bits
+                                                                               : options.w_bits;
+    layer.grid = make_block_grid(node, options.granularity);
+    for (float w : node.weight.data)
+      if (!std::isfinite(w)) fail_input(graph.source, "layer '" + node.name + "' has a NaN or Inf weight");
+    for (float b : node.bias.data)
+      if (!std::isfinite(b)) fail_input(graph.source, "layer '" + node.name + "' has a NaN or Inf bias");
+    m.layers.push_back(std::move(layer));
+  }
+
+  ScaleSearch search(m, float_values, n, calib);
+  search.run();
+  finalize_multipliers(m);
+  return m;
+}
+
+}  // namespace tilescale::quant

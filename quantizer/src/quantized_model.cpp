@@ -1,0 +1,101 @@
+#include "tilescale/quant/quantized_model.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "tilescale/core/error.h"
+
+namespace tilescale::quant {
+
+void QuantOptions::validate() const {
+  if (w_bits < 2 || w_bits > 8) fail_input("--wbits", std::to_string(w_bits) + " is outside 2..8");
+  if (!((a_bits >= 4 && a_bits <= 8) || a_bits == 32))
+    fail_input("--abits", std::to_string(a_bits) + " is outside 4..8 (or 32 for float activations)");
+  if (first_last_bits != 0 && (first_last_bits < 2 || first_last_bits > 8))
+    fail_input("--first-last", std::to_string(first_last_bits) + " is outside 2..8 (0 = off)");
+  if (scale_bits < 1 || scale_bits > 24)
+    fail_input("--scale-bits", std::to_string(scale_bits) + " is outside 1..24");
+  if (grid_points < 1 || grid_points > 10000) fail_input("--grid", "points must be in 1..10000");
+  if (!(grid_lo > 0.0) || !(grid_hi >= grid_lo)) fail_input("--grid", "needs 0 < lo <= hi");
+  if (rounds < 1 || rounds > 20) fail_input("--rounds", "must be in 1..20");
+  if (calib_images < 1) fail_input("--calib", "the calibration set is empty (need at least 1 image)");
+  if (calib_positions < 1) fail_input("--calib-positions", "must be >= 1");
+  if (reorder != "none" && reorder != "sort" && reorder != "kmeans")
+    fail_input("--reorder", "unknown method '" + reorder + "' (none, sort, kmeans)");
+  if (threads < 0) fail_input("--threads", "must be >= 0");
+}
+
+float QuantizedModel::output_step(const LayerQuant& layer) const {
+  const QOp& op = plan.ops[layer.op];
+  const ActQuant& out = act_of(op.output);
+  return out.scale;
+}
+
+void finalize_multipliers(QuantizedModel& model) {
+  for (LayerQuant& layer : model.layers) {
+    const QOp& op = model.plan.ops[layer.op];
+    const Node& node = model.graph.nodes[op.node];
+    const ActQuant& in = model.act_of(op.inputs[0]);
+    const ActQuant& out = model.act_of(op.output);
+    const int64_t blocks = layer.grid.num_blocks();
+    layer.multiplier.assign(static_cast<std::size_t>(blocks), FixedMultiplier{});
+    layer.bias_q.assign(node.bias.data.size(), 0);
+    layer.frac_bits = 0;
+    if (in.is_float()) continue;  // float activations: no integer path
+    const double s_x = in.scale, s_y = out.scale;
+    int frac = std::numeric_limits<int>::min();
+    for (int64_t b = 0; b < blocks; ++b) {
+      const double M = s_x * static_cast<double>(layer.block_scale[b]) / s_y;
+      layer.multiplier[b] = to_fixed_multiplier(M, model.options.scale_bits);
+      if (layer.multiplier[b].m != 0) frac = std::max(frac, layer.multiplier[b].r);
+    }
+    if (frac == std::numeric_limits<int>::min()) frac = 0;
+    layer.frac_bits = frac;
+    for (std::size_t o = 0; o < layer.bias_q.size(); ++o)
+      layer.bias_q[o] = round_half_up(std::ldexp(node.bias.data[o] / s_y, frac));
+
+    // Bound |acc| to prove int64 never overflows: each block's partial sum is at most
+    // terms * max|q_x| * max|q_w|, shifted up by F - r.
+    const IntRange xr = in.range();
+    const double max_x = static_cast<double>(std::max(-xr.lo, xr.hi));
+    const double max_w = static_cast<double>(int64_t{1} << (layer.w_bits - 1));
+    std::vector<double> terms(static_cast<std::size_t>(layer.grid.red_groups), 0.0);
+    for (int64_t k = 0; k < layer.grid.reduction(); ++k) terms[layer.grid.red_group[k]] += 1.0;
+    double worst = 0.0;
+    for (int64_t o = 0; o < layer.grid.out_channels; ++o) {
+      double sum = std::fabs(static_cast<double>(layer.bias_q[o]));
+      for (int64_t j = 0; j < layer.grid.red_groups; ++j) {
+        const FixedMultiplier& f = layer.multiplier[layer.grid.out_group[o] * layer.grid.red_groups + j];
+        if (terms[j] * max_x * max_w >= 2147483648.0)
+          fail_input(layer.name, "a block partial sum could exceed int32");
+        sum += terms[j] * max_x * max_w * static_cast<double>(f.m) * std::ldexp(1.0, frac - f.r);
+      }
+      worst = std::max(worst, sum);
+    }
+    if (worst >= std::ldexp(1.0, 62))
+      fail_input(layer.name, "the accumulator could exceed 62 bits (block scales span too wide a "
+                             "range for --scale-bits " + std::to_string(model.options.scale_bits) + ")");
+  }
+}
+
+std::vector<float> realized_weight(const QuantizedModel& model, const LayerQuant& layer) {
+  const QOp& op = model.plan.ops[layer.op];
+  const Node& node = model.graph.nodes[op.node];
+  const ActQuant& in = model.act_of(op.inputs[0]);
+  const ActQuant& out = model.act_of(op.output);
+  const BlockGrid& grid = layer.grid;
+  const int64_t cout = grid.out_channels, cin_g = grid.cin_g, kernel = grid.kernel;
+  std::vector<float> w(node.weight.data.size());
+  for (int64_t o = 0; o < cout; ++o)
+    for (int64_t c = 0; c < cin_g; ++c)
+      for (int64_t p = 0; p < kernel; ++p) {
+        const int64_t idx = (o * cin_g + c) * kernel + p;
+        const int64_t b = grid.block_of(o, grid.hw_index(c, p));
+        double step = layer.block_scale[b];
+        if (!in.is_float()) step = layer.multiplier[b].value() * out.scale / in.scale;
+        w[idx] = static_cast<float>(layer.q_weight[idx] * step);
+      }
+  return w;
+}
+
+}  // namespace tilescale::quant

@@ -1,0 +1,452 @@
+#include "scale_search.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "tilescale/quant/fake_quant.h"
+#include "tilescale/quant/float_executor.h"
+#include "tilescale/quant/quantize.h"
+
+namespace tilescale::quant {
+namespace {
+
+constexpr int64_t kMaxActSamples = 65536;
+
+// Float fake-quantization with the integer path's rounding (int_arith.h).
+inline float fq(float x, double step, IntRange r) {
+  return static_cast<float>(quantize_to_grid(x, step, r) * step);
+}
+
+double weight_qmax_edge(int bits) { return std::ldexp(1.0, bits - 1) - 0.5; }
+
+// C[m][n] = A[m][k] * B[k][n], row-major.
+void gemm(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
+              static_cast<int>(k), 1.0f, a, static_cast<int>(k), b, static_cast<int>(n), 0.0f, c,
+              static_cast<int>(n));
+}
+
+}  // namespace
+
+ScaleSearch::ScaleSearch(QuantizedModel& model, const std::vector<std::vector<float>>& float_values,
+                         int64_t images, const std::vector<float>& calib_input)
+    : m_(model), images_(images), calib_input_(calib_input) {
+  const std::size_t nv = m_.graph.values.size();
+  act_peak_.assign(nv, 0.0f);
+  act_samples_.assign(nv, {});
+  for (std::size_t v = 0; v < nv; ++v) {
+    if (m_.plan.scale_source[v] != static_cast<int>(v)) continue;
+    const auto& vals = float_values[v];
+    for (float x : vals) act_peak_[v] = std::max(act_peak_[v], std::fabs(x));
+    const auto picks = sample_indices(static_cast<int64_t>(vals.size()), kMaxActSamples, m_.options.seed + v);
+    for (int64_t i : picks) act_samples_[v].push_back(vals[i]);
+  }
+  data_.resize(m_.layers.size());
+  block_step_.resize(m_.layers.size());
+  for (std::size_t l = 0; l < m_.layers.size(); ++l) {
+    sample_layer(l, float_values);
+    const int64_t blocks = m_.layers[l].grid.num_blocks();
+    block_step_[l].resize(static_cast<std::size_t>(blocks));
+    for (int64_t b = 0; b < blocks; ++b) set_block(l, b, initial_step(l, b));
+  }
+}
+
+void ScaleSearch::sample_layer(std::size_t l, const std::vector<std::vector<float>>& values) {
+  const QOp& op = m_.plan.ops[m_.layers[l].op];
+  const Node& node = m_.graph.nodes[op.node];
+  const Value& in_v = m_.graph.values[op.inputs[0]];
+  LayerData& d = data_[l];
+  const BlockGrid& grid = m_.layers[l].grid;
+  d.k = grid.reduction();
+  const int64_t cout = grid.out_channels;
+  const std::vector<float>& x = values[op.inputs[0]];
+  const uint64_t seed = m_.options.seed * 1000003ull + l;
+  if (node.op == Op::Gemm) {
+    d.groups = 1;
+    d.cout_g = cout;
+    const auto picks = sample_indices(images_, m_.options.calib_positions, seed);
+    d.positions = static_cast<int64_t>(picks.size());
+    d.x.resize(static_cast<std::size_t>(d.k * d.positions));
+    for (int64_t p = 0; p < d.positions; ++p)
+      for (int64_t k = 0; k < d.k; ++k) d.x[k * d.positions + p] = x[picks[p] * d.k + k];
+  } else {
+    const Window& w = node.window;
+    const Value& out_v = m_.graph.values[node.output];
+    const int64_t cin = in_v.shape[0], h = in_v.shape[1], wd = in_v.shape[2];
+    const int64_t ho = out_v.shape[1], wo = out_v.shape[2];
+    d.groups = w.groups;
+    d.cout_g = cout / d.groups;
+    const int64_t cin_g = cin / d.groups;
+    const auto picks = sample_indices(images_ * ho * wo, m_.options.calib_positions, seed);
+    d.positions = static_cast<int64_t>(picks.size());
+    d.x.assign(static_cast<std::size_t>(d.groups * d.k * d.positions), 0.0f);
+    for (int64_t p = 0; p < d.positions; ++p) {
+      const int64_t img = picks[p] / (ho * wo), oy = picks[p] / wo % ho, ox = picks[p] % wo;
+      for (int64_t g = 0; g < d.groups; ++g)
+        for (int64_t c = 0; c < cin_g; ++c)
+          for (int64_t ky = 0; ky < w.kernel_h; ++ky)
+            for (int64_t kx = 0; kx < w.kernel_w; ++kx) {
+              const int64_t iy = oy * w.stride_h - w.pad_top + ky * w.dilation_h;
+              const int64_t ix = ox * w.stride_w - w.pad_left + kx * w.dilation_w;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
+              const int64_t k = (c * w.kernel_h + ky) * w.kernel_w + kx;
+              d.x[(g * d.k + k) * d.positions + p] = x[((img * cin + g * cin_g + c) * h + iy) * wd + ix];
+            }
+    }
+  }
+  // Reference output with float weights and float inputs (bias left out: it cancels in the error).
+  d.y_ref.resize(static_cast<std::size_t>(cout * d.positions));
+  for (int64_t g = 0; g < d.groups; ++g)
+    gemm(d.cout_g, d.positions, d.k, node.weight.data.data() + g * d.cout_g * d.k,
+         d.x.data() + g * d.k * d.positions, d.y_ref.data() + g * d.cout_g * d.positions);
+  // Columns (ONNX reduction order) of each reduction group.
+  d.block_cols.assign(static_cast<std::size_t>(grid.red_groups), {});
+  for (int64_t c = 0; c < grid.cin_g; ++c)
+    for (int64_t p = 0; p < grid.kernel; ++p)
+      d.block_cols[grid.red_group[grid.hw_index(c, p)]].push_back(c * grid.kernel + p);
+  for (auto& cols : d.block_cols) std::sort(cols.begin(), cols.end());
+}
+
+double ScaleSearch::initial_step(std::size_t l, int64_t block) const {
+  const LayerQuant& layer = m_.layers[l];
+  const Node& node = m_.graph.nodes[m_.plan.ops[layer.op].node];
+  const BlockGrid& grid = layer.grid;
+  const LayerData& d = data_[l];
+  const int64_t og = block / grid.red_groups, rg = block % grid.red_groups;
+  float peak = 0.0f;
+  for (int64_t o = 0; o < grid.out_channels; ++o) {
+    if (grid.out_group[o] != og) continue;
+    for (int64_t k : d.block_cols[rg]) peak = std::max(peak, std::fabs(node.weight.data[o * d.k + k]));
+  }
+  if (peak == 0.0f) return 1.0;  // an all-zero block: any step quantizes it exactly
+  const double s0 = peak / weight_qmax_edge(layer.w_bits);
+  switch (m_.options.granularity.kind) {
+    case GranularityKind::Mx:
+      return std::ldexp(1.0, static_cast<int>(std::ceil(std::log2(s0))));  // no clipping
+    case GranularityKind::Vsq: {
+      // Per-channel float step times an integer vector scale in [1, 2^vsq_bits - 1].
+      float row_peak = 0.0f;
+      for (int64_t o = 0; o < grid.out_channels; ++o)
+        if (grid.out_group[o] == og)
+          for (int64_t k = 0; k < d.k; ++k) row_peak = std::max(row_peak, std::fabs(node.weight.data[o * d.k + k]));
+      const double levels = std::ldexp(1.0, m_.options.granularity.vsq_bits) - 1.0;
+      const double s_ch = row_peak / weight_qmax_edge(layer.w_bits) / levels;
+      return s_ch * std::clamp(std::ceil(s0 / s_ch - 1e-9), 1.0, levels);
+    }
+    default:
+      return s0;
+  }
+}
+
+std::vector<double> ScaleSearch::candidates(std::size_t l, int64_t block) const {
+  const double s0 = initial_step(l, block);
+  std::vector<double> c;
+  switch (m_.options.granularity.kind) {
+    case GranularityKind::Mx:
+      for (int e = -3; e <= 1; ++e) c.push_back(std::ldexp(s0, e));
+      break;
+    case GranularityKind::Vsq: {
+      const double levels = std::ldexp(1.0, m_.options.granularity.vsq_bits) - 1.0;
+      // s0 = s_ch * v0; recover s_ch from the largest-vector step of this channel's grid.
+      const LayerQuant& layer = m_.layers[l];
+      const BlockGrid& grid = layer.grid;
+      const Node& node = m_.graph.nodes[m_.plan.ops[layer.op].node];
+      const int64_t og = block / grid.red_groups;
+      float row_peak = 0.0f;
+      for (int64_t o = 0; o < grid.out_channels; ++o)
+        if (grid.out_group[o] == og)
+          for (int64_t k = 0; k < data_[l].k; ++k) row_peak = std::max(row_peak, std::fabs(node.weight.data[o * data_[l].k + k]));
+      const double s_ch = row_peak > 0 ? row_peak / weight_qmax_edge(layer.w_bits) / levels : 1.0;
+      for (int v = 1; v <= static_cast<int>(levels); ++v) c.push_back(s_ch * v);
+      break;
+    }
+    default: {
+      const int n = m_.options.grid_points;
+      for (int i = 0; i < n; ++i) {
+        const double f = n == 1 ? m_.options.grid_lo
+                                : m_.options.grid_lo + (m_.options.grid_hi - m_.options.grid_lo) * i / (n - 1);
+        c.push_back(s0 * f);
+      }
+    }
+  }
+  return c;
+}
+
+void ScaleSearch::set_block(std::size_t l, int64_t block, double step) {
+  LayerQuant& layer = m_.layers[l];
+  const Node& node = m_.graph.nodes[m_.plan.ops[layer.op].node];
+  const BlockGrid& grid = layer.grid;
+  const LayerData& d = data_[l];
+  if (layer.q_weight.empty()) {
+    layer.q_weight.assign(node.weight.data.size(), 0);
+    layer.block_scale.assign(static_cast<std::size_t>(grid.num_blocks()), 0.0f);
+  }
+  // Stored as float32 (the bundle's precision); quantize with exactly the stored value.
+  const float s = static_cast<float>(step);
+  block_step_[l][block] = s;
+  layer.block_scale[block] = s;
+  const int64_t og = block / grid.red_groups, rg = block % grid.red_groups;
+  const IntRange r = signed_range(layer.w_bits);
+  for (int64_t o = 0; o < grid.out_channels; ++o) {
+    if (grid.out_group[o] != og) continue;
+    for (int64_t k : d.block_cols[rg])
+      layer.q_weight[o * d.k + k] = static_cast<int8_t>(quantize_to_grid(node.weight.data[o * d.k + k], s, r));
+  }
+}
+
+std::vector<float> ScaleSearch::quantized_columns(std::size_t l, double step) const {
+  const LayerData& d = data_[l];
+  const ActQuant& a = m_.act_of(m_.plan.ops[m_.layers[l].op].inputs[0]);
+  if (a.is_float()) return d.x;
+  std::vector<float> xq(d.x.size());
+  const IntRange r = a.range();
+  for (std::size_t i = 0; i < xq.size(); ++i) xq[i] = fq(d.x[i], step, r);
+  return xq;
+}
+
+// Output error of layer l with its current quantized weights and the given input columns.
+double ScaleSearch::layer_error(std::size_t l, const std::vector<float>& xq) const {
+  const LayerQuant& layer = m_.layers[l];
+  const LayerData& d = data_[l];
+  const BlockGrid& grid = layer.grid;
+  std::vector<float> w(static_cast<std::size_t>(grid.out_channels * d.k));
+  for (int64_t o = 0; o < grid.out_channels; ++o)
+    for (int64_t rg = 0; rg < grid.red_groups; ++rg) {
+      const double s = block_step_[l][grid.out_group[o] * grid.red_groups + rg];
+      for (int64_t k : d.block_cols[rg]) w[o * d.k + k] = static_cast<float>(layer.q_weight[o * d.k + k] * s);
+    }
+  std::vector<float> y(d.y_ref.size());
+  for (int64_t g = 0; g < d.groups; ++g)
+    gemm(d.cout_g, d.positions, d.k, w.data() + g * d.cout_g * d.k, xq.data() + g * d.k * d.positions,
+         y.data() + g * d.cout_g * d.positions);
+  if (m_.options.metric == SearchMetric::L2) {
+    double e = 0.0;
+    for (std::size_t i = 0; i < y.size(); ++i) e += (double(y[i]) - d.y_ref[i]) * (double(y[i]) - d.y_ref[i]);
+    return e / static_cast<double>(y.size());
+  }
+  double dot = 0.0, ny = 0.0, nr = 0.0;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    dot += double(y[i]) * d.y_ref[i];
+    ny += double(y[i]) * y[i];
+    nr += double(d.y_ref[i]) * d.y_ref[i];
+  }
+  return ny > 0 && nr > 0 ? 1.0 - dot / std::sqrt(ny * nr) : 1.0;
+}
+
+void ScaleSearch::search_weights_mse(std::size_t l) {
+  const LayerQuant& layer = m_.layers[l];
+  const Node& node = m_.graph.nodes[m_.plan.ops[layer.op].node];
+  const BlockGrid& grid = layer.grid;
+  const LayerData& d = data_[l];
+  const IntRange r = signed_range(layer.w_bits);
+  for (int64_t b = 0; b < grid.num_blocks(); ++b) {
+    const int64_t og = b / grid.red_groups, rg = b % grid.red_groups;
+    double best = std::numeric_limits<double>::infinity(), best_s = initial_step(l, b);
+    for (double s : candidates(l, b)) {
+      const float sf = static_cast<float>(s);
+      double e = 0.0;
+      for (int64_t o = 0; o < grid.out_channels; ++o) {
+        if (grid.out_group[o] != og) continue;
+        for (int64_t k : d.block_cols[rg]) {
+          const float w = node.weight.data[o * d.k + k];
+          const double diff = w - fq(w, sf, r);
+          e += diff * diff;
+        }
+      }
+      if (e < best) {
+        best = e;
+        best_s = s;
+      }
+    }
+    set_block(l, b, best_s);
+  }
+}
+
+// PTQ-SL coordinate descent: for each block in turn, the candidate step that minimises the layer's
+// output error with all other blocks fixed. The error change of a candidate is computed on the
+// block's rows only: delta_Y[o] = (w_cand[o, cols] - w_cur[o, cols]) * Xq[cols, :].
+void ScaleSearch::search_weights_output(std::size_t l) {
+  LayerQuant& layer = m_.layers[l];
+  const Node& node = m_.graph.nodes[m_.plan.ops[layer.op].node];
+  const BlockGrid& grid = layer.grid;
+  const LayerData& d = data_[l];
+  const ActQuant& in = m_.act_of(m_.plan.ops[layer.op].inputs[0]);
+  const std::vector<float> xq = quantized_columns(l, in.scale);
+  const int64_t P = d.positions, cout = grid.out_channels;
+  const IntRange r = signed_range(layer.w_bits);
+  const bool cosine = m_.options.metric == SearchMetric::Cosine;
+
+  // Current output Y and its error E = Y - Y_ref.
+  std::vector<float> w_cur(static_cast<std::size_t>(cout * d.k));
+  for (int64_t o = 0; o < cout; ++o)
+    for (int64_t rg = 0; rg < grid.red_groups; ++rg) {
+      const double s = block_step_[l][grid.out_group[o] * grid.red_groups + rg];
+      for (int64_t k : d.block_cols[rg]) w_cur[o * d.k + k] = static_cast<float>(layer.q_weight[o * d.k + k] * s);
+    }
+  std::vector<float> y(static_cast<std::size_t>(cout * P));
+  for (int64_t g = 0; g < d.groups; ++g)
+    gemm(d.cout_g, P, d.k, w_cur.data() + g * d.cout_g * d.k, xq.data() + g * d.k * P,
+         y.data() + g * d.cout_g * P);
+  double dot = 0.0, ny = 0.0, nr = 0.0;  // for the cosine metric
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    dot += double(y[i]) * d.y_ref[i];
+    ny += double(y[i]) * y[i];
+    nr += double(d.y_ref[i]) * d.y_ref[i];
+  }
+
+  std::vector<float> xb, delta, z;
+  for (int64_t b = 0; b < grid.num_blocks(); ++b) {
+    const int64_t og = b / grid.red_groups, rg = b % grid.red_groups;
+    const auto& cols = d.block_cols[rg];
+    const int64_t kb = static_cast<int64_t>(cols.size());
+    const std::vector<double> cands = candidates(l, b);
+    const int64_t nc = static_cast<int64_t>(cands.size());
+    std::vector<double> l2(static_cast<std::size_t>(nc), 0.0), ddot(nc, 0.0), dny(nc, 0.0);
+    std::vector<int64_t> rows;
+    for (int64_t o = 0; o < cout; ++o)
+      if (grid.out_group[o] == og) rows.push_back(o);
+    for (int64_t o : rows) {
+      const int64_t g = o / d.cout_g;
+      xb.resize(static_cast<std::size_t>(kb * P));
+      for (int64_t i = 0; i < kb; ++i)
+        std::copy_n(xq.begin() + (g * d.k + cols[i]) * P, P, xb.begin() + i * P);
+      delta.resize(static_cast<std::size_t>(nc * kb));
+      for (int64_t c = 0; c < nc; ++c) {
+        const float s = static_cast<float>(cands[c]);
+        for (int64_t i = 0; i < kb; ++i) {
+          const float w = node.weight.data[o * d.k + cols[i]];
+          delta[c * kb + i] = fq(w, s, r) - w_cur[o * d.k + cols[i]];
+        }
+      }
+      z.resize(static_cast<std::size_t>(nc * P));
+      gemm(nc, P, kb, delta.data(), xb.data(), z.data());
+      const float* yo = y.data() + o * P;
+      const float* ro = d.y_ref.data() + o * P;
+      for (int64_t c = 0; c < nc; ++c) {
+        const float* zc = z.data() + c * P;
+        double e = 0.0, dd = 0.0, dn = 0.0;
+        for (int64_t p = 0; p < P; ++p) {
+          const double yn = double(yo[p]) + zc[p];
+          e += (yn - ro[p]) * (yn - ro[p]);
+          if (cosine) {
+            dd += double(zc[p]) * ro[p];
+            dn += yn * yn - double(yo[p]) * yo[p];
+          }
+        }
+        l2[c] += e;
+        ddot[c] += dd;
+        dny[c] += dn;
+      }
+    }
+    int64_t best = 0;
+    double best_v = std::numeric_limits<double>::infinity();
+    for (int64_t c = 0; c < nc; ++c) {
+      const double v = cosine ? -(dot + ddot[c]) / std::sqrt(std::max(ny + dny[c], 1e-30) * nr) : l2[c];
+      if (v < best_v) {
+        best_v = v;
+        best = c;
+      }
+    }
+    set_block(l, b, cands[best]);
+    // Update w_cur, Y and the cosine sums for the chosen step.
+    const float s = static_cast<float>(block_step_[l][b]);
+    for (int64_t o : rows) {
+      const int64_t g = o / d.cout_g;
+      std::vector<float> dw(static_cast<std::size_t>(kb));
+      for (int64_t i = 0; i < kb; ++i) {
+        const float nw = static_cast<float>(layer.q_weight[o * d.k + cols[i]] * s);
+        dw[i] = nw - w_cur[o * d.k + cols[i]];
+        w_cur[o * d.k + cols[i]] = nw;
+      }
+      float* yo = y.data() + o * P;
+      for (int64_t i = 0; i < kb; ++i) {
+        if (dw[i] == 0.0f) continue;
+        const float* xr = xq.data() + (g * d.k + cols[i]) * P;
+        for (int64_t p = 0; p < P; ++p) yo[p] += dw[i] * xr[p];
+      }
+    }
+    dot += ddot[best];
+    ny += dny[best];
+  }
+}
+
+// The step of one activation grid: candidates around min-max, scored by the output error of every
+// layer that reads the tensor (or the tensor's own MSE when no layer reads it directly).
+void ScaleSearch::search_activation(int value) {
+  ActQuant& a = m_.acts[value];
+  if (a.is_float()) return;
+  std::vector<std::size_t> readers;
+  for (std::size_t l = 0; l < m_.layers.size(); ++l)
+    if (m_.plan.scale_source[m_.plan.ops[m_.layers[l].op].inputs[0]] == value) readers.push_back(l);
+  const double s0 = std::max(act_peak_[value], 1e-8f) / (static_cast<double>(a.range().hi) + 0.5);
+  const int n = m_.options.search == SearchMethod::Minmax ? 1 : m_.options.grid_points;
+  double best_v = std::numeric_limits<double>::infinity();
+  float best_s = static_cast<float>(s0);
+  for (int i = 0; i < n; ++i) {
+    const double f = n == 1 ? 1.0 : m_.options.grid_lo + (m_.options.grid_hi - m_.options.grid_lo) * i / (n - 1);
+    const float s = static_cast<float>(s0 * f);
+    double v = 0.0;
+    if (m_.options.search == SearchMethod::Output && !readers.empty()) {
+      for (std::size_t l : readers) v += layer_error(l, quantized_columns(l, s));
+    } else {
+      for (float x : act_samples_[value]) {
+        const double diff = x - fq(x, s, a.range());
+        v += diff * diff;
+      }
+    }
+    if (v < best_v) {
+      best_v = v;
+      best_s = s;
+    }
+  }
+  a.scale = best_s;
+}
+
+void ScaleSearch::set_logit_steps() {
+  for (const LayerQuant& layer : m_.layers) {
+    const QOp& op = m_.plan.ops[layer.op];
+    ActQuant& out = m_.acts[m_.plan.scale_source[op.output]];
+    const ActQuant& in = m_.act_of(op.inputs[0]);
+    if (!out.is_float() || in.is_float()) continue;
+    const float peak = *std::max_element(layer.block_scale.begin(), layer.block_scale.end());
+    out.scale = in.scale * peak;  // every block multiplier is then <= 1
+  }
+}
+
+void ScaleSearch::refresh_quantized_inputs(std::size_t up_to_layer) {
+  set_logit_steps();
+  finalize_multipliers(m_);
+  const Graph fq_graph = make_fake_quant_graph(m_);
+  const auto values = FloatExecutor(fq_graph, {m_.options.threads, 8}).run_all(calib_input_.data(), images_);
+  // Keep the float reference output; only the inputs change.
+  std::vector<float> keep = data_[up_to_layer].y_ref;
+  sample_layer(up_to_layer, values);
+  data_[up_to_layer].y_ref = std::move(keep);
+}
+
+void ScaleSearch::run() {
+  const SearchMethod method = m_.options.search;
+  std::vector<int> own;
+  for (std::size_t v = 0; v < m_.acts.size(); ++v)
+    if (m_.plan.scale_source[v] == static_cast<int>(v)) own.push_back(static_cast<int>(v));
+  if (method == SearchMethod::Minmax) {
+    for (int v : own) search_activation(v);
+  } else if (method == SearchMethod::Wmse) {
+    for (std::size_t l = 0; l < m_.layers.size(); ++l) search_weights_mse(l);
+    for (int v : own) search_activation(v);
+  } else {
+    for (int round = 0; round < m_.options.rounds; ++round) {
+      for (std::size_t l = 0; l < m_.layers.size(); ++l) {
+        if (m_.options.calib_input == CalibInput::Quantized) refresh_quantized_inputs(l);
+        search_weights_output(l);
+      }
+      for (int v : own) search_activation(v);
+    }
+  }
+  set_logit_steps();
+}
+
+}  // namespace tilescale::quant

@@ -1,0 +1,50 @@
+// The scale searches behind quantize(): min-max, weight MSE, and PTQ-SL's output-error coordinate
+// descent over block steps alternating with activation steps (DESIGN.md section 3).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "tilescale/quant/quantized_model.h"
+
+namespace tilescale::quant {
+
+class ScaleSearch {
+ public:
+  // float_values: every graph value on the calibration images (FloatExecutor::run_all);
+  // calib_input: those images, for refreshing inputs in CalibInput::Quantized mode.
+  ScaleSearch(QuantizedModel& model, const std::vector<std::vector<float>>& float_values,
+              int64_t images, const std::vector<float>& calib_input);
+  void run();
+
+ private:
+  // One layer's search data: sampled im2col columns of its input and the float reference output.
+  struct LayerData {
+    int64_t groups = 1, cout_g = 0, k = 0, positions = 0;  // GEMM shape per group
+    std::vector<float> x;      // [groups][k][positions] float input columns, ONNX reduction order
+    std::vector<float> y_ref;  // [Cout][positions] float output (weights and inputs unquantized)
+    std::vector<std::vector<int64_t>> block_cols;  // per reduction group: ONNX k indices
+  };
+
+  void sample_layer(std::size_t l, const std::vector<std::vector<float>>& values);
+  void refresh_quantized_inputs(std::size_t up_to_layer);
+  std::vector<double> candidates(std::size_t l, int64_t block) const;
+  double initial_step(std::size_t l, int64_t block) const;
+  void set_block(std::size_t l, int64_t block, double step);
+  void search_weights_output(std::size_t l);
+  void search_weights_mse(std::size_t l);
+  void search_activation(int value);
+  std::vector<float> quantized_columns(std::size_t l, double step) const;
+  double layer_error(std::size_t l, const std::vector<float>& xq) const;
+  void set_logit_steps();
+
+  QuantizedModel& m_;
+  int64_t images_;
+  const std::vector<float>& calib_input_;
+  std::vector<LayerData> data_;
+  std::vector<std::vector<double>> block_step_;   // [layer][block] current step
+  std::vector<float> act_peak_;                   // per value: max |x| on the calibration set
+  std::vector<std::vector<float>> act_samples_;   // per value: up to 65536 calibration samples
+};
+
+}  // namespace tilescale::quant

@@ -1,0 +1,160 @@
+// Builds small Graph IRs directly in C++ (no ONNX) with seeded random weights, for the reorder
+// tests.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "tilescale/quant/graph.h"
+
+namespace tilescale::test {
+
+class GraphBuilder {
+ public:
+  GraphBuilder(std::vector<int64_t> input_shape, uint64_t seed) : rng_(seed) {
+    g_.source = "synthetic";
+    g_.input = add_value(std::move(input_shape));
+  }
+
+  int input() const { return g_.input; }
+  const quant::Value& value(int v) const { return g_.values[v]; }
+  // The node that produces value v.
+  static quant::Node& node_in(quant::Graph& g, int v) {
+    for (quant::Node& n : g.nodes)
+      if (n.output == v) return n;
+    throw std::logic_error("no node produces value " + std::to_string(v));
+  }
+  static const quant::Node& node_in(const quant::Graph& g, int v) {
+    return node_in(const_cast<quant::Graph&>(g), v);
+  }
+
+  // Stride-1 "same" conv with a k x k kernel (k odd), random weights and bias.
+  int conv(int in, int64_t cout, int64_t k, int64_t groups = 1) {
+    const auto& s = g_.values[in].shape;
+    quant::Node& n = add_node(quant::Op::Conv, {in}, {cout, s[1], s[2]});
+    n.window.kernel_h = n.window.kernel_w = k;
+    n.window.pad_top = n.window.pad_left = n.window.pad_bottom = n.window.pad_right = k / 2;
+    n.window.groups = groups;
+    n.weight = random_tensor({cout, s[0] / groups, k, k});
+    n.bias = random_tensor({cout});
+    return n.output;
+  }
+  int depthwise(int in, int64_t k) {
+    return conv(in, g_.values[in].shape[0], k, g_.values[in].shape[0]);
+  }
+
+  int gemm(int in, int64_t nout) {
+    const int64_t k = g_.values[in].size();
+    quant::Node& n = add_node(quant::Op::Gemm, {in}, {nout});
+    n.weight = random_tensor({nout, k});
+    n.bias = random_tensor({nout});
+    return n.output;
+  }
+
+  int relu(int in) { return add_node(quant::Op::Relu, {in}, g_.values[in].shape).output; }
+  int clip(int in, float lo, float hi) {
+    quant::Node& n = add_node(quant::Op::Clip, {in}, g_.values[in].shape);
+    n.clip_min = lo;
+    n.clip_max = hi;
+    return n.output;
+  }
+
+  // A per-tensor quantization grid: clamp(floor(x / step + 0.5), lo, hi) * step.
+  int fake_quant(int in, float step, float lo, float hi) {
+    quant::Node& n = add_node(quant::Op::FakeQuant, {in}, g_.values[in].shape);
+    n.fq_step = step;
+    n.fq_lo = lo;
+    n.fq_hi = hi;
+    return n.output;
+  }
+
+  // Two activations element by element.
+  int binary(quant::Op op, int a, int b) { return add_node(op, {a, b}, g_.values[a].shape).output; }
+
+  // An activation and a per-channel constant (one value per axis-0 entry), broadcast over H and W.
+  int binary_const(quant::Op op, int in, const std::vector<float>& per_channel,
+                   bool first = false) {
+    const auto shape = g_.values[in].shape;
+    quant::Node& n = add_node(op, {in}, shape);
+    n.operand.shape = shape;
+    const int64_t plane = g_.values[in].size() / shape[0];
+    for (float c : per_channel) n.operand.data.insert(n.operand.data.end(), plane, c);
+    n.operand_first = first;
+    return n.output;
+  }
+
+  int maxpool2(int in) {
+    const auto& s = g_.values[in].shape;
+    quant::Node& n = add_node(quant::Op::MaxPool, {in}, {s[0], s[1] / 2, s[2] / 2});
+    n.window.kernel_h = n.window.kernel_w = 2;
+    n.window.stride_h = n.window.stride_w = 2;
+    return n.output;
+  }
+
+  int global_avg_pool(int in) {
+    return add_node(quant::Op::GlobalAveragePool, {in}, {g_.values[in].shape[0], 1, 1}).output;
+  }
+
+  int flatten(int in) { return add_node(quant::Op::Reshape, {in}, {g_.values[in].size()}).output; }
+
+  // Constant padding; pads = begin then end per per-sample axis.
+  int pad(int in, const std::vector<int64_t>& pads, float value) {
+    auto shape = g_.values[in].shape;
+    for (std::size_t a = 0; a < shape.size(); ++a) shape[a] += pads[a] + pads[shape.size() + a];
+    quant::Node& n = add_node(quant::Op::Pad, {in}, shape);
+    n.pads = pads;
+    n.pad_value = value;
+    return n.output;
+  }
+
+  int concat_channels(const std::vector<int>& ins) {
+    auto shape = g_.values[ins[0]].shape;
+    shape[0] = 0;
+    for (int v : ins) shape[0] += g_.values[v].shape[0];
+    return add_node(quant::Op::Concat, ins, shape).output;
+  }
+
+  quant::Graph finish(int output) {
+    g_.output = output;
+    return g_;
+  }
+
+  // Uniform in [-1, 1).
+  float uniform() { return static_cast<float>(rng_() >> 40) * 0x1.0p-23f - 1.0f; }
+
+ private:
+  int add_value(std::vector<int64_t> shape) {
+    quant::Value v;
+    v.name = "v" + std::to_string(g_.values.size());
+    v.shape = std::move(shape);
+    g_.values.push_back(v);
+    return static_cast<int>(g_.values.size()) - 1;
+  }
+
+  quant::Node& add_node(quant::Op op, std::vector<int> inputs, std::vector<int64_t> out_shape) {
+    quant::Node n;
+    n.op = op;
+    n.name = std::string(quant::op_name(op)) + "_" + std::to_string(g_.nodes.size());
+    n.onnx_op = quant::op_name(op);
+    n.inputs = std::move(inputs);
+    n.output = add_value(std::move(out_shape));
+    g_.nodes.push_back(n);
+    return g_.nodes.back();
+  }
+
+  quant::Tensor random_tensor(std::vector<int64_t> shape) {
+    quant::Tensor t;
+    t.shape = std::move(shape);
+    t.data.resize(static_cast<std::size_t>(t.numel()));
+    for (float& x : t.data) x = uniform();
+    return t;
+  }
+
+  quant::Graph g_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace tilescale::test

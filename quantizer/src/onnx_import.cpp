@@ -58,6 +58,7 @@ class Importer {
   const Constant& constant(const onnx::NodeProto& n, int i) const;
   int value_of(const onnx::NodeProto& n, int i) const;
   int add_value(const std::string& name, std::vector<int64_t> shape);
+  int readers(int value) const;
   Node& add_node(const onnx::NodeProto& n, Op op, std::vector<int> inputs,
                  std::vector<int64_t> out_shape);
 
@@ -84,6 +85,7 @@ class Importer {
   std::unordered_map<std::string, int> value_ids_;
   std::vector<int> consumers_;  // consumer count per value id, for BN folding
   std::unordered_map<std::string, int> onnx_consumers_;  // how many node inputs name each tensor
+  std::string output_name_;  // the graph's first output, which is read outside the graph
 };
 
 // --- attributes -----------------------------------------------------------------------------------
@@ -212,6 +214,21 @@ int Importer::value_of(const onnx::NodeProto& n, int i) const {
   return it->second;
 }
 
+// How many nodes read a value under any of its names (Identity, Dropout and folded BatchNormalization
+// outputs alias it), counting the graph output as one reader. Every alias after the first was made by
+// a node that read another alias, which is not counted.
+int Importer::readers(int value) const {
+  int total = 0, names = 0;
+  for (const auto& [name, id] : value_ids_) {
+    if (id != value) continue;
+    ++names;
+    const auto it = onnx_consumers_.find(name);
+    if (it != onnx_consumers_.end()) total += it->second;
+    if (name == output_name_) ++total;
+  }
+  return total - (names - 1);
+}
+
 int Importer::add_value(const std::string& name, std::vector<int64_t> shape) {
   int64_t size = 1;
   for (int64_t d : shape) {
@@ -289,6 +306,7 @@ Graph Importer::run(const std::string& bytes) {
   read_input(g);
   for (const auto& n : g.node())
     for (const auto& name : n.input()) onnx_consumers_[name]++;
+  if (g.output_size() > 0) output_name_ = g.output(0).name();
   for (const auto& n : g.node()) {
     import_node(n);
     ++node_index_;
@@ -510,7 +528,7 @@ void Importer::import_batchnorm(const onnx::NodeProto& n) {
   }
   if (attr_int(n, "training_mode", 0) != 0) fail_node(n, "training_mode=1 is not supported");
   const int in = value_of(n, 0);
-  const auto& s = graph_.values[in].shape;
+  const auto s = graph_.values[in].shape;  // a copy: add_node below grows graph_.values
   const int64_t c = s[0];
   const Constant& gamma = constant(n, 1);
   const Constant& beta = constant(n, 2);
@@ -527,8 +545,7 @@ void Importer::import_batchnorm(const onnx::NodeProto& n) {
   // Fold into the producing Conv/Gemm when this BN is that output's only consumer.
   if (!graph_.nodes.empty()) {
     Node& prev = graph_.nodes.back();
-    if ((prev.op == Op::Conv || prev.op == Op::Gemm) && prev.output == in &&
-        onnx_consumers_[graph_.values[in].name] == 1 && graph_.output != in) {
+    if ((prev.op == Op::Conv || prev.op == Op::Gemm) && prev.output == in && readers(in) == 1) {
       const int64_t per_out = prev.weight.numel() / c;
       for (int64_t o = 0; o < c; ++o) {
         for (int64_t j = 0; j < per_out; ++j)

@@ -84,6 +84,26 @@ TEST(ReorderSpaces, ResidualAddJoinsBothProducersIntoOneSpace) {
   check_all_methods(r.g);
 }
 
+TEST(ReorderSpaces, IdentityShortcutsChainBlocksIntoOneSpace) {
+  // stem -> relu -> [conv -> relu -> conv, + shortcut] -> relu, twice: one space from the stem to the
+  // last block, with three producers (stem and both second convs) and three consumers.
+  GraphBuilder gb({1, 6, 6}, 12);
+  const int stem = gb.relu(gb.conv(gb.input(), 6, 3));
+  int x = stem;
+  std::vector<int> inner;
+  for (int block = 0; block < 2; ++block) {
+    inner.push_back(gb.relu(gb.conv(x, 6, 3)));
+    x = gb.relu(gb.binary(Op::Add, gb.conv(inner.back(), 6, 3), x));
+  }
+  const Graph g = gb.finish(gb.gemm(gb.flatten(gb.global_avg_pool(x)), 3));
+  const auto spaces = quant::channel_spaces(g);
+  EXPECT_EQ(&space_of(spaces, stem), &space_of(spaces, x));
+  EXPECT_EQ(space_of(spaces, x).channels, 6);
+  EXPECT_NE(&space_of(spaces, inner[0]), &space_of(spaces, inner[1]));
+  EXPECT_NE(&space_of(spaces, inner[0]), &space_of(spaces, x));
+  check_all_methods(g);
+}
+
 TEST(ReorderSpaces, ResidualProducersBothGetTheSharedRowOrder) {
   const Residual r = residual();
   auto perms = test::random_permutations(quant::channel_spaces(r.g), 5);

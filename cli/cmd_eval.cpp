@@ -1,8 +1,10 @@
 // tilescale eval: top-1 accuracy and throughput of a model on a data set.
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
@@ -10,7 +12,10 @@
 #include "tilescale/core/error.h"
 #include "tilescale/core/npy.h"
 #include "tilescale/core/progress.h"
+#include "tilescale/quant/bundle.h"
+#include "tilescale/quant/fake_quant.h"
 #include "tilescale/quant/float_executor.h"
+#include "tilescale/quant/int_executor.h"
 #include "tilescale/quant/onnx_import.h"
 
 namespace po = boost::program_options;
@@ -27,7 +32,7 @@ std::string shape_text(const std::vector<int64_t>& s) {
 }  // namespace
 
 int run_eval(const std::vector<std::string>& args) {
-  std::string model_path, dump_logits;
+  std::string model_path, bundle_dir, mode = "int", dump_logits;
   int64_t batch = 256;
   int threads = 0;
   bool json = false;
@@ -36,6 +41,8 @@ int run_eval(const std::vector<std::string>& args) {
   desc.add_options()
       ("help,h", "show this help")
       ("model", po::value(&model_path), "ONNX model (float reference executor)")
+      ("bundle", po::value(&bundle_dir), "quantized bundle (from tilescale quantize)")
+      ("mode", po::value(&mode)->default_value(mode), "with --bundle: int (golden integer executor) | fake (fake-quant float)")
       ("batch", po::value(&batch)->default_value(batch), "images per batch")
       ("threads", po::value(&threads)->default_value(0), "worker threads (0 = all cores)")
       ("json", po::bool_switch(&json), "print one JSON object instead of the table")
@@ -48,11 +55,22 @@ int run_eval(const std::vector<std::string>& args) {
     std::cout << desc << "\n";
     return 0;
   }
-  if (model_path.empty()) fail_input("--model", "required (an ONNX file)");
+  if (model_path.empty() == bundle_dir.empty())
+    fail_input("--model", "give exactly one of --model (ONNX) and --bundle");
+  if (mode != "int" && mode != "fake") fail_input("--mode", "unknown mode '" + mode + "' (int, fake)");
   if (batch < 1) fail_input("--batch", "must be >= 1");
   if (threads < 0) fail_input("--threads", "must be >= 0");
 
-  const quant::Graph graph = quant::import_onnx(model_path);
+  // The network to run: the float model, or a bundle's fake-quant graph or golden integer executor.
+  std::optional<quant::QuantizedModel> qmodel;
+  quant::Graph graph;
+  if (!bundle_dir.empty()) {
+    qmodel = quant::read_bundle(bundle_dir);
+    graph = mode == "fake" ? quant::make_fake_quant_graph(*qmodel) : qmodel->graph;
+    model_path = bundle_dir;
+  } else {
+    graph = quant::import_onnx(model_path);
+  }
   const Dataset ds = data.load();
   const auto& in_shape = graph.input_value().shape;
   const std::vector<int64_t> ds_shape = {ds.channels, ds.height, ds.width};
@@ -64,9 +82,17 @@ int run_eval(const std::vector<std::string>& args) {
     fail_input(model_path, "model has " + std::to_string(classes) + " outputs but " + ds.source +
                                " has labels up to " + std::to_string(ds.num_classes - 1));
 
-  quant::FloatExecutor exec(graph, {threads, 8});
+  std::optional<quant::FloatExecutor> float_exec;
+  std::optional<quant::IntExecutor> int_exec;
+  if (qmodel && mode == "int") {
+    int_exec.emplace(*qmodel, threads);
+  } else {
+    float_exec.emplace(graph, quant::FloatExecutorOptions{threads, 8});
+  }
+  const int used_threads = int_exec ? int_exec->threads() : float_exec->threads();
   std::vector<float> logits(static_cast<std::size_t>(ds.count * classes));
-  std::vector<float> input(static_cast<std::size_t>(batch * ds.image_size()));
+  // A batch never holds more than the whole data set, however large --batch is.
+  std::vector<float> input(static_cast<std::size_t>(std::min(batch, ds.count) * ds.image_size()));
   int64_t correct = 0;
   ProgressBar bar("eval", ds.count);
   const auto t0 = std::chrono::steady_clock::now();
@@ -74,7 +100,11 @@ int run_eval(const std::vector<std::string>& args) {
     const int64_t n = std::min(batch, ds.count - first);
     ds.fill_batch(first, n, input.data());
     float* out = logits.data() + first * classes;
-    exec.run(input.data(), n, out);
+    if (int_exec) {
+      int_exec->run(input.data(), n, out);
+    } else {
+      float_exec->run(input.data(), n, out);
+    }
     for (int64_t i = 0; i < n; ++i) {
       const float* row = out + i * classes;
       const int64_t pred = std::max_element(row, row + classes) - row;
@@ -91,6 +121,7 @@ int run_eval(const std::vector<std::string>& args) {
   if (json) {
     nlohmann::ordered_json j;
     j["model"] = model_path;
+    j["executor"] = qmodel ? (mode == "int" ? "int" : "fake") : "float";
     j["data"] = data.describe();
     j["images"] = ds.count;
     j["correct"] = correct;
@@ -98,9 +129,10 @@ int run_eval(const std::vector<std::string>& args) {
     j["seconds"] = seconds;
     j["images_per_s"] = ips;
     j["batch"] = batch;
-    j["threads"] = exec.threads();
+    j["threads"] = used_threads;
     std::cout << j.dump(2) << "\n";
   } else {
+    std::printf("executor   %s\n", qmodel ? (mode == "int" ? "golden integer" : "fake-quant float") : "float");
     std::printf("model      %s (%lld params, %lld MACs/image)\n", model_path.c_str(),
                 static_cast<long long>(graph.parameter_count()),
                 static_cast<long long>(graph.macs_per_sample()));
@@ -108,7 +140,7 @@ int run_eval(const std::vector<std::string>& args) {
     std::printf("top-1      %.2f %%  (%lld / %lld)\n", 100.0 * top1, static_cast<long long>(correct),
                 static_cast<long long>(ds.count));
     std::printf("time       %.3f s  (%.0f images/s, batch %lld, %d threads)\n", seconds, ips,
-                static_cast<long long>(batch), exec.threads());
+                static_cast<long long>(batch), used_threads);
   }
   return 0;
 }

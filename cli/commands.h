@@ -9,5 +9,6 @@ namespace tilescale::cli {
 // args excludes the program and subcommand names. Returns the process exit code; throws InputError
 // for bad options or input files.
 int run_eval(const std::vector<std::string>& args);
+int run_quantize(const std::vector<std::string>& args);
 
 }  // namespace tilescale::cli

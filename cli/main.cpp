@@ -15,14 +15,16 @@ namespace {
 const char kUsage[] =
     "usage: tilescale <command> [options]\n"
     "commands:\n"
-    "  eval      top-1 accuracy of an ONNX model on a data set (float reference executor)\n"
+    "  eval      top-1 accuracy of a model or a bundle on a data set\n"
+    "  quantize  PTQ-SL quantization of an ONNX model into a bundle\n"
     "run 'tilescale <command> --help' for the options of a command\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using Command = std::function<int(const std::vector<std::string>&)>;
-  const std::map<std::string, Command> commands = {{"eval", tilescale::cli::run_eval}};
+  const std::map<std::string, Command> commands = {{"eval", tilescale::cli::run_eval},
+                                                    {"quantize", tilescale::cli::run_quantize}};
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? tilescale::kInputErrorExit : 0;

@@ -8,6 +8,7 @@
 #include "tilescale/core/error.h"
 #include "tilescale/quant/fake_quant.h"
 #include "tilescale/quant/float_executor.h"
+#include "tilescale/quant/reorder.h"
 
 namespace tilescale::quant {
 
@@ -69,6 +70,31 @@ float max_abs(const std::vector<float>& x) {
   return m;
 }
 
+// Reorders channels so that similar ones share blocks; the block shape the order is cut for follows
+// the granularity (per-channel granularities have one output channel per block).
+void apply_reorder(QuantizedModel& m) {
+  const QuantOptions& o = m.options;
+  ReorderOptions r;
+  r.method = parse_reorder_method(o.reorder);
+  if (r.method == ReorderMethod::None) return;
+  r.seed = o.seed;
+  switch (o.granularity.kind) {
+    case GranularityKind::Layer: r.block_out = 0; r.block_in = 0; break;
+    case GranularityKind::Channel: r.block_out = 1; r.block_in = 0; break;
+    case GranularityKind::Block: r.block_out = o.granularity.block_out; r.block_in = o.granularity.block_in; break;
+    case GranularityKind::Mx:
+    case GranularityKind::Vsq: r.block_out = 1; r.block_in = o.granularity.run; break;
+  }
+  const auto perms = choose_permutations(m.graph, r);
+  apply_permutations(m.graph, perms);
+  for (const ChannelPermutation& p : perms) {
+    bool identity = true;
+    for (std::size_t i = 0; i < p.order.size(); ++i) identity = identity && p.order[i] == static_cast<int64_t>(i);
+    if (identity) continue;
+    for (int v : p.values) m.permutations[v] = p.order;
+  }
+}
+
 }  // namespace
 
 QuantizedModel quantize(const Graph& graph, const QuantOptions& options, const Dataset& calib_set) {
@@ -83,6 +109,7 @@ QuantizedModel quantize(const Graph& graph, const QuantOptions& options, const D
   m.options = options;
   m.graph = graph;
   m.permutations.assign(graph.values.size(), {});
+  apply_reorder(m);
   m.plan = make_quant_plan(m.graph);
   init_act_bits(m);
 

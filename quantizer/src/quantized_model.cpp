@@ -78,6 +78,31 @@ void finalize_multipliers(QuantizedModel& model) {
   }
 }
 
+QuantSummary summarize(const QuantizedModel& model) {
+  QuantSummary s;
+  const Granularity& g = model.options.granularity;
+  for (const LayerQuant& layer : model.layers) {
+    const int64_t n = static_cast<int64_t>(layer.q_weight.size());
+    const int64_t blocks = layer.grid.num_blocks();
+    s.weights += n;
+    s.weight_bits += static_cast<double>(n) * layer.w_bits;
+    switch (g.kind) {
+      case GranularityKind::Mx:
+        s.scales += blocks;
+        s.scale_bits += 8.0 * blocks;
+        break;
+      case GranularityKind::Vsq:
+        s.scales += blocks + layer.grid.out_groups;
+        s.scale_bits += static_cast<double>(g.vsq_bits) * blocks + 32.0 * layer.grid.out_groups;
+        break;
+      default:
+        s.scales += blocks;
+        s.scale_bits += 32.0 * blocks;
+    }
+  }
+  return s;
+}
+
 std::vector<float> realized_weight(const QuantizedModel& model, const LayerQuant& layer) {
   const QOp& op = model.plan.ops[layer.op];
   const Node& node = model.graph.nodes[op.node];

@@ -23,6 +23,8 @@ class IntExecutor {
   // empty for host-only values and values folded away by fusion.
   std::vector<std::vector<int64_t>> run_codes(const float* input, int64_t n) const;
 
+  int threads() const { return threads_; }
+
  private:
   struct Workspace;
   void run_chunk(const float* input, int64_t n, Workspace& ws) const;

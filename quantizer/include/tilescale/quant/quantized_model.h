@@ -78,6 +78,17 @@ struct QuantizedModel {
   float output_step(const LayerQuant& layer) const;
 };
 
+// Storage cost of a quantized model's Conv/Gemm weights.
+struct QuantSummary {
+  int64_t weights = 0;        // quantized weights
+  int64_t scales = 0;         // weight scales (blocks; vsq counts vectors, plus channels)
+  double weight_bits = 0.0;   // sum of code bits
+  double scale_bits = 0.0;    // sum of scale storage bits: float32 per scale, E8M0 (8) for mx, vsq
+                              // vsq_bits per vector plus a float32 per channel
+  double bits_per_weight() const { return weights ? (weight_bits + scale_bits) / weights : 0.0; }
+};
+QuantSummary summarize(const QuantizedModel& model);
+
 // Recomputes every LayerQuant's multipliers, F and bias_q from scales and the float biases.
 // Throws InputError if a layer's accumulator could exceed 62 bits.
 void finalize_multipliers(QuantizedModel& model);

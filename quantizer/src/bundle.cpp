@@ -325,7 +325,8 @@ ojson options_json(const QuantOptions& o) {
   j["calib_positions"] = o.calib_positions;
   j["seed"] = o.seed;
   j["reorder"] = o.reorder;
-  j["threads"] = o.threads;
+  // threads is deliberately not recorded: it changes no result, and the bundle must be
+  // byte-identical whatever the thread count.
   return j;
 }
 
@@ -707,7 +708,6 @@ QuantOptions parse_options(const Manifest& mf, const json& root) {
   o.calib_positions = mf.integer(j, w, "calib_positions", 0, std::numeric_limits<int64_t>::max());
   o.seed = mf.uint(j, w, "seed");
   o.reorder = mf.string(j, w, "reorder");
-  o.threads = mf.int32(j, w, "threads");
   try {
     o.validate();
   } catch (const InputError& e) {

@@ -1,0 +1,101 @@
+// Bad quantizer input: a clear InputError (exit 2 from the CLI) and no bundle written.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "tilescale/core/dataset.h"
+#include "tilescale/core/error.h"
+#include "tilescale/quant/onnx_import.h"
+#include "tilescale/quant/quantize.h"
+
+namespace tilescale::quant {
+namespace {
+
+namespace fs = std::filesystem;
+const std::string kLenet = std::string(TILESCALE_SOURCE_DIR) + "/models/lenet5_mnist.onnx";
+
+struct CliResult {
+  int code;
+  std::string err;
+};
+
+CliResult run_cli(const std::string& args) {
+  const std::string cmd = std::string(TILESCALE_BINARY) + " quantize " + args + " 2>&1 >/dev/null";
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  while (fgets(buf.data(), buf.size(), p)) out += buf.data();
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+class QuantizeCliErrors : public ::testing::TestWithParam<std::pair<std::string, std::string>> {};
+
+TEST_P(QuantizeCliErrors, ExitTwoNamesTheProblemAndWritesNoBundle) {
+  const fs::path dir = fs::temp_directory_path() / ("ts_qerr_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  const auto& [args, expect] = GetParam();
+  const CliResult r = run_cli("--model " + kLenet + " --dataset mnist --search minmax --out " + dir.string() + " " + args);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find(expect), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir));
+  for (const auto& e : fs::directory_iterator(fs::temp_directory_path()))
+    EXPECT_EQ(e.path().filename().string().rfind(dir.filename().string() + ".tmp", 0), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    BadInput, QuantizeCliErrors,
+    ::testing::Values(std::make_pair("--granularity block:0x4", "--granularity"),
+                      std::make_pair("--granularity block:999x4", "larger than every layer"),
+                      std::make_pair("--granularity tiles", "unknown granularity"),
+                      std::make_pair("--wbits 9", "--wbits"),
+                      std::make_pair("--wbits 1", "--wbits"),
+                      std::make_pair("--abits 3", "--abits"),
+                      std::make_pair("--calib 0", "calibration set is empty"),
+                      std::make_pair("--reorder shuffle", "--reorder"),
+                      std::make_pair("--search best", "--search"),
+                      std::make_pair("--limit 70000", "--limit")));
+
+TEST(QuantizeErrors, NanOrInfWeightIsRefusedNamingTheLayer) {
+  Graph g = import_onnx(kLenet);
+  const Dataset calib = load_named("mnist", "train", default_data_dir());
+  QuantOptions o;
+  o.search = SearchMethod::Minmax;
+  o.calib_images = 4;
+  for (float bad : {std::nanf(""), INFINITY}) {
+    Graph h = g;
+    for (Node& n : h.nodes)
+      if (n.op == Op::Conv) {
+        n.weight.data[3] = bad;
+        break;
+      }
+    try {
+      quantize(h, o, calib);
+      FAIL() << "no error for a non-finite weight";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("NaN or Inf"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(QuantizeErrors, CalibrationImagesOfTheWrongShapeAreRefused) {
+  const Graph g = import_onnx(kLenet);
+  Dataset d;
+  d.source = "cifar.bin";
+  d.count = 2;
+  d.channels = 3;
+  d.height = d.width = 32;
+  d.pixels.assign(2 * 3 * 32 * 32, 0);
+  d.labels = {0, 1};
+  QuantOptions o;
+  EXPECT_THROW(quantize(g, o, d), InputError);
+}
+
+}  // namespace
+}  // namespace tilescale::quant

@@ -96,7 +96,9 @@ NpyArray read_npy(const std::string& path) {
                          " bytes does not match shape " + shape_text(arr.shape));
   arr.data.resize(static_cast<std::size_t>(count));
   if (item == 4) {
-    std::memcpy(arr.data.data(), bytes.data() + data_start, arr.data.size() * 4);
+    // An empty array's data() may be null, which memcpy must never get, even for 0 bytes.
+    if (!arr.data.empty())
+      std::memcpy(arr.data.data(), bytes.data() + data_start, arr.data.size() * 4);
   } else {
     for (std::size_t i = 0; i < arr.data.size(); ++i) {
       double v;

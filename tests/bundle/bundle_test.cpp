@@ -100,7 +100,9 @@ std::string input_error_message(F&& f) {
 }
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  // memcmp on the null data() of empty vectors is undefined behaviour (UBSan): compare sizes first.
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 // ----- the models --------------------------------------------------------------------------------

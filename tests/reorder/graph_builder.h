@@ -33,7 +33,7 @@ class GraphBuilder {
 
   // Stride-1 "same" conv with a k x k kernel (k odd), random weights and bias.
   int conv(int in, int64_t cout, int64_t k, int64_t groups = 1) {
-    const auto& s = g_.values[in].shape;
+    const auto s = g_.values[in].shape;  // a copy: add_node grows g_.values
     quant::Node& n = add_node(quant::Op::Conv, {in}, {cout, s[1], s[2]});
     n.window.kernel_h = n.window.kernel_w = k;
     n.window.pad_top = n.window.pad_left = n.window.pad_bottom = n.window.pad_right = k / 2;

@@ -234,17 +234,27 @@ def atomic_save(path, saver):
 
 
 def write_zoo_json(path, entries):
-    existing = []
-    if os.path.exists(path):
-        with open(path) as f:
-            existing = json.load(f)
-    by_name = {e["name"]: e for e in existing}
-    for e in entries:
-        by_name[e["name"]] = e
-    order = list(zoo_models.ZOO)
-    names = sorted(by_name, key=lambda n: (order.index(n) if n in order else len(order), n))
-    text = json.dumps([by_name[n] for n in names], sort_keys=True, indent=2) + "\n"
-    atomic_write_bytes(path, text.encode())
+    """Merge `entries` into the JSON list at `path` (replacing same-name entries, keeping the others).  The
+    read-modify-write is serialized with an flock on the output directory, so concurrent runs of different
+    --models subsets do not lose each other's entries."""
+    import fcntl
+
+    dfd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        fcntl.flock(dfd, fcntl.LOCK_EX)
+        existing = []
+        if os.path.exists(path):
+            with open(path) as f:
+                existing = json.load(f)
+        by_name = {e["name"]: e for e in existing}
+        for e in entries:
+            by_name[e["name"]] = e
+        order = list(zoo_models.ZOO)
+        names = sorted(by_name, key=lambda n: (order.index(n) if n in order else len(order), n))
+        text = json.dumps([by_name[n] for n in names], sort_keys=True, indent=2) + "\n"
+        atomic_write_bytes(path, text.encode())
+    finally:
+        os.close(dfd)  # releases the lock
 
 
 def train_one(name, args):

@@ -65,14 +65,15 @@ inline std::vector<quant::ChannelPermutation> random_permutations(
   return perms;
 }
 
-// |a - b| / max(|b|, 1% of max |b|) over the array.
-inline double max_relative_error(const std::vector<float>& a, const std::vector<float>& b) {
-  float scale = 0.0f;
-  for (float v : b) scale = std::max(scale, std::fabs(v));
+// max over elements of |a - b| / max(|b|, 1% of max |b|).
+template <typename T>
+double max_relative_error(const std::vector<T>& a, const std::vector<T>& b) {
+  double scale = 0.0;
+  for (T v : b) scale = std::max(scale, static_cast<double>(std::fabs(v)));
   double worst = 0.0;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    const double denom = std::max(std::fabs(b[i]), 0.01f * scale);
-    if (denom > 0.0) worst = std::max(worst, std::fabs(a[i] - b[i]) / denom);
+    const double denom = std::max(static_cast<double>(std::fabs(b[i])), 0.01 * scale);
+    if (denom > 0.0) worst = std::max(worst, std::fabs(static_cast<double>(a[i]) - b[i]) / denom);
   }
   return worst;
 }

@@ -85,8 +85,8 @@ TEST(ReorderSpaces, ResidualAddJoinsBothProducersIntoOneSpace) {
 }
 
 TEST(ReorderSpaces, IdentityShortcutsChainBlocksIntoOneSpace) {
-  // stem -> relu -> [conv -> relu -> conv, + shortcut] -> relu, twice: one space from the stem to the
-  // last block, with three producers (stem and both second convs) and three consumers.
+  // stem -> relu -> [conv -> relu -> conv, + shortcut] -> relu, twice: one space from the stem to
+  // the last block, with three producers (stem and both second convs) and three consumers.
   GraphBuilder gb({1, 6, 6}, 12);
   const int stem = gb.relu(gb.conv(gb.input(), 6, 3));
   int x = stem;

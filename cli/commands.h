@@ -10,5 +10,6 @@ namespace tilescale::cli {
 // for bad options or input files.
 int run_eval(const std::vector<std::string>& args);
 int run_quantize(const std::vector<std::string>& args);
+int run_sweep(const std::vector<std::string>& args);
 
 }  // namespace tilescale::cli

@@ -1,0 +1,278 @@
+#include "tilescale/quant/sweep.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <system_error>
+
+#include "tilescale/core/atomic_file.h"
+#include "tilescale/core/dataset.h"
+#include "tilescale/core/error.h"
+#include "tilescale/quant/fake_quant.h"
+#include "tilescale/quant/float_executor.h"
+#include "tilescale/quant/int_executor.h"
+#include "tilescale/quant/onnx_import.h"
+#include "tilescale/quant/quantize.h"
+
+namespace tilescale::quant {
+namespace {
+
+using ojson = nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+
+constexpr int64_t kEvalBatch = 256;  // test images per executor call
+
+const char* search_name(SearchMethod s) {
+  switch (s) {
+    case SearchMethod::Minmax:
+      return "minmax";
+    case SearchMethod::Wmse:
+      return "wmse";
+    case SearchMethod::Output:
+      return "output";
+  }
+  return "?";
+}
+
+template <typename T>
+void push_unique(std::vector<T>& list, const T& value) {
+  if (std::find(list.begin(), list.end(), value) == list.end()) list.push_back(value);
+}
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Wall times are kept to the millisecond: finer digits are noise and only make the files longer.
+double round_ms(double s) { return std::round(s * 1000.0) / 1000.0; }
+
+// Top-1 of a network on `test`; run(input, n, logits) computes [n][classes] logits.
+template <typename Run>
+double top1(const Dataset& test, int64_t classes, const Run& run) {
+  const int64_t batch = std::min(kEvalBatch, std::max<int64_t>(test.count, 1));
+  std::vector<float> input(static_cast<std::size_t>(batch * test.image_size()));
+  std::vector<float> logits(static_cast<std::size_t>(batch * classes));
+  int64_t correct = 0;
+  for (int64_t first = 0; first < test.count; first += batch) {
+    const int64_t n = std::min(batch, test.count - first);
+    test.fill_batch(first, n, input.data());
+    run(input.data(), n, logits.data());
+    for (int64_t i = 0; i < n; ++i) {
+      const float* row = logits.data() + i * classes;
+      correct += std::max_element(row, row + classes) - row == test.labels[first + i];
+    }
+  }
+  return test.count ? static_cast<double>(correct) / static_cast<double>(test.count) : 0.0;
+}
+
+// The row's value in a column, as JSON (the CSV prints the same text).
+ojson cell(const SweepRow& r, const std::string& column) {
+  if (column == "model") return r.model;
+  if (column == "dataset") return r.dataset;
+  if (column == "w_bits") return r.w_bits;
+  if (column == "a_bits") return r.a_bits;
+  if (column == "first_last") return r.first_last;
+  if (column == "granularity") return r.granularity;
+  if (column == "reorder") return r.reorder;
+  if (column == "search") return r.search;
+  if (column == "executor") return r.executor;
+  if (column == "top1") return r.top1;
+  if (column == "images") return r.images;
+  if (column == "scales") return r.scales;
+  if (column == "bits_per_weight") return r.bits_per_weight;
+  if (column == "quantize_seconds") return round_ms(r.quantize_seconds);
+  if (column == "eval_seconds") return round_ms(r.eval_seconds);
+  throw std::logic_error("sweep: unknown column " + column);
+}
+
+// RFC 4180: a field holding a comma, a quote or a line break is quoted, its quotes doubled.
+std::string csv_field(const ojson& v) {
+  if (!v.is_string()) return v.dump();
+  const std::string& s = v.get_ref<const std::string&>();
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+}  // namespace
+
+void SweepConfig::validate() const {
+  if (model_path.empty()) fail_input("--model", "required (an ONNX file)");
+  if (dataset.empty()) fail_input("--dataset", "required (a bundled data set: mnist, fmnist)");
+  if (w_bits.empty()) fail_input("--wbits", "the list is empty");
+  if (granularities.empty()) fail_input("--granularity", "the list is empty");
+  if (reorders.empty()) fail_input("--reorder", "the list is empty");
+  if (eval_limit < 0) fail_input("--eval-limit", "must be >= 0");
+  QuantOptions o = base;
+  o.validate();
+  for (int w : w_bits) {
+    o.w_bits = w;
+    o.validate();
+  }
+  o = base;
+  for (const std::string& r : reorders) {
+    o.reorder = r;
+    o.validate();
+  }
+  for (const std::string& g : granularities) Granularity::parse(g);
+  if (executor == SweepExecutor::Int && base.a_bits == 32)
+    fail_input("--abits", "the integer executor needs integer activations (4..8); use --mode fake");
+}
+
+std::vector<SweepPoint> sweep_points(const SweepConfig& config) {
+  config.validate();
+  std::vector<int> bits;
+  std::vector<std::string> grans, reorders;
+  for (int w : config.w_bits) push_unique(bits, w);
+  for (const std::string& g : config.granularities) push_unique(grans, Granularity::parse(g).str());
+  for (const std::string& r : config.reorders) push_unique(reorders, r);
+  std::vector<SweepPoint> points;
+  for (int w : bits)
+    for (const std::string& g : grans)
+      for (const std::string& r : reorders) points.push_back({w, g, r});
+  return points;
+}
+
+const std::vector<std::string>& sweep_columns(bool timing) {
+  static const std::vector<std::string> with_timing = {
+      "model",       "dataset", "w_bits",          "a_bits",           "first_last",
+      "granularity", "reorder", "search",          "executor",         "top1",
+      "images",      "scales",  "bits_per_weight", "quantize_seconds", "eval_seconds"};
+  static const std::vector<std::string> without_timing(with_timing.begin(), with_timing.end() - 2);
+  return timing ? with_timing : without_timing;
+}
+
+std::vector<SweepRow> run_sweep(const SweepConfig& config, const SweepProgress& progress) {
+  // Everything that can be wrong with the input is found here, before the first run.
+  const std::vector<SweepPoint> points = sweep_points(config);
+  const Graph graph = import_onnx(config.model_path);
+  for (const std::string& g : config.granularities)
+    check_granularity_fits(graph, Granularity::parse(g));
+  const std::string data_dir = config.data_dir.empty() ? default_data_dir() : config.data_dir;
+  const Dataset calib = load_named(config.dataset, "train", data_dir);
+  Dataset test = load_named(config.dataset, "test", data_dir);
+  const std::vector<int64_t> image_shape = {test.channels, test.height, test.width};
+  if (graph.input_value().shape != image_shape || calib.image_size() != test.image_size())
+    fail_input(config.model_path,
+               "the model's input shape does not match the images of " + test.source);
+  const int64_t classes = graph.output_value().size();
+  if (test.num_classes > classes)
+    fail_input(config.model_path, "the model has " + std::to_string(classes) + " outputs but " +
+                                      test.source + " has " + std::to_string(test.num_classes) +
+                                      " classes");
+  if (config.eval_limit > test.count)
+    fail_input("--eval-limit", std::to_string(config.eval_limit) + " is more than the " +
+                                   std::to_string(test.count) + " images of " + test.source);
+  if (config.eval_limit > 0) test.truncate(config.eval_limit);
+
+  const std::size_t total = points.size() + 1;
+  std::vector<SweepRow> rows;
+  rows.reserve(total);
+  SweepRow proto;
+  proto.model = std::filesystem::path(config.model_path).stem().string();
+  proto.dataset = config.dataset;
+  proto.images = test.count;
+
+  // The float baseline.
+  {
+    SweepRow r = proto;
+    r.w_bits = r.a_bits = r.first_last = 32;
+    r.granularity = "float";
+    r.reorder = "none";
+    r.search = "none";
+    r.executor = "float";
+    r.bits_per_weight = 32.0;
+    const auto t0 = Clock::now();
+    const FloatExecutor exec(graph, FloatExecutorOptions{config.base.threads, 8});
+    r.top1 =
+        top1(test, classes, [&](const float* in, int64_t n, float* out) { exec.run(in, n, out); });
+    r.eval_seconds = seconds_since(t0);
+    rows.push_back(r);
+    if (progress) progress(rows, total);
+  }
+
+  for (const SweepPoint& p : points) {
+    QuantOptions o = config.base;
+    o.w_bits = p.w_bits;
+    o.granularity = Granularity::parse(p.granularity);
+    o.reorder = p.reorder;
+    SweepRow r = proto;
+    r.w_bits = o.w_bits;
+    r.a_bits = o.a_bits;
+    r.first_last = o.first_last_bits;
+    r.granularity = p.granularity;
+    r.reorder = p.reorder;
+    r.search = search_name(o.search);
+    r.executor = config.executor == SweepExecutor::Int ? "int" : "fake";
+
+    auto t0 = Clock::now();
+    const QuantizedModel model = quantize(graph, o, calib);
+    r.quantize_seconds = seconds_since(t0);
+    const QuantSummary s = summarize(model);
+    r.scales = s.scales;
+    r.bits_per_weight = s.bits_per_weight();
+
+    t0 = Clock::now();
+    if (config.executor == SweepExecutor::Int) {
+      const IntExecutor exec(model, o.threads);
+      r.top1 = top1(test, classes,
+                    [&](const float* in, int64_t n, float* out) { exec.run(in, n, out); });
+    } else {
+      const Graph fq = make_fake_quant_graph(model);
+      const FloatExecutor exec(fq, FloatExecutorOptions{o.threads, 8});
+      r.top1 = top1(test, classes,
+                    [&](const float* in, int64_t n, float* out) { exec.run(in, n, out); });
+    }
+    r.eval_seconds = seconds_since(t0);
+    rows.push_back(r);
+    if (progress) progress(rows, total);
+  }
+  return rows;
+}
+
+std::string sweep_csv(const std::vector<SweepRow>& rows, bool timing) {
+  const auto& columns = sweep_columns(timing);
+  std::string text;
+  for (std::size_t c = 0; c < columns.size(); ++c) text += (c ? "," : "") + columns[c];
+  text += "\n";
+  for (const SweepRow& r : rows) {
+    for (std::size_t c = 0; c < columns.size(); ++c)
+      text += (c ? "," : "") + csv_field(cell(r, columns[c]));
+    text += "\n";
+  }
+  return text;
+}
+
+std::string sweep_json(const std::vector<SweepRow>& rows, bool timing, std::size_t runs) {
+  const auto& columns = sweep_columns(timing);
+  ojson j;
+  j["generated_by"] = "tilescale sweep";
+  j["complete"] = rows.size() == runs;
+  j["runs"] = runs;
+  j["columns"] = columns;
+  ojson list = ojson::array();
+  for (const SweepRow& r : rows) {
+    ojson row;
+    for (const std::string& c : columns) row[c] = cell(r, c);
+    list.push_back(std::move(row));
+  }
+  j["rows"] = std::move(list);
+  return j.dump(2) + "\n";
+}
+
+void write_sweep_results(const std::string& dir, const std::vector<SweepRow>& rows, bool timing,
+                         std::size_t runs) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir))
+    fail_input(dir,
+               "cannot create the results directory" + (ec ? ": " + ec.message() : std::string()));
+  const std::filesystem::path d(dir);
+  write_file_atomic((d / "results.csv").string(), sweep_csv(rows, timing));
+  write_file_atomic((d / "results.json").string(), sweep_json(rows, timing, runs));
+}
+
+}  // namespace tilescale::quant

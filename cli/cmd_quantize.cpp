@@ -10,6 +10,7 @@
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
 #include "tilescale/quant/bundle.h"
+#include "tilescale/quant/onnx_export.h"
 #include "tilescale/quant/onnx_import.h"
 #include "tilescale/quant/quantize.h"
 
@@ -32,6 +33,7 @@ E pick(const std::string& option, const std::string& text,
 }  // namespace
 
 int run_quantize(const std::vector<std::string>& args) {
+  std::string export_onnx;
   std::string model_path, out_dir, granularity = "channel", search = "output", metric = "l2",
                                    calib_input = "float";
   bool json = false;
@@ -43,6 +45,7 @@ int run_quantize(const std::vector<std::string>& args) {
       ("help,h", "show this help")
       ("model", po::value(&model_path), "ONNX model to quantize")
       ("out", po::value(&out_dir), "bundle directory to write (atomically)")
+      ("export-onnx", po::value(&export_onnx), "also write the fake-quant model as standard ONNX (opset 13, QDQ) to this file")
       ("granularity", po::value(&granularity)->default_value(granularity), "layer | channel | block:BOxBI | mx:N | vsq:N")
       ("wbits", po::value(&o.w_bits)->default_value(o.w_bits), "weight bits, 2..8")
       ("abits", po::value(&o.a_bits)->default_value(o.a_bits), "activation bits, 4..8, or 32 for float")
@@ -90,12 +93,14 @@ int run_quantize(const std::vector<std::string>& args) {
   quant::QuantizedModel model = quant::quantize(graph, o, calib);
   model.model_sha256 = quant::sha256_hex(onnx_bytes);
   quant::write_bundle(model, onnx_bytes, out_dir);
+  if (!export_onnx.empty()) quant::export_fake_quant_onnx(model, export_onnx);  // InputError names it
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   const quant::QuantSummary s = quant::summarize(model);
   if (json) {
     nlohmann::ordered_json j;
     j["bundle"] = out_dir;
+    if (!export_onnx.empty()) j["onnx"] = export_onnx;
     j["model"] = model_path;
     j["granularity"] = o.granularity.str();
     j["w_bits"] = o.w_bits;
@@ -109,6 +114,7 @@ int run_quantize(const std::vector<std::string>& args) {
     std::cout << j.dump(2) << "\n";
   } else {
     std::printf("bundle     %s\n", out_dir.c_str());
+    if (!export_onnx.empty()) std::printf("onnx       %s (fake-quant, opset 13)\n", export_onnx.c_str());
     std::printf("model      %s (%zu quantized layers, %lld weights)\n", model_path.c_str(),
                 model.layers.size(), static_cast<long long>(s.weights));
     std::printf("format     W%dA%d %s, reorder %s, search %s\n", o.w_bits, o.a_bits,

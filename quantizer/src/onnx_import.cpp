@@ -27,6 +27,7 @@ constexpr int kMaxOpset = 17;
 struct Constant {
   std::vector<int64_t> shape;
   std::vector<double> data;  // double holds both float weights and int64 shape values exactly enough
+  int32_t type = 0;          // onnx::TensorProto element type (tells uint8 from int8 zero points)
   int64_t numel() const {
     int64_t n = 1;
     for (int64_t d : shape) n *= d;
@@ -71,6 +72,7 @@ class Importer {
   void import_reshape(const onnx::NodeProto& n);
   void import_concat(const onnx::NodeProto& n);
   void import_pad(const onnx::NodeProto& n);
+  void import_qdq(const onnx::NodeProto& n);
   Window read_window(const onnx::NodeProto& n, int64_t in_h, int64_t in_w, int64_t kh, int64_t kw,
                      bool allow_ceil, bool* ceil_mode) const;
   std::vector<int64_t> window_output(const onnx::NodeProto& n, const Window& w, int64_t channels,
@@ -136,6 +138,7 @@ void copy_raw(const std::string& raw, std::vector<double>& out) {
 
 Constant Importer::read_tensor(const onnx::TensorProto& t, const std::string& what) const {
   Constant c;
+  c.type = t.data_type();
   int64_t n = 1;
   for (int64_t d : t.dims()) {
     if (d < 0) fail("tensor '" + what + "' has a negative dimension");
@@ -153,6 +156,8 @@ Constant Importer::read_tensor(const onnx::TensorProto& t, const std::string& wh
     case onnx::TensorProto::DOUBLE: elem = 8; break;
     case onnx::TensorProto::INT64: elem = 8; break;
     case onnx::TensorProto::INT32: elem = 4; break;
+    case onnx::TensorProto::UINT8: elem = 1; break;  // QuantizeLinear zero points
+    case onnx::TensorProto::INT8: elem = 1; break;
     default:
       fail("tensor '" + what + "' has unsupported element type " + std::to_string(t.data_type()));
   }
@@ -167,6 +172,8 @@ Constant Importer::read_tensor(const onnx::TensorProto& t, const std::string& wh
       case onnx::TensorProto::FLOAT: copy_raw<float>(t.raw_data(), c.data); break;
       case onnx::TensorProto::DOUBLE: copy_raw<double>(t.raw_data(), c.data); break;
       case onnx::TensorProto::INT64: copy_raw<int64_t>(t.raw_data(), c.data); break;
+      case onnx::TensorProto::UINT8: copy_raw<uint8_t>(t.raw_data(), c.data); break;
+      case onnx::TensorProto::INT8: copy_raw<int8_t>(t.raw_data(), c.data); break;
       default: copy_raw<int32_t>(t.raw_data(), c.data); break;
     }
     return c;
@@ -380,6 +387,8 @@ void Importer::import_node(const onnx::NodeProto& n) {
     import_concat(n);
   } else if (t == "Pad") {
     import_pad(n);
+  } else if (t == "QuantizeLinear" || t == "DequantizeLinear") {
+    import_qdq(n);
   } else {
     fail_node(n, "unsupported operator type '" + t + "'");
   }
@@ -770,6 +779,53 @@ void Importer::import_pad(const onnx::NodeProto& n) {
   Node& node = add_node(n, Op::Pad, {in}, out);
   node.pads = per_sample;
   node.pad_value = value;
+}
+
+// A QuantizeLinear whose only reader is a DequantizeLinear with the same constant per-tensor scale s
+// and integer zero point z is one FakeQuant: clamp(round(x / s), qmin - z, qmax - z) * s, with
+// [qmin, qmax] the uint8 or int8 range of the zero point's type. The QuantizeLinear becomes the
+// FakeQuant node and the DequantizeLinear an alias of it. FakeQuant rounds half up where ONNX rounds
+// half to even: the two differ only where x / s is an exact tie (docs/export.md).
+void Importer::import_qdq(const onnx::NodeProto& n) {
+  if (n.input_size() < 2 || n.input_size() > 3) fail_node(n, "expects 2 or 3 inputs");
+  const Constant& scale = constant(n, 1);
+  if (scale.numel() != 1) fail_node(n, "only a per-tensor (scalar) scale is supported");
+  const float step = static_cast<float>(scale.data[0]);
+  if (!(step > 0.0f) || !std::isfinite(step)) fail_node(n, "scale must be positive and finite");
+  bool is_signed = false;  // no zero point: uint8, 0
+  double zero = 0.0;
+  if (n.input_size() > 2 && !n.input(2).empty()) {
+    const Constant& zp = constant(n, 2);
+    if (zp.numel() != 1) fail_node(n, "only a per-tensor (scalar) zero point is supported");
+    if (zp.type != onnx::TensorProto::UINT8 && zp.type != onnx::TensorProto::INT8)
+      fail_node(n, "zero point must be uint8 or int8");
+    is_signed = zp.type == onnx::TensorProto::INT8;
+    zero = zp.data[0];
+  }
+  const float lo = static_cast<float>((is_signed ? -128.0 : 0.0) - zero);
+  const float hi = static_cast<float>((is_signed ? 127.0 : 255.0) - zero);
+  if (n.op_type() == "QuantizeLinear") {
+    if (n.output_size() < 1 || onnx_consumers_[n.output(0)] != 1 || n.output(0) == output_name_)
+      fail_node(n, "its integer output must be read by exactly one DequantizeLinear");
+    const int in = value_of(n, 0);
+    Node& node = add_node(n, Op::FakeQuant, {in}, graph_.values[in].shape);
+    node.fq_step = step;
+    node.fq_lo = lo;
+    node.fq_hi = hi;
+    return;
+  }
+  const auto it = value_ids_.find(n.input(0));
+  const Node* q = nullptr;
+  if (it != value_ids_.end())
+    for (const Node& node : graph_.nodes)
+      if (node.output == it->second && node.onnx_op == "QuantizeLinear") q = &node;
+  if (!q || graph_.values[q->output].name != n.input(0))
+    fail_node(n, "only DequantizeLinear right after a QuantizeLinear (a QDQ pair) is supported");
+  if (q->fq_step != step || q->fq_lo != lo || q->fq_hi != hi)
+    fail_node(n, "scale and zero point differ from those of QuantizeLinear '" + q->name + "'");
+  if (n.output_size() < 1 || n.output(0).empty()) fail_node(n, "has no output");
+  value_ids_[n.output(0)] = it->second;
+  graph_.values[it->second].name = n.output(0);
 }
 
 }  // namespace

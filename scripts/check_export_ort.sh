@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Checks `tilescale quantize --export-onnx` against ONNX Runtime: quantizes a model, exports it, runs
+# the ONNX file with onnxruntime-node and compares top-1 and logits with tilescale's fake-quant path.
+# Installs the pinned onnxruntime-node into scripts/ort/node_modules first if it is not there (npm ci,
+# idempotent; git-ignored). docs/export.md explains the output.
+#
+# Usage: scripts/check_export_ort.sh [--model models/lenet5_mnist.onnx] [--dataset mnist]
+#          [--images N] [--min-agreement 0.999] [--keep DIR] [--json] [-- quantize options...]
+# Default quantize options: --granularity block:8x4 --wbits 4 --first-last 8 --search minmax.
+# Environment: TILESCALE_BIN (default $TILESCALE_BUILD_DIR/tilescale, else build/tilescale).
+# Exit codes: 0 ok, 1 agreement below --min-agreement, 2 bad input, 77 node/npm missing (skipped).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+ort_dir="$root/scripts/ort"
+tilescale=${TILESCALE_BIN:-${TILESCALE_BUILD_DIR:-$root/build}/tilescale}
+
+model="$root/models/lenet5_mnist.onnx"
+dataset=mnist
+images=0
+min_agreement=-1
+keep=""
+json=()
+quant=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --model) model=$2; shift 2 ;;
+    --dataset) dataset=$2; shift 2 ;;
+    --images) images=$2; shift 2 ;;
+    --min-agreement) min_agreement=$2; shift 2 ;;
+    --keep) keep=$2; shift 2 ;;
+    --json) json=(--json); shift ;;
+    --) shift; quant=("$@"); break ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "check_export_ort: unknown option '$1'" >&2; exit 2 ;;
+  esac
+done
+[ ${#quant[@]} -gt 0 ] || quant=(--granularity block:8x4 --wbits 4 --first-last 8 --search minmax)
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "check_export_ort: node and npm are needed (scripts/setup.sh installs them); skipped" >&2
+  exit 77
+fi
+[ -x "$tilescale" ] || { echo "check_export_ort: $tilescale: not built (set TILESCALE_BIN)" >&2; exit 2; }
+
+# The pinned onnxruntime-node (package-lock.json), installed once. Its postinstall step only fetches
+# CUDA providers, so it is skipped; the CPU runtime ships inside the package.
+pinned=$(node -p "require('$ort_dir/package.json').dependencies['onnxruntime-node']")
+installed=$(node -p "try { require('$ort_dir/node_modules/onnxruntime-node/package.json').version } catch (e) { '' }")
+if [ "$installed" != "$pinned" ]; then
+  echo "check_export_ort: installing onnxruntime-node@$pinned into scripts/ort/node_modules" >&2
+  npm ci --prefix "$ort_dir" --ignore-scripts --no-audit --no-fund >&2
+fi
+
+if [ -n "$keep" ]; then
+  work=$keep
+  mkdir -p "$work"
+else
+  work=$(mktemp -d "${TMPDIR:-/tmp}/tilescale-ort.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+fi
+name=$(basename "$model" .onnx)
+limit=()
+[ "$images" -gt 0 ] && limit=(--limit "$images")
+
+echo "== $name: quantize ${quant[*]} --export-onnx" >&2
+"$tilescale" quantize --model "$model" --dataset "$dataset" --out "$work/$name.bundle" \
+  --export-onnx "$work/$name.qdq.onnx" "${quant[@]}" >&2
+echo "== $name: tilescale eval --mode fake --dump-logits" >&2
+"$tilescale" eval --bundle "$work/$name.bundle" --mode fake --dataset "$dataset" "${limit[@]}" \
+  --dump-logits "$work/$name.logits.npy" >&2
+echo "== $name: ONNX Runtime" >&2
+node "$root/scripts/check_export_ort.js" --model "$work/$name.qdq.onnx" \
+  --logits "$work/$name.logits.npy" --dataset "$dataset" --data-dir "${TILESCALE_DATA:-$root/data}" \
+  --min-agreement "$min_agreement" "${json[@]}"

@@ -87,7 +87,7 @@ int run_eval(const std::vector<std::string>& args) {
   if (qmodel && mode == "int") {
     int_exec.emplace(*qmodel, threads);
   } else {
-    float_exec.emplace(graph, quant::FloatExecutorOptions{threads, 8});
+    float_exec.emplace(graph, quant::FloatExecutorOptions{threads});
   }
   const int used_threads = int_exec ? int_exec->threads() : float_exec->threads();
   std::vector<float> logits(static_cast<std::size_t>(ds.count * classes));

@@ -119,7 +119,7 @@ QuantizedModel quantize(const Graph& graph, const QuantOptions& options, const D
   std::vector<float> calib(static_cast<std::size_t>(n * calib_set.image_size()));
   for (int64_t i = 0; i < n; ++i)
     calib_set.fill_batch(picks[i], 1, calib.data() + i * calib_set.image_size());
-  FloatExecutorOptions exec_opts{options.threads, 8};
+  FloatExecutorOptions exec_opts{options.threads};
   const auto float_values = FloatExecutor(m.graph, exec_opts).run_all(calib.data(), n);
 
   // Initial grids: activations min-max over the calibration set, weights min-max per block.

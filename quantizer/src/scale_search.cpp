@@ -420,7 +420,7 @@ void ScaleSearch::refresh_quantized_inputs(std::size_t up_to_layer) {
   set_logit_steps();
   finalize_multipliers(m_);
   const Graph fq_graph = make_fake_quant_graph(m_);
-  const auto values = FloatExecutor(fq_graph, {m_.options.threads, 8}).run_all(calib_input_.data(), images_);
+  const auto values = FloatExecutor(fq_graph, FloatExecutorOptions{m_.options.threads}).run_all(calib_input_.data(), images_);
   // Keep the float reference output; only the inputs change.
   std::vector<float> keep = data_[up_to_layer].y_ref;
   sample_layer(up_to_layer, values);

@@ -186,7 +186,7 @@ std::vector<SweepRow> run_sweep(const SweepConfig& config, const SweepProgress& 
     r.executor = "float";
     r.bits_per_weight = 32.0;
     const auto t0 = Clock::now();
-    const FloatExecutor exec(graph, FloatExecutorOptions{config.base.threads, 8});
+    const FloatExecutor exec(graph, FloatExecutorOptions{config.base.threads});
     r.top1 =
         top1(test, classes, [&](const float* in, int64_t n, float* out) { exec.run(in, n, out); });
     r.eval_seconds = seconds_since(t0);
@@ -222,7 +222,7 @@ std::vector<SweepRow> run_sweep(const SweepConfig& config, const SweepProgress& 
                     [&](const float* in, int64_t n, float* out) { exec.run(in, n, out); });
     } else {
       const Graph fq = make_fake_quant_graph(model);
-      const FloatExecutor exec(fq, FloatExecutorOptions{o.threads, 8});
+      const FloatExecutor exec(fq, FloatExecutorOptions{o.threads});
       r.top1 = top1(test, classes,
                     [&](const float* in, int64_t n, float* out) { exec.run(in, n, out); });
     }

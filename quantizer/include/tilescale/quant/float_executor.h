@@ -10,7 +10,8 @@ namespace tilescale::quant {
 
 struct FloatExecutorOptions {
   int threads = 0;     // worker threads; 0 = all hardware threads
-  int64_t chunk = 8;   // samples one worker runs through the whole network at a time (cache-sized)
+  int64_t chunk = 8;   // samples one worker runs through the whole network at a time; 8 measured
+                       // best with 2 threads on resnet8_fmnist (1,697 vs 1,448 images/s at 4)
 };
 
 // Runs the graph in float32 with im2col + OpenBLAS SGEMM for Conv and Gemm, direct loops for the rest.

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "parse_options.h"
 #include "data_options.h"
 #include "tilescale/core/error.h"
 #include "tilescale/core/npy.h"
@@ -48,13 +49,7 @@ int run_eval(const std::vector<std::string>& args) {
       ("json", po::bool_switch(&json), "print one JSON object instead of the table")
       ("dump-logits", po::value(&dump_logits), "write the logits as float32 [N, classes] .npy");
   data.add_to(desc);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(desc).run(), vm);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+  if (!parse_options(desc, args)) return 0;
   if (model_path.empty() == bundle_dir.empty())
     fail_input("--model", "give exactly one of --model (ONNX) and --bundle");
   if (mode != "int" && mode != "fake") fail_input("--mode", "unknown mode '" + mode + "' (int, fake)");

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "parse_options.h"
 #include "data_options.h"
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
@@ -65,13 +66,7 @@ int run_quantize(const std::vector<std::string>& args) {
       ("threads", po::value(&o.threads)->default_value(0), "worker threads (0 = all cores)")
       ("json", po::bool_switch(&json), "print a JSON report");
   data.add_to(desc);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(desc).run(), vm);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+  if (!parse_options(desc, args)) return 0;
   if (model_path.empty()) fail_input("--model", "required (an ONNX file)");
   if (out_dir.empty()) fail_input("--out", "required (the bundle directory to write)");
   o.granularity = quant::Granularity::parse(granularity);

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "parse_options.h"
 #include "tilescale/core/error.h"
 #include "tilescale/quant/sweep.h"
 
@@ -99,13 +100,7 @@ int run_sweep(const std::vector<std::string>& args) {
       ("no-timing", po::bool_switch(&no_timing), "leave out the *_seconds columns (files then depend only on the inputs)")
       ("json", po::bool_switch(&json), "print the results JSON on stdout (the table goes to stderr)");
   // clang-format on
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(desc).run(), vm);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << desc << "\n";
-    return 0;
-  }
+  if (!parse_options(desc, args)) return 0;
   if (cfg.model_path.empty()) fail_input("--model", "required (an ONNX file)");
   if (out_dir.empty()) fail_input("--out", "required (the results directory to write)");
   if (std::filesystem::exists(out_dir) && !std::filesystem::is_directory(out_dir))

@@ -68,9 +68,9 @@ void FloatExecutor::run_chunk(const float* input, int64_t n, bool fuse, Workspac
   }
 }
 
-void FloatExecutor::run(const float* input, int64_t n, float* output) const {
+template <typename Collect>
+void FloatExecutor::for_each_chunk(const float* input, int64_t n, bool fuse, Collect collect) const {
   const int64_t in_size = graph_.input_value().size();
-  const int64_t out_size = graph_.output_value().size();
   const int64_t chunk = options_.chunk;
   const int64_t chunks = (n + chunk - 1) / chunk;
   std::vector<Workspace> spaces(static_cast<std::size_t>(threads_));
@@ -79,10 +79,17 @@ void FloatExecutor::run(const float* input, int64_t n, float* output) const {
     Workspace& ws = spaces[static_cast<std::size_t>(omp_get_thread_num())];
     const int64_t first = c * chunk;
     const int64_t m = std::min(chunk, n - first);
-    run_chunk(input + first * in_size, m, true, ws);
+    run_chunk(input + first * in_size, m, fuse, ws);
+    collect(first, m, ws);
+  }
+}
+
+void FloatExecutor::run(const float* input, int64_t n, float* output) const {
+  const int64_t out_size = graph_.output_value().size();
+  for_each_chunk(input, n, true, [&](int64_t first, int64_t m, const Workspace& ws) {
     std::memcpy(output + first * out_size, ws.values[graph_.output].data(),
                 sizeof(float) * static_cast<std::size_t>(m * out_size));
-  }
+  });
 }
 
 std::vector<std::vector<float>> FloatExecutor::run_all(const float* input, int64_t n) const {
@@ -90,22 +97,13 @@ std::vector<std::vector<float>> FloatExecutor::run_all(const float* input, int64
   std::vector<std::vector<float>> result(values.size());
   for (std::size_t v = 0; v < values.size(); ++v)
     result[v].resize(static_cast<std::size_t>(n * values[v].size()));
-  const int64_t in_size = graph_.input_value().size();
-  const int64_t chunk = options_.chunk;
-  const int64_t chunks = (n + chunk - 1) / chunk;
-  std::vector<Workspace> spaces(static_cast<std::size_t>(threads_));
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
-  for (int64_t c = 0; c < chunks; ++c) {
-    Workspace& ws = spaces[static_cast<std::size_t>(omp_get_thread_num())];
-    const int64_t first = c * chunk;
-    const int64_t m = std::min(chunk, n - first);
-    run_chunk(input + first * in_size, m, false, ws);
+  for_each_chunk(input, n, false, [&](int64_t first, int64_t m, const Workspace& ws) {
     for (std::size_t v = 0; v < values.size(); ++v) {
       const int64_t size = values[v].size();
       std::memcpy(result[v].data() + first * size, ws.values[v].data(),
                   sizeof(float) * static_cast<std::size_t>(m * size));
     }
-  }
+  });
   return result;
 }
 

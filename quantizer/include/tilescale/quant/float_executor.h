@@ -34,6 +34,10 @@ class FloatExecutor {
  private:
   struct Workspace;
   void run_chunk(const float* input, int64_t n, bool fuse, Workspace& ws) const;
+  // Runs the samples chunk by chunk on the worker threads; collect(first, count, workspace) copies a
+  // finished chunk's results out.
+  template <typename Collect>
+  void for_each_chunk(const float* input, int64_t n, bool fuse, Collect collect) const;
 
   const Graph& graph_;
   FloatExecutorOptions options_;

@@ -4,12 +4,12 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "commands.h"
-#include "parse_options.h"
 #include "data_options.h"
+#include "parse_options.h"
 #include "tilescale/core/error.h"
 #include "tilescale/core/npy.h"
 #include "tilescale/core/progress.h"
@@ -39,20 +39,21 @@ int run_eval(const std::vector<std::string>& args) {
   bool json = false;
   DataOptions data;
   po::options_description desc("tilescale eval: top-1 accuracy of a model on a data set\noptions");
-  desc.add_options()
-      ("help,h", "show this help")
-      ("model", po::value(&model_path), "ONNX model (float reference executor)")
-      ("bundle", po::value(&bundle_dir), "quantized bundle (from tilescale quantize)")
-      ("mode", po::value(&mode)->default_value(mode), "with --bundle: int (golden integer executor) | fake (fake-quant float)")
-      ("batch", po::value(&batch)->default_value(batch), "images per batch")
-      ("threads", po::value(&threads)->default_value(0), "worker threads (0 = all cores)")
-      ("json", po::bool_switch(&json), "print one JSON object instead of the table")
-      ("dump-logits", po::value(&dump_logits), "write the logits as float32 [N, classes] .npy");
+  desc.add_options()("help,h", "show this help")("model", po::value(&model_path),
+                                                 "ONNX model (float reference executor)")(
+      "bundle", po::value(&bundle_dir), "quantized bundle (from tilescale quantize)")(
+      "mode", po::value(&mode)->default_value(mode),
+      "with --bundle: int (golden integer executor) | fake (fake-quant float)")(
+      "batch", po::value(&batch)->default_value(batch), "images per batch")(
+      "threads", po::value(&threads)->default_value(0), "worker threads (0 = all cores)")(
+      "json", po::bool_switch(&json), "print one JSON object instead of the table")(
+      "dump-logits", po::value(&dump_logits), "write the logits as float32 [N, classes] .npy");
   data.add_to(desc);
   if (!parse_options(desc, args)) return 0;
   if (model_path.empty() == bundle_dir.empty())
     fail_input("--model", "give exactly one of --model (ONNX) and --bundle");
-  if (mode != "int" && mode != "fake") fail_input("--mode", "unknown mode '" + mode + "' (int, fake)");
+  if (mode != "int" && mode != "fake")
+    fail_input("--mode", "unknown mode '" + mode + "' (int, fake)");
   if (batch < 1) fail_input("--batch", "must be >= 1");
   if (threads < 0) fail_input("--threads", "must be >= 0");
 
@@ -107,7 +108,8 @@ int run_eval(const std::vector<std::string>& args) {
     }
     bar.update(first + n);
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   bar.finish();
   if (!dump_logits.empty()) write_npy_f32(dump_logits, logits.data(), {ds.count, classes});
 
@@ -127,13 +129,15 @@ int run_eval(const std::vector<std::string>& args) {
     j["threads"] = used_threads;
     std::cout << j.dump(2) << "\n";
   } else {
-    std::printf("executor   %s\n", qmodel ? (mode == "int" ? "golden integer" : "fake-quant float") : "float");
+    std::printf("executor   %s\n",
+                qmodel ? (mode == "int" ? "golden integer" : "fake-quant float") : "float");
     std::printf("model      %s (%lld params, %lld MACs/image)\n", model_path.c_str(),
                 static_cast<long long>(graph.parameter_count()),
                 static_cast<long long>(graph.macs_per_sample()));
-    std::printf("data       %s (%lld images)\n", data.describe().c_str(), static_cast<long long>(ds.count));
-    std::printf("top-1      %.2f %%  (%lld / %lld)\n", 100.0 * top1, static_cast<long long>(correct),
+    std::printf("data       %s (%lld images)\n", data.describe().c_str(),
                 static_cast<long long>(ds.count));
+    std::printf("top-1      %.2f %%  (%lld / %lld)\n", 100.0 * top1,
+                static_cast<long long>(correct), static_cast<long long>(ds.count));
     std::printf("time       %.3f s  (%.0f images/s, batch %lld, %d threads)\n", seconds, ips,
                 static_cast<long long>(batch), used_threads);
   }

@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "parse_options.h"
 #include "data_options.h"
+#include "parse_options.h"
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
 #include "tilescale/quant/bundle.h"
@@ -42,29 +42,39 @@ int run_quantize(const std::vector<std::string>& args) {
   DataOptions data;
   data.split = "train";
   po::options_description desc("tilescale quantize: PTQ-SL quantization into a bundle\noptions");
-  desc.add_options()
-      ("help,h", "show this help")
-      ("model", po::value(&model_path), "ONNX model to quantize")
-      ("out", po::value(&out_dir), "bundle directory to write (atomically)")
-      ("export-onnx", po::value(&export_onnx), "also write the fake-quant model as standard ONNX (opset 13, QDQ) to this file")
-      ("granularity", po::value(&granularity)->default_value(granularity), "layer | channel | block:BOxBI | mx:N | vsq:N")
-      ("wbits", po::value(&o.w_bits)->default_value(o.w_bits), "weight bits, 2..8")
-      ("abits", po::value(&o.a_bits)->default_value(o.a_bits), "activation bits, 4..8, or 32 for float")
-      ("first-last", po::value(&o.first_last_bits)->default_value(0), "bits of the first and last layer (0 = as the rest)")
-      ("scale-bits", po::value(&o.scale_bits)->default_value(o.scale_bits), "mantissa bits of the fixed-point multipliers (1 = shift only)")
-      ("search", po::value(&search)->default_value(search), "minmax | wmse | output")
-      ("metric", po::value(&metric)->default_value(metric), "output-search objective: l2 | cosine")
-      ("calib", po::value(&o.calib_images)->default_value(o.calib_images), "calibration images (seeded sample of the split)")
-      ("calib-positions", po::value(&o.calib_positions)->default_value(o.calib_positions), "output positions per layer in the search objective")
-      ("calib-input", po::value(&calib_input)->default_value(calib_input), "each layer's search input: float (float model) | quantized (quantized layers before it)")
-      ("grid-points", po::value(&o.grid_points)->default_value(o.grid_points), "step candidates per block")
-      ("grid-lo", po::value(&o.grid_lo)->default_value(o.grid_lo), "smallest candidate / min-max step")
-      ("grid-hi", po::value(&o.grid_hi)->default_value(o.grid_hi), "largest candidate / min-max step")
-      ("rounds", po::value(&o.rounds)->default_value(o.rounds), "alternating weight/activation rounds")
-      ("reorder", po::value(&o.reorder)->default_value(o.reorder), "channel reordering: none | sort | kmeans")
-      ("seed", po::value(&o.seed)->default_value(o.seed), "calibration sample and k-means seed")
-      ("threads", po::value(&o.threads)->default_value(0), "worker threads (0 = all cores)")
-      ("json", po::bool_switch(&json), "print a JSON report");
+  desc.add_options()("help,h", "show this help")("model", po::value(&model_path),
+                                                 "ONNX model to quantize")(
+      "out", po::value(&out_dir), "bundle directory to write (atomically)")(
+      "export-onnx", po::value(&export_onnx),
+      "also write the fake-quant model as standard ONNX (opset 13, QDQ) to this file")(
+      "granularity", po::value(&granularity)->default_value(granularity),
+      "layer | channel | block:BOxBI | mx:N | vsq:N")(
+      "wbits", po::value(&o.w_bits)->default_value(o.w_bits), "weight bits, 2..8")(
+      "abits", po::value(&o.a_bits)->default_value(o.a_bits),
+      "activation bits, 4..8, or 32 for float")(
+      "first-last", po::value(&o.first_last_bits)->default_value(0),
+      "bits of the first and last layer (0 = as the rest)")(
+      "scale-bits", po::value(&o.scale_bits)->default_value(o.scale_bits),
+      "mantissa bits of the fixed-point multipliers (1 = shift only)")(
+      "search", po::value(&search)->default_value(search), "minmax | wmse | output")(
+      "metric", po::value(&metric)->default_value(metric), "output-search objective: l2 | cosine")(
+      "calib", po::value(&o.calib_images)->default_value(o.calib_images),
+      "calibration images (seeded sample of the split)")(
+      "calib-positions", po::value(&o.calib_positions)->default_value(o.calib_positions),
+      "output positions per layer in the search objective")(
+      "calib-input", po::value(&calib_input)->default_value(calib_input),
+      "each layer's search input: float (float model) | quantized (quantized layers before it)")(
+      "grid-points", po::value(&o.grid_points)->default_value(o.grid_points),
+      "step candidates per block")("grid-lo", po::value(&o.grid_lo)->default_value(o.grid_lo),
+                                   "smallest candidate / min-max step")(
+      "grid-hi", po::value(&o.grid_hi)->default_value(o.grid_hi),
+      "largest candidate / min-max step")("rounds", po::value(&o.rounds)->default_value(o.rounds),
+                                          "alternating weight/activation rounds")(
+      "reorder", po::value(&o.reorder)->default_value(o.reorder),
+      "channel reordering: none | sort | kmeans")("seed", po::value(&o.seed)->default_value(o.seed),
+                                                  "calibration sample and k-means seed")(
+      "threads", po::value(&o.threads)->default_value(0), "worker threads (0 = all cores)")(
+      "json", po::bool_switch(&json), "print a JSON report");
   data.add_to(desc);
   if (!parse_options(desc, args)) return 0;
   if (model_path.empty()) fail_input("--model", "required (an ONNX file)");
@@ -74,11 +84,12 @@ int run_quantize(const std::vector<std::string>& args) {
                                        {{"minmax", quant::SearchMethod::Minmax},
                                         {"wmse", quant::SearchMethod::Wmse},
                                         {"output", quant::SearchMethod::Output}});
-  o.metric = pick<quant::SearchMetric>("--metric", metric,
-                                       {{"l2", quant::SearchMetric::L2}, {"cosine", quant::SearchMetric::Cosine}});
-  o.calib_input = pick<quant::CalibInput>("--calib-input", calib_input,
-                                          {{"float", quant::CalibInput::Float},
-                                           {"quantized", quant::CalibInput::Quantized}});
+  o.metric = pick<quant::SearchMetric>(
+      "--metric", metric,
+      {{"l2", quant::SearchMetric::L2}, {"cosine", quant::SearchMetric::Cosine}});
+  o.calib_input = pick<quant::CalibInput>(
+      "--calib-input", calib_input,
+      {{"float", quant::CalibInput::Float}, {"quantized", quant::CalibInput::Quantized}});
   o.validate();
 
   const auto t0 = std::chrono::steady_clock::now();
@@ -88,8 +99,10 @@ int run_quantize(const std::vector<std::string>& args) {
   quant::QuantizedModel model = quant::quantize(graph, o, calib);
   model.model_sha256 = quant::sha256_hex(onnx_bytes);
   quant::write_bundle(model, onnx_bytes, out_dir);
-  if (!export_onnx.empty()) quant::export_fake_quant_onnx(model, export_onnx);  // InputError names it
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!export_onnx.empty())
+    quant::export_fake_quant_onnx(model, export_onnx);  // InputError names it
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   const quant::QuantSummary s = quant::summarize(model);
   if (json) {
@@ -109,13 +122,14 @@ int run_quantize(const std::vector<std::string>& args) {
     std::cout << j.dump(2) << "\n";
   } else {
     std::printf("bundle     %s\n", out_dir.c_str());
-    if (!export_onnx.empty()) std::printf("onnx       %s (fake-quant, opset 13)\n", export_onnx.c_str());
+    if (!export_onnx.empty())
+      std::printf("onnx       %s (fake-quant, opset 13)\n", export_onnx.c_str());
     std::printf("model      %s (%zu quantized layers, %lld weights)\n", model_path.c_str(),
                 model.layers.size(), static_cast<long long>(s.weights));
     std::printf("format     W%dA%d %s, reorder %s, search %s\n", o.w_bits, o.a_bits,
                 o.granularity.str().c_str(), o.reorder.c_str(), search.c_str());
-    std::printf("scales     %lld (%.3f bits per weight incl. scales)\n", static_cast<long long>(s.scales),
-                s.bits_per_weight());
+    std::printf("scales     %lld (%.3f bits per weight incl. scales)\n",
+                static_cast<long long>(s.scales), s.bits_per_weight());
     std::printf("time       %.2f s\n", seconds);
   }
   return 0;

@@ -7,14 +7,15 @@ namespace po = boost::program_options;
 namespace tilescale::cli {
 
 void DataOptions::add_to(po::options_description& desc) {
-  desc.add_options()
-      ("dataset", po::value(&dataset), "bundled data set: fmnist | mnist")
-      ("split", po::value(&split)->default_value(split), "train | test")
-      ("images", po::value(&images)->multitoken(), "your own images: an IDX file, or CIFAR-10 .bin batches")
-      ("labels", po::value(&labels), "IDX label file for --images")
-      ("format", po::value(&format)->default_value(format), "format of --images: idx | cifar10")
-      ("data-dir", po::value(&data_dir), "folder of the bundled data sets (default: $TILESCALE_DATA or <source>/data)")
-      ("limit", po::value(&limit)->default_value(0), "use only the first N images (0 = all)");
+  desc.add_options()("dataset", po::value(&dataset), "bundled data set: fmnist | mnist")(
+      "split", po::value(&split)->default_value(split), "train | test")(
+      "images", po::value(&images)->multitoken(),
+      "your own images: an IDX file, or CIFAR-10 .bin batches")("labels", po::value(&labels),
+                                                                "IDX label file for --images")(
+      "format", po::value(&format)->default_value(format), "format of --images: idx | cifar10")(
+      "data-dir", po::value(&data_dir),
+      "folder of the bundled data sets (default: $TILESCALE_DATA or <source>/data)")(
+      "limit", po::value(&limit)->default_value(0), "use only the first N images (0 = all)");
 }
 
 Dataset DataOptions::load() const {
@@ -33,7 +34,8 @@ Dataset DataOptions::load() const {
       fail_input("--format", "unknown format '" + format + "' (idx or cifar10)");
     }
   } else {
-    if (dataset.empty()) fail_input("--dataset", "choose a data set (fmnist, mnist) or give --images");
+    if (dataset.empty())
+      fail_input("--dataset", "choose a data set (fmnist, mnist) or give --images");
     d = load_named(dataset, split, data_dir.empty() ? default_data_dir() : data_dir);
   }
   if (limit > d.count)

@@ -25,8 +25,8 @@ const char kUsage[] =
 int main(int argc, char** argv) {
   using Command = std::function<int(const std::vector<std::string>&)>;
   const std::map<std::string, Command> commands = {{"eval", tilescale::cli::run_eval},
-                                                    {"quantize", tilescale::cli::run_quantize},
-                                                    {"sweep", tilescale::cli::run_sweep}};
+                                                   {"quantize", tilescale::cli::run_quantize},
+                                                   {"sweep", tilescale::cli::run_sweep}};
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? tilescale::kInputErrorExit : 0;

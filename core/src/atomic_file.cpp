@@ -63,7 +63,8 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
 
 std::string read_file(const std::string& path) {
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) fail_input(path, std::string("cannot open: ") + std::strerror(errno));
+  if (::stat(path.c_str(), &st) != 0)
+    fail_input(path, std::string("cannot open: ") + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) fail_input(path, "not a regular file");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail_input(path, std::string("cannot open: ") + std::strerror(errno));

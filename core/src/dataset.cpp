@@ -16,8 +16,8 @@ namespace {
 
 struct IdxFile {
   std::vector<int64_t> dims;
-  std::string bytes;    // whole file
-  std::size_t offset;   // start of data
+  std::string bytes;   // whole file
+  std::size_t offset;  // start of data
 };
 
 // Largest element count any header may claim; bigger claims are refused before allocating.
@@ -31,8 +31,10 @@ IdxFile read_idx(const std::string& path) {
     fail_input(path, "not an IDX file (bad magic number)");
   if (b[2] != 0x08) fail_input(path, "IDX element type must be unsigned byte (0x08)");
   const int ndim = b[3];
-  if (ndim < 1 || ndim > 4) fail_input(path, "IDX file has " + std::to_string(ndim) + " dimensions");
-  if (f.bytes.size() < 4 + 4 * static_cast<std::size_t>(ndim)) fail_input(path, "truncated IDX header");
+  if (ndim < 1 || ndim > 4)
+    fail_input(path, "IDX file has " + std::to_string(ndim) + " dimensions");
+  if (f.bytes.size() < 4 + 4 * static_cast<std::size_t>(ndim))
+    fail_input(path, "truncated IDX header");
   int64_t count = 1;
   for (int i = 0; i < ndim; ++i) {
     const unsigned char* p = b + 4 + 4 * i;
@@ -126,7 +128,8 @@ Dataset load_cifar10(const std::vector<std::string>& batch_paths) {
 
 Dataset load_named(const std::string& name, const std::string& split, const std::string& data_dir) {
   if (name != "fmnist" && name != "mnist")
-    fail_input("--dataset", "unknown data set '" + name + "' (fmnist, mnist, or give --images/--labels)");
+    fail_input("--dataset",
+               "unknown data set '" + name + "' (fmnist, mnist, or give --images/--labels)");
   if (split != "train" && split != "test")
     fail_input("--split", "unknown split '" + split + "' (train or test)");
   const std::string base = data_dir + "/" + name + "/" + split;

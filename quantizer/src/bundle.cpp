@@ -124,9 +124,12 @@ enum BlobKind { kWeights = 0, kScales = 1, kMultipliers = 2, kBias = 3, kNumBlob
 
 const char* search_name(SearchMethod s) {
   switch (s) {
-    case SearchMethod::Minmax: return "minmax";
-    case SearchMethod::Wmse: return "wmse";
-    case SearchMethod::Output: return "output";
+    case SearchMethod::Minmax:
+      return "minmax";
+    case SearchMethod::Wmse:
+      return "wmse";
+    case SearchMethod::Output:
+      return "output";
   }
   return "?";
 }
@@ -139,16 +142,26 @@ const char* calib_input_name(CalibInput c) {
 
 const char* qop_kind_name(QOpKind k) {
   switch (k) {
-    case QOpKind::Quantize: return "Quantize";
-    case QOpKind::Gemm: return "Gemm";
-    case QOpKind::Add: return "Add";
-    case QOpKind::MaxPool: return "MaxPool";
-    case QOpKind::AvgPool: return "AvgPool";
-    case QOpKind::GlobalAvgPool: return "GlobalAvgPool";
-    case QOpKind::Reshape: return "Reshape";
-    case QOpKind::Concat: return "Concat";
-    case QOpKind::Pad: return "Pad";
-    case QOpKind::Clamp: return "Clamp";
+    case QOpKind::Quantize:
+      return "Quantize";
+    case QOpKind::Gemm:
+      return "Gemm";
+    case QOpKind::Add:
+      return "Add";
+    case QOpKind::MaxPool:
+      return "MaxPool";
+    case QOpKind::AvgPool:
+      return "AvgPool";
+    case QOpKind::GlobalAvgPool:
+      return "GlobalAvgPool";
+    case QOpKind::Reshape:
+      return "Reshape";
+    case QOpKind::Concat:
+      return "Concat";
+    case QOpKind::Pad:
+      return "Pad";
+    case QOpKind::Clamp:
+      return "Clamp";
   }
   return "?";
 }

@@ -53,7 +53,8 @@ Graph make_fake_quant_graph(const QuantizedModel& model) {
   for (std::size_t i = 0; i < src.nodes.size(); ++i) {
     Node n = src.nodes[i];
     for (int& v : n.inputs) v = rename[v];
-    if (layer_of_node[i] >= 0) n.weight.data = realized_weight(model, model.layers[layer_of_node[i]]);
+    if (layer_of_node[i] >= 0)
+      n.weight.data = realized_weight(model, model.layers[layer_of_node[i]]);
     const int out = n.output;
     g.nodes.push_back(std::move(n));
     if (grid_after[out]) emit_fake_quant(out);

@@ -19,10 +19,12 @@ struct FloatExecutor::Workspace {
 
 FloatExecutor::FloatExecutor(const Graph& graph, FloatExecutorOptions options)
     : graph_(graph), options_(options) {
-  threads_ = options.threads > 0 ? options.threads
-                                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  threads_ = options.threads > 0
+                 ? options.threads
+                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (options_.chunk < 1) options_.chunk = 1;
-  // Parallelism comes from running chunks on separate threads; nested BLAS threads would only fight.
+  // Parallelism comes from running chunks on separate threads; nested BLAS threads would only
+  // fight.
   openblas_set_num_threads(1);
 
   const std::size_t count = graph.nodes.size();
@@ -69,7 +71,8 @@ void FloatExecutor::run_chunk(const float* input, int64_t n, bool fuse, Workspac
 }
 
 template <typename Collect>
-void FloatExecutor::for_each_chunk(const float* input, int64_t n, bool fuse, Collect collect) const {
+void FloatExecutor::for_each_chunk(const float* input, int64_t n, bool fuse,
+                                   Collect collect) const {
   const int64_t in_size = graph_.input_value().size();
   const int64_t chunk = options_.chunk;
   const int64_t chunks = (n + chunk - 1) / chunk;

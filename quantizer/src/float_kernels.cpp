@@ -1,21 +1,21 @@
 #include "float_kernels.h"
 
-#include "tilescale/quant/int_arith.h"
-
 #include <cblas.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include "tilescale/quant/int_arith.h"
+
 namespace tilescale::quant::kernels {
 namespace {
 
 inline float clampf(float x, const Clamp& c) { return std::min(std::max(x, c.lo), c.hi); }
 
-// Writes the [Cin_g * kh * kw][Ho * Wo] patch matrix of one sample and one group into col, whose rows
-// are ld elements long (the chunk's samples sit side by side). Row order (cin, ky, kx) matches the
-// ONNX weight layout [Cout][Cin/g][kh][kw].
+// Writes the [Cin_g * kh * kw][Ho * Wo] patch matrix of one sample and one group into col, whose
+// rows are ld elements long (the chunk's samples sit side by side). Row order (cin, ky, kx) matches
+// the ONNX weight layout [Cout][Cin/g][kh][kw].
 void im2col(const float* in, int64_t channels, int64_t h, int64_t w, const Window& win, int64_t ho,
             int64_t wo, float* col, int64_t ld) {
   for (int64_t c = 0; c < channels; ++c) {
@@ -99,8 +99,8 @@ void conv(const Node& node, const Value& in_v, const Value& out_v, int64_t n, co
   scratch.gemm.resize(static_cast<std::size_t>(cout_g * cols));
   for (int64_t g = 0; g < groups; ++g) {
     for (int64_t s = 0; s < n; ++s)
-      im2col(in + (s * cin + g * cin_g) * h * w, cin_g, h, w, win, ho, wo, scratch.col.data() + s * p,
-             cols);
+      im2col(in + (s * cin + g * cin_g) * h * w, cin_g, h, w, win, ho, wo,
+             scratch.col.data() + s * p, cols);
     const float* wg = node.weight.data.data() + g * cout_g * k;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(cout_g),
                 static_cast<int>(cols), static_cast<int>(k), 1.0f, wg, static_cast<int>(k),
@@ -124,7 +124,8 @@ void gemm(const Node& node, int64_t n, const float* in, float* out, const Clamp&
               static_cast<int>(k), 1.0f, in, static_cast<int>(k), node.weight.data.data(),
               static_cast<int>(k), 0.0f, out, static_cast<int>(nout));
   for (int64_t s = 0; s < n; ++s)
-    for (int64_t o = 0; o < nout; ++o) out[s * nout + o] = clampf(out[s * nout + o] + node.bias.data[o], clamp);
+    for (int64_t o = 0; o < nout; ++o)
+      out[s * nout + o] = clampf(out[s * nout + o] + node.bias.data[o], clamp);
 }
 
 void pool(const Node& node, const Value& in_v, const Value& out_v, int64_t n, const float* in,
@@ -171,14 +172,19 @@ void pool(const Node& node, const Value& in_v, const Value& out_v, int64_t n, co
 
 float apply(Op op, float a, float b) {
   switch (op) {
-    case Op::Add: return a + b;
-    case Op::Sub: return a - b;
-    case Op::Mul: return a * b;
-    default: return a / b;
+    case Op::Add:
+      return a + b;
+    case Op::Sub:
+      return a - b;
+    case Op::Mul:
+      return a * b;
+    default:
+      return a / b;
   }
 }
 
-void binary(const Node& node, int64_t size, int64_t n, const std::vector<const float*>& ins, float* out) {
+void binary(const Node& node, int64_t size, int64_t n, const std::vector<const float*>& ins,
+            float* out) {
   const float* a = ins[0];
   if (node.inputs.size() == 2) {
     const float* b = ins[1];
@@ -193,8 +199,10 @@ void binary(const Node& node, int64_t size, int64_t n, const std::vector<const f
     }
 }
 
-void concat(const Graph& g, const Node& node, int64_t n, const std::vector<const float*>& ins, float* out) {
-  // Per sample, the axis splits the tensor into `outer` runs; each input contributes its run in turn.
+void concat(const Graph& g, const Node& node, int64_t n, const std::vector<const float*>& ins,
+            float* out) {
+  // Per sample, the axis splits the tensor into `outer` runs; each input contributes its run in
+  // turn.
   const auto& os = g.values[node.output].shape;
   int64_t outer = 1;
   for (int i = 0; i < node.axis; ++i) outer *= os[i];
@@ -205,7 +213,8 @@ void concat(const Graph& g, const Node& node, int64_t n, const std::vector<const
       for (std::size_t k = 0; k < node.inputs.size(); ++k) {
         const int64_t size = g.values[node.inputs[k]].size();
         const int64_t run = size / outer;
-        std::memcpy(dst, ins[k] + s * size + o * run, sizeof(float) * static_cast<std::size_t>(run));
+        std::memcpy(dst, ins[k] + s * size + o * run,
+                    sizeof(float) * static_cast<std::size_t>(run));
         dst += run;
       }
     }
@@ -251,8 +260,12 @@ void run_node(const Graph& g, const Node& node, int64_t n, const std::vector<con
   const Value& out_v = g.values[node.output];
   const int64_t size = out_v.size();
   switch (node.op) {
-    case Op::Conv: conv(node, in_v, out_v, n, ins[0], out, clamp, scratch); break;
-    case Op::Gemm: gemm(node, n, ins[0], out, clamp); break;
+    case Op::Conv:
+      conv(node, in_v, out_v, n, ins[0], out, clamp, scratch);
+      break;
+    case Op::Gemm:
+      gemm(node, n, ins[0], out, clamp);
+      break;
     case Op::Relu:
     case Op::Clip: {
       const Clamp c = clamp_of(node);
@@ -262,9 +275,13 @@ void run_node(const Graph& g, const Node& node, int64_t n, const std::vector<con
     case Op::Add:
     case Op::Sub:
     case Op::Mul:
-    case Op::Div: binary(node, size, n, ins, out); break;
+    case Op::Div:
+      binary(node, size, n, ins, out);
+      break;
     case Op::MaxPool:
-    case Op::AveragePool: pool(node, in_v, out_v, n, ins[0], out); break;
+    case Op::AveragePool:
+      pool(node, in_v, out_v, n, ins[0], out);
+      break;
     case Op::GlobalAveragePool: {
       const int64_t c = in_v.shape[0], hw = in_v.size() / c;
       for (int64_t sc = 0; sc < n * c; ++sc) {
@@ -274,9 +291,15 @@ void run_node(const Graph& g, const Node& node, int64_t n, const std::vector<con
       }
       break;
     }
-    case Op::Reshape: std::memcpy(out, ins[0], sizeof(float) * static_cast<std::size_t>(n * size)); break;
-    case Op::Concat: concat(g, node, n, ins, out); break;
-    case Op::Pad: pad(g, node, n, ins[0], out); break;
+    case Op::Reshape:
+      std::memcpy(out, ins[0], sizeof(float) * static_cast<std::size_t>(n * size));
+      break;
+    case Op::Concat:
+      concat(g, node, n, ins, out);
+      break;
+    case Op::Pad:
+      pad(g, node, n, ins[0], out);
+      break;
     case Op::FakeQuant: {
       // Exactly the integer path's rounding (int_arith.h): double division, half up, saturate.
       const IntRange r{static_cast<int64_t>(node.fq_lo), static_cast<int64_t>(node.fq_hi)};

@@ -31,20 +31,24 @@ Granularity Granularity::parse(const std::string& text) {
     g.kind = GranularityKind::Vsq;
     g.run = positive(m[1], "the vector length");
   } else {
-    fail_input("--granularity", "unknown granularity '" + text +
-                                    "' (layer, channel, block:BOxBI, mx:N, vsq:N)");
+    fail_input("--granularity",
+               "unknown granularity '" + text + "' (layer, channel, block:BOxBI, mx:N, vsq:N)");
   }
   return g;
 }
 
 std::string Granularity::str() const {
   switch (kind) {
-    case GranularityKind::Layer: return "layer";
-    case GranularityKind::Channel: return "channel";
+    case GranularityKind::Layer:
+      return "layer";
+    case GranularityKind::Channel:
+      return "channel";
     case GranularityKind::Block:
       return "block:" + std::to_string(block_out) + "x" + std::to_string(block_in);
-    case GranularityKind::Mx: return "mx:" + std::to_string(run);
-    case GranularityKind::Vsq: return "vsq:" + std::to_string(run);
+    case GranularityKind::Mx:
+      return "mx:" + std::to_string(run);
+    case GranularityKind::Vsq:
+      return "vsq:" + std::to_string(run);
   }
   return "?";
 }
@@ -61,8 +65,11 @@ BlockGrid make_block_grid(const Node& node, const Granularity& g) {
   grid.out_group.resize(static_cast<std::size_t>(cout));
   grid.red_group.assign(static_cast<std::size_t>(k), 0);
   switch (g.kind) {
-    case GranularityKind::Layer: break;
-    case GranularityKind::Channel: bo = 1; break;
+    case GranularityKind::Layer:
+      break;
+    case GranularityKind::Channel:
+      bo = 1;
+      break;
     case GranularityKind::Block: {
       bo = std::min(g.block_out, cout);
       const int64_t bi = depthwise ? grid.cin_g : std::min(g.block_in, grid.cin_g);

@@ -4,21 +4,36 @@ namespace tilescale::quant {
 
 const char* op_name(Op op) {
   switch (op) {
-    case Op::Conv: return "Conv";
-    case Op::Gemm: return "Gemm";
-    case Op::Relu: return "Relu";
-    case Op::Clip: return "Clip";
-    case Op::Add: return "Add";
-    case Op::Sub: return "Sub";
-    case Op::Mul: return "Mul";
-    case Op::Div: return "Div";
-    case Op::MaxPool: return "MaxPool";
-    case Op::AveragePool: return "AveragePool";
-    case Op::GlobalAveragePool: return "GlobalAveragePool";
-    case Op::Reshape: return "Reshape";
-    case Op::Concat: return "Concat";
-    case Op::Pad: return "Pad";
-    case Op::FakeQuant: return "FakeQuant";
+    case Op::Conv:
+      return "Conv";
+    case Op::Gemm:
+      return "Gemm";
+    case Op::Relu:
+      return "Relu";
+    case Op::Clip:
+      return "Clip";
+    case Op::Add:
+      return "Add";
+    case Op::Sub:
+      return "Sub";
+    case Op::Mul:
+      return "Mul";
+    case Op::Div:
+      return "Div";
+    case Op::MaxPool:
+      return "MaxPool";
+    case Op::AveragePool:
+      return "AveragePool";
+    case Op::GlobalAveragePool:
+      return "GlobalAveragePool";
+    case Op::Reshape:
+      return "Reshape";
+    case Op::Concat:
+      return "Concat";
+    case Op::Pad:
+      return "Pad";
+    case Op::FakeQuant:
+      return "FakeQuant";
   }
   return "?";
 }

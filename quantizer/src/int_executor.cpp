@@ -31,8 +31,10 @@ IntRange output_clamp(const QuantizedModel& m, const QOp& op) {
   if (act.op == Op::Relu) {
     r.lo = std::max<int64_t>(r.lo, 0);
   } else {
-    if (std::isfinite(act.clip_min)) r.lo = std::max(r.lo, round_half_up(act.clip_min / double(out.scale)));
-    if (std::isfinite(act.clip_max)) r.hi = std::min(r.hi, round_half_up(act.clip_max / double(out.scale)));
+    if (std::isfinite(act.clip_min))
+      r.lo = std::max(r.lo, round_half_up(act.clip_min / double(out.scale)));
+    if (std::isfinite(act.clip_max))
+      r.hi = std::min(r.hi, round_half_up(act.clip_max / double(out.scale)));
   }
   return r;
 }
@@ -44,24 +46,31 @@ inline int64_t rescale(int64_t x, const FixedMultiplier& f, IntRange r) {
 
 float binary_float(Op op, float a, float b) {
   switch (op) {
-    case Op::Add: return a + b;
-    case Op::Sub: return a - b;
-    case Op::Mul: return a * b;
-    default: return a / b;
+    case Op::Add:
+      return a + b;
+    case Op::Sub:
+      return a - b;
+    case Op::Mul:
+      return a * b;
+    default:
+      return a / b;
   }
 }
 
 }  // namespace
 
 IntExecutor::IntExecutor(const QuantizedModel& model, int threads) : model_(model) {
-  threads_ = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  threads_ =
+      threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   openblas_set_num_threads(1);
   layer_of_op_.assign(model.plan.ops.size(), -1);
-  for (std::size_t l = 0; l < model.layers.size(); ++l) layer_of_op_[model.layers[l].op] = static_cast<int>(l);
+  for (std::size_t l = 0; l < model.layers.size(); ++l)
+    layer_of_op_[model.layers[l].op] = static_cast<int>(l);
   for (std::size_t v = 0; v < model.acts.size(); ++v)
     if (model.plan.scale_source[v] == static_cast<int>(v) && model.acts[v].is_float() &&
         static_cast<int>(v) != model.graph.output)
-      fail_input(model.graph.source, "the integer executor needs integer activations (--abits 4..8)");
+      fail_input(model.graph.source,
+                 "the integer executor needs integer activations (--abits 4..8)");
 }
 
 void IntExecutor::run_chunk(const float* input, int64_t n, Workspace& ws) const {
@@ -122,23 +131,27 @@ void IntExecutor::run_chunk(const float* input, int64_t n, Workspace& ws) const 
             for (int64_t c = 0; c < cin_g; ++c)
               for (int64_t ky = 0; ky < w.kernel_h; ++ky)
                 for (int64_t kx = 0; kx < w.kernel_w; ++kx) {
-                  double* row = ws.col.data() + (gi * k + (c * w.kernel_h + ky) * w.kernel_w + kx) * cols;
+                  double* row =
+                      ws.col.data() + (gi * k + (c * w.kernel_h + ky) * w.kernel_w + kx) * cols;
                   for (int64_t s = 0; s < n; ++s)
                     for (int64_t p = 0; p < P; ++p) {
                       const int64_t iy = p / wo * w.stride_h - w.pad_top + ky * w.dilation_h;
                       const int64_t ix = p % wo * w.stride_w - w.pad_left + kx * w.dilation_w;
                       if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
-                      row[s * P + p] = static_cast<double>(x[((s * cin + gi * cin_g + c) * h + iy) * wd + ix]);
+                      row[s * P + p] =
+                          static_cast<double>(x[((s * cin + gi * cin_g + c) * h + iy) * wd + ix]);
                     }
                 }
         } else {
           for (int64_t s = 0; s < n; ++s)
-            for (int64_t i = 0; i < k; ++i) ws.col[i * cols + s] = static_cast<double>(x[s * k + i]);
+            for (int64_t i = 0; i < k; ++i)
+              ws.col[i * cols + s] = static_cast<double>(x[s * k + i]);
         }
         // Accumulator: bias, then each reduction group's exact partial sums scaled by the block
         // multiplier and aligned to F fractional bits.
         std::vector<int64_t> acc(static_cast<std::size_t>(cout * cols));
-        for (int64_t o = 0; o < cout; ++o) std::fill_n(acc.begin() + o * cols, cols, layer.bias_q[o]);
+        for (int64_t o = 0; o < cout; ++o)
+          std::fill_n(acc.begin() + o * cols, cols, layer.bias_q[o]);
         const int F = layer.frac_bits;
         for (int64_t rg = 0; rg < grid.red_groups; ++rg) {
           std::vector<int64_t> ks;
@@ -158,11 +171,12 @@ void IntExecutor::run_chunk(const float* input, int64_t n, Workspace& ws) const 
             // |partial sum| < 2^31 (checked by finalize_multipliers), exact in double.
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(cout_g),
                         static_cast<int>(cols), static_cast<int>(kb), 1.0, ws.wq.data(),
-                        static_cast<int>(kb), xb.data(), static_cast<int>(cols), 0.0, ws.part.data(),
-                        static_cast<int>(cols));
+                        static_cast<int>(kb), xb.data(), static_cast<int>(cols), 0.0,
+                        ws.part.data(), static_cast<int>(cols));
             for (int64_t o = 0; o < cout_g; ++o) {
               const int64_t oc = gi * cout_g + o;
-              const FixedMultiplier& f = layer.multiplier[grid.out_group[oc] * grid.red_groups + rg];
+              const FixedMultiplier& f =
+                  layer.multiplier[grid.out_group[oc] * grid.red_groups + rg];
               if (f.m == 0) continue;
               // (P * m) << (F - r), written as a multiplication: left shifts of negatives are UB.
               const int64_t scale = f.m * (int64_t{1} << (F - f.r));
@@ -194,7 +208,8 @@ void IntExecutor::run_chunk(const float* input, int64_t n, Workspace& ws) const 
         const auto& a = ws.codes[op.inputs[0]];
         const auto& b = ws.codes[op.inputs[1]];
         for (std::size_t i = 0; i < out.size(); ++i) {
-          const int64_t acc = a[i] * ma.m * (int64_t{1} << (F - ma.r)) + b[i] * mb.m * (int64_t{1} << (F - mb.r));
+          const int64_t acc =
+              a[i] * ma.m * (int64_t{1} << (F - ma.r)) + b[i] * mb.m * (int64_t{1} << (F - mb.r));
           out[i] = saturate(round_shift_half_up(acc, F), r);
         }
         break;
@@ -241,8 +256,11 @@ void IntExecutor::run_chunk(const float* input, int64_t n, Workspace& ws) const 
               if (count <= 0) continue;
               auto it = by_count.find(count);
               if (it == by_count.end())
-                it = by_count.emplace(count, to_fixed_multiplier(double(iq.scale) / (double(oq.scale) * count),
-                                                                 model_.options.scale_bits)).first;
+                it = by_count
+                         .emplace(count,
+                                  to_fixed_multiplier(double(iq.scale) / (double(oq.scale) * count),
+                                                      model_.options.scale_bits))
+                         .first;
               dst = rescale(sum, it->second, r);
             }
         break;
@@ -271,7 +289,8 @@ void IntExecutor::run_chunk(const float* input, int64_t n, Workspace& ws) const 
         for (int i = 0; i < node.axis; ++i) outer *= os[i];
         std::vector<FixedMultiplier> mult;
         for (int v : op.inputs)
-          mult.push_back(to_fixed_multiplier(double(model_.act_of(v).scale) / oq.scale, model_.options.scale_bits));
+          mult.push_back(to_fixed_multiplier(double(model_.act_of(v).scale) / oq.scale,
+                                             model_.options.scale_bits));
         int64_t* dst = out.data();
         for (int64_t s = 0; s < n; ++s)
           for (int64_t o = 0; o < outer; ++o)
@@ -328,10 +347,12 @@ void IntExecutor::real_output(const Workspace& ws, int64_t n, float* out) const 
   double unit = q.scale;
   if (q.is_float()) {
     for (const LayerQuant& layer : model_.layers)
-      if (model_.plan.ops[layer.op].output == v) unit = std::ldexp(double(q.scale), -layer.frac_bits);
+      if (model_.plan.ops[layer.op].output == v)
+        unit = std::ldexp(double(q.scale), -layer.frac_bits);
   }
   const auto& codes = ws.codes[v];
-  for (int64_t i = 0; i < n * size; ++i) out[i] = static_cast<float>(static_cast<double>(codes[i]) * unit);
+  for (int64_t i = 0; i < n * size; ++i)
+    out[i] = static_cast<float>(static_cast<double>(codes[i]) * unit);
 }
 
 void IntExecutor::run(const float* input, int64_t n, float* output) const {

@@ -44,10 +44,13 @@ class Exporter {
   onnx::ModelProto run();
 
  private:
-  // Initializers: a float tensor of the given dims, a float scalar, an int64 vector, an 8-bit scalar.
+  // Initializers: a float tensor of the given dims, a float scalar, an int64 vector, an 8-bit
+  // scalar.
   std::string add_float(const std::string& base, const std::vector<int64_t>& dims,
                         const std::vector<float>& data);
-  std::string add_float_scalar(const std::string& base, float v) { return add_float(base, {}, {v}); }
+  std::string add_float_scalar(const std::string& base, float v) {
+    return add_float(base, {}, {v});
+  }
   std::string add_int64(const std::string& base, const std::vector<int64_t>& data);
   std::string add_zero_point(const std::string& base, bool is_signed);
 
@@ -61,7 +64,7 @@ class Exporter {
   std::string source_;
   Graph g_;
   onnx::GraphProto* graph_ = nullptr;
-  Names tensors_;                       // value and initializer names share one namespace
+  Names tensors_;  // value and initializer names share one namespace
   Names nodes_;
   std::vector<std::string> value_name_;  // per value id
 };
@@ -103,7 +106,8 @@ std::string Exporter::add_float(const std::string& base, const std::vector<int64
   t->set_data_type(onnx::TensorProto::FLOAT);
   for (int64_t d : dims) t->add_dims(d);
   // raw_data is little-endian by the ONNX spec, as is every machine tilescale builds on.
-  t->set_raw_data(std::string(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(float)));
+  t->set_raw_data(
+      std::string(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(float)));
   return t->name();
 }
 
@@ -112,7 +116,8 @@ std::string Exporter::add_int64(const std::string& base, const std::vector<int64
   t->set_name(tensors_.unique(base));
   t->set_data_type(onnx::TensorProto::INT64);
   t->add_dims(static_cast<int64_t>(data.size()));
-  t->set_raw_data(std::string(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(int64_t)));
+  t->set_raw_data(
+      std::string(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(int64_t)));
   return t->name();
 }
 
@@ -168,7 +173,8 @@ void Exporter::export_fake_quant(const Node& n) {
     is_signed = true;
   } else {
     fail_input(source_, "node '" + n.name + "': activation grid [" + std::to_string(lo) + ", " +
-                            std::to_string(hi) + "] does not fit 8 bits; ONNX QuantizeLinear "
+                            std::to_string(hi) +
+                            "] does not fit 8 bits; ONNX QuantizeLinear "
                             "cannot express it");
   }
   if (!(n.fq_step > 0.0f) || !std::isfinite(n.fq_step))
@@ -215,11 +221,15 @@ void Exporter::export_node(const Node& n) {
       add_attr(p, "transB", int64_t{1});
       break;
     }
-    case Op::Relu: add_node("Relu", n.name, {in(0)}, out); break;
+    case Op::Relu:
+      add_node("Relu", n.name, {in(0)}, out);
+      break;
     case Op::Clip: {
       // An infinite bound is an omitted input.
-      const std::string lo = std::isinf(n.clip_min) ? "" : add_float_scalar(n.name + "/min", n.clip_min);
-      const std::string hi = std::isinf(n.clip_max) ? "" : add_float_scalar(n.name + "/max", n.clip_max);
+      const std::string lo =
+          std::isinf(n.clip_min) ? "" : add_float_scalar(n.name + "/min", n.clip_min);
+      const std::string hi =
+          std::isinf(n.clip_max) ? "" : add_float_scalar(n.name + "/max", n.clip_max);
       std::vector<std::string> ins = {in(0), lo, hi};
       while (ins.back().empty()) ins.pop_back();  // trailing optional inputs are left out
       add_node("Clip", n.name, ins, out);
@@ -229,7 +239,10 @@ void Exporter::export_node(const Node& n) {
     case Op::Sub:
     case Op::Mul:
     case Op::Div: {
-      const char* type = n.op == Op::Add ? "Add" : n.op == Op::Sub ? "Sub" : n.op == Op::Mul ? "Mul" : "Div";
+      const char* type = n.op == Op::Add   ? "Add"
+                         : n.op == Op::Sub ? "Sub"
+                         : n.op == Op::Mul ? "Mul"
+                                           : "Div";
       if (n.inputs.size() == 2) {
         add_node(type, n.name, {in(0), in(1)}, out);
         break;
@@ -240,9 +253,10 @@ void Exporter::export_node(const Node& n) {
       for (float v : d) uniform = uniform && std::memcmp(&v, &d[0], sizeof(float)) == 0;
       const std::string c = uniform ? add_float_scalar(n.name + "/operand", d[0])
                                     : add_float(n.name + "/operand", n.operand.shape, d);
-      add_node(type, n.name, n.operand_first ? std::vector<std::string>{c, in(0)}
-                                             : std::vector<std::string>{in(0), c},
-               out);
+      add_node(
+          type, n.name,
+          n.operand_first ? std::vector<std::string>{c, in(0)} : std::vector<std::string>{in(0), c},
+          out);
       break;
     }
     case Op::MaxPool: {
@@ -257,7 +271,9 @@ void Exporter::export_node(const Node& n) {
       add_attr(p, "count_include_pad", int64_t{n.count_include_pad ? 1 : 0});
       break;
     }
-    case Op::GlobalAveragePool: add_node("GlobalAveragePool", n.name, {in(0)}, out); break;
+    case Op::GlobalAveragePool:
+      add_node("GlobalAveragePool", n.name, {in(0)}, out);
+      break;
     case Op::Reshape: {
       // 0 copies the batch dimension (opset 13 has no allowzero); a flatten is [0, -1].
       const auto& s = g_.values[n.output].shape;
@@ -291,7 +307,9 @@ void Exporter::export_node(const Node& n) {
       add_attr(p, "mode", std::string("constant"));
       break;
     }
-    case Op::FakeQuant: export_fake_quant(n); break;
+    case Op::FakeQuant:
+      export_fake_quant(n);
+      break;
   }
 }
 
@@ -347,7 +365,8 @@ onnx::ModelProto Exporter::run() {
 std::string fake_quant_onnx_bytes(const QuantizedModel& model, const std::string& source) {
   const onnx::ModelProto m = Exporter(model, source).run();
   std::string bytes;
-  if (!m.SerializeToString(&bytes)) fail_input(source, "cannot serialize the ONNX model (over 2 GiB?)");
+  if (!m.SerializeToString(&bytes))
+    fail_input(source, "cannot serialize the ONNX model (over 2 GiB?)");
   return bytes;
 }
 

@@ -26,8 +26,9 @@ constexpr int kMaxOpset = 17;
 // A constant known at import time: initializers, Constant nodes, and shape inputs.
 struct Constant {
   std::vector<int64_t> shape;
-  std::vector<double> data;  // double holds both float weights and int64 shape values exactly enough
-  int32_t type = 0;          // onnx::TensorProto element type (tells uint8 from int8 zero points)
+  std::vector<double>
+      data;          // double holds both float weights and int64 shape values exactly enough
+  int32_t type = 0;  // onnx::TensorProto element type (tells uint8 from int8 zero points)
   int64_t numel() const {
     int64_t n = 1;
     for (int64_t d : shape) n *= d;
@@ -90,7 +91,8 @@ class Importer {
   std::string output_name_;  // the graph's first output, which is read outside the graph
 };
 
-// --- attributes -----------------------------------------------------------------------------------
+// --- attributes
+// -----------------------------------------------------------------------------------
 
 const onnx::AttributeProto* find_attr(const onnx::NodeProto& n, const std::string& name) {
   for (const auto& a : n.attribute())
@@ -125,7 +127,8 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return r + "]";
 }
 
-// --- tensors --------------------------------------------------------------------------------------
+// --- tensors
+// --------------------------------------------------------------------------------------
 
 template <typename T>
 void copy_raw(const std::string& raw, std::vector<double>& out) {
@@ -152,12 +155,24 @@ Constant Importer::read_tensor(const onnx::TensorProto& t, const std::string& wh
     fail("tensor '" + what + "' uses external data files, which are not supported");
   std::size_t elem = 0;
   switch (t.data_type()) {
-    case onnx::TensorProto::FLOAT: elem = 4; break;
-    case onnx::TensorProto::DOUBLE: elem = 8; break;
-    case onnx::TensorProto::INT64: elem = 8; break;
-    case onnx::TensorProto::INT32: elem = 4; break;
-    case onnx::TensorProto::UINT8: elem = 1; break;  // QuantizeLinear zero points
-    case onnx::TensorProto::INT8: elem = 1; break;
+    case onnx::TensorProto::FLOAT:
+      elem = 4;
+      break;
+    case onnx::TensorProto::DOUBLE:
+      elem = 8;
+      break;
+    case onnx::TensorProto::INT64:
+      elem = 8;
+      break;
+    case onnx::TensorProto::INT32:
+      elem = 4;
+      break;
+    case onnx::TensorProto::UINT8:
+      elem = 1;
+      break;  // QuantizeLinear zero points
+    case onnx::TensorProto::INT8:
+      elem = 1;
+      break;
     default:
       fail("tensor '" + what + "' has unsupported element type " + std::to_string(t.data_type()));
   }
@@ -169,12 +184,24 @@ Constant Importer::read_tensor(const onnx::TensorProto& t, const std::string& wh
            std::to_string(count * elem));
     c.data.resize(count);
     switch (t.data_type()) {
-      case onnx::TensorProto::FLOAT: copy_raw<float>(t.raw_data(), c.data); break;
-      case onnx::TensorProto::DOUBLE: copy_raw<double>(t.raw_data(), c.data); break;
-      case onnx::TensorProto::INT64: copy_raw<int64_t>(t.raw_data(), c.data); break;
-      case onnx::TensorProto::UINT8: copy_raw<uint8_t>(t.raw_data(), c.data); break;
-      case onnx::TensorProto::INT8: copy_raw<int8_t>(t.raw_data(), c.data); break;
-      default: copy_raw<int32_t>(t.raw_data(), c.data); break;
+      case onnx::TensorProto::FLOAT:
+        copy_raw<float>(t.raw_data(), c.data);
+        break;
+      case onnx::TensorProto::DOUBLE:
+        copy_raw<double>(t.raw_data(), c.data);
+        break;
+      case onnx::TensorProto::INT64:
+        copy_raw<int64_t>(t.raw_data(), c.data);
+        break;
+      case onnx::TensorProto::UINT8:
+        copy_raw<uint8_t>(t.raw_data(), c.data);
+        break;
+      case onnx::TensorProto::INT8:
+        copy_raw<int8_t>(t.raw_data(), c.data);
+        break;
+      default:
+        copy_raw<int32_t>(t.raw_data(), c.data);
+        break;
     }
     return c;
   }
@@ -185,10 +212,18 @@ Constant Importer::read_tensor(const onnx::TensorProto& t, const std::string& wh
     c.data.assign(field.begin(), field.end());
   };
   switch (t.data_type()) {
-    case onnx::TensorProto::FLOAT: take(t.float_data()); break;
-    case onnx::TensorProto::DOUBLE: take(t.double_data()); break;
-    case onnx::TensorProto::INT64: take(t.int64_data()); break;
-    default: take(t.int32_data()); break;
+    case onnx::TensorProto::FLOAT:
+      take(t.float_data());
+      break;
+    case onnx::TensorProto::DOUBLE:
+      take(t.double_data());
+      break;
+    case onnx::TensorProto::INT64:
+      take(t.int64_data());
+      break;
+    default:
+      take(t.int32_data());
+      break;
   }
   return c;
 }
@@ -200,10 +235,12 @@ Tensor to_tensor(const Constant& c) {
   return t;
 }
 
-// --- graph building -------------------------------------------------------------------------------
+// --- graph building
+// -------------------------------------------------------------------------------
 
 const Constant& Importer::constant(const onnx::NodeProto& n, int i) const {
-  if (i >= n.input_size() || n.input(i).empty()) fail_node(n, "input " + std::to_string(i) + " is missing");
+  if (i >= n.input_size() || n.input(i).empty())
+    fail_node(n, "input " + std::to_string(i) + " is missing");
   auto it = constants_.find(n.input(i));
   if (it == constants_.end())
     fail_node(n, "input '" + n.input(i) + "' must be a constant (initializer or Constant node)");
@@ -211,7 +248,8 @@ const Constant& Importer::constant(const onnx::NodeProto& n, int i) const {
 }
 
 int Importer::value_of(const onnx::NodeProto& n, int i) const {
-  if (i >= n.input_size() || n.input(i).empty()) fail_node(n, "input " + std::to_string(i) + " is missing");
+  if (i >= n.input_size() || n.input(i).empty())
+    fail_node(n, "input " + std::to_string(i) + " is missing");
   auto it = value_ids_.find(n.input(i));
   if (it == value_ids_.end()) {
     if (is_const(n.input(i)))
@@ -221,9 +259,9 @@ int Importer::value_of(const onnx::NodeProto& n, int i) const {
   return it->second;
 }
 
-// How many nodes read a value under any of its names (Identity, Dropout and folded BatchNormalization
-// outputs alias it), counting the graph output as one reader. Every alias after the first was made by
-// a node that read another alias, which is not counted.
+// How many nodes read a value under any of its names (Identity, Dropout and folded
+// BatchNormalization outputs alias it), counting the graph output as one reader. Every alias after
+// the first was made by a node that read another alias, which is not counted.
 int Importer::readers(int value) const {
   int total = 0, names = 0;
   for (const auto& [name, id] : value_ids_) {
@@ -268,8 +306,9 @@ void Importer::read_input(const onnx::GraphProto& g) {
   const onnx::ValueInfoProto* in = nullptr;
   for (const auto& vi : g.input()) {
     if (is_const(vi.name())) continue;  // older exporters list initializers as inputs too
-    if (in) fail("the graph has more than one non-constant input ('" + in->name() + "', '" +
-                 vi.name() + "'); tilescale takes single-input networks");
+    if (in)
+      fail("the graph has more than one non-constant input ('" + in->name() + "', '" + vi.name() +
+           "'); tilescale takes single-input networks");
     in = &vi;
   }
   if (!in) fail("the graph has no input");
@@ -278,7 +317,8 @@ void Importer::read_input(const onnx::GraphProto& g) {
   if (in->type().tensor_type().elem_type() != onnx::TensorProto::FLOAT)
     fail("input '" + in->name() + "' must be float32");
   const auto& dims = in->type().tensor_type().shape().dim();
-  if (dims.size() < 2) fail("input '" + in->name() + "' must have a batch axis and at least one more");
+  if (dims.size() < 2)
+    fail("input '" + in->name() + "' must have a batch axis and at least one more");
   std::vector<int64_t> shape;
   for (int i = 0; i < dims.size(); ++i) {
     if (i == 0) {
@@ -286,8 +326,8 @@ void Importer::read_input(const onnx::GraphProto& g) {
       continue;
     }
     if (!dims[i].has_dim_value() || dims[i].dim_value() <= 0)
-      fail("input '" + in->name() + "' has a dynamic dimension " + std::to_string(i) +
-           " ('" + dims[i].dim_param() + "'); only the batch axis may be dynamic");
+      fail("input '" + in->name() + "' has a dynamic dimension " + std::to_string(i) + " ('" +
+           dims[i].dim_param() + "'); only the batch axis may be dynamic");
     shape.push_back(dims[i].dim_value());
   }
   graph_.input = add_value(in->name(), shape);
@@ -296,7 +336,8 @@ void Importer::read_input(const onnx::GraphProto& g) {
 Graph Importer::run(const std::string& bytes) {
   onnx::ModelProto model;
   if (bytes.empty()) fail("empty file, not an ONNX model");
-  if (!model.ParseFromString(bytes)) fail("not a valid ONNX model (protobuf parse failed; truncated?)");
+  if (!model.ParseFromString(bytes))
+    fail("not a valid ONNX model (protobuf parse failed; truncated?)");
   if (!model.has_graph()) fail("ONNX model has no graph");
   for (const auto& op : model.opset_import()) {
     if (op.domain().empty() || op.domain() == "ai.onnx") opset_ = op.version();
@@ -372,14 +413,17 @@ void Importer::import_node(const onnx::NodeProto& n) {
   } else if (t == "GlobalAveragePool") {
     const int in = value_of(n, 0);
     const auto& s = graph_.values[in].shape;
-    if (s.size() != 3) fail_node(n, "expects a [C][H][W] input, got per-sample shape " + shape_str(s));
+    if (s.size() != 3)
+      fail_node(n, "expects a [C][H][W] input, got per-sample shape " + shape_str(s));
     add_node(n, Op::GlobalAveragePool, {in}, {s[0], 1, 1});
   } else if (t == "Flatten") {
     const int in = value_of(n, 0);
     int64_t axis = attr_int(n, "axis", 1);
     const int64_t rank = static_cast<int64_t>(graph_.values[in].shape.size()) + 1;
     if (axis < 0) axis += rank;
-    if (axis != 1) fail_node(n, "Flatten axis " + std::to_string(axis) + " would mix the batch axis; only axis 1 is supported");
+    if (axis != 1)
+      fail_node(n, "Flatten axis " + std::to_string(axis) +
+                       " would mix the batch axis; only axis 1 is supported");
     add_node(n, Op::Reshape, {in}, {graph_.values[in].size()});
   } else if (t == "Reshape") {
     import_reshape(n);
@@ -394,7 +438,8 @@ void Importer::import_node(const onnx::NodeProto& n) {
   }
 }
 
-// --- windows --------------------------------------------------------------------------------------
+// --- windows
+// --------------------------------------------------------------------------------------
 
 Window Importer::read_window(const onnx::NodeProto& n, int64_t in_h, int64_t in_w, int64_t kh,
                              int64_t kw, bool allow_ceil, bool* ceil_mode) const {
@@ -450,7 +495,9 @@ std::vector<int64_t> Importer::window_output(const onnx::NodeProto& n, const Win
                                              bool ceil_mode) const {
   auto out_dim = [&](int64_t in, int64_t k, int64_t s, int64_t d, int64_t lo, int64_t hi) {
     const int64_t span = in + lo + hi - ((k - 1) * d + 1);
-    if (span < 0) fail_node(n, "window " + std::to_string(k) + " is larger than the padded input " + std::to_string(in + lo + hi));
+    if (span < 0)
+      fail_node(n, "window " + std::to_string(k) + " is larger than the padded input " +
+                       std::to_string(in + lo + hi));
     int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
     // With ceil_mode the last window must still start inside the input or its leading padding.
     if (ceil_mode && (out - 1) * s >= in + lo) --out;
@@ -460,14 +507,17 @@ std::vector<int64_t> Importer::window_output(const onnx::NodeProto& n, const Win
           out_dim(in_w, w.kernel_w, w.stride_w, w.dilation_w, w.pad_left, w.pad_right)};
 }
 
-// --- ops ------------------------------------------------------------------------------------------
+// --- ops
+// ------------------------------------------------------------------------------------------
 
 void Importer::import_conv(const onnx::NodeProto& n) {
   const int in = value_of(n, 0);
   const auto& s = graph_.values[in].shape;
-  if (s.size() != 3) fail_node(n, "only 2-D convolution is supported; input per-sample shape is " + shape_str(s));
+  if (s.size() != 3)
+    fail_node(n, "only 2-D convolution is supported; input per-sample shape is " + shape_str(s));
   const Constant& wc = constant(n, 1);
-  if (wc.shape.size() != 4) fail_node(n, "weight must be [Cout][Cin/groups][kh][kw], got " + shape_str(wc.shape));
+  if (wc.shape.size() != 4)
+    fail_node(n, "weight must be [Cout][Cin/groups][kh][kw], got " + shape_str(wc.shape));
   const int64_t groups = attr_int(n, "group", 1);
   const int64_t cout = wc.shape[0], cin_g = wc.shape[1];
   if (groups < 1 || s[0] % groups != 0 || cout % groups != 0 || cin_g * groups != s[0])
@@ -485,7 +535,9 @@ void Importer::import_conv(const onnx::NodeProto& n) {
   bias.data.assign(static_cast<std::size_t>(cout), 0.0f);
   if (n.input_size() > 2 && !n.input(2).empty()) {
     const Constant& bc = constant(n, 2);
-    if (bc.numel() != cout) fail_node(n, "bias has " + std::to_string(bc.numel()) + " values for " + std::to_string(cout) + " output channels");
+    if (bc.numel() != cout)
+      fail_node(n, "bias has " + std::to_string(bc.numel()) + " values for " +
+                       std::to_string(cout) + " output channels");
     bias.data.assign(bc.data.begin(), bc.data.end());
   }
   Node& node = add_node(n, Op::Conv, {in}, out_shape);
@@ -497,7 +549,9 @@ void Importer::import_conv(const onnx::NodeProto& n) {
 void Importer::import_gemm(const onnx::NodeProto& n, bool matmul) {
   const int in = value_of(n, 0);
   const auto& s = graph_.values[in].shape;
-  if (s.size() != 1) fail_node(n, "expects a [batch][K] input, got per-sample shape " + shape_str(s) + " (insert a Flatten)");
+  if (s.size() != 1)
+    fail_node(n, "expects a [batch][K] input, got per-sample shape " + shape_str(s) +
+                     " (insert a Flatten)");
   const int64_t k = s[0];
   const Constant& bc = constant(n, 1);
   if (bc.shape.size() != 2) fail_node(n, "weight must be 2-D, got " + shape_str(bc.shape));
@@ -508,21 +562,27 @@ void Importer::import_gemm(const onnx::NodeProto& n, bool matmul) {
   const float beta = matmul ? 1.0f : attr_float(n, "beta", 1.0f);
   const int64_t rows = trans_b ? bc.shape[1] : bc.shape[0];  // must equal K
   const int64_t nout = trans_b ? bc.shape[0] : bc.shape[1];
-  if (rows != k) fail_node(n, "weight " + shape_str(bc.shape) + " does not fit an input of " + std::to_string(k) + " features");
+  if (rows != k)
+    fail_node(n, "weight " + shape_str(bc.shape) + " does not fit an input of " +
+                     std::to_string(k) + " features");
   Tensor w;
   w.shape = {nout, k};
   w.data.resize(static_cast<std::size_t>(nout * k));
   for (int64_t o = 0; o < nout; ++o)
     for (int64_t i = 0; i < k; ++i)
-      w.data[o * k + i] = alpha * static_cast<float>(trans_b ? bc.data[o * k + i] : bc.data[i * nout + o]);
+      w.data[o * k + i] =
+          alpha * static_cast<float>(trans_b ? bc.data[o * k + i] : bc.data[i * nout + o]);
   Tensor bias;
   bias.shape = {nout};
   bias.data.assign(static_cast<std::size_t>(nout), 0.0f);
   if (!matmul && n.input_size() > 2 && !n.input(2).empty()) {
     const Constant& cc = constant(n, 2);
     const int64_t cn = cc.numel();
-    if (cn != 1 && cn != nout) fail_node(n, "bias C of shape " + shape_str(cc.shape) + " does not broadcast per sample to [" + std::to_string(nout) + "]");
-    for (int64_t o = 0; o < nout; ++o) bias.data[o] = beta * static_cast<float>(cc.data[cn == 1 ? 0 : o]);
+    if (cn != 1 && cn != nout)
+      fail_node(n, "bias C of shape " + shape_str(cc.shape) +
+                       " does not broadcast per sample to [" + std::to_string(nout) + "]");
+    for (int64_t o = 0; o < nout; ++o)
+      bias.data[o] = beta * static_cast<float>(cc.data[cn == 1 ? 0 : o]);
   }
   Node& node = add_node(n, Op::Gemm, {in}, {nout});
   node.weight = std::move(w);
@@ -533,7 +593,8 @@ void Importer::import_batchnorm(const onnx::NodeProto& n) {
   if (n.output_size() > 1) {
     for (int i = 1; i < n.output_size(); ++i)
       if (!n.output(i).empty() && onnx_consumers_[n.output(i)] > 0)
-        fail_node(n, "training-mode outputs (running mean/var) are used; only inference is supported");
+        fail_node(n,
+                  "training-mode outputs (running mean/var) are used; only inference is supported");
   }
   if (attr_int(n, "training_mode", 0) != 0) fail_node(n, "training_mode=1 is not supported");
   const int in = value_of(n, 0);
@@ -544,7 +605,8 @@ void Importer::import_batchnorm(const onnx::NodeProto& n) {
   const Constant& mean = constant(n, 3);
   const Constant& var = constant(n, 4);
   for (const Constant* p : {&gamma, &beta, &mean, &var})
-    if (p->numel() != c) fail_node(n, "parameters must have one value per channel (" + std::to_string(c) + ")");
+    if (p->numel() != c)
+      fail_node(n, "parameters must have one value per channel (" + std::to_string(c) + ")");
   const double eps = attr_float(n, "epsilon", 1e-5f);
   std::vector<double> scale(c), shift(c);
   for (int64_t i = 0; i < c; ++i) {
@@ -558,7 +620,8 @@ void Importer::import_batchnorm(const onnx::NodeProto& n) {
       const int64_t per_out = prev.weight.numel() / c;
       for (int64_t o = 0; o < c; ++o) {
         for (int64_t j = 0; j < per_out; ++j)
-          prev.weight.data[o * per_out + j] = static_cast<float>(prev.weight.data[o * per_out + j] * scale[o]);
+          prev.weight.data[o * per_out + j] =
+              static_cast<float>(prev.weight.data[o * per_out + j] * scale[o]);
         prev.bias.data[o] = static_cast<float>(prev.bias.data[o] * scale[o] + shift[o]);
       }
       value_ids_[n.output(0)] = in;
@@ -594,7 +657,8 @@ Tensor broadcast_to(const Constant& c, const std::vector<int64_t>& shape, const 
                     const std::function<void(const std::string&)>& fail) {
   std::vector<int64_t> cs = c.shape;
   const std::size_t full_rank = shape.size() + 1;
-  if (cs.size() > full_rank) fail(what + " constant " + shape_str(c.shape) + " has more axes than the activation");
+  if (cs.size() > full_rank)
+    fail(what + " constant " + shape_str(c.shape) + " has more axes than the activation");
   if (cs.size() == full_rank) {
     if (cs[0] != 1) fail(what + " constant " + shape_str(c.shape) + " varies along the batch axis");
     cs.erase(cs.begin());
@@ -602,7 +666,8 @@ Tensor broadcast_to(const Constant& c, const std::vector<int64_t>& shape, const 
   while (cs.size() < shape.size()) cs.insert(cs.begin(), 1);
   for (std::size_t i = 0; i < shape.size(); ++i)
     if (cs[i] != 1 && cs[i] != shape[i])
-      fail(what + " constant " + shape_str(c.shape) + " does not broadcast to per-sample shape " + shape_str(shape));
+      fail(what + " constant " + shape_str(c.shape) + " does not broadcast to per-sample shape " +
+           shape_str(shape));
   Tensor t;
   t.shape = shape;
   int64_t total = 1;
@@ -645,7 +710,8 @@ void Importer::import_binary(const onnx::NodeProto& n, Op op) {
   const int a = value_of(n, 0), b = value_of(n, 1);
   if (graph_.values[a].shape != graph_.values[b].shape)
     fail_node(n, "operands have different per-sample shapes " + shape_str(graph_.values[a].shape) +
-                     " and " + shape_str(graph_.values[b].shape) + "; broadcasting between activations is not supported");
+                     " and " + shape_str(graph_.values[b].shape) +
+                     "; broadcasting between activations is not supported");
   add_node(n, op, {a, b}, graph_.values[a].shape);
 }
 
@@ -656,8 +722,10 @@ void Importer::import_clip(const onnx::NodeProto& n) {
     lo = attr_float(n, "min", lo);
     hi = attr_float(n, "max", hi);
   } else {
-    if (n.input_size() > 1 && !n.input(1).empty()) lo = static_cast<float>(constant(n, 1).data.at(0));
-    if (n.input_size() > 2 && !n.input(2).empty()) hi = static_cast<float>(constant(n, 2).data.at(0));
+    if (n.input_size() > 1 && !n.input(1).empty())
+      lo = static_cast<float>(constant(n, 1).data.at(0));
+    if (n.input_size() > 2 && !n.input(2).empty())
+      hi = static_cast<float>(constant(n, 2).data.at(0));
   }
   if (lo > hi) fail_node(n, "min is above max");
   Node& node = add_node(n, Op::Clip, {in}, graph_.values[in].shape);
@@ -668,7 +736,8 @@ void Importer::import_clip(const onnx::NodeProto& n) {
 void Importer::import_pool(const onnx::NodeProto& n, Op op) {
   const int in = value_of(n, 0);
   const auto s = graph_.values[in].shape;
-  if (s.size() != 3) fail_node(n, "only 2-D pooling is supported; input per-sample shape is " + shape_str(s));
+  if (s.size() != 3)
+    fail_node(n, "only 2-D pooling is supported; input per-sample shape is " + shape_str(s));
   if (n.output_size() > 1 && !n.output(1).empty() && onnx_consumers_[n.output(1)] > 0)
     fail_node(n, "the Indices output is not supported");
   auto ks = attr_ints(n, "kernel_shape");
@@ -698,7 +767,8 @@ void Importer::import_reshape(const onnx::NodeProto& n) {
   // The first target dim must keep the batch: 0 (copy), -1 (infer), or the file's fixed batch size.
   const int64_t t0 = target[0];
   if (!((t0 == 0 && allow_zero) || t0 == -1 || (static_batch_ > 0 && t0 == static_batch_)))
-    fail_node(n, "target shape " + shape_str(target) + " changes the batch axis; only per-sample reshapes are supported");
+    fail_node(n, "target shape " + shape_str(target) +
+                     " changes the batch axis; only per-sample reshapes are supported");
   std::vector<int64_t> out;
   int64_t known = 1, infer = -1;
   for (std::size_t i = 1; i < target.size(); ++i) {
@@ -708,7 +778,8 @@ void Importer::import_reshape(const onnx::NodeProto& n) {
       d = v.shape[i - 1];
     }
     if (d == -1) {
-      if (infer >= 0 || t0 == -1) fail_node(n, "more than one -1 in target shape " + shape_str(target));
+      if (infer >= 0 || t0 == -1)
+        fail_node(n, "more than one -1 in target shape " + shape_str(target));
       infer = static_cast<int64_t>(out.size());
       out.push_back(1);
       continue;
@@ -726,7 +797,9 @@ void Importer::import_reshape(const onnx::NodeProto& n) {
   if (out.empty()) out.push_back(1);
   int64_t total = 1;
   for (int64_t d : out) total *= d;
-  if (total != v.size()) fail_node(n, "target shape " + shape_str(target) + " has " + std::to_string(total) + " elements per sample, input has " + std::to_string(v.size()));
+  if (total != v.size())
+    fail_node(n, "target shape " + shape_str(target) + " has " + std::to_string(total) +
+                     " elements per sample, input has " + std::to_string(v.size()));
   add_node(n, Op::Reshape, {in}, out);
 }
 
@@ -738,14 +811,16 @@ void Importer::import_concat(const onnx::NodeProto& n) {
   int64_t axis = attr_int(n, "axis", 1);
   const int64_t rank = static_cast<int64_t>(s0.size()) + 1;
   if (axis < 0) axis += rank;
-  if (axis <= 0 || axis >= rank) fail_node(n, "axis " + std::to_string(axis) + " is the batch axis or out of range");
+  if (axis <= 0 || axis >= rank)
+    fail_node(n, "axis " + std::to_string(axis) + " is the batch axis or out of range");
   auto out = s0;
   out[axis - 1] = 0;
   for (int v : ins) {
     const auto& s = graph_.values[v].shape;
     if (s.size() != s0.size()) fail_node(n, "inputs have different ranks");
     for (std::size_t i = 0; i < s.size(); ++i)
-      if (static_cast<int64_t>(i) != axis - 1 && s[i] != s0[i]) fail_node(n, "inputs differ off the concat axis");
+      if (static_cast<int64_t>(i) != axis - 1 && s[i] != s0[i])
+        fail_node(n, "inputs differ off the concat axis");
     out[axis - 1] += s[axis - 1];
   }
   Node& node = add_node(n, Op::Concat, ins, out);
@@ -755,7 +830,8 @@ void Importer::import_concat(const onnx::NodeProto& n) {
 void Importer::import_pad(const onnx::NodeProto& n) {
   const int in = value_of(n, 0);
   const auto s = graph_.values[in].shape;
-  if (attr_string(n, "mode", "constant") != "constant") fail_node(n, "only constant padding is supported");
+  if (attr_string(n, "mode", "constant") != "constant")
+    fail_node(n, "only constant padding is supported");
   std::vector<int64_t> pads;
   float value = 0.0f;
   if (opset_ < 11) {
@@ -763,17 +839,20 @@ void Importer::import_pad(const onnx::NodeProto& n) {
     value = attr_float(n, "value", 0.0f);
   } else {
     for (double d : constant(n, 1).data) pads.push_back(static_cast<int64_t>(d));
-    if (n.input_size() > 2 && !n.input(2).empty()) value = static_cast<float>(constant(n, 2).data.at(0));
+    if (n.input_size() > 2 && !n.input(2).empty())
+      value = static_cast<float>(constant(n, 2).data.at(0));
     if (n.input_size() > 3 && !n.input(3).empty()) fail_node(n, "the axes input is not supported");
   }
   const std::size_t rank = s.size() + 1;
-  if (pads.size() != 2 * rank) fail_node(n, "pads must have " + std::to_string(2 * rank) + " values");
+  if (pads.size() != 2 * rank)
+    fail_node(n, "pads must have " + std::to_string(2 * rank) + " values");
   if (pads[0] != 0 || pads[rank] != 0) fail_node(n, "padding the batch axis is not supported");
   std::vector<int64_t> per_sample, out = s;
   for (std::size_t i = 1; i < rank; ++i) per_sample.push_back(pads[i]);
   for (std::size_t i = 1; i < rank; ++i) per_sample.push_back(pads[rank + i]);
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (per_sample[i] < 0 || per_sample[s.size() + i] < 0) fail_node(n, "negative pads (cropping) are not supported");
+    if (per_sample[i] < 0 || per_sample[s.size() + i] < 0)
+      fail_node(n, "negative pads (cropping) are not supported");
     out[i] += per_sample[i] + per_sample[s.size() + i];
   }
   Node& node = add_node(n, Op::Pad, {in}, out);
@@ -781,11 +860,11 @@ void Importer::import_pad(const onnx::NodeProto& n) {
   node.pad_value = value;
 }
 
-// A QuantizeLinear whose only reader is a DequantizeLinear with the same constant per-tensor scale s
-// and integer zero point z is one FakeQuant: clamp(round(x / s), qmin - z, qmax - z) * s, with
+// A QuantizeLinear whose only reader is a DequantizeLinear with the same constant per-tensor scale
+// s and integer zero point z is one FakeQuant: clamp(round(x / s), qmin - z, qmax - z) * s, with
 // [qmin, qmax] the uint8 or int8 range of the zero point's type. The QuantizeLinear becomes the
-// FakeQuant node and the DequantizeLinear an alias of it. FakeQuant rounds half up where ONNX rounds
-// half to even: the two differ only where x / s is an exact tie (docs/export.md).
+// FakeQuant node and the DequantizeLinear an alias of it. FakeQuant rounds half up where ONNX
+// rounds half to even: the two differ only where x / s is an exact tie (docs/export.md).
 void Importer::import_qdq(const onnx::NodeProto& n) {
   if (n.input_size() < 2 || n.input_size() > 3) fail_node(n, "expects 2 or 3 inputs");
   const Constant& scale = constant(n, 1);

@@ -41,7 +41,8 @@ QuantPlan make_quant_plan(const Graph& g) {
 
   auto quantized = [&](int v) {
     if (plan.scale_source[v] >= 0) return;
-    if (!host[v]) fail_input(g.source, "value '" + g.values[v].name + "' is used before it is computed");
+    if (!host[v])
+      fail_input(g.source, "value '" + g.values[v].name + "' is used before it is computed");
     QOp q;
     q.kind = QOpKind::Quantize;
     q.inputs = {v};
@@ -70,9 +71,11 @@ QuantPlan make_quant_plan(const Graph& g) {
       case Op::Gemm:
       case Op::Add: {
         if (n.op == Op::Add && n.inputs.size() != 2)
-          fail_input(g.source, "node '" + n.name + "' (Add with a constant) comes after the first "
-                                   "quantized layer; the integer path takes constant elementwise ops "
-                                   "only as input pre-processing");
+          fail_input(g.source,
+                     "node '" + n.name +
+                         "' (Add with a constant) comes after the first "
+                         "quantized layer; the integer path takes constant elementwise ops "
+                         "only as input pre-processing");
         q.kind = n.op == Op::Add ? QOpKind::Add : QOpKind::Gemm;
         non_neg = n.op == Op::Add && all_inputs_non_negative();
         if (i + 1 < g.nodes.size()) {

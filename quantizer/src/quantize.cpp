@@ -79,17 +79,30 @@ void apply_reorder(QuantizedModel& m) {
   if (r.method == ReorderMethod::None) return;
   r.seed = o.seed;
   switch (o.granularity.kind) {
-    case GranularityKind::Layer: r.block_out = 0; r.block_in = 0; break;
-    case GranularityKind::Channel: r.block_out = 1; r.block_in = 0; break;
-    case GranularityKind::Block: r.block_out = o.granularity.block_out; r.block_in = o.granularity.block_in; break;
+    case GranularityKind::Layer:
+      r.block_out = 0;
+      r.block_in = 0;
+      break;
+    case GranularityKind::Channel:
+      r.block_out = 1;
+      r.block_in = 0;
+      break;
+    case GranularityKind::Block:
+      r.block_out = o.granularity.block_out;
+      r.block_in = o.granularity.block_in;
+      break;
     case GranularityKind::Mx:
-    case GranularityKind::Vsq: r.block_out = 1; r.block_in = o.granularity.run; break;
+    case GranularityKind::Vsq:
+      r.block_out = 1;
+      r.block_in = o.granularity.run;
+      break;
   }
   const auto perms = choose_permutations(m.graph, r);
   apply_permutations(m.graph, perms);
   for (const ChannelPermutation& p : perms) {
     bool identity = true;
-    for (std::size_t i = 0; i < p.order.size(); ++i) identity = identity && p.order[i] == static_cast<int64_t>(i);
+    for (std::size_t i = 0; i < p.order.size(); ++i)
+      identity = identity && p.order[i] == static_cast<int64_t>(i);
     if (identity) continue;
     for (int v : p.values) m.permutations[v] = p.order;
   }
@@ -134,13 +147,16 @@ QuantizedModel quantize(const Graph& graph, const QuantOptions& options, const D
     layer.op = m.plan.layer_ops[l];
     const Node& node = m.graph.nodes[m.plan.ops[layer.op].node];
     layer.name = node.name;
-    layer.w_bits = options.first_last_bits > 0 && is_first_or_last(m.plan, l) ? options.first_last_bits
-                                                                               : options.w_bits;
+    layer.w_bits = options.first_last_bits > 0 && is_first_or_last(m.plan, l)
+                       ? options.first_last_bits
+                       : options.w_bits;
     layer.grid = make_block_grid(node, options.granularity);
     for (float w : node.weight.data)
-      if (!std::isfinite(w)) fail_input(graph.source, "layer '" + node.name + "' has a NaN or Inf weight");
+      if (!std::isfinite(w))
+        fail_input(graph.source, "layer '" + node.name + "' has a NaN or Inf weight");
     for (float b : node.bias.data)
-      if (!std::isfinite(b)) fail_input(graph.source, "layer '" + node.name + "' has a NaN or Inf bias");
+      if (!std::isfinite(b))
+        fail_input(graph.source, "layer '" + node.name + "' has a NaN or Inf bias");
     m.layers.push_back(std::move(layer));
   }
 

@@ -10,7 +10,8 @@ namespace tilescale::quant {
 void QuantOptions::validate() const {
   if (w_bits < 2 || w_bits > 8) fail_input("--wbits", std::to_string(w_bits) + " is outside 2..8");
   if (!((a_bits >= 4 && a_bits <= 8) || a_bits == 32))
-    fail_input("--abits", std::to_string(a_bits) + " is outside 4..8 (or 32 for float activations)");
+    fail_input("--abits",
+               std::to_string(a_bits) + " is outside 4..8 (or 32 for float activations)");
   if (first_last_bits != 0 && (first_last_bits < 2 || first_last_bits > 8))
     fail_input("--first-last", std::to_string(first_last_bits) + " is outside 2..8 (0 = off)");
   if (scale_bits < 1 || scale_bits > 24)
@@ -18,7 +19,8 @@ void QuantOptions::validate() const {
   if (grid_points < 1 || grid_points > 10000) fail_input("--grid", "points must be in 1..10000");
   if (!(grid_lo > 0.0) || !(grid_hi >= grid_lo)) fail_input("--grid", "needs 0 < lo <= hi");
   if (rounds < 1 || rounds > 20) fail_input("--rounds", "must be in 1..20");
-  if (calib_images < 1) fail_input("--calib", "the calibration set is empty (need at least 1 image)");
+  if (calib_images < 1)
+    fail_input("--calib", "the calibration set is empty (need at least 1 image)");
   if (calib_positions < 1) fail_input("--calib-positions", "must be >= 1");
   if (reorder != "none" && reorder != "sort" && reorder != "kmeans")
     fail_input("--reorder", "unknown method '" + reorder + "' (none, sort, kmeans)");
@@ -65,7 +67,8 @@ void finalize_multipliers(QuantizedModel& model) {
     for (int64_t o = 0; o < layer.grid.out_channels; ++o) {
       double sum = std::fabs(static_cast<double>(layer.bias_q[o]));
       for (int64_t j = 0; j < layer.grid.red_groups; ++j) {
-        const FixedMultiplier& f = layer.multiplier[layer.grid.out_group[o] * layer.grid.red_groups + j];
+        const FixedMultiplier& f =
+            layer.multiplier[layer.grid.out_group[o] * layer.grid.red_groups + j];
         if (terms[j] * max_x * max_w >= 2147483648.0)
           fail_input(layer.name, "a block partial sum could exceed int32");
         sum += terms[j] * max_x * max_w * static_cast<double>(f.m) * std::ldexp(1.0, frac - f.r);
@@ -73,8 +76,10 @@ void finalize_multipliers(QuantizedModel& model) {
       worst = std::max(worst, sum);
     }
     if (worst >= std::ldexp(1.0, 62))
-      fail_input(layer.name, "the accumulator could exceed 62 bits (block scales span too wide a "
-                             "range for --scale-bits " + std::to_string(model.options.scale_bits) + ")");
+      fail_input(layer.name,
+                 "the accumulator could exceed 62 bits (block scales span too wide a "
+                 "range for --scale-bits " +
+                     std::to_string(model.options.scale_bits) + ")");
   }
 }
 

@@ -22,9 +22,12 @@ ReorderMethod parse_reorder_method(const std::string& text) {
 
 const char* reorder_method_name(ReorderMethod method) {
   switch (method) {
-    case ReorderMethod::None: return "none";
-    case ReorderMethod::Sort: return "sort";
-    case ReorderMethod::KMeans: return "kmeans";
+    case ReorderMethod::None:
+      return "none";
+    case ReorderMethod::Sort:
+      return "sort";
+    case ReorderMethod::KMeans:
+      return "kmeans";
   }
   return "?";
 }

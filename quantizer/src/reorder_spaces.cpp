@@ -81,17 +81,24 @@ void SpaceBuilder::visit(const Node& node) {
         block(node);
       }
       break;  // a dense conv starts a new space at its output (the constructor's default)
-    case Op::Gemm: break;  // new space at the output
+    case Op::Gemm:
+      break;  // new space at the output
     case Op::Relu:
     case Op::Clip:
-    case Op::FakeQuant: pass_elementwise(in, node.output); break;  // one grid for the whole tensor
+    case Op::FakeQuant:
+      pass_elementwise(in, node.output);
+      break;  // one grid for the whole tensor
     case Op::Add:
     case Op::Sub:
     case Op::Mul:
-    case Op::Div: visit_binary(node); break;
+    case Op::Div:
+      visit_binary(node);
+      break;
     case Op::MaxPool:
     case Op::AveragePool:
-    case Op::GlobalAveragePool: pass_per_channel(in, node.output); break;
+    case Op::GlobalAveragePool:
+      pass_per_channel(in, node.output);
+      break;
     case Op::Pad: {
       const std::size_t rank = g_.values[in].shape.size();
       const bool pads_channels = node.pads.at(0) != 0 || node.pads.at(rank) != 0;
@@ -101,9 +108,15 @@ void SpaceBuilder::visit(const Node& node) {
         pass_per_channel(in, node.output);
       break;
     }
-    case Op::Reshape: visit_reshape(node); break;
-    case Op::Concat: block(node); break;  // documented limitation
-    default: block(node); break;  // an op this analysis does not know: keep its tensors as they are
+    case Op::Reshape:
+      visit_reshape(node);
+      break;
+    case Op::Concat:
+      block(node);
+      break;  // documented limitation
+    default:
+      block(node);
+      break;  // an op this analysis does not know: keep its tensors as they are
   }
 }
 

@@ -41,7 +41,8 @@ ScaleSearch::ScaleSearch(QuantizedModel& model, const std::vector<std::vector<fl
     if (m_.plan.scale_source[v] != static_cast<int>(v)) continue;
     const auto& vals = float_values[v];
     for (float x : vals) act_peak_[v] = std::max(act_peak_[v], std::fabs(x));
-    const auto picks = sample_indices(static_cast<int64_t>(vals.size()), kMaxActSamples, m_.options.seed + v);
+    const auto picks =
+        sample_indices(static_cast<int64_t>(vals.size()), kMaxActSamples, m_.options.seed + v);
     for (int64_t i : picks) act_samples_[v].push_back(vals[i]);
   }
   data_.resize(m_.layers.size());
@@ -93,7 +94,8 @@ void ScaleSearch::sample_layer(std::size_t l, const std::vector<std::vector<floa
               const int64_t ix = ox * w.stride_w - w.pad_left + kx * w.dilation_w;
               if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
               const int64_t k = (c * w.kernel_h + ky) * w.kernel_w + kx;
-              d.x[(g * d.k + k) * d.positions + p] = x[((img * cin + g * cin_g + c) * h + iy) * wd + ix];
+              d.x[(g * d.k + k) * d.positions + p] =
+                  x[((img * cin + g * cin_g + c) * h + iy) * wd + ix];
             }
     }
   }
@@ -119,7 +121,8 @@ double ScaleSearch::initial_step(std::size_t l, int64_t block) const {
   float peak = 0.0f;
   for (int64_t o = 0; o < grid.out_channels; ++o) {
     if (grid.out_group[o] != og) continue;
-    for (int64_t k : d.block_cols[rg]) peak = std::max(peak, std::fabs(node.weight.data[o * d.k + k]));
+    for (int64_t k : d.block_cols[rg])
+      peak = std::max(peak, std::fabs(node.weight.data[o * d.k + k]));
   }
   if (peak == 0.0f) return 1.0;  // an all-zero block: any step quantizes it exactly
   const double s0 = peak / weight_qmax_edge(layer.w_bits);
@@ -131,7 +134,8 @@ double ScaleSearch::initial_step(std::size_t l, int64_t block) const {
       float row_peak = 0.0f;
       for (int64_t o = 0; o < grid.out_channels; ++o)
         if (grid.out_group[o] == og)
-          for (int64_t k = 0; k < d.k; ++k) row_peak = std::max(row_peak, std::fabs(node.weight.data[o * d.k + k]));
+          for (int64_t k = 0; k < d.k; ++k)
+            row_peak = std::max(row_peak, std::fabs(node.weight.data[o * d.k + k]));
       const double levels = std::ldexp(1.0, m_.options.granularity.vsq_bits) - 1.0;
       const double s_ch = row_peak / weight_qmax_edge(layer.w_bits) / levels;
       return s_ch * std::clamp(std::ceil(s0 / s_ch - 1e-9), 1.0, levels);
@@ -158,7 +162,8 @@ std::vector<double> ScaleSearch::candidates(std::size_t l, int64_t block) const 
       float row_peak = 0.0f;
       for (int64_t o = 0; o < grid.out_channels; ++o)
         if (grid.out_group[o] == og)
-          for (int64_t k = 0; k < data_[l].k; ++k) row_peak = std::max(row_peak, std::fabs(node.weight.data[o * data_[l].k + k]));
+          for (int64_t k = 0; k < data_[l].k; ++k)
+            row_peak = std::max(row_peak, std::fabs(node.weight.data[o * data_[l].k + k]));
       const double s_ch = row_peak > 0 ? row_peak / weight_qmax_edge(layer.w_bits) / levels : 1.0;
       for (int v = 1; v <= static_cast<int>(levels); ++v) c.push_back(s_ch * v);
       break;
@@ -166,8 +171,9 @@ std::vector<double> ScaleSearch::candidates(std::size_t l, int64_t block) const 
     default: {
       const int n = m_.options.grid_points;
       for (int i = 0; i < n; ++i) {
-        const double f = n == 1 ? m_.options.grid_lo
-                                : m_.options.grid_lo + (m_.options.grid_hi - m_.options.grid_lo) * i / (n - 1);
+        const double f =
+            n == 1 ? m_.options.grid_lo
+                   : m_.options.grid_lo + (m_.options.grid_hi - m_.options.grid_lo) * i / (n - 1);
         c.push_back(s0 * f);
       }
     }
@@ -193,7 +199,8 @@ void ScaleSearch::set_block(std::size_t l, int64_t block, double step) {
   for (int64_t o = 0; o < grid.out_channels; ++o) {
     if (grid.out_group[o] != og) continue;
     for (int64_t k : d.block_cols[rg])
-      layer.q_weight[o * d.k + k] = static_cast<int8_t>(quantize_to_grid(node.weight.data[o * d.k + k], s, r));
+      layer.q_weight[o * d.k + k] =
+          static_cast<int8_t>(quantize_to_grid(node.weight.data[o * d.k + k], s, r));
   }
 }
 
@@ -216,15 +223,17 @@ double ScaleSearch::layer_error(std::size_t l, const std::vector<float>& xq) con
   for (int64_t o = 0; o < grid.out_channels; ++o)
     for (int64_t rg = 0; rg < grid.red_groups; ++rg) {
       const double s = block_step_[l][grid.out_group[o] * grid.red_groups + rg];
-      for (int64_t k : d.block_cols[rg]) w[o * d.k + k] = static_cast<float>(layer.q_weight[o * d.k + k] * s);
+      for (int64_t k : d.block_cols[rg])
+        w[o * d.k + k] = static_cast<float>(layer.q_weight[o * d.k + k] * s);
     }
   std::vector<float> y(d.y_ref.size());
   for (int64_t g = 0; g < d.groups; ++g)
-    gemm(d.cout_g, d.positions, d.k, w.data() + g * d.cout_g * d.k, xq.data() + g * d.k * d.positions,
-         y.data() + g * d.cout_g * d.positions);
+    gemm(d.cout_g, d.positions, d.k, w.data() + g * d.cout_g * d.k,
+         xq.data() + g * d.k * d.positions, y.data() + g * d.cout_g * d.positions);
   if (m_.options.metric == SearchMetric::L2) {
     double e = 0.0;
-    for (std::size_t i = 0; i < y.size(); ++i) e += (double(y[i]) - d.y_ref[i]) * (double(y[i]) - d.y_ref[i]);
+    for (std::size_t i = 0; i < y.size(); ++i)
+      e += (double(y[i]) - d.y_ref[i]) * (double(y[i]) - d.y_ref[i]);
     return e / static_cast<double>(y.size());
   }
   double dot = 0.0, ny = 0.0, nr = 0.0;
@@ -284,7 +293,8 @@ void ScaleSearch::search_weights_output(std::size_t l) {
   for (int64_t o = 0; o < cout; ++o)
     for (int64_t rg = 0; rg < grid.red_groups; ++rg) {
       const double s = block_step_[l][grid.out_group[o] * grid.red_groups + rg];
-      for (int64_t k : d.block_cols[rg]) w_cur[o * d.k + k] = static_cast<float>(layer.q_weight[o * d.k + k] * s);
+      for (int64_t k : d.block_cols[rg])
+        w_cur[o * d.k + k] = static_cast<float>(layer.q_weight[o * d.k + k] * s);
     }
   std::vector<float> y(static_cast<std::size_t>(cout * P));
   for (int64_t g = 0; g < d.groups; ++g)
@@ -344,7 +354,8 @@ void ScaleSearch::search_weights_output(std::size_t l) {
     int64_t best = 0;
     double best_v = std::numeric_limits<double>::infinity();
     for (int64_t c = 0; c < nc; ++c) {
-      const double v = cosine ? -(dot + ddot[c]) / std::sqrt(std::max(ny + dny[c], 1e-30) * nr) : l2[c];
+      const double v =
+          cosine ? -(dot + ddot[c]) / std::sqrt(std::max(ny + dny[c], 1e-30) * nr) : l2[c];
       if (v < best_v) {
         best_v = v;
         best = c;
@@ -386,7 +397,8 @@ void ScaleSearch::search_activation(int value) {
   double best_v = std::numeric_limits<double>::infinity();
   float best_s = static_cast<float>(s0);
   for (int i = 0; i < n; ++i) {
-    const double f = n == 1 ? 1.0 : m_.options.grid_lo + (m_.options.grid_hi - m_.options.grid_lo) * i / (n - 1);
+    const double f =
+        n == 1 ? 1.0 : m_.options.grid_lo + (m_.options.grid_hi - m_.options.grid_lo) * i / (n - 1);
     const float s = static_cast<float>(s0 * f);
     double v = 0.0;
     if (m_.options.search == SearchMethod::Output && !readers.empty()) {
@@ -420,7 +432,8 @@ void ScaleSearch::refresh_quantized_inputs(std::size_t up_to_layer) {
   set_logit_steps();
   finalize_multipliers(m_);
   const Graph fq_graph = make_fake_quant_graph(m_);
-  const auto values = FloatExecutor(fq_graph, FloatExecutorOptions{m_.options.threads}).run_all(calib_input_.data(), images_);
+  const auto values = FloatExecutor(fq_graph, FloatExecutorOptions{m_.options.threads})
+                          .run_all(calib_input_.data(), images_);
   // Keep the float reference output; only the inputs change.
   std::vector<float> keep = data_[up_to_layer].y_ref;
   sample_layer(up_to_layer, values);

@@ -42,9 +42,9 @@ class ScaleSearch {
   int64_t images_;
   const std::vector<float>& calib_input_;
   std::vector<LayerData> data_;
-  std::vector<std::vector<double>> block_step_;   // [layer][block] current step
-  std::vector<float> act_peak_;                   // per value: max |x| on the calibration set
-  std::vector<std::vector<float>> act_samples_;   // per value: up to 65536 calibration samples
+  std::vector<std::vector<double>> block_step_;  // [layer][block] current step
+  std::vector<float> act_peak_;                  // per value: max |x| on the calibration set
+  std::vector<std::vector<float>> act_samples_;  // per value: up to 65536 calibration samples
 };
 
 }  // namespace tilescale::quant

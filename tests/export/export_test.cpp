@@ -1,7 +1,7 @@
-// Export of the fake-quant path as standard ONNX (quant/onnx_export.h) and the importer's QDQ pairs:
-// the exported file re-imports into the same function, passes the ONNX checker and strict shape
-// inference, saturates narrow grids with an exact Clip, and is written atomically. The comparison with
-// ONNX Runtime itself is the "ort" ctest (scripts/check_export_ort.sh).
+// Export of the fake-quant path as standard ONNX (quant/onnx_export.h) and the importer's QDQ
+// pairs: the exported file re-imports into the same function, passes the ONNX checker and strict
+// shape inference, saturates narrow grids with an exact Clip, and is written atomically. The
+// comparison with ONNX Runtime itself is the "ort" ctest (scripts/check_export_ort.sh).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <onnx/checker.h>
@@ -46,7 +46,8 @@ class TempDir {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     std::string name = std::string(info->test_suite_name()) + "_" + info->name();
     std::replace(name.begin(), name.end(), '/', '_');
-    path_ = fs::temp_directory_path() / ("tilescale_export_" + name + "_" + std::to_string(::getpid()));
+    path_ =
+        fs::temp_directory_path() / ("tilescale_export_" + name + "_" + std::to_string(::getpid()));
     fs::remove_all(path_);
     fs::create_directories(path_);
   }
@@ -192,8 +193,8 @@ TEST_P(ExportLenet, PassesOnnxCheckerAndStrictShapeInference) {
   EXPECT_NO_THROW(onnx::checker::check_model(path));
   onnx::ModelProto model = parse(read_file(path));
   EXPECT_NO_THROW(onnx::checker::check_model(model));
-  EXPECT_NO_THROW(onnx::shape_inference::InferShapes(
-      model, onnx::OpSchemaRegistry::Instance(), onnx::ShapeInferenceOptions(true, 1, false)));
+  EXPECT_NO_THROW(onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(),
+                                                     onnx::ShapeInferenceOptions(true, 1, false)));
 
   ASSERT_EQ(model.opset_import_size(), 1);
   EXPECT_EQ(model.opset_import(0).version(), 13);
@@ -272,12 +273,12 @@ TEST_P(ExportLenet, SameModelGivesByteIdenticalFiles) {
   EXPECT_EQ(fake_quant_onnx_bytes(m, "a"), fake_quant_onnx_bytes(m, "b"));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Lenet, ExportLenet,
-    ::testing::Values(
-        Config{"W4A8_block8x4_kmeans", "block:8x4", 4, 8, 8, "kmeans", SearchMethod::Output},
-        Config{"W8A4_channel", "channel", 8, 4, 0, "none", SearchMethod::Minmax}),
-    config_name);
+INSTANTIATE_TEST_SUITE_P(Lenet, ExportLenet,
+                         ::testing::Values(Config{"W4A8_block8x4_kmeans", "block:8x4", 4, 8, 8,
+                                                  "kmeans", SearchMethod::Output},
+                                           Config{"W8A4_channel", "channel", 8, 4, 0, "none",
+                                                  SearchMethod::Minmax}),
+                         config_name);
 
 const Config kSmall{"W8A4_channel", "channel", 8, 4, 0, "none", SearchMethod::Minmax};
 
@@ -316,17 +317,20 @@ TEST(ExportErrors, ReplacesAnExistingFileWhole) {
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"model.onnx"});
 }
 
-// --- tilescale quantize --export-onnx -------------------------------------------------------------
+// --- tilescale quantize --export-onnx
+// -------------------------------------------------------------
 
 int run_cli(const std::string& args, const std::string& log) {
-  const int status = std::system((std::string(TILESCALE_BINARY) + " " + args + " >" + log + " 2>&1").c_str());
+  const int status =
+      std::system((std::string(TILESCALE_BINARY) + " " + args + " >" + log + " 2>&1").c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 TEST(ExportCli, QuantizeWritesAnOnnxFileTheImporterReadsBack) {
   TempDir dir;
   const std::string onnx = dir.file("lenet.qdq.onnx");
-  const std::string args = "quantize --model " + kLenet + " --dataset mnist --granularity block:8x4" +
+  const std::string args = "quantize --model " + kLenet +
+                           " --dataset mnist --granularity block:8x4" +
                            " --wbits 4 --first-last 8 --search minmax --threads 1 --out " +
                            dir.file("bundle") + " --export-onnx " + onnx;
   ASSERT_EQ(run_cli(args, dir.file("log")), 0) << read_file(dir.file("log"));
@@ -341,14 +345,16 @@ TEST(ExportCli, QuantizeWritesAnOnnxFileTheImporterReadsBack) {
 TEST(ExportCli, UnwritableExportPathExitsWithAnInputErrorNamingIt) {
   TempDir dir;
   const std::string onnx = dir.file("missing/lenet.qdq.onnx");
-  const std::string args = "quantize --model " + kLenet + " --dataset mnist --search minmax --threads 1" +
-                           " --out " + dir.file("bundle") + " --export-onnx " + onnx;
+  const std::string args = "quantize --model " + kLenet +
+                           " --dataset mnist --search minmax --threads 1" + " --out " +
+                           dir.file("bundle") + " --export-onnx " + onnx;
   EXPECT_EQ(run_cli(args, dir.file("log")), kInputErrorExit);
   EXPECT_THAT(read_file(dir.file("log")), HasSubstr(onnx + ": "));
   EXPECT_FALSE(fs::exists(onnx));
 }
 
-// --- importing QDQ pairs --------------------------------------------------------------------------
+// --- importing QDQ pairs
+// --------------------------------------------------------------------------
 
 // x [batch][4] -> QuantizeLinear(scale, zero point) -> DequantizeLinear(dq_scale, zero point) -> y,
 // zp_type 0 for no zero point input.
@@ -451,7 +457,8 @@ TEST(ImportQdq, RoundsHalfUpAndSaturatesAtTheTypesCodes) {
             (std::vector<float>{1.5f, -1.0f, 63.5f, -64.0f}));
   s.zp_type = onnx::TensorProto::UINT8;
   const Graph u = import_onnx_bytes(qdq_model(s), "tiny.onnx");
-  EXPECT_EQ(run_tiny(u, {0.74f, -3.0f, 127.4f, 1000.0f}), (std::vector<float>{0.5f, 0.0f, 127.5f, 127.5f}));
+  EXPECT_EQ(run_tiny(u, {0.74f, -3.0f, 127.4f, 1000.0f}),
+            (std::vector<float>{0.5f, 0.0f, 127.5f, 127.5f}));
 }
 
 TEST(ImportQdq, RejectsWhatIsNotOnePerTensorPair) {

@@ -29,7 +29,8 @@ TEST(Granularity, ParsesEveryFormAndRoundTrips) {
 }
 
 TEST(Granularity, RejectsZeroAndMalformedShapes) {
-  for (const char* s : {"block:0x4", "block:4x0", "block:4", "block:ax4", "mx:0", "tile", "", "Layer"})
+  for (const char* s :
+       {"block:0x4", "block:4x0", "block:4", "block:ax4", "mx:0", "tile", "", "Layer"})
     EXPECT_THROW(Granularity::parse(s), InputError) << s;
 }
 

@@ -53,7 +53,8 @@ TEST(IntArith, FixedMultiplierRelativeErrorIsBoundedByMantissaBits) {
       const FixedMultiplier f = to_fixed_multiplier(M, bits);
       ASSERT_GE(f.m, int64_t{1} << (bits - 1)) << M;
       ASSERT_LT(f.m, int64_t{1} << bits) << M;
-      ASSERT_LE(std::fabs(f.value() - M) / M, std::ldexp(1.0, -bits)) << "M " << M << " bits " << bits;
+      ASSERT_LE(std::fabs(f.value() - M) / M, std::ldexp(1.0, -bits))
+          << "M " << M << " bits " << bits;
     }
   }
 }

@@ -41,12 +41,14 @@ TEST_P(QuantizeCliErrors, ExitTwoNamesTheProblemAndWritesNoBundle) {
   const fs::path dir = fs::temp_directory_path() / ("ts_qerr_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   const auto& [args, expect] = GetParam();
-  const CliResult r = run_cli("--model " + kLenet + " --dataset mnist --search minmax --out " + dir.string() + " " + args);
+  const CliResult r = run_cli("--model " + kLenet + " --dataset mnist --search minmax --out " +
+                              dir.string() + " " + args);
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_NE(r.err.find(expect), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir));
   for (const auto& e : fs::directory_iterator(fs::temp_directory_path()))
-    EXPECT_EQ(e.path().filename().string().rfind(dir.filename().string() + ".tmp", 0), std::string::npos);
+    EXPECT_EQ(e.path().filename().string().rfind(dir.filename().string() + ".tmp", 0),
+              std::string::npos);
 }
 
 INSTANTIATE_TEST_SUITE_P(

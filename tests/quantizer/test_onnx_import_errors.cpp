@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <exception>
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <vector>
 

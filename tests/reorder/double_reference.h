@@ -67,10 +67,14 @@ inline std::vector<double> gemm(const Node& n, const std::vector<double>& in) {
 
 inline double binary_op(Op op, double a, double b) {
   switch (op) {
-    case Op::Add: return a + b;
-    case Op::Sub: return a - b;
-    case Op::Mul: return a * b;
-    default: return a / b;
+    case Op::Add:
+      return a + b;
+    case Op::Sub:
+      return a - b;
+    case Op::Mul:
+      return a * b;
+    default:
+      return a / b;
   }
 }
 
@@ -122,8 +126,10 @@ inline std::vector<double> run_node(const Graph& g, const Node& n,
   const std::vector<double>& in = v[n.inputs[0]];
   std::vector<double> out = in;
   switch (n.op) {
-    case Op::Conv: return conv(n, iv, ov, in);
-    case Op::Gemm: return gemm(n, in);
+    case Op::Conv:
+      return conv(n, iv, ov, in);
+    case Op::Gemm:
+      return gemm(n, in);
     case Op::Relu:
       for (double& x : out) x = std::max(x, 0.0);
       return out;
@@ -143,8 +149,10 @@ inline std::vector<double> run_node(const Graph& g, const Node& n,
       return out;
     case Op::MaxPool:
     case Op::AveragePool:
-    case Op::GlobalAveragePool: return pool(n, iv, ov, in);
-    case Op::Reshape: return out;
+    case Op::GlobalAveragePool:
+      return pool(n, iv, ov, in);
+    case Op::Reshape:
+      return out;
     default:
       ADD_FAILURE() << "double reference: unsupported op " << quant::op_name(n.op);
       return {};

@@ -1,4 +1,6 @@
 // tilescale sweep: a tiny sweep on LeNet-5 / MNIST through the library and through the program.
+#include "tilescale/quant/sweep.h"
+
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,7 +17,6 @@
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
 #include "tilescale/quant/onnx_import.h"
-#include "tilescale/quant/sweep.h"
 
 namespace tilescale::quant {
 namespace {

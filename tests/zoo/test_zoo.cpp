@@ -1,5 +1,6 @@
-// The trained zoo through tilescale's importer and float executor agrees with PyTorch: logits of the
-// first 64 test images match the torch fixture, and top-1 on the whole test split matches torch's.
+// The trained zoo through tilescale's importer and float executor agrees with PyTorch: logits of
+// the first 64 test images match the torch fixture, and top-1 on the whole test split matches
+// torch's.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -42,12 +43,13 @@ TEST_P(ZooModel, LogitsOfFirst64TestImagesMatchTorchFixtureTo1e4Relative) {
   float scale = 0.0f;
   for (float v : fixture.data) scale = std::max(scale, std::fabs(v));
   for (std::size_t i = 0; i < out.size(); ++i) {
-    // Relative to the element, floored at 1% of the largest logit so near-zero logits are not judged
-    // on float32 rounding noise alone.
+    // Relative to the element, floored at 1% of the largest logit so near-zero logits are not
+    // judged on float32 rounding noise alone.
     const float ref = fixture.data[i];
     const float denom = std::max(std::fabs(ref), 0.01f * scale);
     ASSERT_LE(std::fabs(out[i] - ref) / denom, 1e-4f)
-        << "image " << i / 10 << " class " << i % 10 << ": tilescale " << out[i] << " torch " << ref;
+        << "image " << i / 10 << " class " << i % 10 << ": tilescale " << out[i] << " torch "
+        << ref;
   }
 }
 

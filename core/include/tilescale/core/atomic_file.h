@@ -6,9 +6,10 @@
 
 namespace tilescale {
 
-// Writes to "<path>.tmp.<pid>" in the same directory, fsyncs, then rename()s over path, so a reader or a
-// killed run sees either the old file or the complete new one. If commit() is never called (an exception
-// unwinds, the process is interrupted) the temporary file is removed and path is left untouched.
+// Writes to "<path>.tmp.<pid>" in the same directory, fsyncs, then rename()s over path, so a reader
+// or a killed run sees either the old file or the complete new one. If commit() is never called (an
+// exception unwinds, the process is interrupted) the temporary file is removed and path is left
+// untouched.
 class AtomicFile {
  public:
   explicit AtomicFile(std::string path);

@@ -1,4 +1,5 @@
-// Error types shared by every stage. Errors are thrown where they are found and caught once in main.
+// Error types shared by every stage. Errors are thrown where they are found and caught once in
+// main.
 #pragma once
 
 #include <stdexcept>

@@ -9,7 +9,7 @@
 namespace tilescale::quant {
 
 inline constexpr const char* kBundleFormat = "tilescale-bundle";  // manifest "format"
-inline constexpr int kBundleFormatVersion = 1;                     // manifest "format_version"
+inline constexpr int kBundleFormatVersion = 1;                    // manifest "format_version"
 // Recorded as manifest "tool_version"; kept equal to project(VERSION) in the top CMakeLists.txt
 // (tests/bundle checks it).
 inline constexpr const char* kToolVersion = "0.1.0";

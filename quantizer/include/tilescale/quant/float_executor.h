@@ -9,15 +9,16 @@
 namespace tilescale::quant {
 
 struct FloatExecutorOptions {
-  int threads = 0;     // worker threads; 0 = all hardware threads
-  int64_t chunk = 8;   // samples one worker runs through the whole network at a time; 8 measured
-                       // best with 2 threads on resnet8_fmnist (1,697 vs 1,448 images/s at 4)
+  int threads = 0;    // worker threads; 0 = all hardware threads
+  int64_t chunk = 8;  // samples one worker runs through the whole network at a time; 8 measured
+                      // best with 2 threads on resnet8_fmnist (1,697 vs 1,448 images/s at 4)
 };
 
-// Runs the graph in float32 with im2col + OpenBLAS SGEMM for Conv and Gemm, direct loops for the rest.
-// Samples are split into chunks that run on separate threads end to end, so a chunk's activations stay
-// in cache and no layer waits for another thread; OpenBLAS itself is kept single-threaded.
-// Conv/Gemm followed by their only consumer Relu/Clip apply the clamp in the GEMM epilogue.
+// Runs the graph in float32 with im2col + OpenBLAS SGEMM for Conv and Gemm, direct loops for the
+// rest. Samples are split into chunks that run on separate threads end to end, so a chunk's
+// activations stay in cache and no layer waits for another thread; OpenBLAS itself is kept
+// single-threaded. Conv/Gemm followed by their only consumer Relu/Clip apply the clamp in the GEMM
+// epilogue.
 class FloatExecutor {
  public:
   explicit FloatExecutor(const Graph& graph, FloatExecutorOptions options = {});
@@ -34,8 +35,8 @@ class FloatExecutor {
  private:
   struct Workspace;
   void run_chunk(const float* input, int64_t n, bool fuse, Workspace& ws) const;
-  // Runs the samples chunk by chunk on the worker threads; collect(first, count, workspace) copies a
-  // finished chunk's results out.
+  // Runs the samples chunk by chunk on the worker threads; collect(first, count, workspace) copies
+  // a finished chunk's results out.
   template <typename Collect>
   void for_each_chunk(const float* input, int64_t n, bool fuse, Collect collect) const;
 

@@ -30,16 +30,16 @@ struct Granularity {
 };
 
 // The block structure of one Conv/Gemm weight. The reduction axis is indexed in hardware order
-// k = (ky * kw + kx) * cin_g + c (DESIGN.md section 6), so a block of input channels is, at each kernel
-// position, a contiguous run; the ONNX weight layout is [o][c][ky][kx].
+// k = (ky * kw + kx) * cin_g + c (DESIGN.md section 6), so a block of input channels is, at each
+// kernel position, a contiguous run; the ONNX weight layout is [o][c][ky][kx].
 struct BlockGrid {
-  int64_t out_channels = 0;         // Cout
-  int64_t cin_g = 0;                // input channels per group
-  int64_t kernel = 1;               // kh * kw
-  int64_t out_groups = 0;           // number of output-channel groups
-  int64_t red_groups = 0;           // number of reduction groups
-  std::vector<int64_t> out_group;   // [Cout] group of each output channel
-  std::vector<int64_t> red_group;   // [kernel * cin_g] group of each hardware reduction index
+  int64_t out_channels = 0;        // Cout
+  int64_t cin_g = 0;               // input channels per group
+  int64_t kernel = 1;              // kh * kw
+  int64_t out_groups = 0;          // number of output-channel groups
+  int64_t red_groups = 0;          // number of reduction groups
+  std::vector<int64_t> out_group;  // [Cout] group of each output channel
+  std::vector<int64_t> red_group;  // [kernel * cin_g] group of each hardware reduction index
 
   int64_t reduction() const { return kernel * cin_g; }
   int64_t num_blocks() const { return out_groups * red_groups; }
@@ -52,8 +52,8 @@ struct BlockGrid {
 // channels only. A block larger than this layer's dimension covers the whole dimension.
 BlockGrid make_block_grid(const Node& node, const Granularity& g);
 
-// Checks that a Block granularity fits the network: block_out and block_in may not exceed the largest
-// Conv/Gemm output and input channel counts (else every layer would silently be layerwise).
+// Checks that a Block granularity fits the network: block_out and block_in may not exceed the
+// largest Conv/Gemm output and input channel counts (else every layer would silently be layerwise).
 void check_granularity_fits(const Graph& graph, const Granularity& g);
 
 }  // namespace tilescale::quant

@@ -1,5 +1,5 @@
-// The network as tilescale sees it after import: a topologically ordered list of nodes over activation
-// values whose shapes are known per sample (the batch dimension is implicit and free).
+// The network as tilescale sees it after import: a topologically ordered list of nodes over
+// activation values whose shapes are known per sample (the batch dimension is implicit and free).
 #pragma once
 
 #include <cstdint>
@@ -37,55 +37,55 @@ struct Tensor {
 
 // An activation tensor flowing between nodes.
 struct Value {
-  std::string name;             // ONNX tensor name
-  std::vector<int64_t> shape;   // per-sample dims, batch excluded: {C, H, W} or {F}
-  int64_t size() const;         // elements per sample
+  std::string name;            // ONNX tensor name
+  std::vector<int64_t> shape;  // per-sample dims, batch excluded: {C, H, W} or {F}
+  int64_t size() const;        // elements per sample
 };
 
 // Sliding-window geometry shared by Conv and the pooling ops.
 struct Window {
-  int64_t kernel_h = 1, kernel_w = 1;          // elements
-  int64_t stride_h = 1, stride_w = 1;          // elements
-  int64_t dilation_h = 1, dilation_w = 1;      // elements
-  int64_t pad_top = 0, pad_left = 0;           // elements added before the input
-  int64_t pad_bottom = 0, pad_right = 0;       // elements added after the input
-  int64_t groups = 1;                          // Conv only
+  int64_t kernel_h = 1, kernel_w = 1;      // elements
+  int64_t stride_h = 1, stride_w = 1;      // elements
+  int64_t dilation_h = 1, dilation_w = 1;  // elements
+  int64_t pad_top = 0, pad_left = 0;       // elements added before the input
+  int64_t pad_bottom = 0, pad_right = 0;   // elements added after the input
+  int64_t groups = 1;                      // Conv only
 };
 
 struct Node {
   Op op = Op::Relu;
-  std::string name;             // ONNX node name, or "<OpType>_<index>" when the file gives none
-  std::string onnx_op;          // the ONNX op type it came from (e.g. "MatMul" for an Op::Gemm)
-  std::vector<int> inputs;      // activation value ids (1, or 2+ for binary ops and Concat)
-  int output = -1;              // value id
-  Window window;                // Conv, MaxPool, AveragePool
+  std::string name;                // ONNX node name, or "<OpType>_<index>" when the file gives none
+  std::string onnx_op;             // the ONNX op type it came from (e.g. "MatMul" for an Op::Gemm)
+  std::vector<int> inputs;         // activation value ids (1, or 2+ for binary ops and Concat)
+  int output = -1;                 // value id
+  Window window;                   // Conv, MaxPool, AveragePool
   bool count_include_pad = false;  // AveragePool: divide by the full window, padding included
-  Tensor weight;                // Conv: [Cout][Cin/groups][kh][kw]; Gemm: [Nout][K]
-  Tensor bias;                  // Conv/Gemm: [Cout], zeros when the file has none
-  float clip_min = 0.0f;        // Clip lower bound
-  float clip_max = 0.0f;        // Clip upper bound
-  Tensor operand;               // binary op with a constant: broadcast to the input's per-sample shape
-  bool operand_first = false;   // the constant is the left operand (matters for Sub and Div)
-  std::vector<int64_t> pads;    // Pad: begin then end, per per-sample axis
-  float pad_value = 0.0f;       // Pad: constant
-  int axis = 0;                 // Concat: per-sample axis
-  float fq_step = 1.0f;         // FakeQuant: grid step
-  float fq_lo = 0.0f;           // FakeQuant: smallest code
-  float fq_hi = 0.0f;           // FakeQuant: largest code
+  Tensor weight;                   // Conv: [Cout][Cin/groups][kh][kw]; Gemm: [Nout][K]
+  Tensor bias;                     // Conv/Gemm: [Cout], zeros when the file has none
+  float clip_min = 0.0f;           // Clip lower bound
+  float clip_max = 0.0f;           // Clip upper bound
+  Tensor operand;  // binary op with a constant: broadcast to the input's per-sample shape
+  bool operand_first = false;  // the constant is the left operand (matters for Sub and Div)
+  std::vector<int64_t> pads;   // Pad: begin then end, per per-sample axis
+  float pad_value = 0.0f;      // Pad: constant
+  int axis = 0;                // Concat: per-sample axis
+  float fq_step = 1.0f;        // FakeQuant: grid step
+  float fq_lo = 0.0f;          // FakeQuant: smallest code
+  float fq_hi = 0.0f;          // FakeQuant: largest code
 };
 
 struct Graph {
-  std::string source;           // file it was imported from, for messages
-  int64_t opset = 0;            // default-domain opset of the file
+  std::string source;  // file it was imported from, for messages
+  int64_t opset = 0;   // default-domain opset of the file
   std::vector<Value> values;
-  std::vector<Node> nodes;      // topological order
-  int input = -1;               // value id of the network input
-  int output = -1;              // value id of the logits
+  std::vector<Node> nodes;  // topological order
+  int input = -1;           // value id of the network input
+  int output = -1;          // value id of the logits
 
   const Value& input_value() const { return values[input]; }
   const Value& output_value() const { return values[output]; }
-  int64_t parameter_count() const;   // weights + biases
-  int64_t macs_per_sample() const;   // multiply-accumulates of Conv and Gemm nodes for one sample
+  int64_t parameter_count() const;  // weights + biases
+  int64_t macs_per_sample() const;  // multiply-accumulates of Conv and Gemm nodes for one sample
 };
 
 }  // namespace tilescale::quant

@@ -3,7 +3,8 @@
 //
 // Notation. A real value x on a grid of step s is stored as the integer q with x ~ q * s.
 //   weights      signed, symmetric, w_bits in 2..8: q in [-2^(w_bits-1), 2^(w_bits-1) - 1]
-//   activations  per tensor, a_bits in 4..8: unsigned q in [0, 2^a_bits - 1] after ReLU/Clip(min >= 0),
+//   activations  per tensor, a_bits in 4..8: unsigned q in [0, 2^a_bits - 1] after ReLU/Clip(min >=
+//   0),
 //                signed q in [-2^(a_bits-1), 2^(a_bits-1) - 1] otherwise
 // A layer y = W x + b with input step s_x, weight block steps s_w[blk] and output step s_y computes
 //   P[blk]   = sum over the block's (input, weight) pairs of q_x * q_w          exact, |P| < 2^31
@@ -11,8 +12,8 @@
 //   acc      = sum over blocks of (P[blk] * m[blk]) << (F - r[blk]) + bias_q       exact int64
 //              with F = max r over the layer and bias_q = round_half_up(b / s_y * 2^F)
 //   q_y      = saturate(round_shift_half_up(acc, F), lo, hi)                      next layer's grid
-// Partial sums of different blocks are scaled before they meet, and the sum is exact: no rounding happens
-// before the single final shift. The order of the sums does not change any bit.
+// Partial sums of different blocks are scaled before they meet, and the sum is exact: no rounding
+// happens before the single final shift. The order of the sums does not change any bit.
 #pragma once
 
 #include <cmath>
@@ -36,7 +37,9 @@ constexpr IntRange signed_range(int bits) {
 constexpr IntRange unsigned_range(int bits) { return {0, (int64_t{1} << bits) - 1}; }
 
 // Clamps v into r (saturation, never wrap-around).
-constexpr int64_t saturate(int64_t v, IntRange r) { return v < r.lo ? r.lo : (v > r.hi ? r.hi : v); }
+constexpr int64_t saturate(int64_t v, IntRange r) {
+  return v < r.lo ? r.lo : (v > r.hi ? r.hi : v);
+}
 
 // Round half up (toward +infinity) of a real number: floor(x + 0.5). -2.5 -> -2, 2.5 -> 3.
 // Used for every real -> integer step (weights, activations, biases, multipliers) so that the float
@@ -58,15 +61,17 @@ inline int64_t quantize_to_grid(double x, double step, IntRange r) {
 // A positive real multiplier M realised as m * 2^-r with m an unsigned integer of `bits` bits,
 // normalised so that 2^(bits-1) <= m < 2^bits (full precision), r may be negative for M >= 2^bits.
 // The relative error |m * 2^-r - M| / M is at most 2^-bits. bits = 1 gives pure powers of two
-// (m = 1, a shift-only scale unit); M is then rounded to the nearest power of two in the log domain.
+// (m = 1, a shift-only scale unit); M is then rounded to the nearest power of two in the log
+// domain.
 struct FixedMultiplier {
   int64_t m = 0;  // mantissa, unsigned, < 2^bits
   int r = 0;      // right shift
   double value() const { return std::ldexp(static_cast<double>(m), -r); }
 };
 
-// Builds the FixedMultiplier of M > 0 with `bits` (1..31) bits of mantissa. m = round_half_up(M * 2^r)
-// for the r that puts m in [2^(bits-1), 2^bits); a rounding carry to 2^bits renormalises (m /= 2, r -= 1).
+// Builds the FixedMultiplier of M > 0 with `bits` (1..31) bits of mantissa. m = round_half_up(M *
+// 2^r) for the r that puts m in [2^(bits-1), 2^bits); a rounding carry to 2^bits renormalises (m /=
+// 2, r -= 1).
 inline FixedMultiplier to_fixed_multiplier(double M, int bits) {
   FixedMultiplier f;
   if (!(M > 0.0) || !std::isfinite(M)) return f;  // m = 0: the block contributes nothing

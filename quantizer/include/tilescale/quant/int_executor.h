@@ -14,12 +14,12 @@ class IntExecutor {
  public:
   explicit IntExecutor(const QuantizedModel& model, int threads = 0);
 
-  // Real-valued network output for n NCHW float32 samples: [n][output size]. For a final Gemm this is
-  // acc * 2^-F * s_y (no requantization), else the output codes times their step.
+  // Real-valued network output for n NCHW float32 samples: [n][output size]. For a final Gemm this
+  // is acc * 2^-F * s_y (no requantization), else the output codes times their step.
   void run(const float* input, int64_t n, float* output) const;
 
-  // The integer value of every tensor the plan computes: codes[v] is [n][size] for every value that is
-  // an op output (the logits of a final Gemm hold the int64 accumulator with F fractional bits);
+  // The integer value of every tensor the plan computes: codes[v] is [n][size] for every value that
+  // is an op output (the logits of a final Gemm hold the int64 accumulator with F fractional bits);
   // empty for host-only values and values folded away by fusion.
   std::vector<std::vector<int64_t>> run_codes(const float* input, int64_t n) const;
 

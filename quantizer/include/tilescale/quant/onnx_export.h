@@ -8,9 +8,9 @@
 
 namespace tilescale::quant {
 
-inline constexpr int kExportOpset = 13;       // default-domain opset of the exported model
-inline constexpr int kExportIrVersion = 7;    // ONNX IR version that introduced opset 13
-inline constexpr const char* kExportInput = "input";    // [batch][C][H][W] float32, batch symbolic
+inline constexpr int kExportOpset = 13;               // default-domain opset of the exported model
+inline constexpr int kExportIrVersion = 7;            // ONNX IR version that introduced opset 13
+inline constexpr const char* kExportInput = "input";  // [batch][C][H][W] float32, batch symbolic
 inline constexpr const char* kExportOutput = "logits";  // [batch][classes] float32
 
 // The ONNX model of make_fake_quant_graph(model), serialized (a ModelProto):
@@ -20,9 +20,9 @@ inline constexpr const char* kExportOutput = "logits";  // [batch][classes] floa
 //   uint8 (unsigned grid) or int8 (signed grid) zero point of 0; a grid narrower than 8 bits gets a
 //   Clip at [lo * step, hi * step] after the DequantizeLinear, so it saturates at its own codes.
 // The other ops map one to one (Relu, Clip, Add/Sub/Mul/Div, MaxPool/AveragePool,
-// GlobalAveragePool, Reshape, Concat, Pad). ONNX rounds half to even where tilescale rounds half up:
-// the two agree except where x / step falls on (or within float rounding of) a tie.
-// Throws InputError naming `source` for a graph it cannot express (a grid wider than 8 bits).
+// GlobalAveragePool, Reshape, Concat, Pad). ONNX rounds half to even where tilescale rounds half
+// up: the two agree except where x / step falls on (or within float rounding of) a tie. Throws
+// InputError naming `source` for a graph it cannot express (a grid wider than 8 bits).
 std::string fake_quant_onnx_bytes(const QuantizedModel& model, const std::string& source);
 
 // Writes fake_quant_onnx_bytes(model, path) to path atomically (tilescale/core/atomic_file.h): the

@@ -24,10 +24,10 @@ enum class QOpKind {
 
 struct QOp {
   QOpKind kind = QOpKind::Gemm;
-  int node = -1;              // index of the main graph node
-  int fused_act = -1;         // index of a Relu/Clip folded into this op's requantization, or -1
-  std::vector<int> inputs;    // value ids of integer tensors
-  int output = -1;            // value id (the fused activation's output when fused)
+  int node = -1;            // index of the main graph node
+  int fused_act = -1;       // index of a Relu/Clip folded into this op's requantization, or -1
+  std::vector<int> inputs;  // value ids of integer tensors
+  int output = -1;          // value id (the fused activation's output when fused)
 };
 
 struct QuantPlan {
@@ -40,8 +40,8 @@ struct QuantPlan {
 };
 
 // Builds the plan. Host nodes are the maximal chain from the input of binary ops with a constant
-// (e.g. the Sub/Div of input normalization). Throws InputError naming the node for graphs the integer
-// path cannot express (a constant elementwise op after the first quantized tensor).
+// (e.g. the Sub/Div of input normalization). Throws InputError naming the node for graphs the
+// integer path cannot express (a constant elementwise op after the first quantized tensor).
 QuantPlan make_quant_plan(const Graph& graph);
 
 }  // namespace tilescale::quant

@@ -1,5 +1,5 @@
-// PTQ-SL post-training quantization (DESIGN.md sections 3-5): calibration, channel reordering, scale
-// search and integer weights.
+// PTQ-SL post-training quantization (DESIGN.md sections 3-5): calibration, channel reordering,
+// scale search and integer weights.
 #pragma once
 
 #include <cstdint>
@@ -29,8 +29,8 @@ std::vector<int64_t> sample_indices(int64_t total, int64_t count, uint64_t seed)
 
 // Quantizes `graph` with the options, calibrating on images drawn (seeded) from `calib_set`.
 // The calibration images are options.calib_images distinct images chosen by sample_indices.
-// Each layer's search sees the float model's input of that layer (CalibInput::Float, default) or the
-// output of the already quantized layers before it (CalibInput::Quantized).
+// Each layer's search sees the float model's input of that layer (CalibInput::Float, default) or
+// the output of the already quantized layers before it (CalibInput::Quantized).
 QuantizedModel quantize(const Graph& graph, const QuantOptions& options, const Dataset& calib_set);
 
 }  // namespace tilescale::quant

@@ -1,6 +1,6 @@
-// A quantized network: the (possibly channel-permuted) float graph, its integer plan, activation grids,
-// and per Conv/Gemm layer the integer weights, block scales and the fixed-point multipliers the
-// hardware uses. This is what a bundle stores and what every executor reads.
+// A quantized network: the (possibly channel-permuted) float graph, its integer plan, activation
+// grids, and per Conv/Gemm layer the integer weights, block scales and the fixed-point multipliers
+// the hardware uses. This is what a bundle stores and what every executor reads.
 #pragma once
 
 #include <cstdint>
@@ -19,23 +19,23 @@ enum class SearchMetric { L2, Cosine };
 enum class CalibInput { Float, Quantized };
 
 struct QuantOptions {
-  Granularity granularity;           // weight scale sharing
-  int w_bits = 4;                    // weight bits, 2..8
-  int a_bits = 8;                    // activation bits, 4..8, or 32 for float activations
-  int first_last_bits = 0;           // 0: none; else w and a bits of the first and last layer
-  int scale_bits = 16;               // mantissa bits of the fixed-point multipliers (1 = shift only)
+  Granularity granularity;  // weight scale sharing
+  int w_bits = 4;           // weight bits, 2..8
+  int a_bits = 8;           // activation bits, 4..8, or 32 for float activations
+  int first_last_bits = 0;  // 0: none; else w and a bits of the first and last layer
+  int scale_bits = 16;      // mantissa bits of the fixed-point multipliers (1 = shift only)
   SearchMethod search = SearchMethod::Output;
   SearchMetric metric = SearchMetric::L2;
   CalibInput calib_input = CalibInput::Float;
-  int grid_points = 100;             // step candidates per block
-  double grid_lo = 0.5;              // smallest candidate / start step
-  double grid_hi = 1.2;              // largest candidate / start step
-  int rounds = 2;                    // alternating weight / activation rounds
-  int64_t calib_images = 32;         // calibration images from the train split
-  int64_t calib_positions = 2048;    // output positions per layer sampled for the search objective
-  uint64_t seed = 0;                 // calibration sampling and reorder
-  std::string reorder = "none";      // none | sort | kmeans
-  int threads = 0;                   // 0 = all cores
+  int grid_points = 100;           // step candidates per block
+  double grid_lo = 0.5;            // smallest candidate / start step
+  double grid_hi = 1.2;            // largest candidate / start step
+  int rounds = 2;                  // alternating weight / activation rounds
+  int64_t calib_images = 32;       // calibration images from the train split
+  int64_t calib_positions = 2048;  // output positions per layer sampled for the search objective
+  uint64_t seed = 0;               // calibration sampling and reorder
+  std::string reorder = "none";    // none | sort | kmeans
+  int threads = 0;                 // 0 = all cores
 
   // Range checks; throw InputError naming the option.
   void validate() const;
@@ -51,25 +51,25 @@ struct ActQuant {
 };
 
 struct LayerQuant {
-  int op = -1;                          // index into QuantPlan::ops (a Gemm op)
-  std::string name;                     // graph node name
-  int w_bits = 4;                       // weight bits of this layer
-  BlockGrid grid;                       // which weights share a scale
-  std::vector<int8_t> q_weight;         // integer weights, ONNX layout [Cout][Cin/g][kh][kw]
-  std::vector<float> block_scale;       // [num_blocks] weight step s_w of each block
+  int op = -1;                     // index into QuantPlan::ops (a Gemm op)
+  std::string name;                // graph node name
+  int w_bits = 4;                  // weight bits of this layer
+  BlockGrid grid;                  // which weights share a scale
+  std::vector<int8_t> q_weight;    // integer weights, ONNX layout [Cout][Cin/g][kh][kw]
+  std::vector<float> block_scale;  // [num_blocks] weight step s_w of each block
   // Hardware form, filled by finalize_multipliers(): M = s_x * s_w / s_y per block as m * 2^-r.
   std::vector<FixedMultiplier> multiplier;  // [num_blocks]
-  int frac_bits = 0;                    // F = max r: fractional bits of the accumulator
-  std::vector<int64_t> bias_q;          // [Cout] round_half_up(bias / s_y * 2^F)
+  int frac_bits = 0;                        // F = max r: fractional bits of the accumulator
+  std::vector<int64_t> bias_q;              // [Cout] round_half_up(bias / s_y * 2^F)
 };
 
 struct QuantizedModel {
   QuantOptions options;
-  std::string model_sha256;             // of the source ONNX file
-  Graph graph;                          // float graph with permutations applied
+  std::string model_sha256;  // of the source ONNX file
+  Graph graph;               // float graph with permutations applied
   QuantPlan plan;
-  std::vector<ActQuant> acts;           // per value id (meaningful where plan.scale_source[v] == v)
-  std::vector<LayerQuant> layers;       // one per plan.layer_ops entry, same order
+  std::vector<ActQuant> acts;      // per value id (meaningful where plan.scale_source[v] == v)
+  std::vector<LayerQuant> layers;  // one per plan.layer_ops entry, same order
   std::vector<std::vector<int64_t>> permutations;  // per value id: channel order, empty = identity
 
   const ActQuant& act_of(int value) const { return acts[plan.scale_source[value]]; }
@@ -80,11 +80,11 @@ struct QuantizedModel {
 
 // Storage cost of a quantized model's Conv/Gemm weights.
 struct QuantSummary {
-  int64_t weights = 0;        // quantized weights
-  int64_t scales = 0;         // weight scales (blocks; vsq counts vectors, plus channels)
-  double weight_bits = 0.0;   // sum of code bits
-  double scale_bits = 0.0;    // sum of scale storage bits: float32 per scale, E8M0 (8) for mx, vsq
-                              // vsq_bits per vector plus a float32 per channel
+  int64_t weights = 0;       // quantized weights
+  int64_t scales = 0;        // weight scales (blocks; vsq counts vectors, plus channels)
+  double weight_bits = 0.0;  // sum of code bits
+  double scale_bits = 0.0;   // sum of scale storage bits: float32 per scale, E8M0 (8) for mx, vsq
+                             // vsq_bits per vector plus a float32 per channel
   double bits_per_weight() const { return weights ? (weight_bits + scale_bits) / weights : 0.0; }
 };
 QuantSummary summarize(const QuantizedModel& model);
@@ -93,8 +93,8 @@ QuantSummary summarize(const QuantizedModel& model);
 // Throws InputError if a layer's accumulator could exceed 62 bits.
 void finalize_multipliers(QuantizedModel& model);
 
-// Dequantized weight of a layer as the hardware realises it: q * (m * 2^-r) * s_y / s_x, so the float
-// fake-quant path carries the same multiplier rounding as the integer path.
+// Dequantized weight of a layer as the hardware realises it: q * (m * 2^-r) * s_y / s_x, so the
+// float fake-quant path carries the same multiplier rounding as the integer path.
 std::vector<float> realized_weight(const QuantizedModel& model, const LayerQuant& layer);
 
 }  // namespace tilescale::quant

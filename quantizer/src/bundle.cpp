@@ -122,18 +122,6 @@ enum BlobKind { kWeights = 0, kScales = 1, kMultipliers = 2, kBias = 3, kNumBlob
 
 // ----- names of the enums ------------------------------------------------------------------------
 
-const char* search_name(SearchMethod s) {
-  switch (s) {
-    case SearchMethod::Minmax:
-      return "minmax";
-    case SearchMethod::Wmse:
-      return "wmse";
-    case SearchMethod::Output:
-      return "output";
-  }
-  return "?";
-}
-
 const char* metric_name(SearchMetric m) { return m == SearchMetric::Cosine ? "cosine" : "l2"; }
 
 const char* calib_input_name(CalibInput c) {
@@ -327,7 +315,7 @@ ojson options_json(const QuantOptions& o) {
   j["a_bits"] = o.a_bits;
   j["first_last_bits"] = o.first_last_bits;
   j["scale_bits"] = o.scale_bits;
-  j["search"] = search_name(o.search);
+  j["search"] = search_method_name(o.search);
   j["metric"] = metric_name(o.metric);
   j["calib_input"] = calib_input_name(o.calib_input);
   j["grid_points"] = o.grid_points;

@@ -170,32 +170,20 @@ void pool(const Node& node, const Value& in_v, const Value& out_v, int64_t n, co
   }
 }
 
-float apply(Op op, float a, float b) {
-  switch (op) {
-    case Op::Add:
-      return a + b;
-    case Op::Sub:
-      return a - b;
-    case Op::Mul:
-      return a * b;
-    default:
-      return a / b;
-  }
-}
-
 void binary(const Node& node, int64_t size, int64_t n, const std::vector<const float*>& ins,
             float* out) {
   const float* a = ins[0];
   if (node.inputs.size() == 2) {
     const float* b = ins[1];
-    for (int64_t i = 0; i < n * size; ++i) out[i] = apply(node.op, a[i], b[i]);
+    for (int64_t i = 0; i < n * size; ++i) out[i] = apply_binary(node.op, a[i], b[i]);
     return;
   }
   const float* c = node.operand.data.data();
   for (int64_t s = 0; s < n; ++s)
     for (int64_t i = 0; i < size; ++i) {
       const float x = a[s * size + i];
-      out[s * size + i] = node.operand_first ? apply(node.op, c[i], x) : apply(node.op, x, c[i]);
+      out[s * size + i] =
+          node.operand_first ? apply_binary(node.op, c[i], x) : apply_binary(node.op, x, c[i]);
     }
 }
 
@@ -243,6 +231,19 @@ void pad(const Graph& g, const Node& node, int64_t n, const float* in, float* ou
 }
 
 }  // namespace
+
+float apply_binary(Op op, float a, float b) {
+  switch (op) {
+    case Op::Add:
+      return a + b;
+    case Op::Sub:
+      return a - b;
+    case Op::Mul:
+      return a * b;
+    default:
+      return a / b;
+  }
+}
 
 Clamp clamp_of(const Node& act) {
   Clamp c;

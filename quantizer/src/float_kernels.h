@@ -14,7 +14,11 @@ struct Clamp {
   float lo = -std::numeric_limits<float>::infinity();
   float hi = std::numeric_limits<float>::infinity();
 };
-Clamp clamp_of(const Node& activation);  // Relu -> [0, inf), Clip -> [min, max]
+Clamp clamp_of(const Node& activation);
+
+// a op b for Add, Sub, Mul, Div in float32; the host pre-processing of the integer path uses it
+// too, so both paths quantize bit-identical inputs.
+float apply_binary(Op op, float a, float b);  // Relu -> [0, inf), Clip -> [min, max]
 
 // Per-thread temporary buffers, grown on demand.
 struct Scratch {

@@ -10,6 +10,7 @@
 #include <map>
 #include <thread>
 
+#include "float_kernels.h"
 #include "tilescale/core/error.h"
 
 namespace tilescale::quant {
@@ -42,19 +43,6 @@ IntRange output_clamp(const QuantizedModel& m, const QOp& op) {
 // y = saturate(round_shift_half_up(x * m, r)): one input rescaled by a multiplier.
 inline int64_t rescale(int64_t x, const FixedMultiplier& f, IntRange r) {
   return saturate(round_shift_half_up(x * f.m, f.r), r);
-}
-
-float binary_float(Op op, float a, float b) {
-  switch (op) {
-    case Op::Add:
-      return a + b;
-    case Op::Sub:
-      return a - b;
-    case Op::Mul:
-      return a * b;
-    default:
-      return a / b;
-  }
 }
 
 }  // namespace
@@ -91,8 +79,9 @@ void IntExecutor::run_chunk(const float* input, int64_t n, Workspace& ws) const 
     const float* c = node.operand.data.data();
     for (int64_t s = 0; s < n; ++s)
       for (int64_t i = 0; i < size; ++i)
-        out[s * size + i] = node.operand_first ? binary_float(node.op, c[i], a[s * size + i])
-                                               : binary_float(node.op, a[s * size + i], c[i]);
+        out[s * size + i] = node.operand_first
+                                ? kernels::apply_binary(node.op, c[i], a[s * size + i])
+                                : kernels::apply_binary(node.op, a[s * size + i], c[i]);
   }
 
   for (std::size_t oi = 0; oi < plan.ops.size(); ++oi) {

@@ -7,6 +7,18 @@
 
 namespace tilescale::quant {
 
+const char* search_method_name(SearchMethod s) {
+  switch (s) {
+    case SearchMethod::Minmax:
+      return "minmax";
+    case SearchMethod::Wmse:
+      return "wmse";
+    case SearchMethod::Output:
+      return "output";
+  }
+  return "?";
+}
+
 void QuantOptions::validate() const {
   if (w_bits < 2 || w_bits > 8) fail_input("--wbits", std::to_string(w_bits) + " is outside 2..8");
   if (!((a_bits >= 4 && a_bits <= 8) || a_bits == 32))

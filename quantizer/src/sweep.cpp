@@ -24,18 +24,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kEvalBatch = 256;  // test images per executor call
 
-const char* search_name(SearchMethod s) {
-  switch (s) {
-    case SearchMethod::Minmax:
-      return "minmax";
-    case SearchMethod::Wmse:
-      return "wmse";
-    case SearchMethod::Output:
-      return "output";
-  }
-  return "?";
-}
-
 template <typename T>
 void push_unique(std::vector<T>& list, const T& value) {
   if (std::find(list.begin(), list.end(), value) == list.end()) list.push_back(value);
@@ -205,7 +193,7 @@ std::vector<SweepRow> run_sweep(const SweepConfig& config, const SweepProgress& 
     r.first_last = o.first_last_bits;
     r.granularity = p.granularity;
     r.reorder = p.reorder;
-    r.search = search_name(o.search);
+    r.search = search_method_name(o.search);
     r.executor = config.executor == SweepExecutor::Int ? "int" : "fake";
 
     auto t0 = Clock::now();

@@ -15,6 +15,7 @@
 namespace tilescale::quant {
 
 enum class SearchMethod { Minmax, Wmse, Output };
+const char* search_method_name(SearchMethod method);  // "minmax", "wmse", "output"
 enum class SearchMetric { L2, Cosine };
 enum class CalibInput { Float, Quantized };
 

@@ -22,6 +22,7 @@
 #include <system_error>
 #include <vector>
 
+#include "../core/expect_input_error.h"
 #include "tilescale/core/dataset.h"
 #include "tilescale/core/error.h"
 #include "tilescale/quant/fake_quant.h"
@@ -84,20 +85,7 @@ void write_bytes(const std::string& path, const std::string& bytes) {
   ASSERT_TRUE(out.good()) << "cannot write " << path;
 }
 
-// The InputError message of f, or a recorded failure.
-template <typename F>
-std::string input_error_message(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw a non-InputError exception: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << "did not throw";
-  return {};
-}
+using test::input_error_message;  // the InputError message of f, or a recorded failure
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   // memcmp on the null data() of empty vectors is undefined behaviour (UBSan): compare sizes first.

@@ -11,5 +11,6 @@ namespace tilescale::cli {
 int run_eval(const std::vector<std::string>& args);
 int run_quantize(const std::vector<std::string>& args);
 int run_sweep(const std::vector<std::string>& args);
+int run_map(const std::vector<std::string>& args);
 
 }  // namespace tilescale::cli

@@ -18,6 +18,7 @@ const char kUsage[] =
     "  eval      top-1 accuracy of a model or a bundle on a data set\n"
     "  quantize  PTQ-SL quantization of an ONNX model into a bundle\n"
     "  sweep     top-1 versus scale cost over weight bits x granularity x reordering\n"
+    "  map       tile a bundle onto an accelerator: folds, cycles, scale registers, area\n"
     "run 'tilescale <command> --help' for the options of a command\n";
 
 }  // namespace
@@ -26,7 +27,8 @@ int main(int argc, char** argv) {
   using Command = std::function<int(const std::vector<std::string>&)>;
   const std::map<std::string, Command> commands = {{"eval", tilescale::cli::run_eval},
                                                    {"quantize", tilescale::cli::run_quantize},
-                                                   {"sweep", tilescale::cli::run_sweep}};
+                                                   {"sweep", tilescale::cli::run_sweep},
+                                                   {"map", tilescale::cli::run_map}};
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? tilescale::kInputErrorExit : 0;

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/run_tilescale.h"
 #include "core/test_files.h"
 #include "tilescale/core/npy.h"
 #include "tiny_model.h"
@@ -27,42 +28,14 @@ using test::idx_bytes;
 using test::kClasses;
 using test::kPixels;
 using test::kSide;
+using test::Outcome;
 using test::read_bytes;
+using test::run_tilescale;
 using test::TempDir;
 using test::write_bytes;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-
-struct Outcome {
-  int code = -1;    // exit code, or 128 + signal
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-// Runs the built tilescale binary with args; stdout and stderr go to files outside dir (in
-// out_dir).
-Outcome run_tilescale(const std::vector<std::string>& args, const std::string& out_dir) {
-  std::string cmd = shell_quote(TILESCALE_BINARY);
-  for (const auto& a : args) cmd += " " + shell_quote(a);
-  const std::string out = out_dir + "/stdout", err = out_dir + "/stderr";
-  cmd += " >" + shell_quote(out) + " 2>" + shell_quote(err);
-  const int status = std::system(cmd.c_str());
-  Outcome r;
-  if (status != -1 && WIFEXITED(status)) r.code = WEXITSTATUS(status);
-  if (status != -1 && WIFSIGNALED(status)) r.code = 128 + WTERMSIG(status);
-  r.out = read_bytes(out);
-  r.err = read_bytes(err);
-  std::remove(out.c_str());
-  std::remove(err.c_str());
-  return r;
-}
 
 // 12 images of 28x28: image i shows class i % 10 (its band of two rows at 255) plus a row of 17s at
 // the bottom, which the tiny model ignores. Labels are the classes except images 3 and 7, which are

@@ -1,0 +1,85 @@
+// tilescale map: tile a bundle's layers (or SCALE-Sim workloads) onto an architecture; folds,
+// cycles, utilization, scale registers and area.
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "commands.h"
+#include "parse_options.h"
+#include "tilescale/core/error.h"
+#include "tilescale/map/mapper.h"
+#include "tilescale/quant/bundle.h"
+
+namespace po = boost::program_options;
+
+namespace tilescale::cli {
+
+int run_map(const std::vector<std::string>& args) {
+  std::string bundle_dir, topology, gemm, arch_path, scalesim_cfg, align = "strict",
+                                                                   cycle_model = "native", area_dir;
+  bool json = false;
+  po::options_description desc(
+      "tilescale map: tile every layer onto an accelerator; cycles, utilization, scale registers, "
+      "area\noptions");
+  desc.add_options()("help,h", "show this help")("bundle", po::value(&bundle_dir),
+                                                 "quantized bundle (from tilescale quantize)")(
+      "topology", po::value(&topology), "SCALE-Sim conv topology CSV (dense, one scale per layer)")(
+      "gemm", po::value(&gemm), "SCALE-Sim GEMM CSV: name, M, N, K")(
+      "arch", po::value(&arch_path), "architecture config (configs/*.json)")(
+      "scalesim-cfg", po::value(&scalesim_cfg), "SCALE-Sim .cfg instead of --arch")(
+      "align", po::value(&align)->default_value(align),
+      "strict (refuse folds that mix input-channel blocks) | pad (pad them, report the waste)")(
+      "cycle-model", po::value(&cycle_model)->default_value(cycle_model),
+      "native (the project's RTL) | scalesim (SCALE-Sim v2's reported cycles)")(
+      "area-dir", po::value(&area_dir),
+      "folder with area_table.json and area_params.json (default: mapping/ of the source tree)")(
+      "json", po::bool_switch(&json), "print the JSON report instead of the table");
+  if (!parse_options(desc, args)) return 0;
+  const int sources = !bundle_dir.empty() + !topology.empty() + !gemm.empty();
+  if (sources != 1) fail_input("--bundle", "give exactly one of --bundle, --topology and --gemm");
+  if (arch_path.empty() == scalesim_cfg.empty())
+    fail_input("--arch", "give exactly one of --arch and --scalesim-cfg");
+  map::MapOptions options;
+  if (align == "strict") {
+    options.align = map::Align::Strict;
+  } else if (align == "pad") {
+    options.align = map::Align::Pad;
+  } else {
+    fail_input("--align", "unknown value '" + align + "' (strict, pad)");
+  }
+  if (cycle_model == "native") {
+    options.cycle_model = map::CycleModel::Native;
+  } else if (cycle_model == "scalesim") {
+    options.cycle_model = map::CycleModel::ScaleSim;
+  } else {
+    fail_input("--cycle-model", "unknown value '" + cycle_model + "' (native, scalesim)");
+  }
+
+  const map::ArchConfig arch = arch_path.empty() ? map::ArchConfig::from_scalesim_cfg(scalesim_cfg)
+                                                 : map::ArchConfig::parse_file(arch_path);
+  const map::AreaTable area =
+      area_dir.empty()
+          ? map::AreaTable::load_default()
+          : map::AreaTable::load(area_dir + "/area_table.json", area_dir + "/area_params.json");
+  std::vector<map::LayerWorkload> layers;
+  int wide_bits = 48;
+  if (!bundle_dir.empty()) {
+    const quant::QuantizedModel model = quant::read_bundle(bundle_dir);
+    map::check_bundle_fits(model, arch);
+    layers = map::workloads_from_model(model);
+    wide_bits = map::wide_accumulator_bits(model);
+  } else if (!topology.empty()) {
+    layers = map::read_scalesim_topology(topology, arch.act_bits, arch.weight_bits);
+  } else {
+    layers = map::read_scalesim_gemm(gemm, arch.act_bits, arch.weight_bits);
+  }
+  const map::NetworkMap net = map::map_network(layers, arch, options, area, wide_bits);
+  if (json) {
+    std::cout << map::to_json(net).dump(2) << "\n";
+  } else {
+    std::cout << map::to_table(net);
+  }
+  return 0;
+}
+
+}  // namespace tilescale::cli

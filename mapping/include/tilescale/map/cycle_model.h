@@ -1,0 +1,55 @@
+// Analytic cycle models of one layer at batch 1.
+//
+// native: what the project's systolic RTL and SystemC model do, cycle for cycle (they must match
+// it exactly on stall-free configs). Per fold f of systolic_folds():
+//   ws  stream T_f = m rows of activations (one vector per cycle); weights preload in R cycles into
+//       shadow registers while the previous fold streams; scale registers load one per cycle, also
+//       into shadows.    start_1 = max(R, S_1),  start_{f+1} = start_f + max(T_f, R, S_{f+1})
+//   is  the same with activations stationary and the n output channels streamed.
+//   os  stream T_f = the fold's reduction length; results move to shadow registers and shift out
+//       down the columns in R cycles while the next fold computes.
+//                    start_1 = S_1,             start_{f+1} = start_f + max(T_f, R, S_{f+1})
+//   end = start_F + T_F + (R - 1) + (C - 1) + 1 [+ R drain for os] + kPostArrayLatency
+// where S_f = SystolicFold::scale_loads. With SRAM bandwidth limits (words/cycle, 0 = unlimited)
+// each streamed vector takes ceil(words needed / bandwidth) cycles and a preload ceil(words /
+// bandwidth) >= R cycles; the difference to the unlimited run is reported as stalls.
+//
+// scalesim: SCALE-Sim v2's reported cycles and utilization (its compute modules as of 2024, stall
+// free: InterfaceBandwidth CALC with SRAMs that do not stall its write buffer): per GEMM (each
+// group is a layer, as SCALE-Sim expands depthwise layers) with (Sr, Sc, T) = ws (K, N, M),
+// os (M, N, K), is (K, M, N): row folds ceil(Sr / R), col folds ceil(Sc / C), and demand lines per
+// fold 2R + C + T - 2 (ws, is) or R + C + T - 2 (os); total cycles = folds * lines - 1.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "tilescale/map/arch_config.h"
+#include "tilescale/map/tiling.h"
+#include "tilescale/map/workload.h"
+
+namespace tilescale::map {
+
+// Cycles from the last partial sum leaving the array to its requantized code in the output
+// buffer: int32 group accumulator, scale unit, wide accumulator, requantization (one register
+// each).
+inline constexpr int64_t kPostArrayLatency = 4;
+
+struct NativeCycles {
+  int64_t cycles = 0;             // total, with bandwidth stalls, cycles
+  int64_t stall_free_cycles = 0;  // the same with unlimited SRAM bandwidth, cycles
+  int64_t stalls() const { return cycles - stall_free_cycles; }
+  std::vector<int64_t> fold_start;  // first streaming cycle of each fold (with stalls), cycles
+};
+NativeCycles native_systolic_cycles(const std::vector<SystolicFold>& folds, const ArchConfig& arch);
+
+struct ScaleSimCycles {
+  int64_t cycles = 0;       // SCALE-Sim "Total cycles", summed over the layer's groups
+  int64_t folds = 0;        // row folds x col folds, summed over groups
+  double overall_util = 0;  // MACs / (R * C * cycles), percent
+  double mapping_eff = 0;   // mean over folds of used PEs / (R * C), percent
+  double compute_util = 0;  // mean over folds of used-PE MAC cycles / (R * C * fold cycles), %
+};
+ScaleSimCycles scalesim_cycles(const LayerWorkload& layer, const ArchConfig& arch);
+
+}  // namespace tilescale::map

@@ -1,0 +1,97 @@
+// The mapper: every layer of a network tiled onto one architecture, with folds, cycles,
+// utilization, scale registers and scale-unit work, SRAM traffic and the area of the hardware
+// (DESIGN.md sections 6-7). `tilescale map` prints this report.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "tilescale/map/arch_config.h"
+#include "tilescale/map/area_model.h"
+#include "tilescale/map/tiling.h"
+#include "tilescale/map/workload.h"
+
+namespace tilescale::quant {
+struct QuantizedModel;
+}
+
+namespace tilescale::map {
+
+enum class CycleModel { Native, ScaleSim };
+
+struct MapOptions {
+  Align align = Align::Strict;
+  CycleModel cycle_model = CycleModel::Native;
+};
+
+struct LayerMap {
+  std::string name;                         // layer name
+  int64_t groups = 1, m = 0, n = 0, k = 0;  // GEMM shape per group
+  int64_t macs = 0;                         // multiply-accumulates per image
+  int64_t folds = 0;                        // array folds (systolic) or crossbar tiles (CIM)
+  int64_t cycles = 0;                       // per image, with stalls, cycles
+  int64_t stalls = 0;                       // bandwidth stall cycles (native model)
+  double utilization = 0;  // macs / (PEs * cycles), fraction (CIM: used cells / mapped cells)
+  double mapping_utilization = 0;  // mean over folds of used PEs / PEs, fraction
+  int64_t scale_registers = 0;     // largest number of scale registers one fold / crossbar needs
+  int64_t scale_loads = 0;         // scale-register writes over the layer
+  int64_t scale_ops = 0;           // scale-unit multiplies (or shifts) over the layer
+  int64_t padded_rows = 0;         // array rows left empty by --align pad, summed over folds
+  int64_t ifmap_reads = 0, weight_reads = 0, psum_writes = 0, ofmap_writes = 0;  // SRAM, words
+  int psum_bits = 0;       // worst-case bits of one fold's column sum (signed)
+  bool adc_clips = false;  // CIM: a column sum can exceed the ADC range
+  double scalesim_mapping_eff = 0, scalesim_compute_util = 0;  // scalesim model only, percent
+};
+
+struct AreaBreakdown {         // um^2
+  double pe_array = 0;         // PEs (systolic) or crossbar cells (CIM, estimate)
+  double adcs = 0;             // CIM ADCs (estimate)
+  double shift_add = 0;        // CIM shift-and-add units
+  double scale_units = 0;      // block-scale multipliers / shifters
+  double accumulators = 0;     // int32 group accumulators and wide accumulators
+  double requant = 0;          // requantization units
+  double scale_registers = 0;  // scale registers the mapped granularity needs
+  double sram = 0;             // ifmap + weight + ofmap SRAM (estimate)
+  double total() const {
+    return pe_array + adcs + shift_add + scale_units + accumulators + requant + scale_registers +
+           sram;
+  }
+};
+
+struct NetworkMap {
+  std::string arch;         // architecture name
+  std::string cycle_model;  // "native" | "scalesim"
+  std::string granularity;  // of the bundle, or "layer" for SCALE-Sim workloads
+  std::vector<LayerMap> layers;
+  int64_t cycles = 0;           // one image, cycles
+  int64_t stalls = 0;           // one image, cycles
+  int64_t macs = 0;             // one image
+  int64_t scale_registers = 0;  // max over layers
+  int64_t scale_ops = 0;
+  int wide_acc_bits = 48;  // wide accumulator width the bundle needs (48 or 64), bits
+  AreaBreakdown area;
+  std::string area_sources;  // synthesis table and estimate table used
+  double utilization = 0;    // cycle-weighted mean of the layers' utilization, fraction
+};
+
+// Checks that a bundle can run on the architecture: weight and activation bits within the
+// datapath, integer activations, every multiplier representable by the scale unit (fixed: m <
+// 2^mant_bits; shift: m a power of two; none: one scale per layer). Throws InputError naming the
+// arch file, the layer and the field.
+void check_bundle_fits(const quant::QuantizedModel& model, const ArchConfig& arch);
+
+// Bits the wide accumulator needs for a bundle: the largest |sum of scaled block partial sums +
+// bias| over every layer and output channel (int_arith.h), plus a sign bit.
+int wide_accumulator_bits(const quant::QuantizedModel& model);
+
+// Maps every layer. Throws InputError for an alignment refusal (Align::Strict) or a fold that
+// needs more scale registers than the arch provides.
+NetworkMap map_network(const std::vector<LayerWorkload>& layers, const ArchConfig& arch,
+                       const MapOptions& options, const AreaTable& area, int wide_acc_bits);
+
+nlohmann::json to_json(const NetworkMap& map);
+std::string to_table(const NetworkMap& map);
+
+}  // namespace tilescale::map

@@ -1,0 +1,114 @@
+#include "tilescale/map/cycle_model.h"
+
+#include <algorithm>
+
+namespace tilescale::map {
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+// Cycles to move `words` through a port of `bw` words per cycle (0 = unlimited: one cycle).
+int64_t port_cycles(int64_t words, int bw) {
+  return bw <= 0 ? 1 : std::max<int64_t>(1, ceil_div(words, bw));
+}
+
+NativeCycles run(const std::vector<SystolicFold>& folds, const ArchConfig& arch, bool limited) {
+  NativeCycles out;
+  if (folds.empty()) return out;
+  const int64_t R = arch.rows, C = arch.cols;
+  const bool os = arch.dataflow == Dataflow::OS;
+  auto bw = [&](int b) { return limited ? b : 0; };
+  // Words each streamed vector needs from the feeding SRAMs, and cycles per vector.
+  auto stream_cycles = [&](const SystolicFold& f) {
+    int64_t per_vector = 1;
+    if (arch.dataflow == Dataflow::WS) {
+      per_vector = port_cycles(f.rows_used, bw(arch.ifmap_bw));
+      if (f.output_end)
+        per_vector = std::max(per_vector, port_cycles(f.cols_used, bw(arch.ofmap_bw)));
+    } else if (arch.dataflow == Dataflow::IS) {
+      per_vector = port_cycles(f.rows_used, bw(arch.weight_bw));
+      if (f.output_end)
+        per_vector = std::max(per_vector, port_cycles(f.cols_used, bw(arch.ofmap_bw)));
+    } else {
+      per_vector = std::max(port_cycles(f.rows_used, bw(arch.ifmap_bw)),
+                            port_cycles(f.cols_used, bw(arch.weight_bw)));
+    }
+    return f.stream * per_vector;
+  };
+  // Cycles before a fold may start that overlap the previous fold: preload (ws/is) or the
+  // previous fold's drain (os), and the scale-register loads.
+  auto preload = [&](const SystolicFold& f) {
+    if (os) return int64_t{0};
+    const int b = arch.dataflow == Dataflow::WS ? bw(arch.weight_bw) : bw(arch.ifmap_bw);
+    return b <= 0 ? R : std::max(R, ceil_div(f.rows_used * f.cols_used, b));
+  };
+  auto drain = [&](const SystolicFold& f) {
+    if (!os) return int64_t{0};
+    return f.output_end && bw(arch.ofmap_bw) > 0
+               ? std::max(R, ceil_div(f.rows_used * f.cols_used, bw(arch.ofmap_bw)))
+               : R;
+  };
+  int64_t start = std::max(preload(folds[0]), folds[0].scale_loads);
+  out.fold_start.push_back(start);
+  for (std::size_t i = 0; i + 1 < folds.size(); ++i) {
+    const int64_t gap =
+        std::max({stream_cycles(folds[i]), os ? drain(folds[i]) : preload(folds[i + 1]),
+                  folds[i + 1].scale_loads});
+    start += gap;
+    out.fold_start.push_back(start);
+  }
+  const SystolicFold& last = folds.back();
+  out.cycles =
+      start + stream_cycles(last) + (R - 1) + (C - 1) + 1 + drain(last) + kPostArrayLatency;
+  return out;
+}
+
+}  // namespace
+
+NativeCycles native_systolic_cycles(const std::vector<SystolicFold>& folds,
+                                    const ArchConfig& arch) {
+  NativeCycles limited = run(folds, arch, true);
+  limited.stall_free_cycles = run(folds, arch, false).cycles;
+  return limited;
+}
+
+ScaleSimCycles scalesim_cycles(const LayerWorkload& layer, const ArchConfig& arch) {
+  const int64_t R = arch.rows, C = arch.cols;
+  int64_t sr = 0, sc = 0, t = 0;
+  switch (arch.dataflow) {
+    case Dataflow::WS:
+      sr = layer.k, sc = layer.n, t = layer.m;
+      break;
+    case Dataflow::OS:
+      sr = layer.m, sc = layer.n, t = layer.k;
+      break;
+    case Dataflow::IS:
+      sr = layer.k, sc = layer.m, t = layer.n;
+      break;
+  }
+  const int64_t row_folds = ceil_div(sr, R), col_folds = ceil_div(sc, C);
+  const bool os = arch.dataflow == Dataflow::OS;
+  const int64_t lines = os ? R + C + t - 2 : 2 * R + C + t - 2;
+  // SCALE-Sim's per-fold compute utilization divides by (demand rows + demand cols - 1) of the
+  // matrix it builds the fold from: ws/is (2R + C + T - 2) + C - 1, os (T - 1 + R) + C - 1.
+  const int64_t util_cycles = os ? t + R + C - 2 : 2 * R + 2 * C + t - 3;
+  double map_sum = 0, util_sum = 0;
+  for (int64_t fc = 0; fc < col_folds; ++fc) {
+    for (int64_t fr = 0; fr < row_folds; ++fr) {
+      const int64_t rows_used = std::min(R, sr - fr * R), cols_used = std::min(C, sc - fc * C);
+      map_sum += static_cast<double>(rows_used * cols_used) / static_cast<double>(R * C);
+      util_sum +=
+          static_cast<double>(rows_used * cols_used * t) / static_cast<double>(R * C * util_cycles);
+    }
+  }
+  const int64_t folds = row_folds * col_folds;
+  ScaleSimCycles s;
+  s.cycles = layer.groups * (folds * lines - 1);
+  s.folds = layer.groups * folds;
+  s.overall_util = 100.0 * static_cast<double>(layer.macs()) /
+                   (static_cast<double>(s.cycles) * static_cast<double>(R * C));
+  s.mapping_eff = 100.0 * map_sum / static_cast<double>(folds);
+  s.compute_util = 100.0 * util_sum / static_cast<double>(folds);
+  return s;
+}
+
+}  // namespace tilescale::map

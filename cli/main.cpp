@@ -19,6 +19,7 @@ const char kUsage[] =
     "  quantize  PTQ-SL quantization of an ONNX model into a bundle\n"
     "  sweep     top-1 versus scale cost over weight bits x granularity x reordering\n"
     "  map       tile a bundle onto an accelerator: folds, cycles, scale registers, area\n"
+    "  simulate  run images on the cycle-accurate SystemC accelerator, checked bit for bit\n"
     "run 'tilescale <command> --help' for the options of a command\n";
 
 }  // namespace
@@ -28,7 +29,8 @@ int main(int argc, char** argv) {
   const std::map<std::string, Command> commands = {{"eval", tilescale::cli::run_eval},
                                                    {"quantize", tilescale::cli::run_quantize},
                                                    {"sweep", tilescale::cli::run_sweep},
-                                                   {"map", tilescale::cli::run_map}};
+                                                   {"map", tilescale::cli::run_map},
+                                                   {"simulate", tilescale::cli::run_simulate}};
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? tilescale::kInputErrorExit : 0;

@@ -1,0 +1,58 @@
+// A whole network on the simulated accelerator: every Conv/Gemm layer runs on the SystemC model
+// with its input taken from the golden integer executor (quant::IntExecutor::run_codes), and every
+// output element is compared with the golden tensor. Non-GEMM ops (Add, pools, reshapes) stay on
+// the host: since each layer starts from the golden input and each output is checked bit for bit,
+// this is equivalent to chaining the simulated layers. Top-1 comes from the simulated logits.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tilescale/core/dataset.h"
+#include "tilescale/map/arch_config.h"
+#include "tilescale/quant/quantized_model.h"
+#include "tilescale/sim/systolic.h"
+
+namespace tilescale::sim {
+
+// The accelerator's view of layer `index` of a bundle for one image: im2col'd input in hardware
+// order from `input_codes` (the layer input's codes of that image, CHW), weights in hardware order,
+// requantization constants; expected = `output_codes` (the golden output of that image) if given.
+GemmJob make_gemm_job(const quant::QuantizedModel& model, std::size_t index,
+                      const int64_t* input_codes, const int64_t* output_codes);
+
+struct LayerTotals {
+  std::string name;               // layer name
+  int64_t cycles = 0;             // summed over images, cycles
+  int64_t stalls = 0;             // summed over images, cycles
+  int64_t native_cycles = 0;      // map::native_systolic_cycles() per image, cycles
+  int64_t native_stall_free = 0;  // the same with unlimited SRAM bandwidth, cycles
+  int64_t folds = 0;              // per image
+  int64_t scale_loads = 0;        // per image, scale-register writes
+  int64_t macs = 0;               // per image
+  int64_t mismatches = 0;         // over all images
+  double utilization = 0;         // macs / (PEs * cycles), fraction
+};
+
+struct NetworkRun {
+  std::string arch;                  // architecture name
+  int64_t images = 0;                // images simulated
+  std::vector<LayerTotals> layers;   // Conv/Gemm layers in execution order
+  int64_t total_cycles = 0;          // all images, cycles
+  int64_t stalls = 0;                // all images, cycles
+  int64_t mismatches = 0;            // differing output elements, all layers and images
+  std::string first_mismatch;        // "image i: layer ..." or empty
+  int64_t correct = 0;               // images whose simulated top-1 equals the label
+  std::vector<int64_t> predictions;  // [images] simulated top-1 class
+  double seconds = 0;                // wall time of the simulation (golden executor excluded), s
+  double pe_cycles_per_s = 0;        // rows * cols * total_cycles / seconds
+  int64_t cycles_per_image() const { return images ? total_cycles / images : 0; }
+};
+
+// Simulates the first `images` images of `data`. Throws InputError if the bundle does not fit the
+// arch (map::check_bundle_fits), the data set holds fewer images, or the image shape differs.
+NetworkRun simulate_network(const quant::QuantizedModel& model, const map::ArchConfig& arch,
+                            const Dataset& data, int64_t images, const SimOptions& options);
+
+}  // namespace tilescale::sim

@@ -120,6 +120,18 @@ template <typename T>
 void sc_trace(sc_core::sc_trace_file*, const T&, const std::string&) {}
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// One PE row in one cycle: p = up + a * (bank 1 ? w1 : w0), two's complement (acc_bits = 32).
+// Branch-free and unaliased so the compiler vectorizes it across columns.
+void mac_row(uint32_t* __restrict p, const uint32_t* __restrict up, const int32_t* __restrict a,
+             const uint32_t* __restrict bank1, const int32_t* __restrict w0,
+             const int32_t* __restrict w1, int C) {
+  for (int c = 0; c < C; ++c) {
+    const uint32_t w =
+        (static_cast<uint32_t>(w0[c]) & ~bank1[c]) | (static_cast<uint32_t>(w1[c]) & bank1[c]);
+    p[c] = up[c] + static_cast<uint32_t>(a[c]) * w;
+  }
+}
 int64_t port_cycles(int64_t words, int bw) {
   return bw <= 0 ? 1 : std::max<int64_t>(1, ceil_div(words, bw));
 }
@@ -184,12 +196,13 @@ struct SystolicSim::Impl : sc_core::sc_module {
 
   // ---- Array state ----
   int64_t ar_t = 0;
-  int B = 0;                      // skew buffer length per row
-  int64_t off = 0;                // buffer index of time tau is off - tau
-  std::vector<int32_t> abuf;      // [R][B] activation entering PE(r, 0) at time tau
-  std::vector<uint8_t> bbuf;      // [R][B] its weight bank
-  std::vector<int32_t> wbank[2];  // [R][C] weight banks
-  std::vector<uint32_t> psum;     // [R][C] partial-sum registers (two's complement)
+  int B = 0;                       // skew buffer length per row
+  int64_t off = 0;                 // buffer index of time tau is off - tau
+  std::vector<int32_t> abuf;       // [R][B] activation entering PE(r, 0) at time tau
+  std::vector<uint32_t> bbuf;      // [R][B] its weight bank as a mask: 0 bank 0, ~0 bank 1
+  std::vector<uint32_t> zero_row;  // [C] the psum input of row 0
+  std::vector<int32_t> wbank[2];   // [R][C] weight banks
+  std::vector<uint32_t> psum;      // [R][C] partial-sum registers (two's complement)
   // The column chains: column c holds a preload from its words' arrival until its latch, c cycles
   // after column 0's. Modeled as whole-array staging copies, one per preload in flight: preloads
   // start every >= R cycles and a latch wave takes C, so 3 + ceil(C / R) copies never collide.
@@ -203,7 +216,8 @@ struct SystolicSim::Impl : sc_core::sc_module {
     bool valid;
     int32_t fold, j;
   };
-  std::vector<Meta> meta;  // [R + C + 1] input beat metadata by cycle
+  std::vector<Meta> meta;  // [2^k >= R + C + 1] input beat metadata by cycle
+  int64_t meta_mask = 0;   // 2^k - 1
   PsumBeat p_next;
 
   // ---- Edge state ----
@@ -374,11 +388,11 @@ struct SystolicSim::Impl : sc_core::sc_module {
       const int64_t shift = (B - C) - (off - t);
       for (int r = 0; r < R; ++r) {
         int32_t* a = abuf.data() + static_cast<int64_t>(r) * B;
-        uint8_t* b = bbuf.data() + static_cast<int64_t>(r) * B;
+        uint32_t* b = bbuf.data() + static_cast<int64_t>(r) * B;
         const int64_t from = std::max<int64_t>(lo + 1, 0);
         const int64_t len = (off - t + C) - from;
         std::memmove(a + from + shift, a + from, static_cast<std::size_t>(len) * sizeof(int32_t));
-        std::memmove(b + from + shift, b + from, static_cast<std::size_t>(len));
+        std::memmove(b + from + shift, b + from, static_cast<std::size_t>(len) * sizeof(uint32_t));
       }
       off += shift;
     }
@@ -386,34 +400,28 @@ struct SystolicSim::Impl : sc_core::sc_module {
     for (int r = 0; r < R; ++r) {
       const int64_t i = off - (t + r);
       abuf[static_cast<std::size_t>(r) * B + i] = in_valid ? in.a[r] : 0;
-      bbuf[static_cast<std::size_t>(r) * B + i] = in_valid ? in.bank : 0;
+      bbuf[static_cast<std::size_t>(r) * B + i] = in_valid && in.bank ? ~0u : 0u;
     }
-    meta[static_cast<std::size_t>(t % static_cast<int64_t>(meta.size()))] = {
-        in_valid, in_valid ? in.fold : 0, in_valid ? in.j : 0};
+    meta[static_cast<std::size_t>(t & meta_mask)] = {in_valid, in_valid ? in.fold : 0,
+                                                     in_valid ? in.j : 0};
     // All PEs: psum(r, c) <- psum(r - 1, c) + a(r, c) * w[bank](r, c); a(r, c) at time t is what
     // entered row r at t - c. Rows bottom-up so each reads its upper neighbour's old register.
     const int64_t base = off - t;
     for (int r = R - 1; r >= 0; --r) {
       const int32_t* a = abuf.data() + static_cast<int64_t>(r) * B + base;
-      const uint8_t* b = bbuf.data() + static_cast<int64_t>(r) * B + base;
+      const uint32_t* b = bbuf.data() + static_cast<int64_t>(r) * B + base;
       const int32_t* w0 = wbank[0].data() + static_cast<int64_t>(r) * C;
       const int32_t* w1 = wbank[1].data() + static_cast<int64_t>(r) * C;
       uint32_t* p = psum.data() + static_cast<int64_t>(r) * C;
-      if (r > 0) {
-        const uint32_t* up = p - C;
-        for (int c = 0; c < C; ++c)
-          p[c] = up[c] + static_cast<uint32_t>(a[c] * (b[c] ? w1[c] : w0[c]));
-      } else {
-        for (int c = 0; c < C; ++c) p[c] = static_cast<uint32_t>(a[c] * (b[c] ? w1[c] : w0[c]));
-      }
+      mac_row(p, r > 0 ? p - C : zero_row.data(), a, b, w0, w1, C);
     }
     // Bottom row onto the PsumBeat stream: column c carries the vector that entered at t-(R-1)-c.
     p_next.run = run_id;
     const uint32_t* bottom = psum.data() + static_cast<int64_t>(R - 1) * C;
-    const int64_t msz = static_cast<int64_t>(meta.size());
     for (int c = 0; c < C; ++c) {
       const int64_t tin = t - (R - 1) - c;
-      const Meta& mt = tin >= 0 ? meta[static_cast<std::size_t>(tin % msz)] : Meta{false, 0, 0};
+      const Meta& mt =
+          tin >= 0 ? meta[static_cast<std::size_t>(tin & meta_mask)] : Meta{false, 0, 0};
       p_next.valid[c] = mt.valid;
       p_next.fold[c] = mt.fold;
       p_next.j[c] = mt.j;
@@ -614,7 +622,11 @@ struct SystolicSim::Impl : sc_core::sc_module {
                    std::vector<int32_t>(static_cast<std::size_t>(R) * C, 0));
     psum.assign(static_cast<std::size_t>(R) * C, 0);
     waves.clear();
-    meta.assign(static_cast<std::size_t>(R + C + 1), Meta{false, 0, 0});
+    int64_t msz = 1;
+    while (msz < R + C + 1) msz *= 2;
+    meta_mask = msz - 1;
+    meta.assign(static_cast<std::size_t>(msz), Meta{false, 0, 0});
+    zero_row.assign(static_cast<std::size_t>(C), 0);
     p_next = PsumBeat{};
     p_next.valid.assign(static_cast<std::size_t>(C), 0);
     p_next.fold.assign(static_cast<std::size_t>(C), 0);

@@ -50,8 +50,11 @@ NativeCycles run(const std::vector<SystolicFold>& folds, const ArchConfig& arch,
   int64_t start = std::max(preload(folds[0]), folds[0].scale_loads);
   out.fold_start.push_back(start);
   for (std::size_t i = 0; i + 1 < folds.size(); ++i) {
+    // os: the next fold's results may reach the drain chains only once this fold's have left,
+    // so the folds' last streaming cycles are at least drain(f) apart.
+    const int64_t t = stream_cycles(folds[i]);
     const int64_t gap =
-        std::max({stream_cycles(folds[i]), os ? drain(folds[i]) : preload(folds[i + 1]),
+        std::max({t, os ? t + drain(folds[i]) - stream_cycles(folds[i + 1]) : preload(folds[i + 1]),
                   folds[i + 1].scale_loads});
     start += gap;
     out.fold_start.push_back(start);

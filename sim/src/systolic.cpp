@@ -53,11 +53,14 @@ struct ActBeat {
   bool valid = false;      // a vector is on the bus
   int32_t fold = 0;        // fold index
   int32_t j = 0;           // vector index within the fold (output pixel m0 + j)
-  uint8_t bank = 0;        // weight bank of the fold (fold parity)
+  uint8_t bank = 0;        // ws: weight bank of the fold (fold parity)
+  bool first = false;      // os: first reduction step of the fold (accumulators restart)
+  bool last = false;       // os: last reduction step (results move to the drain chain)
   std::vector<int32_t> a;  // [R] activation codes, zero on unused rows
+  std::vector<int32_t> w;  // [C] os: weight codes entering the columns, zero on unused ones
   bool operator==(const ActBeat& o) const {
     return run == o.run && valid == o.valid && fold == o.fold && j == o.j && bank == o.bank &&
-           a == o.a;
+           first == o.first && last == o.last && a == o.a && w == o.w;
   }
 };
 // Frontend -> array: preload words into the column chains of one weight bank.
@@ -121,6 +124,18 @@ void sc_trace(sc_core::sc_trace_file*, const T&, const std::string&) {}
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// One output-stationary PE row in one cycle: acc = (restart ? 0 : acc) + a * w; on the fold's
+// last step the sum also goes to the shadow register.
+void mac_row_os(uint32_t* __restrict acc, uint32_t* __restrict shadow, const uint32_t* __restrict a,
+                const uint32_t* __restrict w, const uint32_t* __restrict restart,
+                const uint32_t* __restrict last, int C) {
+  for (int c = 0; c < C; ++c) {
+    const uint32_t v = (acc[c] & ~restart[c]) + a[c] * w[c];
+    acc[c] = v;
+    shadow[c] = (shadow[c] & ~last[c]) | (v & last[c]);
+  }
+}
+
 // One PE row in one cycle: p = up + a * (bank 1 ? w1 : w0), two's complement (acc_bits = 32).
 // Branch-free and unaliased so the compiler vectorizes it across columns.
 void mac_row(uint32_t* __restrict p, const uint32_t* __restrict up, const int32_t* __restrict a,
@@ -176,6 +191,7 @@ struct SystolicSim::Impl : sc_core::sc_module {
   const GemmJob* job = nullptr;
   map::ArchConfig arch;
   int R = 0, C = 0;
+  bool os = false;  // output-stationary dataflow
   int64_t run_id = 0;
   std::vector<FoldCtl> folds;
   int scale_banks = 0;
@@ -191,6 +207,9 @@ struct SystolicSim::Impl : sc_core::sc_module {
   int64_t pre_left = 0, pre_word = 0, pre_beat = 0;  // preload beats left, next word, beat no.
   int64_t sc_left = 0, sc_next = 0;                  // scale writes left, next register
   int64_t stalls = 0, scale_loads = 0;
+  int64_t last_issue = 0;                   // cycle the last vector of the latest fold was issued
+  int64_t first_nominal = 0;                // stall-free start of fold 0: ws max(R, S_0), os S_0
+  std::vector<std::vector<int64_t>> seg_k;  // os: reduction indices of each reduction group
   ActBeat act_next;
   WeightBeat w_next;
 
@@ -201,8 +220,17 @@ struct SystolicSim::Impl : sc_core::sc_module {
   std::vector<int32_t> abuf;       // [R][B] activation entering PE(r, 0) at time tau
   std::vector<uint32_t> bbuf;      // [R][B] its weight bank as a mask: 0 bank 0, ~0 bank 1
   std::vector<uint32_t> zero_row;  // [C] the psum input of row 0
-  std::vector<int32_t> wbank[2];   // [R][C] weight banks
-  std::vector<uint32_t> psum;      // [R][C] partial-sum registers (two's complement)
+  // Output-stationary registers.
+  std::vector<uint32_t> abuf_u;       // [R][B] os activations entering PE(r, 0) at time tau
+  std::vector<uint32_t> lbuf;         // [R][B] os: ~0 where that step is the fold's last
+  std::vector<uint32_t> ubuf;         // [2^k][C] os weight entering PE(0, c) at time tau
+  int64_t u_mask = 0;                 // 2^k - 1, 2^k >= R + C + 1
+  std::vector<uint32_t> acc, shadow;  // [R][C] os accumulators and their shadow registers
+  std::vector<uint32_t> chain;        // [C][R] os drain chains
+  std::vector<int32_t> chain_left;    // [C] rows still to shift out
+  std::vector<int32_t> chain_fold;    // [C] fold the chain holds
+  std::vector<int32_t> wbank[2];      // [R][C] weight banks
+  std::vector<uint32_t> psum;         // [R][C] partial-sum registers (two's complement)
   // The column chains: column c holds a preload from its words' arrival until its latch, c cycles
   // after column 0's. Modeled as whole-array staging copies, one per preload in flight: preloads
   // start every >= R cycles and a latch wave takes C, so 3 + ceil(C / R) copies never collide.
@@ -213,7 +241,7 @@ struct SystolicSim::Impl : sc_core::sc_module {
   };
   std::vector<Wave> waves;
   struct Meta {
-    bool valid;
+    bool valid, last;
     int32_t fold, j;
   };
   std::vector<Meta> meta;  // [2^k >= R + C + 1] input beat metadata by cycle
@@ -290,21 +318,21 @@ struct SystolicSim::Impl : sc_core::sc_module {
     // Start the next fold once the current one has issued every vector and the next one's
     // weights and scales are in.
     const bool streamed = cur < 0 || vec == folds[cur].f.stream;
-    bool stall = false;
-    if (streamed && prep == cur + 1 && prep < nf && pre_left == 0 && sc_left == 0) {
+    // os: a fold may end no sooner than R cycles after the previous one, when the previous
+    // results have left the drain chains (its last vector issues stream - 1 cycles after start).
+    const bool drained = !os || cur < 0 || prep >= nf ||
+                         t + folds[prep].f.stream * folds[prep].per_vector - 1 >= last_issue + R;
+    const int64_t nominal = cur < 0 ? first_nominal : folds[cur].nominal_gap;
+    if (streamed && drained && prep == cur + 1 && prep < nf && pre_left == 0 && sc_left == 0) {
+      // Stalls: the schedule's gap beyond the stall-free one (SRAM ports slower than the array).
+      stalls += t - (cur < 0 ? 0 : cur_start) - nominal;
       cur = prep;
       cur_start = t;
       vec = 0;
       phase = 0;
       begin_prep(cur + 1);
-    } else if (cur + 1 < nf || (cur >= 0 && !streamed)) {
-      // Waiting or streaming: a cycle past the stall-free schedule is an SRAM-port stall.
-      const int64_t nominal = cur < 0
-                                  ? std::max<int64_t>(R, folds[0].f.scale_loads)
-                                  : (cur + 1 < nf ? folds[cur].nominal_gap : folds[cur].f.stream);
-      stall = t - (cur < 0 ? 0 : cur_start) >= nominal;
-      stalls += stall;
     }
+    const bool stall = t - (cur < 0 ? 0 : cur_start) >= nominal;
     // Weight preload of the prepared fold: one beat per cycle through the column chains.
     w_next.valid = false;
     w_next.index.clear();
@@ -357,9 +385,24 @@ struct SystolicSim::Impl : sc_core::sc_module {
       if (++phase == fc.per_vector) {
         const map::SystolicFold& f = fc.f;
         const int64_t k = job->layer.k;
-        const int32_t* row = job->act.data() + (f.group * job->layer.m + f.m0 + vec) * k + f.k.k0;
+        const int32_t* row = job->act.data() + (f.group * job->layer.m + f.m0 + vec) * k +
+                             std::max<int64_t>(f.k.k0, 0);
         std::fill(act_next.a.begin(), act_next.a.end(), 0);
-        std::copy_n(row, f.rows_used, act_next.a.begin());
+        if (os) {
+          // Row r: output pixel m0 + r; column c: output channel n0 + c; reduction index kk.
+          const int64_t kk = seg_k[static_cast<std::size_t>(f.k.red_group)][vec];
+          const int32_t* ag = job->act.data() + (f.group * job->layer.m + f.m0) * k + kk;
+          for (int64_t r = 0; r < f.rows_used; ++r) act_next.a[r] = ag[r * k];
+          std::fill(act_next.w.begin(), act_next.w.end(), 0);
+          const int32_t* wr = job->weight.data() + (f.group * k + kk) * job->layer.n + f.n0;
+          std::copy_n(wr, f.cols_used, act_next.w.begin());
+        } else {
+          std::copy_n(row, f.rows_used, act_next.a.begin());
+        }
+        act_next.first = vec == 0;
+        act_next.last = vec + 1 == f.stream;
+        if (act_next.last) last_issue = t;
+        if (act_next.last && cur + 1 == nf) stalls += f.stream * (fc.per_vector - 1);
         act_next.valid = true;
         act_next.fold = static_cast<int32_t>(cur);
         act_next.j = static_cast<int32_t>(vec);
@@ -382,6 +425,7 @@ struct SystolicSim::Impl : sc_core::sc_module {
     const ActBeat& in = act.read();
     const bool in_valid = in.valid && in.run == run_id;
     act_ready.write(true);
+    if (os) return array_os(t, in, in_valid);
     // Keep room for the skewed writes up to t + R - 1 and the reads back to t - (C - 1).
     if (off - t - (R - 1) < 0) {
       const int64_t lo = off - t - (R - 1);  // < 0 region start is never below -1 here
@@ -402,8 +446,8 @@ struct SystolicSim::Impl : sc_core::sc_module {
       abuf[static_cast<std::size_t>(r) * B + i] = in_valid ? in.a[r] : 0;
       bbuf[static_cast<std::size_t>(r) * B + i] = in_valid && in.bank ? ~0u : 0u;
     }
-    meta[static_cast<std::size_t>(t & meta_mask)] = {in_valid, in_valid ? in.fold : 0,
-                                                     in_valid ? in.j : 0};
+    meta[static_cast<std::size_t>(t & meta_mask)] = {in_valid, in_valid && in.last,
+                                                     in_valid ? in.fold : 0, in_valid ? in.j : 0};
     // All PEs: psum(r, c) <- psum(r - 1, c) + a(r, c) * w[bank](r, c); a(r, c) at time t is what
     // entered row r at t - c. Rows bottom-up so each reads its upper neighbour's old register.
     const int64_t base = off - t;
@@ -421,7 +465,7 @@ struct SystolicSim::Impl : sc_core::sc_module {
     for (int c = 0; c < C; ++c) {
       const int64_t tin = t - (R - 1) - c;
       const Meta& mt =
-          tin >= 0 ? meta[static_cast<std::size_t>(tin & meta_mask)] : Meta{false, 0, 0};
+          tin >= 0 ? meta[static_cast<std::size_t>(tin & meta_mask)] : Meta{false, false, 0, 0};
       p_next.valid[c] = mt.valid;
       p_next.fold[c] = mt.fold;
       p_next.j[c] = mt.j;
@@ -447,6 +491,71 @@ struct SystolicSim::Impl : sc_core::sc_module {
         ++i;
       }
     }
+  }
+
+  // Keeps the row buffers' window [t - (C - 1), t + R - 1] inside [0, B).
+  void slide_row_buffers(int64_t t, std::initializer_list<std::vector<uint32_t>*> bufs) {
+    if (off - t - (R - 1) >= 0) return;
+    const int64_t from = off - t - (R - 1) + 1;  // >= 0: it was in range last cycle
+    const int64_t shift = (B - C) - (off - t);
+    const int64_t len = (off - t + C) - from;
+    for (std::vector<uint32_t>* v : bufs)
+      for (int r = 0; r < R; ++r) {
+        uint32_t* b = v->data() + static_cast<int64_t>(r) * B;
+        std::memmove(b + from + shift, b + from, static_cast<std::size_t>(len) * sizeof(uint32_t));
+      }
+    off += shift;
+  }
+
+  // Output-stationary array: activations enter the rows (skewed by row) and move right, weights
+  // enter the columns (skewed by column) and move down, PE(r, c) accumulates output (m0 + r, n0 +
+  // c) over the fold's reduction steps. The step flagged `last` copies each PE's sum into its
+  // shadow register; when column c's bottom PE has done so, the column loads the shadows into its
+  // drain chain, which shifts one row per cycle onto the PsumBeat stream, bottom row first.
+  void array_os(int64_t t, const ActBeat& in, bool in_valid) {
+    slide_row_buffers(t, {&abuf_u, &bbuf, &lbuf});
+    for (int r = 0; r < R; ++r) {
+      const int64_t i = static_cast<int64_t>(r) * B + off - (t + r);
+      abuf_u[static_cast<std::size_t>(i)] = in_valid ? static_cast<uint32_t>(in.a[r]) : 0u;
+      bbuf[static_cast<std::size_t>(i)] = in_valid && in.first ? ~0u : 0u;  // restart mask
+      lbuf[static_cast<std::size_t>(i)] = in_valid && in.last ? ~0u : 0u;
+    }
+    for (int c = 0; c < C; ++c)
+      ubuf[static_cast<std::size_t>(((t + c) & u_mask) * C + c)] =
+          in_valid ? static_cast<uint32_t>(in.w[c]) : 0u;
+    meta[static_cast<std::size_t>(t & meta_mask)] = {in_valid, in_valid && in.last,
+                                                     in_valid ? in.fold : 0, in_valid ? in.j : 0};
+    const int64_t base = off - t;
+    for (int r = 0; r < R; ++r) {
+      const int64_t row = static_cast<int64_t>(r) * B + base;
+      mac_row_os(acc.data() + static_cast<int64_t>(r) * C,
+                 shadow.data() + static_cast<int64_t>(r) * C, abuf_u.data() + row,
+                 ubuf.data() + ((t - r) & u_mask) * C, bbuf.data() + row, lbuf.data() + row, C);
+    }
+    // Drain chains: emit (bottom row first), then load the columns whose bottom PE just finished.
+    p_next.run = run_id;
+    const int64_t done_tin = t - (R - 1);
+    for (int c = 0; c < C; ++c) {
+      int32_t& left = chain_left[static_cast<std::size_t>(c)];
+      p_next.valid[c] = left > 0;
+      if (left > 0) {
+        const int row = left - 1;  // left = R: row R - 1 first
+        p_next.fold[c] = chain_fold[static_cast<std::size_t>(c)];
+        p_next.j[c] = row;
+        p_next.psum[c] = static_cast<int32_t>(chain[static_cast<std::size_t>(c) * R + row]);
+        --left;
+      }
+      const int64_t tin = done_tin - c;
+      if (tin < 0) continue;
+      const Meta& mt = meta[static_cast<std::size_t>(tin & meta_mask)];
+      if (!mt.valid || !mt.last) continue;
+      if (left > 0) return fail("drain chain of column " + std::to_string(c) + " still busy");
+      for (int r = 0; r < R; ++r)
+        chain[static_cast<std::size_t>(c) * R + r] = shadow[static_cast<std::size_t>(r) * C + c];
+      left = R;
+      chain_fold[static_cast<std::size_t>(c)] = mt.fold;
+    }
+    psum_out.write(p_next);
   }
 
   // ---------------------------------------------------------------- edge
@@ -510,12 +619,13 @@ struct SystolicSim::Impl : sc_core::sc_module {
       // and left the edge pipeline: 3 more cycles after this stage.
       const FoldCtl& lf = folds.back();
       if (in.valid[C - 1] && in.fold[C - 1] == static_cast<int32_t>(folds.size() - 1) &&
-          in.j[C - 1] == lf.f.stream - 1)
+          in.j[C - 1] == (os ? 0 : lf.f.stream - 1))
         done_at = t + 3;
       for (int c = 0; c < C; ++c) {
         if (!in.valid[c]) continue;
         const FoldCtl& fc = folds[in.fold[c]];
-        if (c >= fc.f.cols_used) continue;  // idle column
+        if (c >= fc.f.cols_used) continue;              // idle column
+        if (os && in.j[c] >= fc.f.rows_used) continue;  // idle row of an os fold
         int32_t& g = gacc[static_cast<std::size_t>(c * m_cap + in.j[c])];
         g = fc.first_in_run ? in.psum[c]
                             : static_cast<int32_t>(static_cast<uint32_t>(g) +
@@ -548,6 +658,7 @@ struct SystolicSim::Impl : sc_core::sc_module {
     arch = a;
     R = a.rows;
     C = a.cols;
+    os = a.dataflow == map::Dataflow::OS;
     ++run_id;
     error.clear();
     max_cycles = options.max_cycles;
@@ -555,19 +666,25 @@ struct SystolicSim::Impl : sc_core::sc_module {
     const map::LayerWorkload& L = jb.layer;
     const auto sf = map::systolic_folds(L, a, options.align);
     folds.assign(sf.size(), FoldCtl{});
-    scale_banks = 4 + static_cast<int>(ceil_div(C, R));
+    scale_banks = 5 + static_cast<int>(ceil_div(C, R));
     int64_t event = -1;
     bool tile_scaled = false;  // a group-end fold of the current output tile has been seen
     for (std::size_t i = 0; i < sf.size(); ++i) {
       FoldCtl& fc = folds[i];
       fc.f = sf[i];
       const map::SystolicFold& f = sf[i];
-      fc.per_vector = port_cycles(f.rows_used, a.ifmap_bw);
-      if (f.output_end)
-        fc.per_vector = std::max(fc.per_vector, port_cycles(f.cols_used, a.ofmap_bw));
-      fc.preload = a.weight_bw > 0
-                       ? std::max<int64_t>(R, ceil_div(f.rows_used * f.cols_used, a.weight_bw))
-                       : R;
+      if (os) {
+        fc.per_vector =
+            std::max(port_cycles(f.rows_used, a.ifmap_bw), port_cycles(f.cols_used, a.weight_bw));
+        fc.preload = 0;
+      } else {
+        fc.per_vector = port_cycles(f.rows_used, a.ifmap_bw);
+        if (f.output_end)
+          fc.per_vector = std::max(fc.per_vector, port_cycles(f.cols_used, a.ofmap_bw));
+        fc.preload = a.weight_bw > 0
+                         ? std::max<int64_t>(R, ceil_div(f.rows_used * f.cols_used, a.weight_bw))
+                         : R;
+      }
       const bool same_outputs = i > 0 && sf[i - 1].group == f.group && sf[i - 1].n0 == f.n0 &&
                                 sf[i - 1].m0 == f.m0 && !sf[i - 1].output_end;
       fc.first_in_run = !same_outputs || sf[i - 1].k.group_end;
@@ -596,11 +713,18 @@ struct SystolicSim::Impl : sc_core::sc_module {
       fc.scale_event = event;
       fc.scale_bank = static_cast<int>(event % scale_banks);
     }
-    for (std::size_t i = 0; i < folds.size(); ++i)
+    // Stall-free gaps (cycle_model.h): ws max(T_f, R, S_{f+1}); os max(T_f, T_f + R - T_{f+1},
+    // S_{f+1}) since folds must end R cycles apart for the drain chains.
+    for (std::size_t i = 0; i + 1 < folds.size(); ++i) {
+      const int64_t T = folds[i].f.stream, Tn = folds[i + 1].f.stream;
       folds[i].nominal_gap =
-          i + 1 < folds.size()
-              ? std::max<int64_t>({folds[i].f.stream, R, folds[i + 1].f.scale_loads})
-              : folds[i].f.stream;
+          std::max<int64_t>({T, os ? T + R - Tn : int64_t{R}, folds[i + 1].f.scale_loads});
+    }
+    folds.back().nominal_gap = folds.back().f.stream;
+    first_nominal = os ? folds[0].f.scale_loads : std::max<int64_t>(R, folds[0].f.scale_loads);
+    seg_k.assign(static_cast<std::size_t>(L.red_groups), {});
+    for (int64_t k = 0; k < L.k; ++k)
+      seg_k[static_cast<std::size_t>(L.red_group[static_cast<std::size_t>(k)])].push_back(k);
     // Frontend.
     fe_t = 0;
     cur = -1;
@@ -609,8 +733,10 @@ struct SystolicSim::Impl : sc_core::sc_module {
     prep = -1;
     pre_left = sc_left = 0;
     stalls = scale_loads = 0;
+    last_issue = 0;
     act_next = ActBeat{};
     act_next.a.assign(static_cast<std::size_t>(R), 0);
+    act_next.w.assign(static_cast<std::size_t>(os ? C : 0), 0);
     // Array.
     ar_t = 0;
     B = 2 * (R + C) + 4096;
@@ -625,8 +751,19 @@ struct SystolicSim::Impl : sc_core::sc_module {
     int64_t msz = 1;
     while (msz < R + C + 1) msz *= 2;
     meta_mask = msz - 1;
-    meta.assign(static_cast<std::size_t>(msz), Meta{false, 0, 0});
+    meta.assign(static_cast<std::size_t>(msz), Meta{false, false, 0, 0});
     zero_row.assign(static_cast<std::size_t>(C), 0);
+    if (os) {
+      abuf_u.assign(static_cast<std::size_t>(R) * B, 0);
+      lbuf.assign(static_cast<std::size_t>(R) * B, 0);
+      u_mask = msz - 1;
+      ubuf.assign(static_cast<std::size_t>(msz * C), 0);
+      acc.assign(static_cast<std::size_t>(R) * C, 0);
+      shadow.assign(static_cast<std::size_t>(R) * C, 0);
+      chain.assign(static_cast<std::size_t>(R) * C, 0);
+      chain_left.assign(static_cast<std::size_t>(C), 0);
+      chain_fold.assign(static_cast<std::size_t>(C), 0);
+    }
     p_next = PsumBeat{};
     p_next.valid.assign(static_cast<std::size_t>(C), 0);
     p_next.fold.assign(static_cast<std::size_t>(C), 0);
@@ -637,7 +774,7 @@ struct SystolicSim::Impl : sc_core::sc_module {
     scale_m.assign(static_cast<std::size_t>(scale_banks) * C, 0);
     scale_r.assign(static_cast<std::size_t>(scale_banks) * C, 0);
     scale_owner.assign(static_cast<std::size_t>(scale_banks), -1);
-    m_cap = L.m;
+    m_cap = os ? R : L.m;
     gacc.assign(static_cast<std::size_t>(C * m_cap), 0);
     wacc.assign(static_cast<std::size_t>(C * m_cap), 0);
     s1.assign(static_cast<std::size_t>(C), Stage{});
@@ -671,8 +808,13 @@ SystolicSim& SystolicSim::instance(const std::string& trace_path) {
 
 LayerRun SystolicSim::run(const GemmJob& job, const map::ArchConfig& arch,
                           const SimOptions& options) {
-  if (arch.kind != map::ArchKind::Systolic || arch.dataflow != map::Dataflow::WS)
-    fail_input(arch.source, "the SystemC model runs weight-stationary systolic arrays only (yet)");
+  if (arch.kind != map::ArchKind::Systolic || arch.dataflow == map::Dataflow::IS)
+    fail_input(arch.source,
+               "the SystemC model runs weight- and output-stationary systolic arrays only (yet)");
+  // The os drain chains move one row of every column per cycle; a narrower ofmap port would have
+  // to stall them, which the model does not do yet (cycle_model.h's drain then exceeds R).
+  if (arch.dataflow == map::Dataflow::OS && arch.ofmap_bw > 0 && arch.ofmap_bw < arch.cols)
+    fail_input(arch.source, "field 'ofmap_bw': the os model needs >= cols words/cycle (or 0)");
   const map::LayerWorkload& L = job.layer;
   if (job.act.size() != static_cast<std::size_t>(L.groups * L.m * L.k) ||
       job.weight.size() != static_cast<std::size_t>(L.groups * L.k * L.n))

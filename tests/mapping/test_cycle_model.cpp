@@ -46,6 +46,19 @@ TEST(NativeCycles, OutputStationaryHandWorked) {
   EXPECT_EQ(c.cycles, 6 + 5 + 7 + 4 + kPostArrayLatency);
 }
 
+TEST(NativeCycles, OutputStationaryShortSegmentWaitsForTheDrain) {
+  // R = C = 4, M = N = 4, K = 8 in reduction groups of 6 and 2 (blocks of 6 input channels): the
+  // 2-step fold may not end until the 6-step fold's results have drained (R = 4 cycles), so it
+  // starts at 1 + max(6, 6 + 4 - 2, 1) = 9, not 7.
+  const LayerWorkload l = make_layer(1, 4, 4, 1, 8, 4, 6);
+  const ArchConfig a = systolic(4, 4, Dataflow::OS);
+  const auto folds = systolic_folds(l, a, Align::Strict);
+  ASSERT_EQ(folds.size(), 2u);
+  const NativeCycles c = native_systolic_cycles(folds, a);
+  EXPECT_EQ(c.fold_start, (std::vector<int64_t>{1, 9}));
+  EXPECT_EQ(c.cycles, 9 + 2 + 3 + 3 + 1 + 4 + kPostArrayLatency);
+}
+
 TEST(NativeCycles, BandwidthLimitsAddCountedStalls) {
   const LayerWorkload l = make_layer(1, 10, 6, 1, 7, 6, 7);
   ArchConfig a = systolic(4, 4, Dataflow::WS);

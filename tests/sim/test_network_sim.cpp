@@ -76,6 +76,15 @@ std::vector<Case> cases() {
             if (ch == ':') ch = '_';
           out.push_back({model, ds, w, g, a, align, name});
         }
+  // Output stationary on the 32x32 config: every granularity at W4 (segments of any length).
+  for (const auto& [model, ds] :
+       {std::pair<std::string, std::string>{"lenet5_mnist", "mnist"}, {"resnet8_fmnist", "fmnist"}})
+    for (const std::string g : {"layer", "channel", "block:8x8", "mx:32"}) {
+      std::string name = model + "_w4_" + g + "_sa32x32_os";
+      for (char& ch : name)
+        if (ch == ':') ch = '_';
+      out.push_back({model, ds, 4, g, "sa32x32_os", map::Align::Strict, name});
+    }
   return out;
 }
 

@@ -78,13 +78,14 @@ GemmJob random_job(std::mt19937_64& rng, int64_t groups, int64_t m, int64_t n, i
   return j;
 }
 
-map::ArchConfig arch(int rows, int cols, int ifmap_bw = 0, int weight_bw = 0, int ofmap_bw = 0) {
+map::ArchConfig arch(int rows, int cols, int ifmap_bw = 0, int weight_bw = 0, int ofmap_bw = 0,
+                     map::Dataflow df = map::Dataflow::WS) {
   map::ArchConfig a;
   a.name = "test";
   a.source = "test";
   a.rows = rows;
   a.cols = cols;
-  a.dataflow = map::Dataflow::WS;
+  a.dataflow = df;
   a.ifmap_bw = ifmap_bw;
   a.weight_bw = weight_bw;
   a.ofmap_bw = ofmap_bw;
@@ -127,13 +128,28 @@ TEST(SystolicWs, SeededRandomShapesAreBitExactWithNativeCycles) {
     const int64_t m = dim(rng), n = dim(rng), k = dim(rng), groups = 1 + pick(rng) / 3;
     const int64_t bo = 1 + rng() % n, bi = pick(rng) ? 1 + rng() % k : 0;
     const int rows = arr(rng), cols = arr(rng);
+    const bool os = i % 2 == 1;
     const GemmJob j = random_job(rng, groups, m, n, k, bo, bi, pick(rng) == 0);
-    expect_run(j, arch(rows, cols),
-               "seed " + std::to_string(seed) + " case " + std::to_string(i) + ": g" +
-                   std::to_string(groups) + " m" + std::to_string(m) + " n" + std::to_string(n) +
-                   " k" + std::to_string(k) + " bo" + std::to_string(bo) + " bi" +
-                   std::to_string(bi) + " on " + std::to_string(rows) + "x" + std::to_string(cols));
+    expect_run(j, arch(rows, cols, 0, 0, 0, os ? map::Dataflow::OS : map::Dataflow::WS),
+               std::string(os ? "os " : "ws ") + "seed " + std::to_string(seed) + " case " +
+                   std::to_string(i) + ": g" + std::to_string(groups) + " m" + std::to_string(m) +
+                   " n" + std::to_string(n) + " k" + std::to_string(k) + " bo" +
+                   std::to_string(bo) + " bi" + std::to_string(bi) + " on " + std::to_string(rows) +
+                   "x" + std::to_string(cols));
   }
+}
+
+TEST(SystolicOs, EdgeShapesAndUnequalSegments) {
+  std::mt19937_64 rng(4);
+  const auto os = [](int r, int c, int ibw = 0, int wbw = 0) {
+    return arch(r, c, ibw, wbw, 0, map::Dataflow::OS);
+  };
+  expect_run(random_job(rng, 1, 1, 1, 1, 1, 0, true), os(4, 4), "os 1x1x1");
+  expect_run(random_job(rng, 1, 1, 9, 13, 2, 4, true), os(4, 4), "os single row");
+  expect_run(random_job(rng, 1, 11, 1, 13, 1, 5, false), os(4, 4), "os single column");
+  expect_run(random_job(rng, 1, 6, 5, 9, 1, 0, false), os(1, 1), "os 1x1 array");
+  expect_run(random_job(rng, 1, 8, 4, 8, 4, 6, false), os(4, 4), "os segments of 6 and 2");
+  expect_run(random_job(rng, 2, 9, 7, 20, 3, 7, false), os(4, 3, 3, 2), "os narrow read ports");
 }
 
 TEST(SystolicWs, BandwidthStallsExplainTheCycleDifference) {

@@ -7,8 +7,10 @@
 //       into shadows.    start_1 = max(R, S_1),  start_{f+1} = start_f + max(T_f, R, S_{f+1})
 //   is  the same with activations stationary and the n output channels streamed.
 //   os  stream T_f = the fold's reduction length; results move to shadow registers and shift out
-//       down the columns in R cycles while the next fold computes.
-//                    start_1 = S_1,             start_{f+1} = start_f + max(T_f, R, S_{f+1})
+//       down the columns in R cycles (the drain D_f) while the next fold computes, so two folds'
+//       last streaming cycles are at least D_f apart (segments of different lengths follow each
+//       other with block granularities):
+//                    start_1 = S_1,  start_{f+1} = start_f + max(T_f, T_f + D_f - T_{f+1}, S_{f+1})
 //   end = start_F + T_F + (R - 1) + (C - 1) + 1 [+ R drain for os] + kPostArrayLatency
 // where S_f = SystolicFold::scale_loads. With SRAM bandwidth limits (words/cycle, 0 = unlimited)
 // each streamed vector takes ceil(words needed / bandwidth) cycles and a preload ceil(words /

@@ -3,6 +3,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -20,6 +21,13 @@ namespace {
 constexpr int64_t kMaxTensorElements = int64_t{1} << 30;
 // Largest activation per sample (elements).
 constexpr int64_t kMaxValueElements = int64_t{1} << 30;
+// Largest kernel size, stride, dilation or pad (a window's, or Pad's). Bounding them keeps the
+// int64 shape arithmetic of hostile files from overflowing, which is undefined behaviour.
+constexpr int64_t kMaxWindowExtent = int64_t{1} << 30;
+// Largest magnitude of an integer read from a tensor (shapes, pads); every such integer is held in
+// a double (Constant::data), which is exact up to 2^53, and converting a larger or non-finite
+// double to int64 is undefined behaviour.
+constexpr double kMaxIntValue = 9007199254740992.0;  // 2^53
 constexpr int kMinOpset = 9;
 constexpr int kMaxOpset = 17;
 
@@ -58,6 +66,8 @@ class Importer {
   // Helpers over a node's inputs.
   bool is_const(const std::string& name) const { return constants_.count(name) != 0; }
   const Constant& constant(const onnx::NodeProto& n, int i) const;
+  double scalar(const onnx::NodeProto& n, int i) const;
+  std::vector<int64_t> int_values(const onnx::NodeProto& n, int i) const;
   int value_of(const onnx::NodeProto& n, int i) const;
   int add_value(const std::string& name, std::vector<int64_t> shape);
   int readers(int value) const;
@@ -125,6 +135,13 @@ std::string shape_str(const std::vector<int64_t>& s) {
   std::string r = "[";
   for (std::size_t i = 0; i < s.size(); ++i) r += (i ? "," : "") + std::to_string(s[i]);
   return r + "]";
+}
+
+// A double at full precision (17 significant digits), for messages about file values.
+std::string number_str(double d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", d);
+  return buf;
 }
 
 // --- tensors
@@ -245,6 +262,29 @@ const Constant& Importer::constant(const onnx::NodeProto& n, int i) const {
   if (it == constants_.end())
     fail_node(n, "input '" + n.input(i) + "' must be a constant (initializer or Constant node)");
   return it->second;
+}
+
+// A constant input that must hold exactly one value (Clip's min and max, Pad's value). An empty
+// tensor there made data.at(0) throw std::out_of_range, an internal error (found by fuzz_onnx).
+double Importer::scalar(const onnx::NodeProto& n, int i) const {
+  const Constant& c = constant(n, i);
+  if (c.data.size() != 1)
+    fail_node(n,
+              "input '" + n.input(i) + "' must hold one value, it has shape " + shape_str(c.shape));
+  return c.data[0];
+}
+
+// A constant input read as integers (Reshape's shape, Pad's pads); each value must be a whole
+// number of magnitude at most 2^53.
+std::vector<int64_t> Importer::int_values(const onnx::NodeProto& n, int i) const {
+  std::vector<int64_t> out;
+  for (double d : constant(n, i).data) {
+    if (!(std::fabs(d) <= kMaxIntValue) || d != std::trunc(d))
+      fail_node(n, "input '" + n.input(i) + "' holds " + number_str(d) +
+                       ", not an integer of magnitude at most 2^53");
+    out.push_back(static_cast<int64_t>(d));
+  }
+  return out;
 }
 
 int Importer::value_of(const onnx::NodeProto& n, int i) const {
@@ -371,16 +411,18 @@ void Importer::import_node(const onnx::NodeProto& n) {
   if (!n.domain().empty() && n.domain() != "ai.onnx")
     fail_node(n, "operator domain '" + n.domain() + "' is not supported");
   const std::string& t = n.op_type();
+  // Every supported op names its first output, and the code below reads n.output(0) freely:
+  // protobuf's output(0) on a node without outputs is undefined behaviour (found by fuzz_onnx).
+  if (n.output_size() < 1 || n.output(0).empty()) fail_node(n, "has no output");
   if (t == "Constant") {
     const auto* a = find_attr(n, "value");
     if (!a || !a->has_t()) fail_node(n, "only tensor-valued Constant nodes are supported");
-    if (n.output_size() < 1) fail_node(n, "has no output");
     constants_[n.output(0)] = read_tensor(a->t(), n.output(0));
   } else if (t == "Identity" || t == "Dropout") {
     // Inference: both pass their input through; Dropout's mask output must be unused.
     if (n.output_size() > 1 && !n.output(1).empty() && onnx_consumers_[n.output(1)] > 0)
       fail_node(n, "the Dropout mask output is used; only inference graphs are supported");
-    if (is_const(n.input(0))) {
+    if (n.input_size() > 0 && is_const(n.input(0))) {  // else value_of() names the missing input
       constants_[n.output(0)] = constants_.at(n.input(0));
     } else {
       value_ids_[n.output(0)] = value_of(n, 0);
@@ -461,6 +503,10 @@ Window Importer::read_window(const onnx::NodeProto& n, int64_t in_h, int64_t in_
   }
   if (w.stride_h < 1 || w.stride_w < 1 || w.dilation_h < 1 || w.dilation_w < 1 || kh < 1 || kw < 1)
     fail_node(n, "kernel, strides and dilations must be positive");
+  for (int64_t v : {w.stride_h, w.stride_w, w.dilation_h, w.dilation_w, kh, kw})
+    if (v > kMaxWindowExtent)
+      fail_node(
+          n, "kernel, strides and dilations must be at most " + std::to_string(kMaxWindowExtent));
   *ceil_mode = attr_int(n, "ceil_mode", 0) != 0;
   if (*ceil_mode && !allow_ceil) fail_node(n, "ceil_mode is not valid here");
   const std::string auto_pad = attr_string(n, "auto_pad", "NOTSET");
@@ -471,8 +517,11 @@ Window Importer::read_window(const onnx::NodeProto& n, int64_t in_h, int64_t in_
       w.pad_left = pads[1];
       w.pad_bottom = pads[2];
       w.pad_right = pads[3];
-      for (int64_t p : pads)
+      for (int64_t p : pads) {
         if (p < 0) fail_node(n, "negative pads are not supported");
+        if (p > kMaxWindowExtent)
+          fail_node(n, "pads must be at most " + std::to_string(kMaxWindowExtent));
+      }
     }
   } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
     // Output = ceil(input / stride); the odd padding element goes after (UPPER) or before (LOWER).
@@ -722,10 +771,8 @@ void Importer::import_clip(const onnx::NodeProto& n) {
     lo = attr_float(n, "min", lo);
     hi = attr_float(n, "max", hi);
   } else {
-    if (n.input_size() > 1 && !n.input(1).empty())
-      lo = static_cast<float>(constant(n, 1).data.at(0));
-    if (n.input_size() > 2 && !n.input(2).empty())
-      hi = static_cast<float>(constant(n, 2).data.at(0));
+    if (n.input_size() > 1 && !n.input(1).empty()) lo = static_cast<float>(scalar(n, 1));
+    if (n.input_size() > 2 && !n.input(2).empty()) hi = static_cast<float>(scalar(n, 2));
   }
   if (lo > hi) fail_node(n, "min is above max");
   Node& node = add_node(n, Op::Clip, {in}, graph_.values[in].shape);
@@ -759,8 +806,7 @@ void Importer::import_reshape(const onnx::NodeProto& n) {
   if (opset_ < 5 || n.input_size() < 2) {
     target = attr_ints(n, "shape");
   } else {
-    const Constant& c = constant(n, 1);
-    for (double d : c.data) target.push_back(static_cast<int64_t>(d));
+    target = int_values(n, 1);
   }
   if (target.empty()) fail_node(n, "has no target shape");
   const bool allow_zero = attr_int(n, "allowzero", 0) == 0;
@@ -785,6 +831,11 @@ void Importer::import_reshape(const onnx::NodeProto& n) {
       continue;
     }
     if (d <= 0) fail_node(n, "invalid target dimension " + std::to_string(d));
+    // Checked before multiplying, so that known cannot overflow.
+    if (d > v.size() / known)
+      fail_node(n, "target shape " + shape_str(target) +
+                       " has more elements per sample than the input's " +
+                       std::to_string(v.size()));
     known *= d;
     out.push_back(d);
   }
@@ -838,9 +889,8 @@ void Importer::import_pad(const onnx::NodeProto& n) {
     pads = attr_ints(n, "pads");
     value = attr_float(n, "value", 0.0f);
   } else {
-    for (double d : constant(n, 1).data) pads.push_back(static_cast<int64_t>(d));
-    if (n.input_size() > 2 && !n.input(2).empty())
-      value = static_cast<float>(constant(n, 2).data.at(0));
+    pads = int_values(n, 1);
+    if (n.input_size() > 2 && !n.input(2).empty()) value = static_cast<float>(scalar(n, 2));
     if (n.input_size() > 3 && !n.input(3).empty()) fail_node(n, "the axes input is not supported");
   }
   const std::size_t rank = s.size() + 1;
@@ -853,6 +903,8 @@ void Importer::import_pad(const onnx::NodeProto& n) {
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (per_sample[i] < 0 || per_sample[s.size() + i] < 0)
       fail_node(n, "negative pads (cropping) are not supported");
+    if (per_sample[i] > kMaxWindowExtent || per_sample[s.size() + i] > kMaxWindowExtent)
+      fail_node(n, "pads must be at most " + std::to_string(kMaxWindowExtent));
     out[i] += per_sample[i] + per_sample[s.size() + i];
   }
   Node& node = add_node(n, Op::Pad, {in}, out);

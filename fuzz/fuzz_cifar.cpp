@@ -1,0 +1,14 @@
+// libFuzzer target: tilescale::load_cifar10 on one to three batch files cut from one input
+// (fuzz_inputs.h: cifar_input).
+#include <cstddef>
+#include <cstdint>
+
+#include "fuzz_common.h"
+#include "fuzz_inputs.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
+  const std::string& dir = tilescale::fuzz::scratch_dir();
+  tilescale::fuzz::expect_input_error_or_success(
+      [&] { tilescale::fuzz::cifar_input(data, size, dir); });
+  return 0;
+}

@@ -77,6 +77,8 @@ int run_simulate(const std::vector<std::string>& args) {
     j["seconds"] = run.seconds;
     j["seconds_per_image"] = run.seconds / static_cast<double>(run.images);
     j["pe_cycles_per_s"] = run.pe_cycles_per_s;
+    j["cpu_seconds"] = run.cpu_seconds;
+    j["pe_cycles_per_cpu_s"] = run.pe_cycles_per_cpu_s;
     j["layers"] = nlohmann::ordered_json::array();
     for (const auto& l : run.layers) {
       nlohmann::ordered_json e;
@@ -112,8 +114,11 @@ int run_simulate(const std::vector<std::string>& args) {
                 run.first_mismatch.empty() ? "" : ", first: ", run.first_mismatch.c_str());
     std::printf("top-1 (simulated logits): %lld / %lld\n", static_cast<long long>(run.correct),
                 static_cast<long long>(run.images));
-    std::printf("speed: %.3g PE-cycles/s, %.3f s per image (%.0f PEs)\n", run.pe_cycles_per_s,
-                run.seconds / static_cast<double>(run.images), pes);
+    std::printf(
+        "speed: %.3g PE-cycles/s, %.3f s per image (%.0f PEs, wall); %.3g PE-cycles/s, %.3f s per "
+        "image (CPU time of the simulating thread)\n",
+        run.pe_cycles_per_s, run.seconds / static_cast<double>(run.images), pes,
+        run.pe_cycles_per_cpu_s, run.cpu_seconds / static_cast<double>(run.images));
   }
   return run.mismatches ? 1 : 0;
 }

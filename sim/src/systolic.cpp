@@ -739,7 +739,7 @@ struct SystolicSim::Impl : sc_core::sc_module {
     act_next.w.assign(static_cast<std::size_t>(os ? C : 0), 0);
     // Array.
     ar_t = 0;
-    B = 2 * (R + C) + 4096;
+    B = 4 * (R + C) + 256;  // slides every ~256 cycles; small enough to stay in cache
     off = B - C;
     abuf.assign(static_cast<std::size_t>(R) * B, 0);
     bbuf.assign(static_cast<std::size_t>(R) * B, 0);

@@ -46,7 +46,9 @@ struct NetworkRun {
   int64_t correct = 0;               // images whose simulated top-1 equals the label
   std::vector<int64_t> predictions;  // [images] simulated top-1 class
   double seconds = 0;                // wall time of the simulation (golden executor excluded), s
+  double cpu_seconds = 0;            // CPU time of the simulating thread over the same span, s
   double pe_cycles_per_s = 0;        // rows * cols * total_cycles / seconds
+  double pe_cycles_per_cpu_s = 0;    // rows * cols * total_cycles / cpu_seconds (one core)
   int64_t cycles_per_image() const { return images ? total_cycles / images : 0; }
 };
 

@@ -1,6 +1,6 @@
-// The weight-stationary array in SystemC. Three clocked processes (frontend, array, edge), each one
-// SC_METHOD on the rising edge that updates all of its registers per cycle; they talk only through
-// sc_signal streams, so each is one registered stage boundary.
+// The systolic array in SystemC (ws; os further down, array_os). Three clocked processes (frontend,
+// array, edge), each one SC_METHOD on the rising edge that updates all of its registers per cycle;
+// they talk only through sc_signal streams, so each is one registered stage boundary.
 //
 // Timing, in cycles from the layer start (cycle 0 = first rising edge); e_j = cycle the frontend
 // issues vector j of a fold onto the ActBeat stream:
@@ -24,10 +24,16 @@
 //  - Scale registers: a fold's scale set must stay readable until its last partial sum passes the
 //    scale unit, T + R + C + 2 cycles after its start, while folds start every max(T, R, S)
 //    cycles (a Gemm layer has T = 1). A plain shadow + active pair would be overwritten early, so
-//    the register file holds D = 4 + ceil(C / R) banks used round robin (D - 1 live, one loading);
+//    the register file holds D = 5 + ceil(C / R) banks used round robin (D - 1 live, one loading);
 //    the edge checks on every use that the bank still holds the fold's load, so an undersized D
 //    shows up as an internal error rather than a silent wrong answer. LayerRun::scale_banks reports
-//    D.
+//    D. (os folds live R cycles longer, hence 5 rather than 4.)
+//
+// os timing: vector i of a fold (reduction step i) reaches PE(r, c) at e_i + 1 + r + c; the last
+// step copies every sum into its PE's shadow register; column c loads its drain chain when its
+// bottom PE has finished (e_last + R + c) and shifts one row per cycle (R cycles) onto PsumBeat,
+// so the layer takes start_F + T_F + (R - 1) + (C - 1) + 1 + R + 4 cycles, and a fold may end no
+// sooner than R cycles after the previous fold (cycle_model.h).
 #include "tilescale/sim/systolic.h"
 
 #include <algorithm>

@@ -1,16 +1,18 @@
-// Cycle-accurate SystemC model of the weight-stationary systolic array with per-tile scale
-// registers (DESIGN.md sections 5-6, issue 5). One layer (a grouped GEMM with its scale blocks)
-// runs per call; the model executes the mapper's systolic_folds() list and checks every output
-// code against an expected tensor as it is written.
+// Cycle-accurate SystemC model of the weight- and output-stationary systolic arrays with per-tile
+// scale registers (DESIGN.md sections 5-6, issue 5). One layer (a grouped GEMM with its scale
+// blocks) runs per call; the model executes the mapper's systolic_folds() list and checks every
+// output code against an expected tensor as it is written.
 //
 // Blocks and their streams (each a registered valid/ready pair, so Verilated RTL can replace one):
 //   Frontend (controller, ifmap feeder with im2col rows, weight loader, scale loader)
-//     --ActBeat--> Array      one activation vector per cycle; the array's input skew delays row r
-//                             by r cycles (the diagonal wavefront)
-//     --WeightBeat--> Array   preload words into the column chains; a latch wave then moves them
-//                             into the fold's weight bank, column c one cycle after column c - 1
+//     --ActBeat--> Array      one activation vector per cycle (os: plus one weight row); the
+//                             array's input skew delays row r (os weights: column c) by r (c)
+//                             cycles (the diagonal wavefront)
+//     --WeightBeat--> Array   ws: preload words into the column chains; a latch wave then moves
+//                             them into the fold's weight bank, column c one cycle after c - 1
 //     --ScaleWrite--> Edge    one scale register (multiplier m, shift r) per cycle
-//   Array --PsumBeat--> Edge  one partial sum per column per cycle (columns skewed by one cycle)
+//   Array --PsumBeat--> Edge  one partial sum per column per cycle (columns skewed by one cycle;
+//                             os: the drain chains, bottom row first)
 //   Edge (per column: int32 group accumulator, scale unit, wide accumulator, requantization with
 //         the fused activation clamp) writes the output buffer.
 // Timing contract: map::native_systolic_cycles() (cycle_model.h), met exactly; see systolic.cpp.
@@ -80,7 +82,8 @@ class SystolicSim {
  public:
   // The process-wide model; trace_path is honoured by the first call only.
   static SystolicSim& instance(const std::string& trace_path = "");
-  // Runs one layer on `arch` (ws dataflow) and checks it against job.expected.
+  // Runs one layer on `arch` (ws or os; is and ofmap_bw < cols for os: InputError) and checks it
+  // against job.expected.
   LayerRun run(const GemmJob& job, const map::ArchConfig& arch, const SimOptions& options);
   ~SystolicSim();
 

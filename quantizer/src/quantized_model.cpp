@@ -65,8 +65,17 @@ void finalize_multipliers(QuantizedModel& model) {
     }
     if (frac == std::numeric_limits<int>::min()) frac = 0;
     layer.frac_bits = frac;
-    for (std::size_t o = 0; o < layer.bias_q.size(); ++o)
-      layer.bias_q[o] = round_half_up(std::ldexp(node.bias.data[o] / s_y, frac));
+    for (std::size_t o = 0; o < layer.bias_q.size(); ++o) {
+      const double b = std::ldexp(node.bias.data[o] / s_y, frac);
+      // Checked before rounding: converting a double beyond int64 (or NaN) to an integer is
+      // undefined behaviour. Tiny block scales in a bundle make frac large (found by
+      // fuzz_bundle_blob); such a bias would not fit the accumulator anyway.
+      if (!(std::fabs(b) < std::ldexp(1.0, 62)))
+        fail_input(layer.name, "the bias of output channel " + std::to_string(o) +
+                                   " is not finite or exceeds 62 bits at the accumulator's scale " +
+                                   "2^" + std::to_string(-frac) + " (block scales too small)");
+      layer.bias_q[o] = round_half_up(b);
+    }
 
     // Bound |acc| to prove int64 never overflows: each block's partial sum is at most
     // terms * max|q_x| * max|q_w|, shifted up by F - r.

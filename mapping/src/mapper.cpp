@@ -178,7 +178,7 @@ void compose_area(NetworkMap& net, const ArchConfig& arch, const AreaTable& t) {
     lanes = arch.cols;  // one scale / accumulate / requantize lane per column at the array edge
   } else {
     const double cells = static_cast<double>(arch.macros) * arch.xbar_rows * arch.xbar_cols;
-    a.pe_array = cells * t.estimate("cim_cell_um2_per_bit") * arch.cell_bits;
+    a.pe_array = cells * t.estimate("cim_cell_um2");  // a cell's footprint, whatever bits it holds
     const int64_t adcs = static_cast<int64_t>(arch.macros) * (arch.xbar_cols / arch.cols_per_adc);
     a.adcs =
         static_cast<double>(adcs) * t.estimate("adc_um2_" + std::to_string(arch.adc_bits) + "b");
@@ -204,7 +204,7 @@ void compose_area(NetworkMap& net, const ArchConfig& arch, const AreaTable& t) {
   }
   a.accumulators = lanes_d * (t.component("accumulator", {{"Bits", 32}}) +
                               t.component("accumulator", {{"Bits", wide}}));
-  a.requant = lanes_d * t.component("requant", {{"InBits", wide}, {"OutBits", 8}});
+  a.requant = lanes_d * t.component("requant", {{"InBits", wide}, {"OutBits", arch.act_bits}});
   if (arch.scale_unit.kind != ScaleUnitKind::None) {
     const int64_t tiles = arch.kind == ArchKind::Cim ? arch.macros : 1;
     a.scale_registers = static_cast<double>(net.scale_registers * tiles) *

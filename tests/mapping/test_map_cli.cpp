@@ -115,9 +115,9 @@ TEST_F(MapCli, StrictAlignmentRefusalExplainsAndPadMaps) {
       {"map", "--bundle", bundle(), "--arch", t.path() + "/sa16.json", "--align", "pad", "--json"},
       t.path());
   ASSERT_EQ(pad.code, 0) << pad.err;
+  const auto report = nlohmann::json::parse(pad.out);  // kept alive: the loop reads into it
   int64_t padded = 0;
-  for (const auto& l : nlohmann::json::parse(pad.out)["layers"])
-    padded += l["padded_rows"].get<int64_t>();
+  for (const auto& l : report["layers"]) padded += l["padded_rows"].get<int64_t>();
   EXPECT_GT(padded, 0);
 }
 

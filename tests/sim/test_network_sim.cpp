@@ -63,8 +63,9 @@ const Dataset& test_set(const std::string& name) {
 
 std::vector<Case> cases() {
   std::vector<Case> out;
-  for (const auto& [model, ds] :
-       {std::pair<std::string, std::string>{"lenet5_mnist", "mnist"}, {"resnet8_fmnist", "fmnist"}})
+  for (const auto& [model, ds] : {std::pair<std::string, std::string>{"lenet5_mnist", "mnist"},
+                                  {"resnet8_fmnist", "fmnist"},
+                                  {"mobilenet_fmnist", "fmnist"}})
     for (int w : {4, 2})
       for (const std::string g : {"layer", "channel", "block:8x8", "mx:32"})
         for (const std::string a : {"sa8x8_ws", "sa16x16_ws"}) {
@@ -77,8 +78,9 @@ std::vector<Case> cases() {
           out.push_back({model, ds, w, g, a, align, name});
         }
   // Output stationary on the 32x32 config: every granularity at W4 (segments of any length).
-  for (const auto& [model, ds] :
-       {std::pair<std::string, std::string>{"lenet5_mnist", "mnist"}, {"resnet8_fmnist", "fmnist"}})
+  for (const auto& [model, ds] : {std::pair<std::string, std::string>{"lenet5_mnist", "mnist"},
+                                  {"resnet8_fmnist", "fmnist"},
+                                  {"mobilenet_fmnist", "fmnist"}})
     for (const std::string g : {"layer", "channel", "block:8x8", "mx:32"}) {
       std::string name = model + "_w4_" + g + "_sa32x32_os";
       for (char& ch : name)

@@ -9,7 +9,7 @@ build_dir=${TILESCALE_BUILD_DIR:-$root/build}
 packages=(
   cmake ninja-build g++ pkg-config git ca-certificates
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libboost-program-options-dev
-  libonnx-dev libprotobuf-dev protobuf-compiler libopenblas-dev libeigen3-dev
+  libonnx-dev libprotobuf-dev protobuf-compiler libopenblas-dev libdnnl-dev libeigen3-dev
   libsystemc-dev verilator yosys qflow-tech-osu018
   python3-numpy python3-matplotlib
 )

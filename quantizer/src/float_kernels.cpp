@@ -5,11 +5,28 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 #include "tilescale/quant/int_arith.h"
 
 namespace tilescale::quant::kernels {
 namespace {
+
+// Calls visit with the functor of a binary op (Add, Sub, Mul, Div): the one place the float path
+// maps these ops to arithmetic.
+template <typename Visit>
+auto with_binary_op(Op op, Visit visit) {
+  switch (op) {
+    case Op::Add:
+      return visit(std::plus<float>());
+    case Op::Sub:
+      return visit(std::minus<float>());
+    case Op::Mul:
+      return visit(std::multiplies<float>());
+    default:
+      return visit(std::divides<float>());
+  }
+}
 
 inline float clampf(float x, const Clamp& c) { return std::min(std::max(x, c.lo), c.hi); }
 
@@ -170,21 +187,31 @@ void pool(const Node& node, const Value& in_v, const Value& out_v, int64_t n, co
   }
 }
 
-void binary(const Node& node, int64_t size, int64_t n, const std::vector<const float*>& ins,
-            float* out) {
+// a op b over n samples of `size` elements, b another activation or a per-sample constant. The
+// op is a template argument so each loop vectorizes; the results are apply_binary's bits.
+template <typename F>
+void binary_with(F f, const Node& node, int64_t size, int64_t n,
+                 const std::vector<const float*>& ins, float* out) {
   const float* a = ins[0];
   if (node.inputs.size() == 2) {
     const float* b = ins[1];
-    for (int64_t i = 0; i < n * size; ++i) out[i] = apply_binary(node.op, a[i], b[i]);
+    for (int64_t i = 0; i < n * size; ++i) out[i] = f(a[i], b[i]);
     return;
   }
   const float* c = node.operand.data.data();
-  for (int64_t s = 0; s < n; ++s)
-    for (int64_t i = 0; i < size; ++i) {
-      const float x = a[s * size + i];
-      out[s * size + i] =
-          node.operand_first ? apply_binary(node.op, c[i], x) : apply_binary(node.op, x, c[i]);
-    }
+  for (int64_t s = 0; s < n; ++s) {
+    const float* x = a + s * size;
+    float* y = out + s * size;
+    if (node.operand_first)
+      for (int64_t i = 0; i < size; ++i) y[i] = f(c[i], x[i]);
+    else
+      for (int64_t i = 0; i < size; ++i) y[i] = f(x[i], c[i]);
+  }
+}
+
+void binary(const Node& node, int64_t size, int64_t n, const std::vector<const float*>& ins,
+            float* out) {
+  with_binary_op(node.op, [&](auto f) { binary_with(f, node, size, n, ins, out); });
 }
 
 void concat(const Graph& g, const Node& node, int64_t n, const std::vector<const float*>& ins,
@@ -233,16 +260,7 @@ void pad(const Graph& g, const Node& node, int64_t n, const float* in, float* ou
 }  // namespace
 
 float apply_binary(Op op, float a, float b) {
-  switch (op) {
-    case Op::Add:
-      return a + b;
-    case Op::Sub:
-      return a - b;
-    case Op::Mul:
-      return a * b;
-    default:
-      return a / b;
-  }
+  return with_binary_op(op, [&](auto f) { return f(a, b); });
 }
 
 Clamp clamp_of(const Node& act) {
@@ -253,6 +271,18 @@ Clamp clamp_of(const Node& act) {
     c.hi = act.clip_max;
   }
   return c;
+}
+
+void global_average_pool_nhwc(int64_t n, int64_t c, int64_t hw, const float* in, float* out) {
+  for (int64_t s = 0; s < n; ++s) {
+    float* acc = out + s * c;
+    std::fill(acc, acc + c, 0.0f);
+    for (int64_t p = 0; p < hw; ++p) {
+      const float* px = in + (s * hw + p) * c;
+      for (int64_t ch = 0; ch < c; ++ch) acc[ch] += px[ch];
+    }
+    for (int64_t ch = 0; ch < c; ++ch) acc[ch] /= static_cast<float>(hw);
+  }
 }
 
 void run_node(const Graph& g, const Node& node, int64_t n, const std::vector<const float*>& ins,

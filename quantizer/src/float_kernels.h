@@ -26,6 +26,10 @@ struct Scratch {
   std::vector<float> gemm;  // GEMM result [Cout/groups][n * Ho * Wo]
 };
 
+// GlobalAveragePool of n samples of [hw][c] (NHWC) into [c]: per channel the same sum in the same
+// order as the NCHW loop of run_node, so both give the same bits.
+void global_average_pool_nhwc(int64_t n, int64_t c, int64_t hw, const float* in, float* out);
+
 // Runs one node on n samples. ins[i] holds [n][size of input i]; out receives [n][output size].
 void run_node(const Graph& g, const Node& node, int64_t n, const std::vector<const float*>& ins,
               float* out, const Clamp& clamp, Scratch& scratch);

@@ -43,11 +43,18 @@ double thread_cpu_seconds() {
 
 GemmJob make_gemm_job(const quant::QuantizedModel& model, std::size_t index,
                       const int64_t* input_codes, const int64_t* output_codes) {
+  return make_gemm_job(model, index, map::workloads_from_model(model)[index], input_codes,
+                       output_codes);
+}
+
+GemmJob make_gemm_job(const quant::QuantizedModel& model, std::size_t index,
+                      const map::LayerWorkload& workload, const int64_t* input_codes,
+                      const int64_t* output_codes) {
   const quant::LayerQuant& lq = model.layers[index];
   const quant::QOp& op = model.plan.ops[static_cast<std::size_t>(lq.op)];
   const quant::Node& node = model.graph.nodes[static_cast<std::size_t>(op.node)];
   GemmJob job;
-  job.layer = map::workloads_from_model(model)[index];
+  job.layer = workload;
   const map::LayerWorkload& L = job.layer;
   const quant::BlockGrid& grid = lq.grid;
   // Weights [g][k_hw][n] from the ONNX layout [o][c][ky][kx].
@@ -63,7 +70,7 @@ GemmJob make_gemm_job(const quant::QuantizedModel& model, std::size_t index,
   const auto& in_shape = model.graph.values[static_cast<std::size_t>(op.inputs[0])].shape;
   if (L.is_conv) {
     const quant::Window& w = node.window;
-    const int64_t cin = in_shape[0], h = in_shape[1], wd = in_shape[2], wo = L.ofmap_w;
+    const int64_t h = in_shape[1], wd = in_shape[2], wo = L.ofmap_w;
     for (int64_t g = 0; g < L.groups; ++g)
       for (int64_t m = 0; m < L.m; ++m) {
         int32_t* row = job.act.data() + (g * L.m + m) * L.k;
@@ -80,7 +87,6 @@ GemmJob make_gemm_job(const quant::QuantizedModel& model, std::size_t index,
           }
         }
       }
-    (void)cin;
   } else {
     for (int64_t i = 0; i < L.k; ++i)
       job.act[static_cast<std::size_t>(i)] = static_cast<int32_t>(input_codes[i]);
@@ -142,7 +148,8 @@ NetworkRun simulate_network(const quant::QuantizedModel& model, const map::ArchC
         const auto& xout = codes[static_cast<std::size_t>(op.output)];
         const int64_t isz = static_cast<int64_t>(xin.size()) / n;
         const int64_t osz = static_cast<int64_t>(xout.size()) / n;
-        const GemmJob job = make_gemm_job(model, l, xin.data() + s * isz, xout.data() + s * osz);
+        const GemmJob job =
+            make_gemm_job(model, l, workloads[l], xin.data() + s * isz, xout.data() + s * osz);
         const auto t0 = std::chrono::steady_clock::now();
         const double c0 = thread_cpu_seconds();
         LayerRun r = sim.run(job, arch, options);

@@ -90,6 +90,9 @@ std::vector<Case> cases() {
   return out;
 }
 
+// gtest would otherwise print the struct's bytes, padding included.
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
 class ZooBundle : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ZooBundle, EveryLayerBitExactAndCyclesEqualNativeModel) {

@@ -11,6 +11,7 @@
 
 #include "tilescale/core/dataset.h"
 #include "tilescale/map/arch_config.h"
+#include "tilescale/map/workload.h"
 #include "tilescale/quant/quantized_model.h"
 #include "tilescale/sim/systolic.h"
 
@@ -21,6 +22,10 @@ namespace tilescale::sim {
 // requantization constants; expected = `output_codes` (the golden output of that image) if given.
 GemmJob make_gemm_job(const quant::QuantizedModel& model, std::size_t index,
                       const int64_t* input_codes, const int64_t* output_codes);
+// The same with the layer's workload already built (map::workloads_from_model(model)[index]).
+GemmJob make_gemm_job(const quant::QuantizedModel& model, std::size_t index,
+                      const map::LayerWorkload& workload, const int64_t* input_codes,
+                      const int64_t* output_codes);
 
 struct LayerTotals {
   std::string name;               // layer name

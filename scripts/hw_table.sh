@@ -5,7 +5,7 @@
 # Usage: scripts/hw_table.sh [out_dir]   (default out/hw_resnet8)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-ts="$root/build/tilescale"
+ts=${TILESCALE_BIN:-$root/build/tilescale}  # pin a binary for long runs
 out=${1:-$root/out/hw_resnet8}
 mkdir -p "$out"
 model="$root/models/resnet8_fmnist.onnx"

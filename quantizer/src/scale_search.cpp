@@ -22,6 +22,30 @@ inline float fq(float x, double step, IntRange r) {
 
 double weight_qmax_edge(int bits) { return std::ldexp(1.0, bits - 1) - 0.5; }
 
+// Candidate indices to score, in stages. Small layers score the whole grid. A layer whose one
+// output evaluation costs more than kFullGridMaxMacs multiply-accumulates scores every
+// kCoarseStride-th point (and the last), then the points between the best coarse point's
+// neighbours: 29 of 100 evaluations instead of 100. This assumes the error is unimodal at the
+// coarse scale, which is what keeps ResNet-18-sized layers within minutes; the zoo's layers are all
+// below the threshold and keep the exhaustive grid.
+constexpr double kFullGridMaxMacs = 268435456.0;  // 2^28
+constexpr int64_t kCoarseStride = 5;
+
+std::vector<int64_t> coarse_indices(int64_t n) {
+  std::vector<int64_t> idx;
+  for (int64_t i = 0; i < n; i += kCoarseStride) idx.push_back(i);
+  if (idx.back() != n - 1) idx.push_back(n - 1);
+  return idx;
+}
+
+std::vector<int64_t> refine_indices(int64_t n, int64_t best) {
+  std::vector<int64_t> idx;
+  for (int64_t i = std::max<int64_t>(0, best - kCoarseStride + 1);
+       i <= std::min(n - 1, best + kCoarseStride - 1); ++i)
+    if (i % kCoarseStride != 0 && i != n - 1) idx.push_back(i);
+  return idx;
+}
+
 // C[m][n] = A[m][k] * B[k][n], row-major.
 void gemm(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c) {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
@@ -287,6 +311,7 @@ void ScaleSearch::search_weights_output(std::size_t l) {
   const int64_t P = d.positions, cout = grid.out_channels;
   const IntRange r = signed_range(layer.w_bits);
   const bool cosine = m_.options.metric == SearchMetric::Cosine;
+  const bool coarse = static_cast<double>(cout) * d.k * P > kFullGridMaxMacs;
 
   // Current output Y and its error E = Y - Y_ref.
   std::vector<float> w_cur(static_cast<std::size_t>(cout * d.k));
@@ -313,53 +338,72 @@ void ScaleSearch::search_weights_output(std::size_t l) {
     const auto& cols = d.block_cols[rg];
     const int64_t kb = static_cast<int64_t>(cols.size());
     const std::vector<double> cands = candidates(l, b);
-    const int64_t nc = static_cast<int64_t>(cands.size());
-    std::vector<double> l2(static_cast<std::size_t>(nc), 0.0), ddot(nc, 0.0), dny(nc, 0.0);
+    const int64_t nc_all = static_cast<int64_t>(cands.size());
+    std::vector<double> l2(static_cast<std::size_t>(nc_all), 0.0), ddot(nc_all, 0.0),
+        dny(nc_all, 0.0);
     std::vector<int64_t> rows;
     for (int64_t o = 0; o < cout; ++o)
       if (grid.out_group[o] == og) rows.push_back(o);
-    for (int64_t o : rows) {
-      const int64_t g = o / d.cout_g;
-      xb.resize(static_cast<std::size_t>(kb * P));
-      for (int64_t i = 0; i < kb; ++i)
-        std::copy_n(xq.begin() + (g * d.k + cols[i]) * P, P, xb.begin() + i * P);
-      delta.resize(static_cast<std::size_t>(nc * kb));
-      for (int64_t c = 0; c < nc; ++c) {
-        const float s = static_cast<float>(cands[c]);
-        for (int64_t i = 0; i < kb; ++i) {
-          const float w = node.weight.data[o * d.k + cols[i]];
-          delta[c * kb + i] = fq(w, s, r) - w_cur[o * d.k + cols[i]];
-        }
-      }
-      z.resize(static_cast<std::size_t>(nc * P));
-      gemm(nc, P, kb, delta.data(), xb.data(), z.data());
-      const float* yo = y.data() + o * P;
-      const float* ro = d.y_ref.data() + o * P;
-      for (int64_t c = 0; c < nc; ++c) {
-        const float* zc = z.data() + c * P;
-        double e = 0.0, dd = 0.0, dn = 0.0;
-        for (int64_t p = 0; p < P; ++p) {
-          const double yn = double(yo[p]) + zc[p];
-          e += (yn - ro[p]) * (yn - ro[p]);
-          if (cosine) {
-            dd += double(zc[p]) * ro[p];
-            dn += yn * yn - double(yo[p]) * yo[p];
+    // Scores the candidates `which` (indices into cands) over the block's rows.
+    auto score = [&](const std::vector<int64_t>& which) {
+      const int64_t nc = static_cast<int64_t>(which.size());
+      for (int64_t o : rows) {
+        const int64_t g = o / d.cout_g;
+        xb.resize(static_cast<std::size_t>(kb * P));
+        for (int64_t i = 0; i < kb; ++i)
+          std::copy_n(xq.begin() + (g * d.k + cols[i]) * P, P, xb.begin() + i * P);
+        delta.resize(static_cast<std::size_t>(nc * kb));
+        for (int64_t c = 0; c < nc; ++c) {
+          const float s = static_cast<float>(cands[which[c]]);
+          for (int64_t i = 0; i < kb; ++i) {
+            const float w = node.weight.data[o * d.k + cols[i]];
+            delta[c * kb + i] = fq(w, s, r) - w_cur[o * d.k + cols[i]];
           }
         }
-        l2[c] += e;
-        ddot[c] += dd;
-        dny[c] += dn;
+        z.resize(static_cast<std::size_t>(nc * P));
+        gemm(nc, P, kb, delta.data(), xb.data(), z.data());
+        const float* yo = y.data() + o * P;
+        const float* ro = d.y_ref.data() + o * P;
+        for (int64_t c = 0; c < nc; ++c) {
+          const float* zc = z.data() + c * P;
+          double e = 0.0, dd = 0.0, dn = 0.0;
+          for (int64_t p = 0; p < P; ++p) {
+            const double yn = double(yo[p]) + zc[p];
+            e += (yn - ro[p]) * (yn - ro[p]);
+            if (cosine) {
+              dd += double(zc[p]) * ro[p];
+              dn += yn * yn - double(yo[p]) * yo[p];
+            }
+          }
+          l2[which[c]] += e;
+          ddot[which[c]] += dd;
+          dny[which[c]] += dn;
+        }
       }
-    }
-    int64_t best = 0;
-    double best_v = std::numeric_limits<double>::infinity();
-    for (int64_t c = 0; c < nc; ++c) {
-      const double v =
-          cosine ? -(dot + ddot[c]) / std::sqrt(std::max(ny + dny[c], 1e-30) * nr) : l2[c];
-      if (v < best_v) {
-        best_v = v;
-        best = c;
-      }
+    };
+    auto value = [&](int64_t c) {
+      return cosine ? -(dot + ddot[c]) / std::sqrt(std::max(ny + dny[c], 1e-30) * nr) : l2[c];
+    };
+    auto best_of = [&](const std::vector<int64_t>& which, int64_t best) {
+      for (int64_t c : which)
+        if (best < 0 || value(c) < value(best)) best = c;
+      return best;
+    };
+    int64_t best = -1;
+    if (!coarse || nc_all <= 2 * kCoarseStride) {
+      std::vector<int64_t> all(static_cast<std::size_t>(nc_all));
+      for (int64_t c = 0; c < nc_all; ++c) all[c] = c;
+      score(all);
+      best = best_of(all, -1);
+    } else {
+      const auto first = coarse_indices(nc_all);
+      score(first);
+      best = best_of(first, -1);
+      const auto second = refine_indices(nc_all, best);
+      score(second);
+      // Ties keep the smaller index, as the exhaustive scan does.
+      for (int64_t c : second)
+        if (value(c) < value(best) || (value(c) == value(best) && c < best)) best = c;
     }
     set_block(l, b, cands[best]);
     // Update w_cur, Y and the cosine sums for the chosen step.
@@ -394,14 +438,21 @@ void ScaleSearch::search_activation(int value) {
     if (m_.plan.scale_source[m_.plan.ops[m_.layers[l].op].inputs[0]] == value) readers.push_back(l);
   const double s0 = std::max(act_peak_[value], 1e-8f) / (static_cast<double>(a.range().hi) + 0.5);
   const int n = m_.options.search == SearchMethod::Minmax ? 1 : m_.options.grid_points;
-  double best_v = std::numeric_limits<double>::infinity();
-  float best_s = static_cast<float>(s0);
-  for (int i = 0; i < n; ++i) {
+  const bool by_output = m_.options.search == SearchMethod::Output && !readers.empty();
+  double cost = 0.0;  // multiply-accumulates of one candidate's evaluation
+  for (std::size_t l : readers)
+    cost += static_cast<double>(m_.layers[l].grid.out_channels) * data_[l].k * data_[l].positions;
+  auto step = [&](int64_t i) {
     const double f =
         n == 1 ? 1.0 : m_.options.grid_lo + (m_.options.grid_hi - m_.options.grid_lo) * i / (n - 1);
-    const float s = static_cast<float>(s0 * f);
+    return static_cast<float>(s0 * f);
+  };
+  std::vector<double> err(static_cast<std::size_t>(n), -1.0);
+  auto eval = [&](int64_t i) {
+    if (err[i] >= 0.0) return err[i];
+    const float s = step(i);
     double v = 0.0;
-    if (m_.options.search == SearchMethod::Output && !readers.empty()) {
+    if (by_output) {
       for (std::size_t l : readers) v += layer_error(l, quantized_columns(l, s));
     } else {
       for (float x : act_samples_[value]) {
@@ -409,12 +460,25 @@ void ScaleSearch::search_activation(int value) {
         v += diff * diff;
       }
     }
-    if (v < best_v) {
-      best_v = v;
-      best_s = s;
-    }
+    return err[i] = v;
+  };
+  // Scans in index order and keeps the first minimum, so the two-stage scan picks what the
+  // exhaustive one would whenever the minimum lies between the best coarse point's neighbours.
+  auto scan = [&](const std::vector<int64_t>& which, int64_t best) {
+    for (int64_t i : which)
+      if (best < 0 || eval(i) < eval(best) || (eval(i) == eval(best) && i < best)) best = i;
+    return best;
+  };
+  int64_t best = -1;
+  if (by_output && cost > kFullGridMaxMacs && n > 2 * kCoarseStride) {
+    best = scan(coarse_indices(n), -1);
+    best = scan(refine_indices(n, best), best);
+  } else {
+    std::vector<int64_t> all(static_cast<std::size_t>(n));
+    for (int64_t i = 0; i < n; ++i) all[i] = i;
+    best = scan(all, -1);
   }
-  a.scale = best_s;
+  a.scale = step(best);
 }
 
 void ScaleSearch::set_logit_steps() {

@@ -15,6 +15,7 @@
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/dataset.h"
 #include "tilescale/map/arch_config.h"
+#include "tilescale/map/workload.h"
 #include "tilescale/quant/bundle.h"
 #include "tilescale/quant/onnx_import.h"
 
@@ -108,6 +109,26 @@ inline void arch_input(const uint8_t* data, std::size_t size, const std::string&
   const std::string path = dir + "/arch.json";
   put_file(path, data, size);
   map::ArchConfig::parse_file(path);
+}
+
+// fuzz_scalesim: the input is a SCALE-Sim v2 .cfg file, read with ArchConfig::from_scalesim_cfg.
+inline void scalesim_input(const uint8_t* data, std::size_t size, const std::string& dir) {
+  const std::string path = dir + "/arch.cfg";
+  put_file(path, data, size);
+  map::ArchConfig::from_scalesim_cfg(path);
+}
+
+// fuzz_topology: byte 0 picks the reader (even: SCALE-Sim topology CSV, odd: GEMM CSV), the rest
+// is the file (what `tilescale map --topology` / `--gemm` read).
+inline void topology_input(const uint8_t* data, std::size_t size, const std::string& dir) {
+  const bool gemm = size > 0 && (data[0] & 1) != 0;
+  const std::size_t skip = std::min<std::size_t>(size, 1);
+  const std::string path = dir + "/layers.csv";
+  put_file(path, data + skip, size - skip);
+  if (gemm)
+    map::read_scalesim_gemm(path, 8, 8);
+  else
+    map::read_scalesim_topology(path, 8, 8);
 }
 
 // Copies the regular files of a bundle directory from into to (created if missing).

@@ -5,6 +5,8 @@ fuzz_onnx:        one tiny model per supported operator (opsets 9, 11, 13), floa
 fuzz_idx:         2-byte split + image file + label file, cut from data/mnist and data/fmnist
 fuzz_cifar:       synthetic CIFAR-10 batches in the 1-, 2- and 3-file layouts of fuzz_inputs.h
 fuzz_bundle_blob: one small patch per blob (fuzz_inputs.h: bundle_blob_input)
+fuzz_scalesim:    SCALE-Sim v2 .cfg files (CALC and USER bandwidth, each dataflow)
+fuzz_topology:    SCALE-Sim topology and GEMM CSVs (byte 0: 0 topology, 1 GEMM)
 fuzz_arch:        variants of configs/sa8x8_ws.json and configs/cim128_2b.json (other dataflows,
                   scale units, widths); scripts/fuzz.sh adds configs/*.json themselves
 fuzz_bundle's manifest seed is copied by hand from the template bundle scripts/fuzz.sh makes.
@@ -172,6 +174,30 @@ def arch_seeds():
                                  scale_unit="fixed:8"))
 
 
+def scalesim_seeds():
+    base = ("[general]\nrun_name = {name}\n\n[architecture_presets]\nArrayHeight:    {h}\n"
+            "ArrayWidth:     {w}\nIfmapSramSzkB:    64\nFilterSramSzkB:   64\nOfmapSramSzkB:    32\n"
+            "IfmapOffset:    0\nFilterOffset:    10000000\nOfmapOffset:    20000000\n"
+            "Dataflow : {df}\nBandwidth : {bw}\n\n[run_presets]\nInterfaceBandwidth: {mode}\n")
+    write("fuzz_scalesim", "google_os_user.cfg",
+          base.format(name="google", h=32, w=32, df="os", bw=10, mode="USER").encode())
+    write("fuzz_scalesim", "eyeriss_ws_calc.cfg",
+          base.format(name="eyeriss", h=12, w=14, df="ws", bw=4, mode="CALC").encode())
+    write("fuzz_scalesim", "tiny_is.cfg",
+          base.format(name="tiny", h=2, w=4, df="is", bw=1, mode="USER").encode())
+
+
+def topology_seeds():
+    topo = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
+            "Num Filter, Strides,\n"
+            "Conv1, 224, 224, 11, 11, 3, 96, 4,\n"
+            "Conv2, 27, 27, 5, 5, 96, 256, 1, 2,\n"
+            "DP1, 10, 10, 3, 3, 8, 1, 1,\n")
+    write("fuzz_topology", "alexnet_dp.csv", bytes([0]) + topo.encode())
+    gemm = "Layer, M, N, K,\nfc1, 1, 4096, 9216,\nqkv, 128, 768, 2304,\n"
+    write("fuzz_topology", "gemm.csv", bytes([1]) + gemm.encode())
+
+
 # ----- fuzz_bundle_blob ---------------------------------------------------------------------------
 
 
@@ -193,5 +219,7 @@ if __name__ == "__main__":
     idx_seeds()
     cifar_seeds()
     arch_seeds()
+    scalesim_seeds()
+    topology_seeds()
     blob_seeds()
     sys.exit(0)

@@ -18,7 +18,8 @@ case "$seconds" in '' | *[!0-9]*)
   ;;
 esac
 
-all_targets=(fuzz_onnx fuzz_idx fuzz_cifar fuzz_arch fuzz_bundle fuzz_bundle_blob)
+all_targets=(fuzz_onnx fuzz_idx fuzz_cifar fuzz_arch fuzz_scalesim fuzz_topology fuzz_bundle
+  fuzz_bundle_blob)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 for t in "${targets[@]}"; do

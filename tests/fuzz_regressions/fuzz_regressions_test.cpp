@@ -106,6 +106,16 @@ const std::vector<Target>& targets() {
          fuzz::arch_input(bytes_of(b), b.size(), dir);
        },
        true, "configs", ".json"},
+      {"fuzz_scalesim",
+       [](const std::string& b, const std::string& dir) {
+         fuzz::scalesim_input(bytes_of(b), b.size(), dir);
+       },
+       true, "", ""},
+      {"fuzz_topology",
+       [](const std::string& b, const std::string& dir) {
+         fuzz::topology_input(bytes_of(b), b.size(), dir);
+       },
+       true, "", ""},
       {"fuzz_bundle",
        [](const std::string& b, const std::string& dir) {
          fuzz::copy_bundle(BundleTemplate::get().dir(), dir + "/bundle");

@@ -10,13 +10,19 @@ batches="16 64 256 1024"
 out_json=""
 [ "${1:-}" = "--json" ] && out_json=${2:?--json needs a file}
 
-"$root/scripts/setup.sh" >/dev/null
+# Packages and data; then only the program itself (the whole tree with its tests and RTL is not needed).
+"$root/scripts/setup.sh" --no-build >/dev/null
+[ -f "$build_dir/CMakeCache.txt" ] ||
+  cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build_dir" --target tilescale >/dev/null
 if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-torch
 fi
 
 results="[]"
+# Both runtimes share the machine with whatever else runs: say how loaded it was.
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
 printf '%-18s %10s %14s %14s %8s\n' model "top-1" "tilescale/s" "pytorch/s" ratio
 for model in resnet8_fmnist mobilenet_fmnist; do
   best_ts=0; best_ts_batch=0; top1=""
@@ -43,6 +49,7 @@ r=json.loads(sys.argv[1]); r.append({'model':sys.argv[2],'tilescale_images_per_s
  'ratio':float(sys.argv[7]),'threads':$threads}); print(json.dumps(r))" \
     "$results" "$model" "$best_ts" "$best_ts_batch" "$best_pt" "$best_pt_batch" "$ratio")
 done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ -n "$out_json" ]; then
   echo "$results" | /usr/bin/python3 -c "import json,sys; print(json.dumps(json.load(sys.stdin), indent=2))" > "$out_json.tmp"
   mv "$out_json.tmp" "$out_json"

@@ -5,7 +5,9 @@
 # Crash, leak, timeout and out-of-memory inputs go to fuzz/crashes/<target>/.
 # Usage: scripts/fuzz.sh [seconds-per-target] [targets...]
 #   default 600 s per target and every target; TILESCALE_FUZZ_JOBS sets the build's -j (default
-#   nproc), TILESCALE_FUZZ_DIR the build directory. Exit code 1 if any target found a crash.
+#   nproc), TILESCALE_FUZZ_DIR the build directory. A target stops at its first crash unless
+#   TILESCALE_FUZZ_KEEP_GOING=1 (libFuzzer's -fork=1 mode, which records every crash and goes on).
+#   Exit code 1 if any target found a crash.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${TILESCALE_FUZZ_DIR:-$root/build-fuzz}
@@ -63,6 +65,12 @@ if [ $needs_bundle -eq 1 ] && [ "$build_dir/tilescale" -nt "$template/manifest.j
     --dataset mnist --search minmax --calib 8 --out "$template" >/dev/null
 fi
 
+keep_going=()
+[ "${TILESCALE_FUZZ_KEEP_GOING:-0}" = "1" ] &&
+  keep_going=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+# The last match of an extended regex in a file (empty if none).
+last_match() { grep -oE "$1" "$2" | tail -1 || true; }
+
 export UBSAN_OPTIONS=print_stacktrace=1
 export TILESCALE_FUZZ_BUNDLE=$template
 summary=()
@@ -85,18 +93,21 @@ for t in "${targets[@]}"; do
   status=0
   start=$(date +%s)
   TMPDIR="$scratch_tmp" "$build_dir/fuzz/$t" -max_total_time="$seconds" -timeout=10 \
-    -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 \
+    -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 "${keep_going[@]}" \
     -artifact_prefix="$crashes/" "$corpus" >"$log" 2>&1 || status=$?
   elapsed=$(($(date +%s) - start))
   rm -rf "$scratch_tmp"
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | awk '{print $2}')
-  eps=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -1 | awk '{print $2}')
-  cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -1 | awk '{print $2 " edges, " $4 " features"}')
-  corp=$(grep -o 'corp: [0-9]*/[0-9]*[a-zA-Z]*' "$log" | tail -1 | awk '{print $2}')
+  # Plain mode ends with stat:: lines; fork mode only prints "#<runs>: cov: ... exec/s <n> ...".
+  runs=$(last_match 'stat::number_of_executed_units: *[0-9]+' "$log" | awk '{print $2}')
+  [ -n "$runs" ] || runs=$(last_match '^#[0-9]+' "$log" | tr -d '#')
+  eps=$(last_match 'stat::average_exec_per_sec: *[0-9]+' "$log" | awk '{print $2}')
+  [ -n "$eps" ] || eps=$(last_match 'exec/s:? [0-9]+' "$log" | awk '{print $2}')
+  cov=$(last_match 'cov: [0-9]+ ft: [0-9]+' "$log" | awk '{print $2 " edges, " $4 " features"}')
+  corp=$(last_match 'corp: [0-9]+(/[0-9]+[a-zA-Z]*)?' "$log" | awk '{print $2}')
   new_crashes=$(($(find "$crashes" -type f | wc -l) - before))
   if [ $status -ne 0 ] || [ $new_crashes -gt 0 ]; then
     found=1
-    echo "fuzz: $t stopped with exit code $status; $new_crashes new input(s) in $crashes"
+    echo "fuzz: $t ended with exit code $status; $new_crashes new input(s) in $crashes"
     grep -m1 -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error|fuzz: non-InputError' \
       "$log" || true
   fi

@@ -915,7 +915,9 @@ QuantizedModel read_bundle(const std::string& dir) {
   json root;
   try {
     root = json::parse(read_file_at(dirfd.get(), kManifestFile, mf.path()));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // Not only parse_error: a number too large for a double ("1e999") is out_of_range 406, thrown
+    // by the parser too (found by fuzz_bundle).
     mf.fail("", std::string("invalid JSON: ") + e.what());
   }
   if (!root.is_object()) mf.fail("", "is not a JSON object");

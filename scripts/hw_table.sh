@@ -19,9 +19,13 @@ for run in "${runs[@]}"; do
   read -r g r <<<"$run"
   name=$(echo "${g}_$r" | tr ':' '_')
   b="$out/$name"
-  "$ts" quantize --model "$model" --dataset fmnist --wbits 4 --abits 8 --first-last 8 \
-    --granularity "$g" --reorder "$r" --out "$b" --json >"$out/$name.quantize.json"
-  "$ts" eval --bundle "$b" --mode int --dataset fmnist --json >"$out/$name.eval.json"
+  # Quantizing and evaluating take minutes; a rerun reuses them and only maps again.
+  if [ ! -f "$out/$name.eval.json" ] || [ ! -f "$b/manifest.json" ]; then
+    "$ts" quantize --model "$model" --dataset fmnist --wbits 4 --abits 8 --first-last 8 \
+      --granularity "$g" --reorder "$r" --out "$b" --json >"$out/$name.quantize.json"
+    "$ts" eval --bundle "$b" --mode int --dataset fmnist --json >"$out/$name.eval.json.tmp"
+    mv "$out/$name.eval.json.tmp" "$out/$name.eval.json"
+  fi
   "$ts" map --bundle "$b" --arch "$root/configs/sa16x16_ws.json" --align pad --json >"$out/$name.sa16.json"
   "$ts" map --bundle "$b" --arch "$root/configs/cim128_2b.json" --align pad --json >"$out/$name.cim.json"
   $py - "$out/$name" "$g" "$r" <<'PY'

@@ -206,8 +206,11 @@ void compose_area(NetworkMap& net, const ArchConfig& arch, const AreaTable& t) {
                               t.component("accumulator", {{"Bits", wide}}));
   a.requant = lanes_d * t.component("requant", {{"InBits", wide}, {"OutBits", arch.act_bits}});
   if (arch.scale_unit.kind != ScaleUnitKind::None) {
-    const int64_t tiles = arch.kind == ArchKind::Cim ? arch.macros : 1;
-    a.scale_registers = static_cast<double>(net.scale_registers * tiles) *
+    // Systolic: the banks the pipelined array keeps in flight (scale_register_banks); CIM: one
+    // set per macro plus a shadow set loaded while the macro computes.
+    const int64_t copies = arch.kind == ArchKind::Cim ? int64_t{2} * arch.macros
+                                                      : scale_register_banks(arch.rows, arch.cols);
+    a.scale_registers = static_cast<double>(net.scale_registers * copies) *
                         t.component("scale_reg", {{"MantBits", m}, {"ShiftBits", 6}});
   }
   a.sram = (arch.ifmap_sram_kib + arch.weight_sram_kib + arch.ofmap_sram_kib) *

@@ -672,7 +672,7 @@ struct SystolicSim::Impl : sc_core::sc_module {
     const map::LayerWorkload& L = jb.layer;
     const auto sf = map::systolic_folds(L, a, options.align);
     folds.assign(sf.size(), FoldCtl{});
-    scale_banks = 5 + static_cast<int>(ceil_div(C, R));
+    scale_banks = map::scale_register_banks(static_cast<int>(R), static_cast<int>(C));
     int64_t event = -1;
     bool tile_scaled = false;  // a group-end fold of the current output tile has been seen
     for (std::size_t i = 0; i < sf.size(); ++i) {

@@ -37,6 +37,13 @@ namespace tilescale::map {
 // each).
 inline constexpr int64_t kPostArrayLatency = 4;
 
+// Scale-register banks the native pipeline keeps, used round robin: a fold's scale set must stay
+// readable until its last partial sum passes the scale unit, T + R + C + 2 cycles after the fold
+// starts, while folds may start every R cycles (fully connected layers stream T = 1 vector), and os
+// folds live R cycles longer (sim/src/systolic.cpp checks every use against this count). Each bank
+// holds the registers one fold needs.
+inline int scale_register_banks(int rows, int cols) { return 5 + (cols + rows - 1) / rows; }
+
 struct NativeCycles {
   int64_t cycles = 0;             // total, with bandwidth stalls, cycles
   int64_t stall_free_cycles = 0;  // the same with unlimited SRAM bandwidth, cycles

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,9 @@ struct Target {
   // The repo's own files scripts/fuzz.sh adds to the committed seeds: a folder and a file suffix.
   std::string extra_seeds_dir, extra_seeds_suffix;
 };
+
+// gtest names a parameter in test lists and failures by this (else it dumps the struct's bytes).
+void PrintTo(const Target& t, std::ostream* os) { *os << t.name; }
 
 const uint8_t* bytes_of(const std::string& s) { return reinterpret_cast<const uint8_t*>(s.data()); }
 

@@ -7,9 +7,10 @@
 namespace tilescale {
 
 // Writes to "<path>.tmp.<pid>" in the same directory, fsyncs, then rename()s over path, so a reader
-// or a killed run sees either the old file or the complete new one. If commit() is never called (an
-// exception unwinds, the process is interrupted) the temporary file is removed and path is left
-// untouched.
+// or a killed run sees either the old file or the complete new one. If commit() is never called
+// because an exception unwinds, the temporary file is removed and path is left untouched. A process
+// killed by a signal (SIGKILL, or SIGINT: no handler is installed) leaves the temporary behind; no
+// reader looks at it and later runs do not remove it (tests/cli/atomic_kill_test.cpp).
 class AtomicFile {
  public:
   explicit AtomicFile(std::string path);

@@ -215,7 +215,7 @@ ArchConfig ArchConfig::parse_file(const std::string& path) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number too large
     fail_input(path, std::string("not valid JSON: ") + e.what());
   }
   return parse(j, path);

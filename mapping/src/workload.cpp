@@ -1,5 +1,6 @@
 #include "tilescale/map/workload.h"
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -37,6 +38,14 @@ int64_t field_int(const std::vector<std::string>& f, std::size_t i, const std::s
   if (used == 0 || used != f[i].size() || v < 1 || v > (int64_t{1} << 31))
     fail_input(where, what + " '" + f[i] + "' is not a positive integer");
   return v;
+}
+
+// Refuses a layer whose MAC count exceeds 2^50, computed in double so the product of four fields
+// of up to 2^31 each cannot overflow int64 before the check (found by review of fuzz_topology).
+void too_large(const LayerWorkload& w, const std::string& where) {
+  const double macs = static_cast<double>(w.groups) * static_cast<double>(w.m) *
+                      static_cast<double>(w.n) * static_cast<double>(w.k);
+  if (macs > std::ldexp(1.0, 50)) fail_input(where, "layer too large (more than 2^50 MACs)");
 }
 
 // A dense layer with one scale: every weight in block 0.
@@ -134,7 +143,7 @@ std::vector<LayerWorkload> read_scalesim_topology(const std::string& path, int a
       w.n = filters;
     }
     w.k = w.kernel * w.cin_g;
-    if (w.macs() > (int64_t{1} << 50)) fail_input(where, "layer too large");
+    too_large(w, where);
     one_scale(w);
     layers.push_back(std::move(w));
   });
@@ -155,7 +164,7 @@ std::vector<LayerWorkload> read_scalesim_gemm(const std::string& path, int a_bit
     w.cin_g = w.k;
     w.a_bits = a_bits;
     w.w_bits = w_bits;
-    if (w.macs() > (int64_t{1} << 50)) fail_input(where, "layer too large");
+    too_large(w, where);
     one_scale(w);
     layers.push_back(std::move(w));
   });

@@ -40,13 +40,7 @@ int run_map(const std::vector<std::string>& args) {
   if (arch_path.empty() == scalesim_cfg.empty())
     fail_input("--arch", "give exactly one of --arch and --scalesim-cfg");
   map::MapOptions options;
-  if (align == "strict") {
-    options.align = map::Align::Strict;
-  } else if (align == "pad") {
-    options.align = map::Align::Pad;
-  } else {
-    fail_input("--align", "unknown value '" + align + "' (strict, pad)");
-  }
+  options.align = map::parse_align(align);
   if (cycle_model == "native") {
     options.cycle_model = map::CycleModel::Native;
   } else if (cycle_model == "scalesim") {

@@ -43,13 +43,7 @@ int run_simulate(const std::vector<std::string>& args) {
   if (arch_path.empty()) fail_input("--arch", "required");
   if (images < 1) fail_input("--images", "must be >= 1");
   sim::SimOptions options;
-  if (align == "strict") {
-    options.align = map::Align::Strict;
-  } else if (align == "pad") {
-    options.align = map::Align::Pad;
-  } else {
-    fail_input("--align", "unknown value '" + align + "' (strict, pad)");
-  }
+  options.align = map::parse_align(align);
   if (!trace.empty()) {
     // SystemC appends ".vcd" itself.
     if (trace.size() > 4 && trace.compare(trace.size() - 4, 4, ".vcd") == 0)

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "tilescale/map/arch_config.h"
@@ -17,6 +18,9 @@ enum class Align {
   Strict,  // refuse layers whose natural folds straddle a block boundary (InputError explains)
   Pad,     // start a new fold at every block boundary; the unused rows are reported as waste
 };
+
+// "strict" | "pad" (the --align option of map and simulate); throws InputError naming --align.
+Align parse_align(const std::string& text);
 
 // Reduction indices of one fold: hardware-order indices k0 .. k0 + length - 1 (ws/is, CIM), or for
 // output-stationary arrays every index of reduction group red_group in increasing order (k0 = -1),

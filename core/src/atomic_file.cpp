@@ -1,12 +1,16 @@
 #include "tilescale/core/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -14,8 +18,67 @@
 
 namespace tilescale {
 
+namespace {
+
+namespace fs = std::filesystem;
+
+// 8 hex digits of FNV-1a over the host name; the same on every call of one machine.
+const std::string& host_tag() {
+  static const std::string tag = [] {
+    char name[256] = {};
+    if (::gethostname(name, sizeof name - 1) != 0) name[0] = '\0';
+    uint32_t h = 2166136261u;
+    for (const char* c = name; *c; ++c) h = (h ^ static_cast<unsigned char>(*c)) * 16777619u;
+    char hex[9];
+    std::snprintf(hex, sizeof hex, "%08x", h);
+    return std::string(hex);
+  }();
+  return tag;
+}
+
+// The pid in `suffix` if it is all decimal digits of a positive pid_t, else -1.
+pid_t parse_pid(const std::string& suffix) {
+  if (suffix.empty() || suffix.size() > 9 || suffix[0] == '0') return -1;
+  pid_t pid = 0;
+  for (char c : suffix) {
+    if (c < '0' || c > '9') return -1;
+    pid = pid * 10 + (c - '0');
+  }
+  return pid;
+}
+
+bool process_exists(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
+
+}  // namespace
+
+std::string atomic_temp_path(const std::string& path, pid_t pid) {
+  return path + ".tmp." + host_tag() + "." + std::to_string(pid);
+}
+
+std::vector<std::string> remove_stale_temporaries(const std::string& path) {
+  const fs::path target(path);
+  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const std::string prefix = target.filename().string() + ".tmp." + host_tag() + ".";
+  std::vector<std::string> removed;
+  std::error_code ec;
+  fs::directory_iterator it(parent, ec);
+  if (ec) return removed;
+  for (const fs::directory_entry& entry : it) {
+    const std::string name = entry.path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    const pid_t pid = parse_pid(name.substr(prefix.size()));
+    if (pid <= 0 || pid == ::getpid() || process_exists(pid)) continue;
+    std::error_code rm;
+    fs::remove_all(entry.path(), rm);  // does not follow a symlink: removes the link itself
+    if (!rm) removed.push_back(name);
+  }
+  std::sort(removed.begin(), removed.end());
+  return removed;
+}
+
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
-  tmp_path_ = path_ + ".tmp." + std::to_string(::getpid());
+  remove_stale_temporaries(path_);
+  tmp_path_ = atomic_temp_path(path_);
   fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) fail_input(path_, std::string("cannot create output file: ") + std::strerror(errno));
 }

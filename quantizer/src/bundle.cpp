@@ -502,7 +502,8 @@ void write_bundle(const QuantizedModel& model, const std::string& onnx_bytes,
     fail_input(target, "cannot access: " + errno_text(errno));
   }
 
-  const std::string tmp = target + ".tmp." + std::to_string(::getpid());
+  remove_stale_temporaries(target);  // left by killed runs of this host
+  const std::string tmp = atomic_temp_path(target);
   remove_tree(tmp);  // left over by a killed run that had the same pid
   if (::mkdir(tmp.c_str(), 0777) != 0)
     fail_input(target, "cannot create the temporary directory " + tmp + ": " + errno_text(errno));

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "dnnl_conv.h"
+#include "tilescale/core/memory_budget.h"
 #include "float_kernels.h"
 
 namespace tilescale::quant {
@@ -84,6 +85,15 @@ FloatExecutor::FloatExecutor(const Graph& graph, FloatExecutorOptions options)
                  ? options.threads
                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (options_.chunk < 1) options_.chunk = 1;
+  // Each worker keeps every value of its chunk. The chunk is not shrunk to fit: oneDNN picks its
+  // kernels by minibatch, so the logits would then depend on the machine's memory (chunk 1 and 8
+  // differ in the last bits on lenet5); fewer threads need less.
+  check_memory_budget(graph.source,
+                      "running the network (float activations of " +
+                          std::to_string(options_.chunk) + " samples on each of " +
+                          std::to_string(threads_) + " threads)",
+                      4.0 * graph.activation_elements_per_sample() *
+                          static_cast<double>(options_.chunk) * threads_);
   // Parallelism comes from running chunks on separate threads; nested BLAS threads would only
   // fight.
   openblas_set_num_threads(1);
@@ -250,6 +260,9 @@ void FloatExecutor::run(const float* input, int64_t n, float* output) const {
 
 std::vector<std::vector<float>> FloatExecutor::run_all(const float* input, int64_t n) const {
   const auto& values = graph_.values;
+  check_memory_budget(graph_.source,
+                      "keeping every activation of " + std::to_string(n) + " samples",
+                      4.0 * static_cast<double>(n) * graph_.activation_elements_per_sample());
   std::vector<std::vector<float>> result(values.size());
   for (std::size_t v = 0; v < values.size(); ++v)
     result[v].resize(static_cast<std::size_t>(n * values[v].size()));

@@ -1,5 +1,7 @@
 #include "tilescale/quant/graph.h"
 
+#include <algorithm>
+
 namespace tilescale::quant {
 
 const char* op_name(Op op) {
@@ -70,6 +72,25 @@ int64_t Graph::macs_per_sample() const {
     }
   }
   return macs;
+}
+
+double Graph::activation_elements_per_sample() const {
+  double n = 0;
+  for (const Value& v : values) n += static_cast<double>(v.size());
+  return n;
+}
+
+double Graph::largest_im2col_elements_per_sample() const {
+  double most = 0;
+  for (const Node& node : nodes) {
+    if (node.op != Op::Conv || node.weight.shape.empty() || node.weight.shape[0] < 1) continue;
+    const double k = static_cast<double>(node.weight.numel() / node.weight.shape[0]);
+    const Value& out = values[node.output];
+    if (out.shape.empty() || out.shape[0] < 1) continue;
+    const double positions = static_cast<double>(out.size() / out.shape[0]);
+    most = std::max(most, k * positions * static_cast<double>(node.window.groups));
+  }
+  return most;
 }
 
 }  // namespace tilescale::quant

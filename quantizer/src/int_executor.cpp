@@ -12,6 +12,7 @@
 
 #include "float_kernels.h"
 #include "tilescale/core/error.h"
+#include "tilescale/core/memory_budget.h"
 
 namespace tilescale::quant {
 
@@ -51,6 +52,11 @@ IntExecutor::IntExecutor(const QuantizedModel& model, int threads) : model_(mode
   threads_ =
       threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   openblas_set_num_threads(1);
+  const Graph& g = model.graph;
+  bytes_per_sample_ =
+      8.0 * (g.activation_elements_per_sample() + g.largest_im2col_elements_per_sample());
+  chunk_ = samples_within_budget(g.source, "running the integer network (int64 codes and im2col)",
+                                 bytes_per_sample_, threads_, chunk_);
   layer_of_op_.assign(model.plan.ops.size(), -1);
   for (std::size_t l = 0; l < model.layers.size(); ++l)
     layer_of_op_[model.layers[l].op] = static_cast<int>(l);
@@ -347,19 +353,21 @@ void IntExecutor::real_output(const Workspace& ws, int64_t n, float* out) const 
 void IntExecutor::run(const float* input, int64_t n, float* output) const {
   const int64_t in_size = model_.graph.input_value().size();
   const int64_t out_size = model_.graph.output_value().size();
-  constexpr int64_t kChunk = 8;
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  const int64_t chunks = (n + chunk_ - 1) / chunk_;
   std::vector<Workspace> spaces(static_cast<std::size_t>(threads_));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
   for (int64_t c = 0; c < chunks; ++c) {
     Workspace& ws = spaces[static_cast<std::size_t>(omp_get_thread_num())];
-    const int64_t first = c * kChunk, m = std::min(kChunk, n - first);
+    const int64_t first = c * chunk_, m = std::min(chunk_, n - first);
     run_chunk(input + first * in_size, m, ws);
     real_output(ws, m, output + first * out_size);
   }
 }
 
 std::vector<std::vector<int64_t>> IntExecutor::run_codes(const float* input, int64_t n) const {
+  check_memory_budget(model_.graph.source,
+                      "the integer codes of " + std::to_string(n) + " samples at once",
+                      static_cast<double>(n) * bytes_per_sample_);
   Workspace ws;
   run_chunk(input, n, ws);
   return std::move(ws.codes);

@@ -25,9 +25,16 @@ inline std::string shell_quote(const std::string& s) {
 }
 
 // Runs the built tilescale binary with args; stdout and stderr go to files outside dir (in
-// out_dir).
-inline Outcome run_tilescale(const std::vector<std::string>& args, const std::string& out_dir) {
-  std::string cmd = shell_quote(TILESCALE_BINARY);
+// out_dir). env: extra "NAME=value" variables for the child only.
+inline Outcome run_tilescale(const std::vector<std::string>& args, const std::string& out_dir,
+                             const std::vector<std::string>& env = {}) {
+  std::string cmd;
+  if (!env.empty()) {
+    cmd = "env";
+    for (const auto& e : env) cmd += " " + shell_quote(e);
+    cmd += " ";
+  }
+  cmd += shell_quote(TILESCALE_BINARY);
   for (const auto& a : args) cmd += " " + shell_quote(a);
   const std::string out = out_dir + "/stdout", err = out_dir + "/stderr";
   cmd += " >" + shell_quote(out) + " 2>" + shell_quote(err);

@@ -33,6 +33,8 @@ struct FloatExecutorOptions {
 // its weights unchanged.
 class FloatExecutor {
  public:
+  // Throws InputError naming graph.source if the activations of one chunk per thread would not
+  // fit the memory budget (core/memory_budget.h).
   explicit FloatExecutor(const Graph& graph, FloatExecutorOptions options = {});
   ~FloatExecutor();
   FloatExecutor(FloatExecutor&&) noexcept;
@@ -41,6 +43,7 @@ class FloatExecutor {
   void run(const float* input, int64_t n, float* output) const;
 
   // Every value of the graph for n samples (no fusion): result[v] is [n][graph.values[v].size()].
+  // Throws InputError naming the graph's file if they would not fit the memory budget.
   std::vector<std::vector<float>> run_all(const float* input, int64_t n) const;
 
   const Graph& graph() const { return graph_; }

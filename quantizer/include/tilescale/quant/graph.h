@@ -86,6 +86,11 @@ struct Graph {
   const Value& output_value() const { return values[output]; }
   int64_t parameter_count() const;  // weights + biases
   int64_t macs_per_sample() const;  // multiply-accumulates of Conv and Gemm nodes for one sample
+  // Elements of all activation values of one sample together, and of the largest im2col matrix
+  // of one sample (Cin/groups*kh*kw x output positions, all groups); in double, since a hostile
+  // file's sizes can overflow int64 when summed. The executors size their buffers from these.
+  double activation_elements_per_sample() const;
+  double largest_im2col_elements_per_sample() const;
 };
 
 }  // namespace tilescale::quant

@@ -12,6 +12,8 @@ namespace tilescale::quant {
 
 class IntExecutor {
  public:
+  // Throws InputError naming the graph's file if one sample per thread would not fit the memory
+  // budget (core/memory_budget.h); runs fewer than 8 samples per chunk if 8 would not.
   explicit IntExecutor(const QuantizedModel& model, int threads = 0);
 
   // Real-valued network output for n NCHW float32 samples: [n][output size]. For a final Gemm this
@@ -20,10 +22,12 @@ class IntExecutor {
 
   // The integer value of every tensor the plan computes: codes[v] is [n][size] for every value that
   // is an op output (the logits of a final Gemm hold the int64 accumulator with F fractional bits);
-  // empty for host-only values and values folded away by fusion.
+  // empty for host-only values and values folded away by fusion. Throws InputError if n samples
+  // would not fit the memory budget.
   std::vector<std::vector<int64_t>> run_codes(const float* input, int64_t n) const;
 
   int threads() const { return threads_; }
+  int64_t chunk() const { return chunk_; }  // samples per chunk in run()
 
  private:
   struct Workspace;
@@ -32,6 +36,8 @@ class IntExecutor {
 
   const QuantizedModel& model_;
   int threads_;
+  int64_t chunk_ = 8;        // samples a worker runs through the network at a time
+  double bytes_per_sample_;  // int64 codes of every value + the im2col of the largest Conv (doubles)
   std::vector<int> layer_of_op_;  // per plan op: index into model.layers, or -1
 };
 

@@ -1,0 +1,31 @@
+// How much memory a run may spend on activations, checked before the executors allocate, so a
+// model whose shapes claim gigabytes per image gets a clear error instead of an out-of-memory kill.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace tilescale {
+
+// The bytes the executors may use for activations and their scratch buffers:
+// $TILESCALE_MEMORY_LIMIT if set (a byte count with an optional K, M or G suffix, powers of 1024),
+// else half of the smallest of the machine's physical memory, the cgroup v2 limit
+// (/sys/fs/cgroup/memory.max) and RLIMIT_AS; the other half is left for weights, data sets and the
+// rest of the system. Throws InputError("TILESCALE_MEMORY_LIMIT: ...") for a malformed value.
+int64_t memory_budget_bytes();
+
+// Human-readable size: "512 B", "3.2 MiB", "4.0 GiB".
+std::string format_bytes(double bytes);
+
+// Throws InputError("<file>: <what> needs <bytes>, more than the memory budget of <budget> ...")
+// if bytes > memory_budget_bytes(). `bytes` is a double so callers can sum sizes that would
+// overflow int64.
+void check_memory_budget(const std::string& file, const std::string& what, double bytes);
+
+// How many samples of `bytes_per_sample` each, for `workers` workers at once, fit the budget,
+// capped at `wanted`; throws like check_memory_budget (what = "<what> for one sample per worker")
+// if not even one does.
+int64_t samples_within_budget(const std::string& file, const std::string& what,
+                              double bytes_per_sample, int workers, int64_t wanted);
+
+}  // namespace tilescale

@@ -1,0 +1,103 @@
+#include "tilescale/core/memory_budget.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <string>
+
+#include "tilescale/core/error.h"
+
+namespace tilescale {
+namespace {
+
+constexpr const char* kLimitVar = "TILESCALE_MEMORY_LIMIT";
+
+int64_t parse_limit(const std::string& text) {
+  std::size_t i = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  if (i == 0 || i > 18)
+    fail_input(kLimitVar, "'" + text + "' is not a byte count (e.g. 4096, 512M, 2G)");
+  int64_t value = std::stoll(text.substr(0, i));
+  int shift = 0;
+  const std::string suffix = text.substr(i);
+  if (suffix == "K" || suffix == "k") shift = 10;
+  else if (suffix == "M" || suffix == "m") shift = 20;
+  else if (suffix == "G" || suffix == "g") shift = 30;
+  else if (!suffix.empty())
+    fail_input(kLimitVar, "unknown suffix '" + suffix + "' (use K, M or G)");
+  if (value < 1) fail_input(kLimitVar, "must be at least 1 byte");
+  if (value > (std::numeric_limits<int64_t>::max() >> shift)) fail_input(kLimitVar, "too large");
+  return value << shift;
+}
+
+// The cgroup v2 memory limit of this process, or int64 max if there is none or it is unreadable.
+int64_t cgroup_limit() {
+  std::ifstream in("/sys/fs/cgroup/memory.max");
+  std::string text;
+  if (!(in >> text) || text.empty() || text == "max") return std::numeric_limits<int64_t>::max();
+  for (char c : text)
+    if (!std::isdigit(static_cast<unsigned char>(c))) return std::numeric_limits<int64_t>::max();
+  if (text.size() > 18) return std::numeric_limits<int64_t>::max();
+  return std::stoll(text);
+}
+
+}  // namespace
+
+int64_t memory_budget_bytes() {
+  if (const char* env = std::getenv(kLimitVar); env && *env) return parse_limit(env);
+  int64_t limit = std::numeric_limits<int64_t>::max();
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  if (pages > 0 && page > 0) limit = std::min<int64_t>(limit, int64_t{pages} * page);
+  limit = std::min(limit, cgroup_limit());
+  struct rlimit rl;
+  if (::getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    limit = std::min<int64_t>(limit, static_cast<int64_t>(std::min<rlim_t>(
+                                         rl.rlim_cur, std::numeric_limits<int64_t>::max())));
+  return limit / 2;
+}
+
+std::string format_bytes(double bytes) {
+  char buf[64];
+  if (bytes < 1024) {
+    std::snprintf(buf, sizeof buf, "%.0f B", bytes);
+  } else if (bytes < 1024.0 * 1024) {
+    std::snprintf(buf, sizeof buf, "%.1f KiB", bytes / 1024);
+  } else if (bytes < 1024.0 * 1024 * 1024) {
+    std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / (1024.0 * 1024));
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f GiB", bytes / (1024.0 * 1024 * 1024));
+  }
+  return buf;
+}
+
+void check_memory_budget(const std::string& file, const std::string& what, double bytes) {
+  const int64_t budget = memory_budget_bytes();
+  if (!(bytes <= static_cast<double>(budget)))
+    fail_input(file, what + " needs " + format_bytes(bytes) + ", more than the memory budget of " +
+                         format_bytes(static_cast<double>(budget)) + " (" +
+                         (std::getenv(kLimitVar) && *std::getenv(kLimitVar)
+                              ? std::string("set by ") + kLimitVar
+                              : std::string("half of this machine's memory; ") + kLimitVar +
+                                    " sets another") +
+                         ")");
+}
+
+int64_t samples_within_budget(const std::string& file, const std::string& what,
+                              double bytes_per_sample, int workers, int64_t wanted) {
+  const double per_round = bytes_per_sample * std::max(workers, 1);
+  check_memory_budget(file, what + " for one sample on each of " + std::to_string(workers) +
+                                " threads",
+                      per_round);
+  if (per_round <= 0) return wanted;
+  const double fit = std::floor(static_cast<double>(memory_budget_bytes()) / per_round);
+  return fit >= static_cast<double>(wanted) ? wanted : std::max<int64_t>(1, static_cast<int64_t>(fit));
+}
+
+}  // namespace tilescale

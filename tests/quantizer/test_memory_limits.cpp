@@ -1,0 +1,64 @@
+// Activation sizes a file claims are checked against the memory budget before the executors
+// allocate: a model whose Pad blows one 28x28 image up to a billion elements imports (its shapes are
+// within the importer's per-tensor limit) but running it is refused with an error naming the file.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/expect_input_error.h"
+#include "core/scoped_env.h"
+#include "onnx_builder.h"
+#include "tilescale/quant/float_executor.h"
+#include "tilescale/quant/onnx_import.h"
+
+namespace tilescale::quant {
+namespace {
+
+using test::OnnxBuilder;
+
+const std::string kSource = "huge.onnx";
+
+// x [N,1,28,28] -> Pad(pad on each side of H and W) -> y.
+Graph padded_model(int64_t pad) {
+  OnnxBuilder b(13);
+  b.input("x", {1, 28, 28});
+  b.initializer_i64("pads", {8}, {0, 0, pad, pad, 0, 0, pad, pad});
+  b.node("Pad", {"x", "pads"}, {"y"}, {}, "pad");
+  b.output("y");
+  return import_onnx_bytes(b.bytes(), kSource);
+}
+
+TEST(MemoryLimits, BillionElementActivationImportsButIsNotRun) {
+  test::ScopedEnv limit("TILESCALE_MEMORY_LIMIT", "2G");
+  const Graph g = padded_model(16000);  // 32028^2 = 1.03e9 elements per image, 4.1 GB
+  EXPECT_DOUBLE_EQ(g.activation_elements_per_sample(), 784.0 + 32028.0 * 32028.0);
+  EXPECT_INPUT_ERROR(FloatExecutor(g, FloatExecutorOptions{1, 1}), kSource,
+                     "running the network (float activations of 1 samples on each of 1 threads) "
+                     "needs 3.8 GiB, more than the memory budget of 2.0 GiB");
+}
+
+TEST(MemoryLimits, ChunkPerThreadCountsAgainstTheBudget) {
+  const Graph g = padded_model(2);  // 784 + 1024 elements: 7,232 bytes per image
+  {
+    test::ScopedEnv limit("TILESCALE_MEMORY_LIMIT", std::to_string(7232 * 8 * 2));
+    EXPECT_NO_THROW(FloatExecutor(g, FloatExecutorOptions{2, 8}));
+  }
+  test::ScopedEnv limit("TILESCALE_MEMORY_LIMIT", std::to_string(7232 * 8 * 2 - 1));
+  EXPECT_INPUT_ERROR(FloatExecutor(g, FloatExecutorOptions{2, 8}), kSource,
+                     "8 samples on each of 2 threads");
+  EXPECT_NO_THROW(FloatExecutor(g, FloatExecutorOptions{1, 8}));  // fewer threads need less
+}
+
+TEST(MemoryLimits, RunAllRefusesToKeepMoreSamplesThanFit) {
+  const Graph g = padded_model(2);
+  test::ScopedEnv limit("TILESCALE_MEMORY_LIMIT", "200K");
+  const FloatExecutor exec(g, FloatExecutorOptions{1, 1});
+  std::vector<float> images(64 * 784, 0.5f);
+  EXPECT_EQ(exec.run_all(images.data(), 16).size(), g.values.size());  // 113 KiB
+  EXPECT_INPUT_ERROR(exec.run_all(images.data(), 64), kSource,
+                     "keeping every activation of 64 samples needs 452.0 KiB");
+}
+
+}  // namespace
+}  // namespace tilescale::quant

@@ -14,6 +14,7 @@
 #include "fuzz_common.h"
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/dataset.h"
+#include "tilescale/core/npy.h"
 #include "tilescale/map/arch_config.h"
 #include "tilescale/map/workload.h"
 #include "tilescale/quant/bundle.h"
@@ -49,6 +50,13 @@ inline void cifar_input(const uint8_t* data, std::size_t size, const std::string
     put_file(paths.back(), data + begin, len);
   }
   load_cifar10(paths);
+}
+
+// fuzz_npy: the input is the .npy file, written into dir.
+inline void npy_input(const uint8_t* data, std::size_t size, const std::string& dir) {
+  const std::string path = dir + "/array.npy";
+  put_file(path, data, size);
+  read_npy(path);
 }
 
 // fuzz_bundle: bundle_dir holds a copy of a real bundle; the input becomes its manifest.json.

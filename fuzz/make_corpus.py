@@ -4,17 +4,24 @@
 fuzz_onnx:        one tiny model per supported operator (opsets 9, 11, 13), float_data and raw_data
 fuzz_idx:         2-byte split + image file + label file, cut from data/mnist and data/fmnist
 fuzz_cifar:       synthetic CIFAR-10 batches in the 1-, 2- and 3-file layouts of fuzz_inputs.h
+fuzz_npy:         small arrays saved by NumPy (<f4, <f8, 0-d, empty, versions 1 and 2) and a few it
+                  refuses (>f4, Fortran order, int8); scripts/fuzz.sh adds models/fixtures/*.npy
 fuzz_bundle_blob: one small patch per blob (fuzz_inputs.h: bundle_blob_input)
 fuzz_scalesim:    SCALE-Sim v2 .cfg files (CALC and USER bandwidth, each dataflow)
 fuzz_topology:    SCALE-Sim topology and GEMM CSVs (byte 0: 0 topology, 1 GEMM)
 fuzz_arch:        variants of configs/sa8x8_ws.json and configs/cim128_2b.json (other dataflows,
                   scale units, widths); scripts/fuzz.sh adds configs/*.json themselves
-fuzz_bundle's manifest seed is copied by hand from the template bundle scripts/fuzz.sh makes.
+fuzz_bundle:      manifest.json of LeNet-5 bundles made by build/tilescale (or $TILESCALE_BIN) with four
+                  option sets; the one made like scripts/fuzz.sh's template (minmax, 8 images) loads
+                  against it as long as the quantizer's output does not change
 The models/*.onnx files are added to fuzz_onnx's scratch corpus by scripts/fuzz.sh, not copied here.
 """
 import os
+import shutil
 import struct
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import onnx
@@ -198,6 +205,52 @@ def topology_seeds():
     write("fuzz_topology", "gemm.csv", bytes([1]) + gemm.encode())
 
 
+# ----- fuzz_npy -----------------------------------------------------------------------------------
+
+
+def npy_seeds():
+    import io
+
+    def save(name, a, version=None):
+        f = io.BytesIO()
+        if version is None:
+            np.save(f, a)
+        else:
+            np.lib.format.write_array(f, a, version=version)
+        write("fuzz_npy", name, f.getvalue())
+
+    save("f4_2x3.npy", RNG.standard_normal((2, 3)).astype("<f4"))
+    save("f8_5.npy", RNG.standard_normal(5).astype("<f8"))
+    save("f4_scalar.npy", np.array(1.5, "<f4"))
+    save("f4_empty.npy", np.zeros((0, 4), "<f4"))
+    save("f4_v2.npy", np.arange(6, dtype="<f4").reshape(3, 2), version=(2, 0))
+    save("big_endian.npy", np.arange(4, dtype=">f4"))
+    save("fortran.npy", np.asfortranarray(np.ones((2, 2), "<f4")))
+    save("int8.npy", np.arange(4, dtype=np.int8))
+
+
+# ----- fuzz_bundle --------------------------------------------------------------------------------
+
+
+def bundle_seeds():
+    tool = os.environ.get("TILESCALE_BIN", os.path.join(ROOT, "build", "tilescale"))
+    common = ["quantize", "--model", os.path.join(ROOT, "models", "lenet5_mnist.onnx"),
+              "--dataset", "mnist", "--search", "minmax", "--calib", "8"]
+    variants = {
+        "lenet5_minmax_calib8": [],  # the same options as scripts/fuzz.sh's template
+        "lenet5_block4x8_kmeans": ["--granularity", "block:4x8", "--reorder", "kmeans"],
+        "lenet5_mx32_float_acts": ["--granularity", "mx:32", "--abits", "32"],
+        "lenet5_vsq16_a6": ["--granularity", "vsq:16", "--abits", "6", "--first-last", "8"],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, extra in variants.items():
+            out = os.path.join(tmp, name)
+            subprocess.run([tool] + common + extra + ["--out", out], check=True,
+                           stdout=subprocess.DEVNULL)
+            with open(os.path.join(out, "manifest.json"), "rb") as f:
+                write("fuzz_bundle", name + ".json", f.read())
+
+
 # ----- fuzz_bundle_blob ---------------------------------------------------------------------------
 
 
@@ -218,8 +271,10 @@ if __name__ == "__main__":
     onnx_seeds()
     idx_seeds()
     cifar_seeds()
+    npy_seeds()
     arch_seeds()
     scalesim_seeds()
     topology_seeds()
     blob_seeds()
+    bundle_seeds()
     sys.exit(0)

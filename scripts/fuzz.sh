@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer targets (fuzz/) one after another on a clang ASan + UBSan build in build-fuzz/.
 # Each target starts from a scratch copy of its seed corpus (fuzz/corpus/<target>/ plus the repo's
-# own files: models/*.onnx, configs/*.json, a fresh bundle); the committed corpus is never written.
+# own files: models/*.onnx, configs/*.json, models/fixtures/*.npy, a fresh bundle); the committed corpus is never written.
 # Crash, leak, timeout and out-of-memory inputs go to fuzz/crashes/<target>/.
 # Usage: scripts/fuzz.sh [seconds-per-target] [targets...]
 #   default 600 s per target and every target; TILESCALE_FUZZ_JOBS sets the build's -j (default
@@ -20,7 +20,7 @@ case "$seconds" in '' | *[!0-9]*)
   ;;
 esac
 
-all_targets=(fuzz_onnx fuzz_idx fuzz_cifar fuzz_arch fuzz_scalesim fuzz_topology fuzz_bundle
+all_targets=(fuzz_onnx fuzz_idx fuzz_cifar fuzz_npy fuzz_arch fuzz_scalesim fuzz_topology fuzz_bundle
   fuzz_bundle_blob)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
@@ -87,6 +87,7 @@ for t in "${targets[@]}"; do
     fuzz_onnx) cp "$root"/models/*.onnx "$corpus"/ ;;
     fuzz_bundle) cp "$template/manifest.json" "$corpus/template-manifest.json" ;;
     fuzz_arch) cp "$root"/configs/*.json "$corpus"/ ;;
+    fuzz_npy) cp "$root"/models/fixtures/*.npy "$corpus"/ ;;
   esac
   before=$(find "$crashes" -type f | wc -l)
   echo "fuzz: $t for ${seconds}s on $(find "$corpus" -type f | wc -l) seed inputs (log: $log)"

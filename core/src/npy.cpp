@@ -1,7 +1,6 @@
 #include "tilescale/core/npy.h"
 
 #include <cstring>
-#include <regex>
 
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
@@ -10,6 +9,36 @@ namespace tilescale {
 namespace {
 
 const char kMagic[] = "\x93NUMPY";
+
+// np.load refuses longer headers too (max_header_size, NumPy >= 1.24): a header is a short Python
+// dict literal, and a longer one is either damaged or an attempt to exhaust the parser.
+constexpr std::size_t kMaxHeaderLen = 10000;
+
+bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Where the value of 'key' starts in the header dict ("'key': value", blanks allowed around the
+// colon), or npos if the key is absent. A plain scan: std::regex recurses per character matched
+// and overflowed the stack on a long header.
+std::size_t value_of(const std::string& header, const std::string& key) {
+  const std::string quoted = "'" + key + "'";
+  std::size_t p = header.find(quoted);
+  if (p == std::string::npos) return p;
+  p += quoted.size();
+  while (p < header.size() && is_blank(header[p])) ++p;
+  if (p >= header.size() || header[p] != ':') return std::string::npos;
+  ++p;
+  while (p < header.size() && is_blank(header[p])) ++p;
+  return p;
+}
+
+// The text between `open` at position p and the next `close`; false if either is missing.
+bool enclosed(const std::string& text, std::size_t p, char open, char close, std::string* out) {
+  if (p == std::string::npos || p >= text.size() || text[p] != open) return false;
+  const std::size_t end = text.find(close, p + 1);
+  if (end == std::string::npos) return false;
+  *out = text.substr(p + 1, end - p - 1);
+  return true;
+}
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string s = "(";
@@ -58,21 +87,23 @@ NpyArray read_npy(const std::string& path) {
   } else {
     fail_input(path, "unsupported .npy version " + std::to_string(major));
   }
+  if (header_len > kMaxHeaderLen)
+    fail_input(path, "npy header of " + std::to_string(header_len) + " bytes is longer than the " +
+                         std::to_string(kMaxHeaderLen) + " NumPy accepts");
   if (header_start + header_len > bytes.size()) fail_input(path, "truncated .npy header");
   const std::string header = bytes.substr(header_start, header_len);
 
-  std::smatch m;
-  if (!std::regex_search(header, m, std::regex("'descr':\\s*'([^']*)'")))
+  std::string descr, dims;
+  if (!enclosed(header, value_of(header, "descr"), '\'', '\'', &descr))
     fail_input(path, "npy header has no descr");
-  const std::string descr = m[1];
   if (descr != "<f4" && descr != "<f8") fail_input(path, "unsupported npy dtype " + descr);
-  if (std::regex_search(header, std::regex("'fortran_order':\\s*True")))
+  const std::size_t fortran = value_of(header, "fortran_order");
+  if (fortran != std::string::npos && header.compare(fortran, 4, "True") == 0)
     fail_input(path, "Fortran-order npy arrays are not supported");
-  if (!std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)")))
+  if (!enclosed(header, value_of(header, "shape"), '(', ')', &dims))
     fail_input(path, "npy header has no shape");
 
   NpyArray arr;
-  const std::string dims = m[1];
   int64_t count = 1;
   // A Python tuple of non-negative integers: "", "5,", "2, 3" (a trailing comma is allowed).
   for (std::size_t pos = 0; pos < dims.size();) {

@@ -45,9 +45,7 @@ std::string npy_file(const std::string& dict, const std::string& data, int major
   b += static_cast<char>(major);
   b += '\0';
   const std::size_t len = header.size();
-  b += static_cast<char>(len & 0xff);
-  b += static_cast<char>((len >> 8) & 0xff);
-  if (major != 1) b += std::string(2, '\0');
+  for (int i = 0; i < (major == 1 ? 2 : 4); ++i) b += static_cast<char>((len >> (8 * i)) & 0xff);
   return b + header + data;
 }
 
@@ -145,6 +143,42 @@ TEST(Npy, ReadsVersion2HeadersAndNumpysOwnSpacing) {
   const NpyArray a = read_npy(dir.file("v2.npy"));
   EXPECT_THAT(a.shape, ElementsAre(6));
   EXPECT_THAT(a.data, ElementsAreArray(v));
+}
+
+TEST(Npy, HeaderLongerThanNumpysLimitIsRefusedWithoutParsingIt) {
+  // A 100 KB descr once overflowed the stack inside std::regex; NumPy caps headers at 10,000 bytes.
+  TempDir dir;
+  const std::vector<float> v = ramp(1);
+  const std::string fill(100000, 'x');
+  write_bytes(dir.file("long.npy"),
+              npy_file("{'descr': '<f4" + fill + "', 'fortran_order': False, 'shape': (1,), }",
+                       bytes_of(v), 2));
+  EXPECT_INPUT_ERROR(read_npy(dir.file("long.npy")), dir.file("long.npy"),
+                     "bytes is longer than the 10000 NumPy accepts");
+  // Just under the limit the header is parsed (and this descr refused by name).
+  write_bytes(dir.file("under.npy"),
+              npy_file("{'descr': '<f4" + std::string(9000, 'x') +
+                           "', 'fortran_order': False, 'shape': (1,), }",
+                       bytes_of(v), 2));
+  EXPECT_INPUT_ERROR(read_npy(dir.file("under.npy")), dir.file("under.npy"),
+                     "unsupported npy dtype <f4xxx");
+}
+
+TEST(Npy, BlanksAroundTheColonAndMissingKeys) {
+  TempDir dir;
+  const std::vector<float> v = ramp(2);
+  write_bytes(dir.file("a.npy"),
+              npy_file("{'descr' :  '<f4', 'fortran_order' : False, 'shape' :\t(2,)}", bytes_of(v)));
+  EXPECT_THAT(read_npy(dir.file("a.npy")).shape, ElementsAre(2));
+  write_bytes(dir.file("f.npy"),
+              npy_file("{'descr': '<f4', 'fortran_order': True, 'shape': (2,)}", bytes_of(v)));
+  EXPECT_INPUT_ERROR(read_npy(dir.file("f.npy")), dir.file("f.npy"), "Fortran-order");
+  write_bytes(dir.file("s.npy"), npy_file("{'descr': '<f4', 'shape': 2}", bytes_of(v)));
+  EXPECT_INPUT_ERROR(read_npy(dir.file("s.npy")), dir.file("s.npy"), "no shape");
+  write_bytes(dir.file("d.npy"), npy_file("{'descr': <f4, 'shape': (2,)}", bytes_of(v)));
+  EXPECT_INPUT_ERROR(read_npy(dir.file("d.npy")), dir.file("d.npy"), "no descr");
+  write_bytes(dir.file("u.npy"), npy_file("{'descr': '<f4', 'shape': (2,", bytes_of(v)));
+  EXPECT_INPUT_ERROR(read_npy(dir.file("u.npy")), dir.file("u.npy"), "no shape");
 }
 
 TEST(Npy, MissingFileRefused) {

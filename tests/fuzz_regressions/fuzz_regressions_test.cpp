@@ -105,6 +105,11 @@ const std::vector<Target>& targets() {
          fuzz::cifar_input(bytes_of(b), b.size(), dir);
        },
        true, "", ""},
+      {"fuzz_npy",
+       [](const std::string& b, const std::string& dir) {
+         fuzz::npy_input(bytes_of(b), b.size(), dir);
+       },
+       true, "models/fixtures", ".npy"},
       {"fuzz_arch",
        [](const std::string& b, const std::string& dir) {
          fuzz::arch_input(bytes_of(b), b.size(), dir);

@@ -48,9 +48,7 @@ TEST_F(MemoryBudgetCli, EvalBeyondTheBudgetExitsTwoNamingTheModelAndWritesNothin
 
 TEST_F(MemoryBudgetCli, IntegerEvalRunsSmallerChunksWithIdenticalLogits) {
   const std::string bundle = dir_.file("bundle");
-  const test::Outcome q = run({"quantize", "--model", kModel, "--dataset", "mnist", "--search",
-                               "minmax", "--calib", "8", "--out", bundle},
-                              "");
+  const test::Outcome q = test::quantize_lenet5("channel", bundle, out_dir_.path());
   ASSERT_EQ(q.code, 0) << q.err;
   auto eval = [&](const std::string& limit, const std::string& out) {
     return run({"eval", "--bundle", bundle, "--mode", "int", "--dataset", "mnist", "--limit",

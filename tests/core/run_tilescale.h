@@ -49,4 +49,16 @@ inline Outcome run_tilescale(const std::vector<std::string>& args, const std::st
   return r;
 }
 
+// Quantizes the zoo's LeNet-5 (W4A8, min-max search, 8 calibration images of MNIST's train split:
+// about 0.3 s) into the bundle directory `out`; the small real bundle CLI tests run the other
+// subcommands on.
+inline Outcome quantize_lenet5(const std::string& granularity, const std::string& out,
+                               const std::string& log_dir) {
+  return run_tilescale({"quantize", "--model",
+                        std::string(TILESCALE_SOURCE_DIR) + "/models/lenet5_mnist.onnx",
+                        "--dataset", "mnist", "--wbits", "4", "--granularity", granularity,
+                        "--search", "minmax", "--calib", "8", "--out", out},
+                       log_dir);
+}
+
 }  // namespace tilescale::test

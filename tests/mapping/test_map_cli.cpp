@@ -24,11 +24,7 @@ class MapCli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    const auto r =
-        run_tilescale({"quantize", "--model", kSource + "/models/lenet5_mnist.onnx", "--dataset",
-                       "mnist", "--wbits", "4", "--granularity", "block:8x8", "--search", "minmax",
-                       "--calib", "8", "--out", dir_->path() + "/bundle"},
-                      dir_->path());
+    const auto r = test::quantize_lenet5("block:8x8", dir_->path() + "/bundle", dir_->path());
     ASSERT_EQ(r.code, 0) << r.err;
   }
   static void TearDownTestSuite() { delete dir_; }

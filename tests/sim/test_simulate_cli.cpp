@@ -25,11 +25,7 @@ class SimulateCli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    const auto r =
-        run_tilescale({"quantize", "--model", kSource + "/models/lenet5_mnist.onnx", "--dataset",
-                       "mnist", "--wbits", "4", "--granularity", "channel", "--search", "minmax",
-                       "--calib", "8", "--out", dir_->path() + "/bundle"},
-                      dir_->path());
+    const auto r = test::quantize_lenet5("channel", dir_->path() + "/bundle", dir_->path());
     ASSERT_EQ(r.code, 0) << r.err;
   }
   static void TearDownTestSuite() { delete dir_; }

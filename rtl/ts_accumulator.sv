@@ -1,4 +1,5 @@
 // Wide accumulator: acc <= clear ? in : acc + in on en_i (two's complement, wraps at Bits).
+/* verilator lint_off MULTITOP */  // a library of blocks, each a top of its own (tests/rtl)
 module ts_accumulator #(
   parameter int unsigned Bits = 48  // accumulator width
 ) (

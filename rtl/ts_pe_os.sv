@@ -1,5 +1,6 @@
 // Output-stationary systolic PE: activation passes right, weight passes down (both registered), the
 // product accumulates locally; clear restarts the sum, drain shifts accumulators out along a chain.
+/* verilator lint_off MULTITOP */  // a library of blocks, each a top of its own (tests/rtl)
 module ts_pe_os #(
   parameter int unsigned ActBits    = 8,  // activation code width (unsigned or signed per layer)
   parameter int unsigned WeightBits = 4,  // signed weight width

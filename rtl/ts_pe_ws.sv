@@ -1,5 +1,6 @@
 // Weight-stationary systolic PE: holds one signed weight, passes the activation code right and adds
 // act * weight to the partial sum coming from above (both outputs registered).
+/* verilator lint_off MULTITOP */  // a library of blocks, each a top of its own (tests/rtl)
 module ts_pe_ws #(
   parameter int unsigned ActBits    = 8,  // activation code width (unsigned or signed per layer)
   parameter int unsigned WeightBits = 4,  // signed weight width

@@ -1,4 +1,5 @@
 // Requantizer: saturate(round_shift_half_up(acc, F), output grid), exactly int_arith.h, registered.
+/* verilator lint_off MULTITOP */  // a library of blocks, each a top of its own (tests/rtl)
 module ts_requant #(
   parameter int unsigned InBits    = 48,  // signed wide-accumulator width
   parameter int unsigned OutBits   = 8,   // activation code width

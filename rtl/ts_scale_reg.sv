@@ -1,4 +1,5 @@
 // One block-scale register {m, shift} with write enable; MantBits = 1 stores only the shift (m = 1).
+/* verilator lint_off MULTITOP */  // a library of blocks, each a top of its own (tests/rtl)
 module ts_scale_reg #(
   parameter int unsigned MantBits  = 16,  // mantissa width; 1 = shift-only scale unit
   parameter int unsigned ShiftBits = 6    // shift width

@@ -1,4 +1,5 @@
 // Block scale unit: (psum * m) << lshift, the exact acc term of int_arith.h, registered.
+/* verilator lint_off MULTITOP */  // a library of blocks, each a top of its own (tests/rtl)
 module ts_scale_unit #(
   parameter int unsigned InBits    = 32,  // signed partial-sum width
   parameter int unsigned MantBits  = 16,  // unsigned mantissa width m (Kind 0)

@@ -8,6 +8,7 @@
 // so the crossbar supplies popcount(x) (row_count_i, computed digitally once per crossbar) and no
 // slice is special. An input bit of weight 2^p adds that term << p; the sign bit of a signed
 // activation (weight -2^p) subtracts it (bit_neg_i).
+/* verilator lint_off MULTITOP */  // a library of blocks, each a top of its own (tests/rtl)
 module ts_shift_add #(
   parameter int unsigned AdcBits   = 6,   // ADC code width (unsigned column sum, already clipped)
   parameter int unsigned Slices    = 4,   // weight bit-slice columns per weight

@@ -25,13 +25,17 @@ int64_t parse_limit(const std::string& text) {
   if (i == 0 || i > 18)
     fail_input(kLimitVar, "'" + text + "' is not a byte count (e.g. 4096, 512M, 2G)");
   int64_t value = std::stoll(text.substr(0, i));
-  int shift = 0;
   const std::string suffix = text.substr(i);
-  if (suffix == "K" || suffix == "k") shift = 10;
-  else if (suffix == "M" || suffix == "m") shift = 20;
-  else if (suffix == "G" || suffix == "g") shift = 30;
-  else if (!suffix.empty())
-    fail_input(kLimitVar, "unknown suffix '" + suffix + "' (use K, M or G)");
+  int shift = 0;  // K, M, G: powers of 1024
+  if (!suffix.empty()) {
+    const std::size_t unit = suffix.size() == 1
+                                 ? std::string("KMG").find(static_cast<char>(
+                                       std::toupper(static_cast<unsigned char>(suffix[0]))))
+                                 : std::string::npos;
+    if (unit == std::string::npos)
+      fail_input(kLimitVar, "unknown suffix '" + suffix + "' (use K, M or G)");
+    shift = 10 * static_cast<int>(unit + 1);
+  }
   if (value < 1) fail_input(kLimitVar, "must be at least 1 byte");
   if (value > (std::numeric_limits<int64_t>::max() >> shift)) fail_input(kLimitVar, "too large");
   return value << shift;
@@ -92,12 +96,12 @@ void check_memory_budget(const std::string& file, const std::string& what, doubl
 int64_t samples_within_budget(const std::string& file, const std::string& what,
                               double bytes_per_sample, int workers, int64_t wanted) {
   const double per_round = bytes_per_sample * std::max(workers, 1);
-  check_memory_budget(file, what + " for one sample on each of " + std::to_string(workers) +
-                                " threads",
-                      per_round);
+  check_memory_budget(
+      file, what + " for one sample on each of " + std::to_string(workers) + " threads", per_round);
   if (per_round <= 0) return wanted;
   const double fit = std::floor(static_cast<double>(memory_budget_bytes()) / per_round);
-  return fit >= static_cast<double>(wanted) ? wanted : std::max<int64_t>(1, static_cast<int64_t>(fit));
+  return fit >= static_cast<double>(wanted) ? wanted
+                                            : std::max<int64_t>(1, static_cast<int64_t>(fit));
 }
 
 }  // namespace tilescale

@@ -9,8 +9,8 @@
 #include <thread>
 
 #include "dnnl_conv.h"
-#include "tilescale/core/memory_budget.h"
 #include "float_kernels.h"
+#include "tilescale/core/memory_budget.h"
 
 namespace tilescale::quant {
 namespace {

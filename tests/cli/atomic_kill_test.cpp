@@ -4,9 +4,9 @@
 // reference run), never a mix, a partial file or a missing output.
 //
 // Stale temporaries: a run killed while writing leaves its temporary "<DIR>.tmp.<host>.<pid>" (or
-// "<FILE>...") behind; the program installs no signal handler, so SIGINT leaves it too. They are never
-// read as the output, and the next run removes them all, since their pids are dead, and writes the
-// complete new output (checked below).
+// "<FILE>...") behind; the program installs no signal handler, so SIGINT leaves it too. They are
+// never read as the output, and the next run removes them all, since their pids are dead, and
+// writes the complete new output (checked below).
 //
 // The seed comes from $TILESCALE_TEST_SEED, else from the clock; it is printed, and a failure
 // message repeats it with every delay.

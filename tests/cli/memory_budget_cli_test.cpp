@@ -22,8 +22,9 @@ class MemoryBudgetCli : public ::testing::Test {
  protected:
   test::Outcome run(const std::vector<std::string>& args, const std::string& limit) {
     return test::run_tilescale(args, out_dir_.path(),
-                               limit.empty() ? std::vector<std::string>{}
-                                             : std::vector<std::string>{"TILESCALE_MEMORY_LIMIT=" + limit});
+                               limit.empty()
+                                   ? std::vector<std::string>{}
+                                   : std::vector<std::string>{"TILESCALE_MEMORY_LIMIT=" + limit});
   }
   test::TempDir dir_, out_dir_;
 };
@@ -40,8 +41,8 @@ TEST_F(MemoryBudgetCli, EvalBeyondTheBudgetExitsTwoNamingTheModelAndWritesNothin
                                         "budget of 1.0 MiB (set by TILESCALE_MEMORY_LIMIT)"));
   EXPECT_TRUE(dir_.entries().empty());
   // One thread needs half and runs.
-  const test::Outcome one = run({"eval", "--model", kModel, "--dataset", "mnist", "--limit",
-                                 "100", "--threads", "1", "--dump-logits", logits},
+  const test::Outcome one = run({"eval", "--model", kModel, "--dataset", "mnist", "--limit", "100",
+                                 "--threads", "1", "--dump-logits", logits},
                                 "1M");
   EXPECT_EQ(one.code, 0) << one.err;
 }
@@ -51,8 +52,8 @@ TEST_F(MemoryBudgetCli, IntegerEvalRunsSmallerChunksWithIdenticalLogits) {
   const test::Outcome q = test::quantize_lenet5("channel", bundle, out_dir_.path());
   ASSERT_EQ(q.code, 0) << q.err;
   auto eval = [&](const std::string& limit, const std::string& out) {
-    return run({"eval", "--bundle", bundle, "--mode", "int", "--dataset", "mnist", "--limit",
-                "300", "--threads", "2", "--dump-logits", out},
+    return run({"eval", "--bundle", bundle, "--mode", "int", "--dataset", "mnist", "--limit", "300",
+                "--threads", "2", "--dump-logits", out},
                limit);
   };
   // 289 KiB per image (int64 codes and the largest im2col), 577 KiB for one on each of 2 threads:

@@ -138,11 +138,10 @@ TEST(AtomicFile, StaleTemporariesOfDeadRunsAreRemovedAndNothingElse) {
                                  (host == "00000000" ? "11111111" : "00000000") + "." +
                                  std::to_string(dead);
   write_bytes(dir.file(other_host), "run of another machine");
-  const std::string kept[] = {"out.npy.tmp." + host + "." + std::to_string(dead) + "x",
-                              "out.npy.tmp." + host + ".0" + std::to_string(dead),
-                              "out.npy.tmp." + std::to_string(dead),
-                              "out.npy.old." + std::to_string(dead),
-                              "other.npy.tmp." + host + "." + std::to_string(dead)};
+  const std::string kept[] = {
+      "out.npy.tmp." + host + "." + std::to_string(dead) + "x",
+      "out.npy.tmp." + host + ".0" + std::to_string(dead), "out.npy.tmp." + std::to_string(dead),
+      "out.npy.old." + std::to_string(dead), "other.npy.tmp." + host + "." + std::to_string(dead)};
   for (const std::string& k : kept) write_bytes(dir.file(k), "keep");
 
   const std::vector<std::string> removed = remove_stale_temporaries(path);

@@ -153,7 +153,8 @@ TEST_F(IdxTest, HeaderClaimingAHugeArrayIsRefusedWithoutAllocatingForIt) {
   // 2^33: under the limit, so the file size check refuses it (nothing is allocated for the claim).
   write_bytes(images_, idx_bytes({0x8000, 0x8000, 8}, {1}));
   EXPECT_INPUT_ERROR(load_idx(images_, labels_), images_, "truncated IDX file");
-  EXPECT_LT(probe.bytes(), std::size_t{1} << 20) << "refusing a header must not allocate for its claim";
+  EXPECT_LT(probe.bytes(), std::size_t{1} << 20)
+      << "refusing a header must not allocate for its claim";
 }
 
 // One malformed image file per case: its bytes and the problem the message must mention.

@@ -156,10 +156,9 @@ TEST(Npy, HeaderLongerThanNumpysLimitIsRefusedWithoutParsingIt) {
   EXPECT_INPUT_ERROR(read_npy(dir.file("long.npy")), dir.file("long.npy"),
                      "bytes is longer than the 10000 NumPy accepts");
   // Just under the limit the header is parsed (and this descr refused by name).
-  write_bytes(dir.file("under.npy"),
-              npy_file("{'descr': '<f4" + std::string(9000, 'x') +
-                           "', 'fortran_order': False, 'shape': (1,), }",
-                       bytes_of(v), 2));
+  write_bytes(dir.file("under.npy"), npy_file("{'descr': '<f4" + std::string(9000, 'x') +
+                                                  "', 'fortran_order': False, 'shape': (1,), }",
+                                              bytes_of(v), 2));
   EXPECT_INPUT_ERROR(read_npy(dir.file("under.npy")), dir.file("under.npy"),
                      "unsupported npy dtype <f4xxx");
 }
@@ -167,8 +166,9 @@ TEST(Npy, HeaderLongerThanNumpysLimitIsRefusedWithoutParsingIt) {
 TEST(Npy, BlanksAroundTheColonAndMissingKeys) {
   TempDir dir;
   const std::vector<float> v = ramp(2);
-  write_bytes(dir.file("a.npy"),
-              npy_file("{'descr' :  '<f4', 'fortran_order' : False, 'shape' :\t(2,)}", bytes_of(v)));
+  write_bytes(
+      dir.file("a.npy"),
+      npy_file("{'descr' :  '<f4', 'fortran_order' : False, 'shape' :\t(2,)}", bytes_of(v)));
   EXPECT_THAT(read_npy(dir.file("a.npy")).shape, ElementsAre(2));
   write_bytes(dir.file("f.npy"),
               npy_file("{'descr': '<f4', 'fortran_order': True, 'shape': (2,)}", bytes_of(v)));

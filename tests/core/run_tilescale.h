@@ -54,11 +54,11 @@ inline Outcome run_tilescale(const std::vector<std::string>& args, const std::st
 // subcommands on.
 inline Outcome quantize_lenet5(const std::string& granularity, const std::string& out,
                                const std::string& log_dir) {
-  return run_tilescale({"quantize", "--model",
-                        std::string(TILESCALE_SOURCE_DIR) + "/models/lenet5_mnist.onnx",
-                        "--dataset", "mnist", "--wbits", "4", "--granularity", granularity,
-                        "--search", "minmax", "--calib", "8", "--out", out},
-                       log_dir);
+  return run_tilescale(
+      {"quantize", "--model", std::string(TILESCALE_SOURCE_DIR) + "/models/lenet5_mnist.onnx",
+       "--dataset", "mnist", "--wbits", "4", "--granularity", granularity, "--search", "minmax",
+       "--calib", "8", "--out", out},
+      log_dir);
 }
 
 }  // namespace tilescale::test

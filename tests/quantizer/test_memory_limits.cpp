@@ -1,6 +1,7 @@
 // Activation sizes a file claims are checked against the memory budget before the executors
-// allocate: a model whose Pad blows one 28x28 image up to a billion elements imports (its shapes are
-// within the importer's per-tensor limit) but running it is refused with an error naming the file.
+// allocate: a model whose Pad blows one 28x28 image up to a billion elements imports (its shapes
+// are within the importer's per-tensor limit) but running it is refused with an error naming the
+// file.
 #include <gtest/gtest.h>
 
 #include <string>

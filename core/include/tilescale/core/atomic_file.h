@@ -10,18 +10,20 @@
 
 namespace tilescale {
 
-// The temporary an atomic write of `path` by process `pid` of this host uses, in the same directory:
+// The temporary an atomic write of `path` by process `pid` of this host uses, in the same
+// directory:
 // "<path>.tmp.<host>.<pid>", where <host> is 8 hex digits of a hash of the host name. The host part
-// tells a dead run of this machine from a live run of another one writing into a shared (NFS) folder.
+// tells a dead run of this machine from a live run of another one writing into a shared (NFS)
+// folder.
 std::string atomic_temp_path(const std::string& path, pid_t pid = ::getpid());
 
-// Removes the temporaries of `path` that runs killed by a signal left behind: siblings named exactly
-// atomic_temp_path(path, pid) for a pid that no longer exists on this host (kill(pid, 0) fails with
-// ESRCH). A file is unlinked; a directory (a bundle's temporary) is removed with its contents.
-// Untouched: temporaries of live processes (also of an unrelated process that reuses the pid), of
-// other hosts, "<dir>.old.<pid>" (which may hold the only copy of an old bundle) and every other
-// name. Best effort: what cannot be removed stays, and the next run tries again. Returns the file
-// names removed, sorted.
+// Removes the temporaries of `path` that runs killed by a signal left behind: siblings named
+// exactly atomic_temp_path(path, pid) for a pid that no longer exists on this host (kill(pid, 0)
+// fails with ESRCH). A file is unlinked; a directory (a bundle's temporary) is removed with its
+// contents. Untouched: temporaries of live processes (also of an unrelated process that reuses the
+// pid), of other hosts, "<dir>.old.<pid>" (which may hold the only copy of an old bundle) and every
+// other name. Best effort: what cannot be removed stays, and the next run tries again. Returns the
+// file names removed, sorted.
 std::vector<std::string> remove_stale_temporaries(const std::string& path);
 
 // Writes to atomic_temp_path(path) in the same directory, fsyncs, then rename()s over path, so a

@@ -36,8 +36,9 @@ class IntExecutor {
 
   const QuantizedModel& model_;
   int threads_;
-  int64_t chunk_ = 8;        // samples a worker runs through the network at a time
-  double bytes_per_sample_;  // int64 codes of every value + the im2col of the largest Conv (doubles)
+  int64_t chunk_ = 8;  // samples a worker runs through the network at a time
+  double
+      bytes_per_sample_;  // int64 codes of every value + the im2col of the largest Conv (doubles)
   std::vector<int> layer_of_op_;  // per plan op: index into model.layers, or -1
 };
 

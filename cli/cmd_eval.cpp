@@ -11,6 +11,7 @@
 #include "data_options.h"
 #include "parse_options.h"
 #include "tilescale/core/error.h"
+#include "tilescale/core/memory_budget.h"
 #include "tilescale/core/npy.h"
 #include "tilescale/core/progress.h"
 #include "tilescale/quant/bundle.h"
@@ -86,6 +87,8 @@ int run_eval(const std::vector<std::string>& args) {
     float_exec.emplace(graph, quant::FloatExecutorOptions{threads});
   }
   const int used_threads = int_exec ? int_exec->threads() : float_exec->threads();
+  check_memory_budget(model_path, "the logits of " + std::to_string(ds.count) + " images",
+                      4.0 * static_cast<double>(ds.count) * static_cast<double>(classes));
   std::vector<float> logits(static_cast<std::size_t>(ds.count * classes));
   // A batch never holds more than the whole data set, however large --batch is.
   std::vector<float> input(static_cast<std::size_t>(std::min(batch, ds.count) * ds.image_size()));

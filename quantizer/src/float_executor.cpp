@@ -260,9 +260,11 @@ void FloatExecutor::run(const float* input, int64_t n, float* output) const {
 
 std::vector<std::vector<float>> FloatExecutor::run_all(const float* input, int64_t n) const {
   const auto& values = graph_.values;
+  // The result, plus the workspaces of the chunks that compute it.
   check_memory_budget(graph_.source,
                       "keeping every activation of " + std::to_string(n) + " samples",
-                      4.0 * static_cast<double>(n) * graph_.activation_elements_per_sample());
+                      4.0 * static_cast<double>(n + options_.chunk * threads_) *
+                          graph_.activation_elements_per_sample());
   std::vector<std::vector<float>> result(values.size());
   for (std::size_t v = 0; v < values.size(); ++v)
     result[v].resize(static_cast<std::size_t>(n * values[v].size()));

@@ -53,9 +53,13 @@ IntExecutor::IntExecutor(const QuantizedModel& model, int threads) : model_(mode
       threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   openblas_set_num_threads(1);
   const Graph& g = model.graph;
-  bytes_per_sample_ =
-      8.0 * (g.activation_elements_per_sample() + g.largest_im2col_elements_per_sample());
-  chunk_ = samples_within_budget(g.source, "running the integer network (int64 codes and im2col)",
+  // Per sample: int64 codes (8 B) and float host values (at most 4 B) of every value; the largest
+  // Conv's im2col twice in double (col and its reduction-group copy xb); int64 accumulators and
+  // double partial sums of its output, bounded by the activations (8 + 8 B).
+  const double elements = g.activation_elements_per_sample();
+  bytes_per_sample_ = 28.0 * elements + 16.0 * g.largest_im2col_elements_per_sample();
+  chunk_ = samples_within_budget(g.source,
+                                 "running the integer network (codes, im2col and accumulators)",
                                  bytes_per_sample_, threads_, chunk_);
   layer_of_op_.assign(model.plan.ops.size(), -1);
   for (std::size_t l = 0; l < model.layers.size(); ++l)

@@ -13,6 +13,7 @@
 
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
+#include "tilescale/core/memory_budget.h"
 
 namespace tilescale::quant {
 namespace {
@@ -69,6 +70,10 @@ class Importer {
   double scalar(const onnx::NodeProto& n, int i) const;
   std::vector<int64_t> int_values(const onnx::NodeProto& n, int i) const;
   int value_of(const onnx::NodeProto& n, int i) const;
+  // Counts `elements` floats of constants expanded to a per-sample shape (a broadcast operand, an
+  // unfolded BN's scale and shift) and refuses the file before allocating them if all of them
+  // together would not fit the memory budget: a small file can ask for gigabytes this way.
+  void reserve_expanded(const onnx::NodeProto& n, double elements);
   int add_value(const std::string& name, std::vector<int64_t> shape);
   int readers(int value) const;
   Node& add_node(const onnx::NodeProto& n, Op op, std::vector<int> inputs,
@@ -95,6 +100,7 @@ class Importer {
   int node_index_ = 0;
   int64_t static_batch_ = 0;  // batch dim of the input when the file fixes it, else 0
   std::unordered_map<std::string, Constant> constants_;
+  double expanded_bytes_ = 0;  // reserve_expanded's running total
   std::unordered_map<std::string, int> value_ids_;
   std::vector<int> consumers_;  // consumer count per value id, for BN folding
   std::unordered_map<std::string, int> onnx_consumers_;  // how many node inputs name each tensor
@@ -680,6 +686,7 @@ void Importer::import_batchnorm(const onnx::NodeProto& n) {
   }
   // Otherwise a per-channel affine: Mul by scale then Add shift, both broadcast over H and W.
   const int64_t per_c = graph_.values[in].size() / c;
+  reserve_expanded(n, 2.0 * static_cast<double>(c) * static_cast<double>(per_c));
   Tensor sc, sh;
   sc.shape = sh.shape = s;
   sc.data.resize(static_cast<std::size_t>(c * per_c));
@@ -742,6 +749,14 @@ Tensor broadcast_to(const Constant& c, const std::vector<int64_t>& shape, const 
   return t;
 }
 
+void Importer::reserve_expanded(const onnx::NodeProto& n, double elements) {
+  expanded_bytes_ += 4.0 * elements;
+  check_memory_budget(source_,
+                      "node '" + node_label(n) + "' (" + n.op_type() +
+                          "): the constants expanded to per-sample shapes up to this node",
+                      expanded_bytes_);
+}
+
 void Importer::import_binary(const onnx::NodeProto& n, Op op) {
   if (n.input_size() != 2) fail_node(n, "expects 2 inputs");
   const bool c0 = is_const(n.input(0)), c1 = is_const(n.input(1));
@@ -750,6 +765,7 @@ void Importer::import_binary(const onnx::NodeProto& n, Op op) {
   if (c0 || c1) {
     const int in = value_of(n, c0 ? 1 : 0);
     const auto shape = graph_.values[in].shape;
+    reserve_expanded(n, static_cast<double>(graph_.values[in].size()));
     Tensor operand = broadcast_to(constants_.at(n.input(c0 ? 0 : 1)), shape, "the", node_fail);
     Node& node = add_node(n, op, {in}, shape);
     node.operand = std::move(operand);

@@ -133,7 +133,7 @@ QuantizedModel quantize(const Graph& graph, const QuantOptions& options, const D
   for (int64_t i = 0; i < n; ++i)
     calib_set.fill_batch(picks[i], 1, calib.data() + i * calib_set.image_size());
   FloatExecutorOptions exec_opts{options.threads};
-  const auto float_values = FloatExecutor(m.graph, exec_opts).run_all(calib.data(), n);
+  auto float_values = FloatExecutor(m.graph, exec_opts).run_all(calib.data(), n);
 
   // Initial grids: activations min-max over the calibration set, weights min-max per block.
   for (std::size_t v = 0; v < m.acts.size(); ++v) {
@@ -161,6 +161,9 @@ QuantizedModel quantize(const Graph& graph, const QuantOptions& options, const D
   }
 
   ScaleSearch search(m, float_values, n, calib);
+  // The search has sampled what it needs; free the full activations before it runs, since
+  // --calib-input quantized makes another run_all of the same size.
+  std::vector<std::vector<float>>().swap(float_values);
   search.run();
   finalize_multipliers(m);
   return m;

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "../core/expect_input_error.h"
+#include "../core/scoped_env.h"
 #include "tilescale/core/dataset.h"
 #include "tilescale/core/error.h"
 #include "tilescale/quant/fake_quant.h"
@@ -331,6 +332,29 @@ void edit_manifest(const std::string& dir, const std::function<void(ojson&)>& ed
 }
 
 // ----- SHA-256 -----------------------------------------------------------------------------------
+
+// Under a tight memory budget the golden executor runs fewer samples per chunk and, being exact,
+// gives the same bits; with no room for one sample per thread it refuses, naming the model.
+// LeNet-5's workspace is 0.76 MiB per sample, so 2 MiB on 2 threads leaves room for 1 each.
+TEST(IntExecutorBudget, SmallerChunksUnderATightBudgetGiveIdenticalCodes) {
+  const QuantizedModel& m = minmax_model();
+  const int64_t n = 20;
+  const std::vector<float> x = test_images(n);
+  const IntExecutor roomy(m, 2);
+  EXPECT_EQ(roomy.chunk(), 8);
+  test::ScopedEnv limit("TILESCALE_MEMORY_LIMIT", "2M");
+  const IntExecutor tight(m, 2);
+  EXPECT_EQ(tight.chunk(), 1);
+  const int64_t classes = m.graph.output_value().size();
+  std::vector<float> ya(n * classes), yb(n * classes);
+  roomy.run(x.data(), n, ya.data());
+  tight.run(x.data(), n, yb.data());
+  EXPECT_TRUE(same_bits(ya, yb));
+  test::ScopedEnv tighter("TILESCALE_MEMORY_LIMIT", "1M");
+  EXPECT_INPUT_ERROR(IntExecutor(m, 2), m.graph.source, "running the integer network");
+  EXPECT_INPUT_ERROR(roomy.run_codes(x.data(), n), m.graph.source,
+                     "the integer codes of 20 samples at once");
+}
 
 TEST(BundleSha256, MatchesFips180Vectors) {
   EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");

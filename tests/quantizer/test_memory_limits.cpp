@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/alloc_probe.h"
 #include "core/expect_input_error.h"
 #include "core/scoped_env.h"
 #include "onnx_builder.h"
@@ -39,6 +40,31 @@ TEST(MemoryLimits, BillionElementActivationImportsButIsNotRun) {
                      "needs 3.8 GiB, more than the memory budget of 2.0 GiB");
 }
 
+// The importer expands a constant operand (and an unfolded BN's scale and shift) to the per-sample
+// shape: after a huge Pad that is gigabytes from a few bytes of file, refused before allocating.
+TEST(MemoryLimits, ConstantsExpandedBeyondTheBudgetAreRefusedAtImport) {
+  test::ScopedEnv limit("TILESCALE_MEMORY_LIMIT", "2G");
+  for (const std::string op : {"Add", "BatchNormalization"}) {
+    SCOPED_TRACE(op);
+    OnnxBuilder b(13);
+    b.input("x", {1, 28, 28});
+    b.initializer_i64("pads", {8}, {0, 0, 16000, 16000, 0, 0, 16000, 16000});
+    b.node("Pad", {"x", "pads"}, {"p"}, {}, "pad");
+    if (op == "Add") {
+      b.initializer("one", {1}, {1.0f});
+      b.node("Add", {"p", "one"}, {"y"}, {}, "big");
+    } else {
+      for (const char* name : {"gamma", "beta", "mean", "var"}) b.initializer(name, {1}, {1.0f});
+      b.node("BatchNormalization", {"p", "gamma", "beta", "mean", "var"}, {"y"}, {}, "big");
+    }
+    b.output("y");
+    const test::LargestAllocation probe;
+    EXPECT_INPUT_ERROR(import_onnx_bytes(b.bytes(), kSource), kSource,
+                       "node 'big' (" + op + "): the constants expanded to per-sample shapes");
+    EXPECT_LT(probe.bytes(), std::size_t{64} << 20);
+  }
+}
+
 TEST(MemoryLimits, ChunkPerThreadCountsAgainstTheBudget) {
   const Graph g = padded_model(2);  // 784 + 1024 elements: 7,232 bytes per image
   {
@@ -56,9 +82,9 @@ TEST(MemoryLimits, RunAllRefusesToKeepMoreSamplesThanFit) {
   test::ScopedEnv limit("TILESCALE_MEMORY_LIMIT", "200K");
   const FloatExecutor exec(g, FloatExecutorOptions{1, 1});
   std::vector<float> images(64 * 784, 0.5f);
-  EXPECT_EQ(exec.run_all(images.data(), 16).size(), g.values.size());  // 113 KiB
+  EXPECT_EQ(exec.run_all(images.data(), 16).size(), g.values.size());  // (16 + 1) x 7,232 B
   EXPECT_INPUT_ERROR(exec.run_all(images.data(), 64), kSource,
-                     "keeping every activation of 64 samples needs 452.0 KiB");
+                     "keeping every activation of 64 samples needs 459.1 KiB");
 }
 
 }  // namespace

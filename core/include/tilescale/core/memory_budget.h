@@ -23,8 +23,8 @@ std::string format_bytes(double bytes);
 void check_memory_budget(const std::string& file, const std::string& what, double bytes);
 
 // How many samples of `bytes_per_sample` each, for `workers` workers at once, fit the budget,
-// capped at `wanted`; throws like check_memory_budget (what = "<what> for one sample per worker")
-// if not even one does.
+// capped at `wanted`; if not even one sample each fits, throws like check_memory_budget with
+// what = "<what> for one sample on each of <workers> threads".
 int64_t samples_within_budget(const std::string& file, const std::string& what,
                               double bytes_per_sample, int workers, int64_t wanted);
 

@@ -22,13 +22,19 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// 8 hex digits of FNV-1a over the host name; the same on every call of one machine.
+// 8 hex digits of FNV-1a over the host name and the inode of this process's pid namespace: pids
+// are comparable only between processes whose tags match, which share a kernel and a namespace
+// (containers on one machine may share a host name, never a pid namespace inode).
 const std::string& host_tag() {
   static const std::string tag = [] {
     char name[256] = {};
     if (::gethostname(name, sizeof name - 1) != 0) name[0] = '\0';
+    struct stat ns;
+    const unsigned long long ns_inode =
+        ::stat("/proc/self/ns/pid", &ns) == 0 ? static_cast<unsigned long long>(ns.st_ino) : 0;
+    const std::string id = std::string(name) + "/" + std::to_string(ns_inode);
     uint32_t h = 2166136261u;
-    for (const char* c = name; *c; ++c) h = (h ^ static_cast<unsigned char>(*c)) * 16777619u;
+    for (char c : id) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
     char hex[9];
     std::snprintf(hex, sizeof hex, "%08x", h);
     return std::string(hex);
@@ -61,9 +67,9 @@ std::vector<std::string> remove_stale_temporaries(const std::string& path) {
   const std::string prefix = target.filename().string() + ".tmp." + host_tag() + ".";
   std::vector<std::string> removed;
   std::error_code ec;
-  fs::directory_iterator it(parent, ec);
-  if (ec) return removed;
-  for (const fs::directory_entry& entry : it) {
+  // Iterated with error codes throughout: a folder that cannot be read is left as it is.
+  for (fs::directory_iterator it(parent, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::directory_entry& entry = *it;
     const std::string name = entry.path().filename().string();
     if (name.compare(0, prefix.size(), prefix) != 0) continue;
     const pid_t pid = parse_pid(name.substr(prefix.size()));

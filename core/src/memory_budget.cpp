@@ -41,15 +41,45 @@ int64_t parse_limit(const std::string& text) {
   return value << shift;
 }
 
-// The cgroup v2 memory limit of this process, or int64 max if there is none or it is unreadable.
-int64_t cgroup_limit() {
-  std::ifstream in("/sys/fs/cgroup/memory.max");
+// A limit file's number, or int64 max if it is absent, "max" or not a number.
+int64_t read_limit_file(const std::string& path) {
+  std::ifstream in(path);
   std::string text;
-  if (!(in >> text) || text.empty() || text == "max") return std::numeric_limits<int64_t>::max();
+  if (!(in >> text) || text.empty() || text.size() > 18) return std::numeric_limits<int64_t>::max();
   for (char c : text)
     if (!std::isdigit(static_cast<unsigned char>(c))) return std::numeric_limits<int64_t>::max();
-  if (text.size() > 18) return std::numeric_limits<int64_t>::max();
   return std::stoll(text);
+}
+
+// The smallest memory limit of this process's cgroups and their ancestors, v2 (memory.max) and v1
+// (memory.limit_in_bytes), from the paths in /proc/self/cgroup; int64 max if there is none. A
+// folder the mount does not show (a cgroup namespace's root shows as "/") is skipped.
+int64_t cgroup_limit() {
+  int64_t limit = std::numeric_limits<int64_t>::max();
+  std::ifstream in("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(in, line)) {
+    // "<id>:<controllers>:<path>"; v2 is "0::<path>".
+    const std::size_t a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    const std::string controllers = line.substr(a + 1, b - a - 1);
+    std::string base, file;
+    if (line.compare(0, a, "0") == 0 && controllers.empty()) {
+      base = "/sys/fs/cgroup";
+      file = "memory.max";
+    } else if (("," + controllers + ",").find(",memory,") != std::string::npos) {
+      base = "/sys/fs/cgroup/memory";
+      file = "memory.limit_in_bytes";
+    } else {
+      continue;
+    }
+    for (std::string dir = base + line.substr(b + 1);; dir = dir.substr(0, dir.rfind('/'))) {
+      while (dir.size() > base.size() && dir.back() == '/') dir.pop_back();
+      limit = std::min(limit, read_limit_file(dir + "/" + file));
+      if (dir.size() <= base.size()) break;
+    }
+  }
+  return limit;
 }
 
 }  // namespace

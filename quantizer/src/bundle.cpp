@@ -539,9 +539,14 @@ void write_bundle(const QuantizedModel& model, const std::string& onnx_bytes,
       if (err != EINVAL && err != ENOSYS && err != EOPNOTSUPP)
         fail_input(target, "cannot swap in the new bundle: " + errno_text(err));
       // No RENAME_EXCHANGE on this file system: move the old bundle aside, then rename. A crash
-      // between the two renames leaves the old bundle at "<dir>.old.<pid>".
-      const std::string old = target + ".old." + std::to_string(::getpid());
-      remove_tree(old);
+      // between the two renames leaves the old bundle at "<dir>.old.<pid>[.<n>]", possibly its only
+      // copy, so an existing name of that form is never reused or removed: the first free one is.
+      std::string old = target + ".old." + std::to_string(::getpid());
+      struct stat old_st;
+      for (int n = 1; ::lstat(old.c_str(), &old_st) == 0 || errno != ENOENT; ++n) {
+        if (n > 1000) fail_input(target, "no free name to move the old bundle aside as " + old);
+        old = target + ".old." + std::to_string(::getpid()) + "." + std::to_string(n);
+      }
       if (::rename(target.c_str(), old.c_str()) != 0)
         fail_input(target, "cannot move the old bundle aside: " + errno_text(errno));
       if (::rename(tmp.c_str(), target.c_str()) != 0) {

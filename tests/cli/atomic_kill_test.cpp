@@ -3,7 +3,7 @@
 // the older output that was there before or to the complete new one (the bytes of an uninterrupted
 // reference run), never a mix, a partial file or a missing output.
 //
-// Stale temporaries: a run killed while writing leaves its temporary "<DIR>.tmp.<host>.<pid>" (or
+// Stale temporaries: a run killed while writing leaves its temporary "<DIR>.tmp.<tag>.<pid>" (or
 // "<FILE>...") behind; the program installs no signal handler, so SIGINT leaves it too. They are
 // never read as the output, and the next run removes them all, since their pids are dead, and
 // writes the complete new output (checked below).

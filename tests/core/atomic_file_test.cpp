@@ -118,30 +118,30 @@ TEST(AtomicFile, TemporaryNameCarriesHostAndPid) {
   ASSERT_EQ(t.size(), std::string("/d/out.npy.tmp.01234567.1234").size()) << t;
   EXPECT_EQ(t.substr(0, 15), "/d/out.npy.tmp.");
   EXPECT_EQ(t.substr(t.size() - 5), ".1234");
-  EXPECT_EQ(atomic_temp_path("/d/out.npy", 1234), t);  // stable within a host
+  EXPECT_EQ(atomic_temp_path("/d/out.npy", 1234), t);  // stable within a tag
 }
 
 TEST(AtomicFile, StaleTemporariesOfDeadRunsAreRemovedAndNothingElse) {
   TempDir dir;
   const std::string path = dir.file("out.npy");
   const pid_t dead = dead_pid(), dead2 = dead_pid();
-  const std::string host = atomic_temp_path("", 0).substr(5, 8);  // ".tmp.<host>.0"
+  const std::string tag = atomic_temp_path("", 0).substr(5, 8);  // ".tmp.<tag>.0"
   write_bytes(path, "the user's output");
   write_bytes(atomic_temp_path(path, dead), "half a file of a killed run");
   ASSERT_EQ(::mkdir(atomic_temp_path(path, dead2).c_str(), 0755), 0);  // a bundle's temporary
   write_bytes(atomic_temp_path(path, dead2) + "/w.bin", "x");
-  // Kept: a live process (our parent), another host, names that only look similar, an old bundle,
+  // Kept: a live process (our parent), another tag, names that only look similar, an old bundle,
   // and the temporaries of other outputs.
   const std::string live = tmp_name("out.npy", ::getppid());
   write_bytes(dir.file(live), "live");
   const std::string other_host = std::string("out.npy.tmp.") +
-                                 (host == "00000000" ? "11111111" : "00000000") + "." +
+                                 (tag == "00000000" ? "11111111" : "00000000") + "." +
                                  std::to_string(dead);
   write_bytes(dir.file(other_host), "run of another machine");
   const std::string kept[] = {
-      "out.npy.tmp." + host + "." + std::to_string(dead) + "x",
-      "out.npy.tmp." + host + ".0" + std::to_string(dead), "out.npy.tmp." + std::to_string(dead),
-      "out.npy.old." + std::to_string(dead), "other.npy.tmp." + host + "." + std::to_string(dead)};
+      "out.npy.tmp." + tag + "." + std::to_string(dead) + "x",
+      "out.npy.tmp." + tag + ".0" + std::to_string(dead), "out.npy.tmp." + std::to_string(dead),
+      "out.npy.old." + std::to_string(dead), "other.npy.tmp." + tag + "." + std::to_string(dead)};
   for (const std::string& k : kept) write_bytes(dir.file(k), "keep");
 
   const std::vector<std::string> removed = remove_stale_temporaries(path);

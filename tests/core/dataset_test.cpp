@@ -13,6 +13,7 @@
 
 #include "alloc_probe.h"
 #include "expect_input_error.h"
+#include "scoped_env.h"
 #include "test_files.h"
 #include "tilescale/core/error.h"
 
@@ -231,15 +232,16 @@ TEST(LoadNamed, UnknownNameOrSplitNamesTheOption) {
 }
 
 TEST(LoadNamed, DefaultDataDirIsEnvironmentThenSourceTree) {
-  const char* saved = std::getenv("TILESCALE_DATA");
-  const std::string saved_value = saved ? saved : "";
-  ::setenv("TILESCALE_DATA", "/some/where", 1);
-  EXPECT_EQ(default_data_dir(), "/some/where");
-  ::setenv("TILESCALE_DATA", "", 1);
+  {
+    test::ScopedEnv data("TILESCALE_DATA", "/some/where");
+    EXPECT_EQ(default_data_dir(), "/some/where");
+  }
+  {
+    test::ScopedEnv data("TILESCALE_DATA", "");
+    EXPECT_EQ(default_data_dir(), std::string(TILESCALE_SOURCE_DIR) + "/data");
+  }
+  test::ScopedEnv data("TILESCALE_DATA", std::nullopt);
   EXPECT_EQ(default_data_dir(), std::string(TILESCALE_SOURCE_DIR) + "/data");
-  ::unsetenv("TILESCALE_DATA");
-  EXPECT_EQ(default_data_dir(), std::string(TILESCALE_SOURCE_DIR) + "/data");
-  if (saved) ::setenv("TILESCALE_DATA", saved_value.c_str(), 1);
 }
 
 // --- CIFAR-10 ------------------------------------------------------------------------------------

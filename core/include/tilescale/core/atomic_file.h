@@ -10,20 +10,21 @@
 
 namespace tilescale {
 
-// The temporary an atomic write of `path` by process `pid` of this host uses, in the same
-// directory:
-// "<path>.tmp.<host>.<pid>", where <host> is 8 hex digits of a hash of the host name. The host part
-// tells a dead run of this machine from a live run of another one writing into a shared (NFS)
-// folder.
+// The temporary an atomic write of `path` by process `pid` uses, in the same directory:
+// "<path>.tmp.<tag>.<pid>", where <tag> is 8 hex digits of a hash of the host name and the pid
+// namespace. Processes with equal tags share a kernel and pid namespace, so their pids can be
+// compared; runs of other machines (a shared NFS folder) or other containers get other tags.
 std::string atomic_temp_path(const std::string& path, pid_t pid = ::getpid());
 
 // Removes the temporaries of `path` that runs killed by a signal left behind: siblings named
-// exactly atomic_temp_path(path, pid) for a pid that no longer exists on this host (kill(pid, 0)
-// fails with ESRCH). A file is unlinked; a directory (a bundle's temporary) is removed with its
-// contents. Untouched: temporaries of live processes (also of an unrelated process that reuses the
-// pid), of other hosts, "<dir>.old.<pid>" (which may hold the only copy of an old bundle) and every
-// other name. Best effort: what cannot be removed stays, and the next run tries again. Returns the
-// file names removed, sorted.
+// exactly atomic_temp_path(path, pid), with this process's tag, for a pid that no longer exists
+// (kill(pid, 0) fails with ESRCH). A file is unlinked; a directory (a bundle's temporary) is
+// removed with its contents. Untouched: temporaries of live processes (also of an unrelated process
+// that reuses the pid), of other tags (another machine or container: their liveness cannot be seen
+// from here), "<dir>.old.<pid>" (which may hold the only copy of an old bundle) and every other
+// name. The one race left: a pid found dead and reused, within microseconds, by a new run writing
+// the same output; that run then fails with an error, and no data is lost. Best effort: what cannot
+// be removed stays, and the next run tries again. Returns the file names removed, sorted.
 std::vector<std::string> remove_stale_temporaries(const std::string& path);
 
 // Writes to atomic_temp_path(path) in the same directory, fsyncs, then rename()s over path, so a

@@ -9,9 +9,10 @@ namespace tilescale {
 
 // The bytes the executors may use for activations and their scratch buffers:
 // $TILESCALE_MEMORY_LIMIT if set (a byte count with an optional K, M or G suffix, powers of 1024),
-// else half of the smallest of the machine's physical memory, the cgroup v2 limit
-// (/sys/fs/cgroup/memory.max) and RLIMIT_AS; the other half is left for weights, data sets and the
-// rest of the system. Throws InputError("TILESCALE_MEMORY_LIMIT: ...") for a malformed value.
+// else half of the smallest of the machine's physical memory, the memory limits of this process's
+// cgroups and their ancestors (v2 memory.max, v1 memory.limit_in_bytes) and RLIMIT_AS; the other
+// half is left for weights, data sets and the rest of the system. Throws
+// InputError("TILESCALE_MEMORY_LIMIT: ...") for a malformed value.
 int64_t memory_budget_bytes();
 
 // Human-readable size: "512 B", "3.2 MiB", "4.0 GiB".

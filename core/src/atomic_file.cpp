@@ -25,7 +25,7 @@ namespace fs = std::filesystem;
 // 8 hex digits of FNV-1a over the host name and the inode of this process's pid namespace: pids
 // are comparable only between processes whose tags match, which share a kernel and a namespace
 // (containers on one machine may share a host name, never a pid namespace inode).
-const std::string& host_tag() {
+const std::string& temp_tag() {
   static const std::string tag = [] {
     char name[256] = {};
     if (::gethostname(name, sizeof name - 1) != 0) name[0] = '\0';
@@ -58,13 +58,13 @@ bool process_exists(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
 }  // namespace
 
 std::string atomic_temp_path(const std::string& path, pid_t pid) {
-  return path + ".tmp." + host_tag() + "." + std::to_string(pid);
+  return path + ".tmp." + temp_tag() + "." + std::to_string(pid);
 }
 
 std::vector<std::string> remove_stale_temporaries(const std::string& path) {
   const fs::path target(path);
   const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  const std::string prefix = target.filename().string() + ".tmp." + host_tag() + ".";
+  const std::string prefix = target.filename().string() + ".tmp." + temp_tag() + ".";
   std::vector<std::string> removed;
   std::error_code ec;
   // Iterated with error codes throughout: a folder that cannot be read is left as it is.

@@ -82,19 +82,28 @@ int64_t cgroup_limit() {
   return limit;
 }
 
+// Half the machine's limit, read once per process: the importer asks for every constant it
+// expands, and these files do not change during a run.
+int64_t machine_budget() {
+  static const int64_t budget = [] {
+    int64_t limit = std::numeric_limits<int64_t>::max();
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page > 0) limit = std::min<int64_t>(limit, int64_t{pages} * page);
+    limit = std::min(limit, cgroup_limit());
+    struct rlimit rl;
+    if (::getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+      limit = std::min<int64_t>(limit, static_cast<int64_t>(std::min<rlim_t>(
+                                           rl.rlim_cur, std::numeric_limits<int64_t>::max())));
+    return limit / 2;
+  }();
+  return budget;
+}
+
 }  // namespace
 
 int64_t memory_budget_bytes() {
   if (const char* env = std::getenv(kLimitVar); env && *env) return parse_limit(env);
-  int64_t limit = std::numeric_limits<int64_t>::max();
-  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
-  if (pages > 0 && page > 0) limit = std::min<int64_t>(limit, int64_t{pages} * page);
-  limit = std::min(limit, cgroup_limit());
-  struct rlimit rl;
-  if (::getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-    limit = std::min<int64_t>(limit, static_cast<int64_t>(std::min<rlim_t>(
-                                         rl.rlim_cur, std::numeric_limits<int64_t>::max())));
-  return limit / 2;
+  return machine_budget();
 }
 
 std::string format_bytes(double bytes) {

@@ -50,8 +50,10 @@ int run_simulate(const std::vector<std::string>& args) {
       trace.resize(trace.size() - 4);
     options.trace_path = trace;
   }
-  const quant::QuantizedModel model = quant::read_bundle(bundle_dir);
+  // The config first: a config of the wrong kind is refused before any other work.
   const map::ArchConfig arch = map::ArchConfig::parse_file(arch_path);
+  arch.require_kind(map::ArchKind::Systolic, "tilescale simulate (the SystemC systolic model)");
+  const quant::QuantizedModel model = quant::read_bundle(bundle_dir);
   const Dataset ds = data.load();
   const sim::NetworkRun run = sim::simulate_network(model, arch, ds, images, options);
 

@@ -11,7 +11,6 @@
 # Exit codes: 0 ok, 1 agreement below --min-agreement, 2 bad input, 77 node/npm missing (skipped).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-ort_dir="$root/scripts/ort"
 tilescale=${TILESCALE_BIN:-${TILESCALE_BUILD_DIR:-$root/build}/tilescale}
 
 model="$root/models/lenet5_mnist.onnx"
@@ -42,14 +41,7 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 [ -x "$tilescale" ] || { echo "check_export_ort: $tilescale: not built (set TILESCALE_BIN)" >&2; exit 2; }
 
-# The pinned onnxruntime-node (package-lock.json), installed once. Its postinstall step only fetches
-# CUDA providers, so it is skipped; the CPU runtime ships inside the package.
-pinned=$(node -p "require('$ort_dir/package.json').dependencies['onnxruntime-node']")
-installed=$(node -p "try { require('$ort_dir/node_modules/onnxruntime-node/package.json').version } catch (e) { '' }")
-if [ "$installed" != "$pinned" ]; then
-  echo "check_export_ort: installing onnxruntime-node@$pinned into scripts/ort/node_modules" >&2
-  npm ci --prefix "$ort_dir" --ignore-scripts --no-audit --no-fund >&2
-fi
+"$root/scripts/install_ort.sh"
 
 if [ -n "$keep" ]; then
   work=$keep

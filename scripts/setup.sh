@@ -10,8 +10,10 @@ packages=(
   cmake ninja-build g++ pkg-config git ca-certificates
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libboost-program-options-dev
   libonnx-dev libprotobuf-dev protobuf-compiler libopenblas-dev libdnnl-dev libeigen3-dev
+  ocl-icd-opencl-dev
   libsystemc-dev verilator yosys qflow-tech-osu018
-  python3-numpy python3-matplotlib
+  python3-numpy python3-matplotlib python3-onnx
+  time
 )
 
 missing=()
@@ -32,9 +34,8 @@ fi
 bash "$root/scripts/fetch_data.sh"
 
 if [ "${1:-}" != "--no-build" ]; then
-  if [ ! -f "$build_dir/CMakeCache.txt" ]; then
-    cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release
-  fi
+  source "$root/scripts/lib/configure.sh"
+  configure_build "$build_dir" -DCMAKE_BUILD_TYPE=Release
   cmake --build "$build_dir" -j"$(nproc)"
   echo "setup: built $build_dir/tilescale"
 fi

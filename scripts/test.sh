@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set-up if needed, then every default test: all ctest labels except 'slow' on the Release build, and
-# the unit and cli tests again on an AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/).
+# the unit, cli and sim (SystemC) tests again on an AddressSanitizer + UndefinedBehaviorSanitizer build
+# (build-asan/; it builds only those test binaries, no Verilated model).
 # Usage: scripts/test.sh [extra ctest arguments]
 #   TILESCALE_SKIP_SANITIZE=1 skips the sanitizer build (quick local runs; CI always runs it).
 set -euo pipefail
@@ -13,9 +14,8 @@ ctest --test-dir "$build_dir" --label-exclude slow --output-on-failure -j"$jobs"
 
 if [ "${TILESCALE_SKIP_SANITIZE:-0}" != "1" ] || [ "${CI:-}" = "true" ]; then
   echo "test: sanitizer build (ASan + UBSan) in $asan_dir"
-  if [ ! -f "$asan_dir/CMakeCache.txt" ]; then
-    cmake -S "$root" -B "$asan_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTILESCALE_SANITIZE=ON
-  fi
+  source "$root/scripts/lib/configure.sh"
+  configure_build "$asan_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTILESCALE_SANITIZE=ON
   cmake --build "$asan_dir" -j"$jobs"
-  ctest --test-dir "$asan_dir" --label-regex 'unit|cli' --output-on-failure -j"$jobs" --timeout 900 "$@"
+  ctest --test-dir "$asan_dir" --label-regex 'unit|cli|sim' --output-on-failure -j"$jobs" --timeout 900 "$@"
 fi

@@ -121,6 +121,14 @@ const char* dataflow_name(Dataflow d) {
   return "?";
 }
 
+const char* arch_kind_name(ArchKind k) { return k == ArchKind::Systolic ? "systolic" : "cim"; }
+
+void ArchConfig::require_kind(ArchKind wanted, const std::string& what) const {
+  if (kind != wanted)
+    fail_input(source, std::string("kind '") + arch_kind_name(kind) + "': " + what + " needs a '" +
+                           arch_kind_name(wanted) + "' config");
+}
+
 ScaleUnit ScaleUnit::parse(const std::string& text, const std::string& source) {
   ScaleUnit u;
   if (text == "none") {
@@ -282,7 +290,7 @@ ArchConfig ArchConfig::from_scalesim_cfg(const std::string& path) {
 
 json ArchConfig::to_json() const {
   json j = {{"name", name},
-            {"kind", kind == ArchKind::Systolic ? "systolic" : "cim"},
+            {"kind", arch_kind_name(kind)},
             {"act_bits", act_bits},
             {"weight_bits", weight_bits},
             {"scale_unit", scale_unit.str()},

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <stdexcept>
 #include <string>
 
 #include "tilescale/core/error.h"
@@ -27,6 +28,8 @@ Align parse_align(const std::string& text) {
 }
 
 std::vector<KFold> reduction_folds(const LayerWorkload& layer, int64_t rows, Align align) {
+  // A fold of 0 rows never advances: refuse instead of growing the fold list without end.
+  if (rows < 1) throw std::invalid_argument("reduction_folds: rows must be >= 1");
   const auto& g = layer.red_group;
   std::vector<KFold> folds;
   if (align == Align::Strict) {
@@ -77,6 +80,7 @@ std::vector<KFold> reduction_segments(const LayerWorkload& layer) {
 
 std::vector<SystolicFold> systolic_folds(const LayerWorkload& layer, const ArchConfig& arch,
                                          Align align) {
+  arch.require_kind(ArchKind::Systolic, "systolic tiling");
   const int64_t R = arch.rows, C = arch.cols;
   std::vector<SystolicFold> folds;
   std::vector<int64_t> prev_blocks;

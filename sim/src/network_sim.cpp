@@ -106,6 +106,7 @@ GemmJob make_gemm_job(const quant::QuantizedModel& model, std::size_t index,
 
 NetworkRun simulate_network(const quant::QuantizedModel& model, const map::ArchConfig& arch,
                             const Dataset& data, int64_t images, const SimOptions& options) {
+  arch.require_kind(map::ArchKind::Systolic, "tilescale simulate (the SystemC systolic model)");
   map::check_bundle_fits(model, arch);
   if (images < 1) fail_input("--images", "must be >= 1");
   if (images > data.count)

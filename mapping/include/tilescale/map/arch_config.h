@@ -10,6 +10,7 @@
 namespace tilescale::map {
 
 enum class ArchKind { Systolic, Cim };
+const char* arch_kind_name(ArchKind k);  // "systolic", "cim": the config's "kind" field
 enum class Dataflow { WS, OS, IS };     // weight-, output-, input-stationary
 const char* dataflow_name(Dataflow d);  // "ws", "os", "is"
 
@@ -70,6 +71,10 @@ struct ArchConfig {
   // FilterSramSzkB, OfmapSramSzkB, Dataflow; [run_presets] InterfaceBandwidth and Bandwidth) into a
   // systolic config with 8-bit operands and one layer scale.
   static ArchConfig from_scalesim_cfg(const std::string& path);
+
+  // Throws InputError "<source>: kind '<kind>': <what> needs a '<wanted>' config" unless this config
+  // is of kind `wanted`; commands call it before any other work.
+  void require_kind(ArchKind wanted, const std::string& what) const;
 
   nlohmann::json to_json() const;
   // CIM: bit lines one weight of w_bits occupies, ceil(w_bits / cell_bits).

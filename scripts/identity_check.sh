@@ -11,7 +11,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:?usage: identity_check.sh OUT [--bin tilescale]}
 ts=${TILESCALE_BIN:-$root/build/tilescale}
 [ "${2:-}" = "--bin" ] && ts=$3
-rm -rf "$out"; mkdir -p "$out"
+# Reports name their files: work in one fixed folder, so two runs write the same paths; OUT gets
+# the results at the end.
+final=$out
+out=${TMPDIR:-/tmp}/tilescale-identity
+rm -rf "$out" "$final"; mkdir -p "$out"
 py=/usr/bin/python3
 # Timing and machine-dependent keys, dropped from JSON reports before hashing.
 strip() {
@@ -63,4 +67,5 @@ done
   --reorder none,kmeans --search minmax --wbits 4 --calib 8 --eval-limit 200 --no-timing \
   --out "$out/sweep" >/dev/null
 (cd "$out" && find . -type f ! -name sha256.txt | LC_ALL=C sort | xargs sha256sum) >"$out/sha256.txt"
-echo "identity_check: $(wc -l <"$out/sha256.txt") files fingerprinted in $out/sha256.txt"
+mkdir -p "$(dirname "$final")"; mv "$out" "$final"
+echo "identity_check: $(wc -l <"$final/sha256.txt") files fingerprinted in $final/sha256.txt"

@@ -29,7 +29,8 @@ def walk(x):
     if isinstance(x, list):
         return [walk(v) for v in x]
     return x
-print(json.dumps(walk(json.load(sys.stdin)), indent=1, sort_keys=True))'
+# The source tree'"'"'s own path (models, configs, area tables) is replaced, so two checkouts compare.
+print(json.dumps(walk(json.load(sys.stdin)), indent=1, sort_keys=True).replace(sys.argv[1], "<src>"))' "$root"
 }
 runs=(
   "lenet5_mnist mnist layer minmax none 4"

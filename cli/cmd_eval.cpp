@@ -14,11 +14,11 @@
 #include "tilescale/core/memory_budget.h"
 #include "tilescale/core/npy.h"
 #include "tilescale/core/progress.h"
+#include "tilescale/model/float_executor.h"
+#include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/bundle.h"
 #include "tilescale/quant/fake_quant.h"
-#include "tilescale/quant/float_executor.h"
 #include "tilescale/quant/int_executor.h"
-#include "tilescale/quant/onnx_import.h"
 
 namespace po = boost::program_options;
 
@@ -60,13 +60,13 @@ int run_eval(const std::vector<std::string>& args) {
 
   // The network to run: the float model, or a bundle's fake-quant graph or golden integer executor.
   std::optional<quant::QuantizedModel> qmodel;
-  quant::Graph graph;
+  model::Graph graph;
   if (!bundle_dir.empty()) {
     qmodel = quant::read_bundle(bundle_dir);
     graph = mode == "fake" ? quant::make_fake_quant_graph(*qmodel) : qmodel->graph;
     model_path = bundle_dir;
   } else {
-    graph = quant::import_onnx(model_path);
+    graph = model::import_onnx(model_path);
   }
   const Dataset ds = data.load();
   const auto& in_shape = graph.input_value().shape;
@@ -79,12 +79,12 @@ int run_eval(const std::vector<std::string>& args) {
     fail_input(model_path, "model has " + std::to_string(classes) + " outputs but " + ds.source +
                                " has labels up to " + std::to_string(ds.num_classes - 1));
 
-  std::optional<quant::FloatExecutor> float_exec;
+  std::optional<model::FloatExecutor> float_exec;
   std::optional<quant::IntExecutor> int_exec;
   if (qmodel && mode == "int") {
     int_exec.emplace(*qmodel, threads);
   } else {
-    float_exec.emplace(graph, quant::FloatExecutorOptions{threads});
+    float_exec.emplace(graph, model::FloatExecutorOptions{threads});
   }
   const int used_threads = int_exec ? int_exec->threads() : float_exec->threads();
   check_memory_budget(model_path, "the logits of " + std::to_string(ds.count) + " images",

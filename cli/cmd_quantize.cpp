@@ -10,9 +10,9 @@
 #include "parse_options.h"
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
+#include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/bundle.h"
 #include "tilescale/quant/onnx_export.h"
-#include "tilescale/quant/onnx_import.h"
 #include "tilescale/quant/quantize.h"
 
 namespace po = boost::program_options;
@@ -94,7 +94,7 @@ int run_quantize(const std::vector<std::string>& args) {
 
   const auto t0 = std::chrono::steady_clock::now();
   const std::string onnx_bytes = read_file(model_path);
-  const quant::Graph graph = quant::import_onnx_bytes(onnx_bytes, model_path);
+  const model::Graph graph = model::import_onnx_bytes(onnx_bytes, model_path);
   const Dataset calib = data.load();
   quant::QuantizedModel model = quant::quantize(graph, o, calib);
   model.model_sha256 = quant::sha256_hex(onnx_bytes);

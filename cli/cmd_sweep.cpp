@@ -8,7 +8,7 @@
 #include "commands.h"
 #include "parse_options.h"
 #include "tilescale/core/error.h"
-#include "tilescale/quant/sweep.h"
+#include "tilescale/study/sweep.h"
 
 namespace po = boost::program_options;
 
@@ -53,7 +53,7 @@ void print_header(FILE* f) {
                "eval s");
 }
 
-void print_row(FILE* f, const quant::SweepRow& r, std::size_t index, std::size_t total) {
+void print_row(FILE* f, const study::SweepRow& r, std::size_t index, std::size_t total) {
   const std::string run = std::to_string(index + 1) + "/" + std::to_string(total);
   const std::string wa = r.executor == "float"
                              ? std::string("float")
@@ -72,7 +72,7 @@ int run_sweep(const std::vector<std::string>& args) {
   std::string wbits = "4", granularity = "layer,channel,block:16x16", reorder = "none",
               search = "output", mode = "int", out_dir;
   bool json = false, no_timing = false;
-  quant::SweepConfig cfg;
+  study::SweepConfig cfg;
   cfg.base.first_last_bits = 8;
   po::options_description desc(
       "tilescale sweep: top-1 versus scale cost for every combination of weight bits, granularity\n"
@@ -118,9 +118,9 @@ int run_sweep(const std::vector<std::string>& args) {
     fail_input("--search", "unknown value '" + search + "' (minmax, wmse, output)");
   }
   if (mode == "int") {
-    cfg.executor = quant::SweepExecutor::Int;
+    cfg.executor = study::SweepExecutor::Int;
   } else if (mode == "fake") {
-    cfg.executor = quant::SweepExecutor::Fake;
+    cfg.executor = study::SweepExecutor::Fake;
   } else {
     fail_input("--mode", "unknown mode '" + mode + "' (int, fake)");
   }
@@ -132,13 +132,13 @@ int run_sweep(const std::vector<std::string>& args) {
   // that the results files are rewritten (atomically) after every run, so a stopped sweep keeps the
   // finished runs and results.json says it is incomplete.
   const auto rows =
-      quant::run_sweep(cfg, [&](const std::vector<quant::SweepRow>& done, std::size_t total) {
+      study::run_sweep(cfg, [&](const std::vector<study::SweepRow>& done, std::size_t total) {
         if (!header) print_header(table);
         header = true;
         print_row(table, done.back(), done.size() - 1, total);
-        quant::write_sweep_results(out_dir, done, timing, total);
+        study::write_sweep_results(out_dir, done, timing, total);
       });
-  if (json) std::cout << quant::sweep_json(rows, timing, rows.size());
+  if (json) std::cout << study::sweep_json(rows, timing, rows.size());
   return 0;
 }
 

@@ -17,14 +17,14 @@
 #include "tilescale/core/npy.h"
 #include "tilescale/map/arch_config.h"
 #include "tilescale/map/workload.h"
+#include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/bundle.h"
-#include "tilescale/quant/onnx_import.h"
 
 namespace tilescale::fuzz {
 
 // fuzz_onnx: the input is the model file.
 inline void onnx_input(const uint8_t* data, std::size_t size) {
-  quant::import_onnx_bytes(std::string(reinterpret_cast<const char*>(data), size), "fuzz.onnx");
+  model::import_onnx_bytes(std::string(reinterpret_cast<const char*>(data), size), "fuzz.onnx");
 }
 
 // fuzz_idx: the first two bytes (little-endian) modulo (rest + 1) give the image file's length; the

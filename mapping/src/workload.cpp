@@ -79,11 +79,11 @@ std::vector<LayerWorkload> workloads_from_model(const quant::QuantizedModel& mod
   std::vector<LayerWorkload> out;
   for (const quant::LayerQuant& lq : model.layers) {
     const quant::QOp& op = model.plan.ops[static_cast<std::size_t>(lq.op)];
-    const quant::Node& node = model.graph.nodes[static_cast<std::size_t>(op.node)];
+    const model::Node& node = model.graph.nodes[static_cast<std::size_t>(op.node)];
     const quant::ActQuant& in_act = model.act_of(op.inputs.at(0));
     LayerWorkload w;
     w.name = lq.name;
-    w.is_conv = node.op == quant::Op::Conv;
+    w.is_conv = node.op == model::Op::Conv;
     const auto& out_shape = model.graph.values[static_cast<std::size_t>(node.output)].shape;
     w.groups = w.is_conv ? node.window.groups : 1;
     if (w.is_conv) {

@@ -21,7 +21,7 @@
 
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
-#include "tilescale/quant/onnx_import.h"
+#include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/quant_plan.h"
 #include "tilescale/quant/reorder.h"
 
@@ -186,12 +186,12 @@ std::string hex32(uint32_t v) {
 
 // ----- per-layer sizes ---------------------------------------------------------------------------
 
-const Node& layer_node(const QuantizedModel& m, const LayerQuant& layer) {
+const model::Node& layer_node(const QuantizedModel& m, const LayerQuant& layer) {
   return m.graph.nodes[m.plan.ops[layer.op].node];
 }
 
 // Bytes of each blob for one layer whose node is `node` and grid `grid`.
-std::array<uint64_t, kNumBlobs> blob_bytes(const Node& node, const BlockGrid& grid) {
+std::array<uint64_t, kNumBlobs> blob_bytes(const model::Node& node, const BlockGrid& grid) {
   const auto nb = static_cast<uint64_t>(grid.num_blocks());
   return {static_cast<uint64_t>(node.weight.data.size()), 4 * nb, 8 * nb,
           8 * static_cast<uint64_t>(node.bias.data.size())};
@@ -332,7 +332,7 @@ ojson options_json(const QuantOptions& o) {
 }
 
 ojson plan_json(const QuantizedModel& m) {
-  const Graph& g = m.graph;
+  const model::Graph& g = m.graph;
   ojson host = ojson::array();
   for (int n : m.plan.host_nodes) host.push_back(g.nodes[n].name);
   ojson ops = ojson::array();
@@ -360,7 +360,7 @@ struct BundleFiles {
 
 BundleFiles serialize(const QuantizedModel& m, const std::string& onnx_bytes,
                       const std::string& target) {
-  const Graph& g = m.graph;
+  const model::Graph& g = m.graph;
   const std::size_t num_values = g.values.size();
   if (m.acts.size() != num_values) bad_model("acts has the wrong size");
   if (!m.permutations.empty() && m.permutations.size() != num_values)
@@ -378,7 +378,7 @@ BundleFiles serialize(const QuantizedModel& m, const std::string& onnx_bytes,
   for (std::size_t l = 0; l < m.layers.size(); ++l) {
     const LayerQuant& layer = m.layers[l];
     if (layer.op != m.plan.layer_ops[l]) bad_model("layer " + layer.name + " has the wrong op");
-    const Node& node = layer_node(m, layer);
+    const model::Node& node = layer_node(m, layer);
     const BlockGrid& grid = layer.grid;
     const auto nb = static_cast<std::size_t>(grid.num_blocks());
     if (layer.q_weight.size() != node.weight.data.size() || layer.block_scale.size() != nb ||
@@ -388,7 +388,7 @@ BundleFiles serialize(const QuantizedModel& m, const std::string& onnx_bytes,
 
     ojson j;
     j["name"] = layer.name;
-    j["op"] = op_name(node.op);
+    j["op"] = model::op_name(node.op);
     j["onnx_op"] = node.onnx_op;
     j["weight_shape"] = node.weight.shape;
     j["groups"] = node.window.groups;
@@ -861,13 +861,14 @@ std::vector<LayerEntry> read_layers(const Manifest& mf, const json& root, Quanti
     const std::string w = "layers[" + std::to_string(l) + "]";
     LayerQuant layer;
     layer.op = m.plan.layer_ops[l];
-    const Node& node = m.graph.nodes[m.plan.ops[layer.op].node];
+    const model::Node& node = m.graph.nodes[m.plan.ops[layer.op].node];
     layer.name = mf.string(j, w, "name");
     if (layer.name != node.name)
       mf.fail(w + ".name", "'" + layer.name + "', model.onnx's layer " + std::to_string(l) +
                                " is '" + node.name + "'");
     const std::string wn = w + " ('" + node.name + "')";
-    if (mf.string(j, w, "op") != op_name(node.op)) mf.fail(wn + ".op", "does not match model.onnx");
+    if (mf.string(j, w, "op") != model::op_name(node.op))
+      mf.fail(wn + ".op", "does not match model.onnx");
     if (mf.int_list(j, w, "weight_shape", 0, std::numeric_limits<int64_t>::max()) !=
         node.weight.shape)
       mf.fail(wn + ".weight_shape", "does not match model.onnx");
@@ -954,7 +955,7 @@ QuantizedModel read_bundle(const std::string& dir) {
       fail_input(path_of(kModelFile), "SHA-256 " + sha +
                                           " does not match the manifest's model sha256 " +
                                           m.model_sha256 + " (the file was modified)");
-    m.graph = import_onnx_bytes(onnx, path_of(kModelFile));
+    m.graph = model::import_onnx_bytes(onnx, path_of(kModelFile));
     std::map<std::string, int> value_id;
     for (std::size_t v = 0; v < m.graph.values.size(); ++v)
       value_id.emplace(m.graph.values[v].name, static_cast<int>(v));
@@ -991,7 +992,7 @@ QuantizedModel read_bundle(const std::string& dir) {
     std::vector<std::vector<int64_t>> stored_bias(m.layers.size());
     for (std::size_t l = 0; l < m.layers.size(); ++l) {
       LayerQuant& layer = m.layers[l];
-      const Node& node = m.graph.nodes[m.plan.ops[layer.op].node];
+      const model::Node& node = m.graph.nodes[m.plan.ops[layer.op].node];
       const std::size_t nw = node.weight.data.size(), nb = layer.grid.num_blocks();
       const IntRange r = signed_range(layer.w_bits);
       layer.q_weight.resize(nw);

@@ -2,10 +2,10 @@
 
 namespace tilescale::quant {
 
-Graph make_fake_quant_graph(const QuantizedModel& model) {
-  const Graph& src = model.graph;
+model::Graph make_fake_quant_graph(const QuantizedModel& model) {
+  const model::Graph& src = model.graph;
   const QuantPlan& plan = model.plan;
-  Graph g;
+  model::Graph g;
   g.source = src.source;
   g.opset = src.opset;
   g.values = src.values;
@@ -32,8 +32,8 @@ Graph make_fake_quant_graph(const QuantizedModel& model) {
   auto emit_fake_quant = [&](int v) {
     const ActQuant& a = model.act_of(v);
     const IntRange r = a.range();
-    Node fq;
-    fq.op = Op::FakeQuant;
+    model::Node fq;
+    fq.op = model::Op::FakeQuant;
     fq.name = src.values[v].name + "/fq";
     fq.onnx_op = "FakeQuant";
     fq.inputs = {v};
@@ -41,7 +41,7 @@ Graph make_fake_quant_graph(const QuantizedModel& model) {
     fq.fq_step = a.scale;
     fq.fq_lo = static_cast<float>(r.lo);
     fq.fq_hi = static_cast<float>(r.hi);
-    g.values.push_back(Value{src.values[v].name + "/fq", src.values[v].shape});
+    g.values.push_back(model::Value{src.values[v].name + "/fq", src.values[v].shape});
     rename[v] = fq.output;
     g.nodes.push_back(std::move(fq));
   };
@@ -51,7 +51,7 @@ Graph make_fake_quant_graph(const QuantizedModel& model) {
     if (op.kind == QOpKind::Quantize && grid_after[op.output] && op.output == src.input)
       emit_fake_quant(op.output);
   for (std::size_t i = 0; i < src.nodes.size(); ++i) {
-    Node n = src.nodes[i];
+    model::Node n = src.nodes[i];
     for (int& v : n.inputs) v = rename[v];
     if (layer_of_node[i] >= 0)
       n.weight.data = realized_weight(model, model.layers[layer_of_node[i]]);

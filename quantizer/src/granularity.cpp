@@ -53,14 +53,14 @@ std::string Granularity::str() const {
   return "?";
 }
 
-BlockGrid make_block_grid(const Node& node, const Granularity& g) {
+BlockGrid make_block_grid(const model::Node& node, const Granularity& g) {
   BlockGrid grid;
   const auto& ws = node.weight.shape;
   grid.out_channels = ws[0];
   grid.cin_g = ws[1];
-  grid.kernel = node.op == Op::Conv ? ws[2] * ws[3] : 1;
+  grid.kernel = node.op == model::Op::Conv ? ws[2] * ws[3] : 1;
   const int64_t cout = grid.out_channels, k = grid.reduction();
-  const bool depthwise = node.op == Op::Conv && grid.cin_g == 1 && node.window.groups > 1;
+  const bool depthwise = node.op == model::Op::Conv && grid.cin_g == 1 && node.window.groups > 1;
   int64_t bo = cout;  // output channels per group
   grid.out_group.resize(static_cast<std::size_t>(cout));
   grid.red_group.assign(static_cast<std::size_t>(k), 0);
@@ -88,11 +88,11 @@ BlockGrid make_block_grid(const Node& node, const Granularity& g) {
   return grid;
 }
 
-void check_granularity_fits(const Graph& graph, const Granularity& g) {
+void check_granularity_fits(const model::Graph& graph, const Granularity& g) {
   if (g.kind != GranularityKind::Block) return;
   int64_t max_out = 0, max_in = 0;
-  for (const Node& n : graph.nodes) {
-    if (n.op != Op::Conv && n.op != Op::Gemm) continue;
+  for (const model::Node& n : graph.nodes) {
+    if (n.op != model::Op::Conv && n.op != model::Op::Gemm) continue;
     max_out = std::max(max_out, n.weight.shape[0]);
     max_in = std::max(max_in, n.weight.shape[1]);
   }

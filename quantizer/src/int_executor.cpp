@@ -10,9 +10,9 @@
 #include <map>
 #include <thread>
 
-#include "float_kernels.h"
 #include "tilescale/core/error.h"
 #include "tilescale/core/memory_budget.h"
+#include "tilescale/model/float_kernels.h"
 
 namespace tilescale::quant {
 
@@ -29,8 +29,8 @@ IntRange output_clamp(const QuantizedModel& m, const QOp& op) {
   const ActQuant& out = m.act_of(op.output);
   IntRange r = out.range();
   if (op.fused_act < 0) return r;
-  const Node& act = m.graph.nodes[op.fused_act];
-  if (act.op == Op::Relu) {
+  const model::Node& act = m.graph.nodes[op.fused_act];
+  if (act.op == model::Op::Relu) {
     r.lo = std::max<int64_t>(r.lo, 0);
   } else {
     if (std::isfinite(act.clip_min))
@@ -52,7 +52,7 @@ IntExecutor::IntExecutor(const QuantizedModel& model, int threads) : model_(mode
   threads_ =
       threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   openblas_set_num_threads(1);
-  const Graph& g = model.graph;
+  const model::Graph& g = model.graph;
   // Per sample: int64 codes (8 B) and float host values (at most 4 B) of every value; the largest
   // Conv's im2col twice in double (col and its reduction-group copy xb); int64 accumulators and
   // double partial sums of its output, bounded by the activations (8 + 8 B).
@@ -72,7 +72,7 @@ IntExecutor::IntExecutor(const QuantizedModel& model, int threads) : model_(mode
 }
 
 void IntExecutor::run_chunk(const float* input, int64_t n, Workspace& ws) const {
-  const Graph& g = model_.graph;
+  const model::Graph& g = model_.graph;
   const QuantPlan& plan = model_.plan;
   ws.host.resize(g.values.size());
   ws.codes.resize(g.values.size());
@@ -81,7 +81,7 @@ void IntExecutor::run_chunk(const float* input, int64_t n, Workspace& ws) const 
   // Host pre-processing in float, the same arithmetic as the float executor.
   ws.host[g.input].assign(input, input + n * size_of(g.input));
   for (int idx : plan.host_nodes) {
-    const Node& node = g.nodes[idx];
+    const model::Node& node = g.nodes[idx];
     const int64_t size = size_of(node.output);
     const auto& a = ws.host[node.inputs[0]];
     auto& out = ws.host[node.output];
@@ -90,8 +90,8 @@ void IntExecutor::run_chunk(const float* input, int64_t n, Workspace& ws) const 
     for (int64_t s = 0; s < n; ++s)
       for (int64_t i = 0; i < size; ++i)
         out[s * size + i] = node.operand_first
-                                ? kernels::apply_binary(node.op, c[i], a[s * size + i])
-                                : kernels::apply_binary(node.op, a[s * size + i], c[i]);
+                                ? model::kernels::apply_binary(node.op, c[i], a[s * size + i])
+                                : model::kernels::apply_binary(node.op, a[s * size + i], c[i]);
   }
 
   for (std::size_t oi = 0; oi < plan.ops.size(); ++oi) {
@@ -109,13 +109,13 @@ void IntExecutor::run_chunk(const float* input, int64_t n, Workspace& ws) const 
       }
       case QOpKind::Gemm: {
         const LayerQuant& layer = model_.layers[layer_of_op_[oi]];
-        const Node& node = g.nodes[op.node];
+        const model::Node& node = g.nodes[op.node];
         const BlockGrid& grid = layer.grid;
         const auto& x = ws.codes[op.inputs[0]];
         const int64_t cout = grid.out_channels, k = grid.reduction();
-        const bool conv = node.op == Op::Conv;
-        const Value& in_v = g.values[op.inputs[0]];
-        const Value& out_v = g.values[op.output];
+        const bool conv = node.op == model::Op::Conv;
+        const model::Value& in_v = g.values[op.inputs[0]];
+        const model::Value& out_v = g.values[op.output];
         const int64_t groups = conv ? node.window.groups : 1;
         const int64_t cout_g = cout / groups;
         const int64_t P = conv ? out_v.shape[1] * out_v.shape[2] : 1;
@@ -123,7 +123,7 @@ void IntExecutor::run_chunk(const float* input, int64_t n, Workspace& ws) const 
         // im2col of the integer codes, ONNX reduction order, all samples side by side.
         ws.col.assign(static_cast<std::size_t>(groups * k * cols), 0.0);
         if (conv) {
-          const Window& w = node.window;
+          const model::Window& w = node.window;
           const int64_t cin = in_v.shape[0], h = in_v.shape[1], wd = in_v.shape[2];
           const int64_t wo = out_v.shape[2], cin_g = cin / groups;
           for (int64_t gi = 0; gi < groups; ++gi)
@@ -215,10 +215,10 @@ void IntExecutor::run_chunk(const float* input, int64_t n, Workspace& ws) const 
       }
       case QOpKind::MaxPool:
       case QOpKind::AvgPool: {
-        const Node& node = g.nodes[op.node];
-        const Window& w = node.window;
-        const Value& in_v = g.values[op.inputs[0]];
-        const Value& out_v = g.values[op.output];
+        const model::Node& node = g.nodes[op.node];
+        const model::Window& w = node.window;
+        const model::Value& in_v = g.values[op.inputs[0]];
+        const model::Value& out_v = g.values[op.output];
         const int64_t c = in_v.shape[0], h = in_v.shape[1], wd = in_v.shape[2];
         const int64_t ho = out_v.shape[1], wo = out_v.shape[2];
         const auto& x = ws.codes[op.inputs[0]];
@@ -265,7 +265,7 @@ void IntExecutor::run_chunk(const float* input, int64_t n, Workspace& ws) const 
         break;
       }
       case QOpKind::GlobalAvgPool: {
-        const Value& in_v = g.values[op.inputs[0]];
+        const model::Value& in_v = g.values[op.inputs[0]];
         const int64_t c = in_v.shape[0], hw = in_v.size() / c;
         const auto& x = ws.codes[op.inputs[0]];
         const ActQuant& iq = model_.act_of(op.inputs[0]);
@@ -282,7 +282,7 @@ void IntExecutor::run_chunk(const float* input, int64_t n, Workspace& ws) const 
         out = ws.codes[op.inputs[0]];
         break;
       case QOpKind::Concat: {
-        const Node& node = g.nodes[op.node];
+        const model::Node& node = g.nodes[op.node];
         const auto& os = g.values[op.output].shape;
         int64_t outer = 1;
         for (int i = 0; i < node.axis; ++i) outer *= os[i];
@@ -301,7 +301,7 @@ void IntExecutor::run_chunk(const float* input, int64_t n, Workspace& ws) const 
         break;
       }
       case QOpKind::Pad: {
-        const Node& node = g.nodes[op.node];
+        const model::Node& node = g.nodes[op.node];
         const auto& is = g.values[op.inputs[0]].shape;
         const auto& os = g.values[op.output].shape;
         const int64_t in_size = size_of(op.inputs[0]);
@@ -323,9 +323,9 @@ void IntExecutor::run_chunk(const float* input, int64_t n, Workspace& ws) const 
         break;
       }
       case QOpKind::Clamp: {
-        const Node& node = g.nodes[op.node];
+        const model::Node& node = g.nodes[op.node];
         IntRange r{std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()};
-        if (node.op == Op::Relu) {
+        if (node.op == model::Op::Relu) {
           r.lo = 0;
         } else {
           if (std::isfinite(node.clip_min)) r.lo = round_half_up(node.clip_min / double(oq.scale));

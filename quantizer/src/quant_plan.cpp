@@ -5,33 +5,36 @@
 namespace tilescale::quant {
 namespace {
 
-bool is_constant_binary(const Node& n) {
-  return (n.op == Op::Add || n.op == Op::Sub || n.op == Op::Mul || n.op == Op::Div) &&
+bool is_constant_binary(const model::Node& n) {
+  return (n.op == model::Op::Add || n.op == model::Op::Sub || n.op == model::Op::Mul ||
+          n.op == model::Op::Div) &&
          n.inputs.size() == 1;
 }
 
-bool is_activation(const Node& n) { return n.op == Op::Relu || n.op == Op::Clip; }
+bool is_activation(const model::Node& n) {
+  return n.op == model::Op::Relu || n.op == model::Op::Clip;
+}
 
-bool activation_non_negative(const Node& n) {
-  return n.op == Op::Relu || (n.op == Op::Clip && n.clip_min >= 0.0f);
+bool activation_non_negative(const model::Node& n) {
+  return n.op == model::Op::Relu || (n.op == model::Op::Clip && n.clip_min >= 0.0f);
 }
 
 }  // namespace
 
-QuantPlan make_quant_plan(const Graph& g) {
+QuantPlan make_quant_plan(const model::Graph& g) {
   QuantPlan plan;
   const std::size_t nv = g.values.size();
   plan.scale_source.assign(nv, -1);
   plan.non_negative.assign(nv, false);
   std::vector<int> consumers(nv, 0);
-  for (const Node& n : g.nodes)
+  for (const model::Node& n : g.nodes)
     for (int v : n.inputs) consumers[v]++;
 
   std::vector<bool> host(nv, false);
   host[g.input] = true;
   std::size_t i = 0;
   for (; i < g.nodes.size(); ++i) {
-    const Node& n = g.nodes[i];
+    const model::Node& n = g.nodes[i];
     if (!is_constant_binary(n) || !host[n.inputs[0]]) break;
     host[n.output] = true;
     plan.host_nodes.push_back(static_cast<int>(i));
@@ -53,7 +56,7 @@ QuantPlan make_quant_plan(const Graph& g) {
   };
 
   for (; i < g.nodes.size(); ++i) {
-    const Node& n = g.nodes[i];
+    const model::Node& n = g.nodes[i];
     for (int v : n.inputs) quantized(v);
     QOp q;
     q.node = static_cast<int>(i);
@@ -67,19 +70,19 @@ QuantPlan make_quant_plan(const Graph& g) {
       return true;
     };
     switch (n.op) {
-      case Op::Conv:
-      case Op::Gemm:
-      case Op::Add: {
-        if (n.op == Op::Add && n.inputs.size() != 2)
+      case model::Op::Conv:
+      case model::Op::Gemm:
+      case model::Op::Add: {
+        if (n.op == model::Op::Add && n.inputs.size() != 2)
           fail_input(g.source,
                      "node '" + n.name +
                          "' (Add with a constant) comes after the first "
                          "quantized layer; the integer path takes constant elementwise ops "
                          "only as input pre-processing");
-        q.kind = n.op == Op::Add ? QOpKind::Add : QOpKind::Gemm;
-        non_neg = n.op == Op::Add && all_inputs_non_negative();
+        q.kind = n.op == model::Op::Add ? QOpKind::Add : QOpKind::Gemm;
+        non_neg = n.op == model::Op::Add && all_inputs_non_negative();
         if (i + 1 < g.nodes.size()) {
-          const Node& next = g.nodes[i + 1];
+          const model::Node& next = g.nodes[i + 1];
           if (is_activation(next) && next.inputs[0] == n.output && consumers[n.output] == 1 &&
               n.output != g.output) {
             q.fused_act = static_cast<int>(i + 1);
@@ -90,35 +93,35 @@ QuantPlan make_quant_plan(const Graph& g) {
         }
         break;
       }
-      case Op::MaxPool:
+      case model::Op::MaxPool:
         q.kind = QOpKind::MaxPool;
         own_scale = false;
         non_neg = all_inputs_non_negative();
         break;
-      case Op::AveragePool:
+      case model::Op::AveragePool:
         q.kind = QOpKind::AvgPool;
         non_neg = all_inputs_non_negative();
         break;
-      case Op::GlobalAveragePool:
+      case model::Op::GlobalAveragePool:
         q.kind = QOpKind::GlobalAvgPool;
         non_neg = all_inputs_non_negative();
         break;
-      case Op::Reshape:
+      case model::Op::Reshape:
         q.kind = QOpKind::Reshape;
         own_scale = false;
         non_neg = all_inputs_non_negative();
         break;
-      case Op::Concat:
+      case model::Op::Concat:
         q.kind = QOpKind::Concat;
         non_neg = all_inputs_non_negative();
         break;
-      case Op::Pad:
+      case model::Op::Pad:
         q.kind = QOpKind::Pad;
         own_scale = false;
         non_neg = all_inputs_non_negative() && n.pad_value >= 0.0f;
         break;
-      case Op::Relu:
-      case Op::Clip:
+      case model::Op::Relu:
+      case model::Op::Clip:
         q.kind = QOpKind::Clamp;
         own_scale = false;
         non_neg = all_inputs_non_negative() || activation_non_negative(n);

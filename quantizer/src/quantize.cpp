@@ -6,8 +6,8 @@
 
 #include "scale_search.h"
 #include "tilescale/core/error.h"
+#include "tilescale/model/float_executor.h"
 #include "tilescale/quant/fake_quant.h"
-#include "tilescale/quant/float_executor.h"
 #include "tilescale/quant/reorder.h"
 
 namespace tilescale::quant {
@@ -110,7 +110,8 @@ void apply_reorder(QuantizedModel& m) {
 
 }  // namespace
 
-QuantizedModel quantize(const Graph& graph, const QuantOptions& options, const Dataset& calib_set) {
+QuantizedModel quantize(const model::Graph& graph, const QuantOptions& options,
+                        const Dataset& calib_set) {
   options.validate();
   check_granularity_fits(graph, options.granularity);
   const auto& in_shape = graph.input_value().shape;
@@ -132,8 +133,8 @@ QuantizedModel quantize(const Graph& graph, const QuantOptions& options, const D
   std::vector<float> calib(static_cast<std::size_t>(n * calib_set.image_size()));
   for (int64_t i = 0; i < n; ++i)
     calib_set.fill_batch(picks[i], 1, calib.data() + i * calib_set.image_size());
-  FloatExecutorOptions exec_opts{options.threads};
-  auto float_values = FloatExecutor(m.graph, exec_opts).run_all(calib.data(), n);
+  model::FloatExecutorOptions exec_opts{options.threads};
+  auto float_values = model::FloatExecutor(m.graph, exec_opts).run_all(calib.data(), n);
 
   // Initial grids: activations min-max over the calibration set, weights min-max per block.
   for (std::size_t v = 0; v < m.acts.size(); ++v) {
@@ -145,7 +146,7 @@ QuantizedModel quantize(const Graph& graph, const QuantOptions& options, const D
   for (std::size_t l = 0; l < m.plan.layer_ops.size(); ++l) {
     LayerQuant layer;
     layer.op = m.plan.layer_ops[l];
-    const Node& node = m.graph.nodes[m.plan.ops[layer.op].node];
+    const model::Node& node = m.graph.nodes[m.plan.ops[layer.op].node];
     layer.name = node.name;
     layer.w_bits = options.first_last_bits > 0 && is_first_or_last(m.plan, l)
                        ? options.first_last_bits

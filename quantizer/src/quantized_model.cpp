@@ -48,7 +48,7 @@ float QuantizedModel::output_step(const LayerQuant& layer) const {
 void finalize_multipliers(QuantizedModel& model) {
   for (LayerQuant& layer : model.layers) {
     const QOp& op = model.plan.ops[layer.op];
-    const Node& node = model.graph.nodes[op.node];
+    const model::Node& node = model.graph.nodes[op.node];
     const ActQuant& in = model.act_of(op.inputs[0]);
     const ActQuant& out = model.act_of(op.output);
     const int64_t blocks = layer.grid.num_blocks();
@@ -131,7 +131,7 @@ QuantSummary summarize(const QuantizedModel& model) {
 
 std::vector<float> realized_weight(const QuantizedModel& model, const LayerQuant& layer) {
   const QOp& op = model.plan.ops[layer.op];
-  const Node& node = model.graph.nodes[op.node];
+  const model::Node& node = model.graph.nodes[op.node];
   const ActQuant& in = model.act_of(op.inputs[0]);
   const ActQuant& out = model.act_of(op.output);
   const BlockGrid& grid = layer.grid;

@@ -32,13 +32,15 @@ const char* reorder_method_name(ReorderMethod method) {
   return "?";
 }
 
-std::vector<ChannelPermutation> channel_spaces(const Graph& graph) {
+std::vector<ChannelPermutation> channel_spaces(const model::Graph& graph) {
   return reorder_detail::analyze_spaces(graph).spaces;
 }
 
 namespace {
 
-bool is_weighted(const Node& node) { return node.op == Op::Conv || node.op == Op::Gemm; }
+bool is_weighted(const model::Node& node) {
+  return node.op == model::Op::Conv || node.op == model::Op::Gemm;
+}
 
 bool is_identity(const std::vector<int64_t>& order) {
   for (std::size_t i = 0; i < order.size(); ++i)
@@ -47,15 +49,15 @@ bool is_identity(const std::vector<int64_t>& order) {
 }
 
 // Every weight's view of every movable space: producer rows (out) and consumer columns (in).
-std::vector<std::vector<SideRanges>> collect_sides(const Graph& graph, const SpaceMap& map) {
+std::vector<std::vector<SideRanges>> collect_sides(const model::Graph& graph, const SpaceMap& map) {
   std::vector<std::vector<SideRanges>> sides(map.spaces.size());
-  auto add = [&](const Node& node, const AxisView& view, bool out) {
+  auto add = [&](const model::Node& node, const AxisView& view, bool out) {
     if (view.space < 0 || map.spaces[view.space].fixed) return;
     const int64_t channels = map.spaces[view.space].channels;
     sides[view.space].push_back(
         {out, reorder_detail::channel_ranges(node.weight.data, channels, view)});
   };
-  for (const Node& node : graph.nodes) {
+  for (const model::Node& node : graph.nodes) {
     if (!is_weighted(node)) continue;
     const WeightAxes axes = reorder_detail::weight_axes(map, node);
     add(node, axes.rows, true);
@@ -91,7 +93,7 @@ void validate(const SpaceMap& map, const std::vector<ChannelPermutation>& perms)
 
 }  // namespace
 
-std::vector<ChannelPermutation> choose_permutations(const Graph& graph,
+std::vector<ChannelPermutation> choose_permutations(const model::Graph& graph,
                                                     const ReorderOptions& options) {
   const SpaceMap map = reorder_detail::analyze_spaces(graph);
   std::vector<ChannelPermutation> spaces = map.spaces;
@@ -110,7 +112,7 @@ std::vector<ChannelPermutation> choose_permutations(const Graph& graph,
   return spaces;
 }
 
-void apply_permutations(Graph& graph, const std::vector<ChannelPermutation>& permutations) {
+void apply_permutations(model::Graph& graph, const std::vector<ChannelPermutation>& permutations) {
   const SpaceMap map = reorder_detail::analyze_spaces(graph);
   validate(map, permutations);
   // Permutes one tensor along a view unless its space keeps the identity (fixed spaces always do).
@@ -119,7 +121,7 @@ void apply_permutations(Graph& graph, const std::vector<ChannelPermutation>& per
     const std::vector<int64_t>& order = permutations[view.space].order;
     if (!is_identity(order)) reorder_detail::permute_channels(data, order, view);
   };
-  for (Node& node : graph.nodes) {
+  for (model::Node& node : graph.nodes) {
     if (is_weighted(node)) {
       const WeightAxes axes = reorder_detail::weight_axes(map, node);
       permute(node.weight.data, axes.rows);  // producer: output channels move

@@ -10,13 +10,13 @@ namespace tilescale::quant::reorder_detail {
 namespace {
 
 // Elements per entry of a value's own channel axis (axis 0): H*W for {C,H,W}, 1 for {F}.
-int64_t plane_of(const Value& v) { return v.size() / v.shape.at(0); }
+int64_t plane_of(const model::Value& v) { return v.size() / v.shape.at(0); }
 
 // Walks the nodes once, joining the values that must share a permutation (union-find) and tracking
 // how many contiguous elements a space channel spans in each value.
 class SpaceBuilder {
  public:
-  explicit SpaceBuilder(const Graph& g)
+  explicit SpaceBuilder(const model::Graph& g)
       : g_(g), parent_(g.values.size()), run_(g.values.size()), fixed_(g.values.size(), false) {
     std::iota(parent_.begin(), parent_.end(), 0);
     // Until a node says otherwise, a value starts its own space with one channel per axis-0 entry.
@@ -27,7 +27,7 @@ class SpaceBuilder {
   }
 
   SpaceMap build() {
-    for (const Node& node : g_.nodes) visit(node);
+    for (const model::Node& node : g_.nodes) visit(node);
     return collect();
   }
 
@@ -53,26 +53,26 @@ class SpaceBuilder {
   }
 
   // The op cannot carry a permutation: its input and output spaces keep the identity.
-  void block(const Node& node) {
+  void block(const model::Node& node) {
     for (int v : node.inputs) fixed_[v] = true;
     fixed_[node.output] = true;
   }
 
-  void visit(const Node& node);
-  void visit_binary(const Node& node);
-  void visit_reshape(const Node& node);
+  void visit(const model::Node& node);
+  void visit_binary(const model::Node& node);
+  void visit_reshape(const model::Node& node);
   SpaceMap collect();
 
-  const Graph& g_;
+  const model::Graph& g_;
   std::vector<int> parent_;
   std::vector<int64_t> run_;  // elements per space channel, per value
   std::vector<bool> fixed_;   // per value: its space must keep the identity
 };
 
-void SpaceBuilder::visit(const Node& node) {
+void SpaceBuilder::visit(const model::Node& node) {
   const int in = node.inputs.empty() ? -1 : node.inputs[0];
   switch (node.op) {
-    case Op::Conv:
+    case model::Op::Conv:
       if (is_depthwise(g_, node)) {
         pass_per_channel(in, node.output);
       } else if (node.window.groups != 1) {
@@ -81,25 +81,25 @@ void SpaceBuilder::visit(const Node& node) {
         block(node);
       }
       break;  // a dense conv starts a new space at its output (the constructor's default)
-    case Op::Gemm:
+    case model::Op::Gemm:
       break;  // new space at the output
-    case Op::Relu:
-    case Op::Clip:
-    case Op::FakeQuant:
+    case model::Op::Relu:
+    case model::Op::Clip:
+    case model::Op::FakeQuant:
       pass_elementwise(in, node.output);
       break;  // one grid for the whole tensor
-    case Op::Add:
-    case Op::Sub:
-    case Op::Mul:
-    case Op::Div:
+    case model::Op::Add:
+    case model::Op::Sub:
+    case model::Op::Mul:
+    case model::Op::Div:
       visit_binary(node);
       break;
-    case Op::MaxPool:
-    case Op::AveragePool:
-    case Op::GlobalAveragePool:
+    case model::Op::MaxPool:
+    case model::Op::AveragePool:
+    case model::Op::GlobalAveragePool:
       pass_per_channel(in, node.output);
       break;
-    case Op::Pad: {
+    case model::Op::Pad: {
       const std::size_t rank = g_.values[in].shape.size();
       const bool pads_channels = node.pads.at(0) != 0 || node.pads.at(rank) != 0;
       if (pads_channels)
@@ -108,10 +108,10 @@ void SpaceBuilder::visit(const Node& node) {
         pass_per_channel(in, node.output);
       break;
     }
-    case Op::Reshape:
+    case model::Op::Reshape:
       visit_reshape(node);
       break;
-    case Op::Concat:
+    case model::Op::Concat:
       block(node);
       break;  // documented limitation
     default:
@@ -120,7 +120,7 @@ void SpaceBuilder::visit(const Node& node) {
   }
 }
 
-void SpaceBuilder::visit_binary(const Node& node) {
+void SpaceBuilder::visit_binary(const model::Node& node) {
   const int a = node.inputs[0];
   pass_elementwise(a, node.output);  // a constant operand is permuted along with the activation
   if (node.inputs.size() < 2) return;
@@ -132,11 +132,11 @@ void SpaceBuilder::visit_binary(const Node& node) {
   if (run_[a] != run_[b]) fixed_[a] = true;
 }
 
-void SpaceBuilder::visit_reshape(const Node& node) {
+void SpaceBuilder::visit_reshape(const model::Node& node) {
   // A reshape keeps flat memory, so the runs carry over; the output can hold the permutation if a
   // run covers whole entries of its own channel axis (Flatten of {C,H,W}: runs of H*W features).
   const int in = node.inputs[0];
-  const Value& out = g_.values[node.output];
+  const model::Value& out = g_.values[node.output];
   if (run_[in] % plane_of(out) == 0) {
     pass_elementwise(in, node.output);
   } else {
@@ -176,16 +176,16 @@ SpaceMap SpaceBuilder::collect() {
 
 }  // namespace
 
-SpaceMap analyze_spaces(const Graph& graph) { return SpaceBuilder(graph).build(); }
+SpaceMap analyze_spaces(const model::Graph& graph) { return SpaceBuilder(graph).build(); }
 
-bool is_depthwise(const Graph& graph, const Node& node) {
-  if (node.op != Op::Conv) return false;
+bool is_depthwise(const model::Graph& graph, const model::Node& node) {
+  if (node.op != model::Op::Conv) return false;
   const int64_t cin = graph.values[node.inputs[0]].shape.at(0);
   const int64_t cout = node.weight.shape.at(0);
   return node.window.groups == cin && cin == cout;
 }
 
-WeightAxes weight_axes(const SpaceMap& map, const Node& node) {
+WeightAxes weight_axes(const SpaceMap& map, const model::Node& node) {
   WeightAxes axes;
   const int out_space = map.space_of_value[node.output];
   const int64_t rows = node.weight.shape.at(0);
@@ -193,7 +193,7 @@ WeightAxes weight_axes(const SpaceMap& map, const Node& node) {
   const int64_t out_channels = map.spaces[out_space].channels;
   axes.rows = {out_space, 1, rows / out_channels * row_len};
   axes.bias = {out_space, 1, rows / out_channels};
-  const bool dense = node.op == Op::Gemm || node.window.groups == 1;
+  const bool dense = node.op == model::Op::Gemm || node.window.groups == 1;
   if (dense) {
     const int in_space = map.space_of_value[node.inputs[0]];
     axes.cols = {in_space, rows, row_len / map.spaces[in_space].channels};

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "tilescale/quant/graph.h"
+#include "tilescale/model/graph.h"
 #include "tilescale/quant/reorder.h"
 
 namespace tilescale::quant::reorder_detail {
@@ -19,7 +19,7 @@ struct SpaceMap {
   std::vector<int64_t> run_of_value;       // per value: elements per space channel (contiguous)
 };
 
-SpaceMap analyze_spaces(const Graph& graph);
+SpaceMap analyze_spaces(const model::Graph& graph);
 
 // A tensor seen as [outer][channels][run] with the middle axis the one a space permutes.
 struct AxisView {
@@ -37,8 +37,8 @@ struct WeightAxes {
   AxisView cols;  // weight input channels (in): blocks of block_in
 };
 
-bool is_depthwise(const Graph& graph, const Node& node);  // groups == Cin == Cout
-WeightAxes weight_axes(const SpaceMap& map, const Node& node);
+bool is_depthwise(const model::Graph& graph, const model::Node& node);  // groups == Cin == Cout
+WeightAxes weight_axes(const SpaceMap& map, const model::Node& node);
 
 // Per-channel max |x| of data viewed as [outer][channels][run].
 std::vector<float> channel_ranges(const std::vector<float>& data, int64_t channels,

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <limits>
 
+#include "tilescale/model/float_executor.h"
 #include "tilescale/quant/fake_quant.h"
-#include "tilescale/quant/float_executor.h"
 #include "tilescale/quant/quantize.h"
 
 namespace tilescale::quant {
@@ -81,15 +81,15 @@ ScaleSearch::ScaleSearch(QuantizedModel& model, const std::vector<std::vector<fl
 
 void ScaleSearch::sample_layer(std::size_t l, const std::vector<std::vector<float>>& values) {
   const QOp& op = m_.plan.ops[m_.layers[l].op];
-  const Node& node = m_.graph.nodes[op.node];
-  const Value& in_v = m_.graph.values[op.inputs[0]];
+  const model::Node& node = m_.graph.nodes[op.node];
+  const model::Value& in_v = m_.graph.values[op.inputs[0]];
   LayerData& d = data_[l];
   const BlockGrid& grid = m_.layers[l].grid;
   d.k = grid.reduction();
   const int64_t cout = grid.out_channels;
   const std::vector<float>& x = values[op.inputs[0]];
   const uint64_t seed = m_.options.seed * 1000003ull + l;
-  if (node.op == Op::Gemm) {
+  if (node.op == model::Op::Gemm) {
     d.groups = 1;
     d.cout_g = cout;
     const auto picks = sample_indices(images_, m_.options.calib_positions, seed);
@@ -98,8 +98,8 @@ void ScaleSearch::sample_layer(std::size_t l, const std::vector<std::vector<floa
     for (int64_t p = 0; p < d.positions; ++p)
       for (int64_t k = 0; k < d.k; ++k) d.x[k * d.positions + p] = x[picks[p] * d.k + k];
   } else {
-    const Window& w = node.window;
-    const Value& out_v = m_.graph.values[node.output];
+    const model::Window& w = node.window;
+    const model::Value& out_v = m_.graph.values[node.output];
     const int64_t cin = in_v.shape[0], h = in_v.shape[1], wd = in_v.shape[2];
     const int64_t ho = out_v.shape[1], wo = out_v.shape[2];
     d.groups = w.groups;
@@ -138,7 +138,7 @@ void ScaleSearch::sample_layer(std::size_t l, const std::vector<std::vector<floa
 
 double ScaleSearch::initial_step(std::size_t l, int64_t block) const {
   const LayerQuant& layer = m_.layers[l];
-  const Node& node = m_.graph.nodes[m_.plan.ops[layer.op].node];
+  const model::Node& node = m_.graph.nodes[m_.plan.ops[layer.op].node];
   const BlockGrid& grid = layer.grid;
   const LayerData& d = data_[l];
   const int64_t og = block / grid.red_groups, rg = block % grid.red_groups;
@@ -181,7 +181,7 @@ std::vector<double> ScaleSearch::candidates(std::size_t l, int64_t block) const 
       // s0 = s_ch * v0; recover s_ch from the largest-vector step of this channel's grid.
       const LayerQuant& layer = m_.layers[l];
       const BlockGrid& grid = layer.grid;
-      const Node& node = m_.graph.nodes[m_.plan.ops[layer.op].node];
+      const model::Node& node = m_.graph.nodes[m_.plan.ops[layer.op].node];
       const int64_t og = block / grid.red_groups;
       float row_peak = 0.0f;
       for (int64_t o = 0; o < grid.out_channels; ++o)
@@ -207,7 +207,7 @@ std::vector<double> ScaleSearch::candidates(std::size_t l, int64_t block) const 
 
 void ScaleSearch::set_block(std::size_t l, int64_t block, double step) {
   LayerQuant& layer = m_.layers[l];
-  const Node& node = m_.graph.nodes[m_.plan.ops[layer.op].node];
+  const model::Node& node = m_.graph.nodes[m_.plan.ops[layer.op].node];
   const BlockGrid& grid = layer.grid;
   const LayerData& d = data_[l];
   if (layer.q_weight.empty()) {
@@ -271,7 +271,7 @@ double ScaleSearch::layer_error(std::size_t l, const std::vector<float>& xq) con
 
 void ScaleSearch::search_weights_mse(std::size_t l) {
   const LayerQuant& layer = m_.layers[l];
-  const Node& node = m_.graph.nodes[m_.plan.ops[layer.op].node];
+  const model::Node& node = m_.graph.nodes[m_.plan.ops[layer.op].node];
   const BlockGrid& grid = layer.grid;
   const LayerData& d = data_[l];
   const IntRange r = signed_range(layer.w_bits);
@@ -303,7 +303,7 @@ void ScaleSearch::search_weights_mse(std::size_t l) {
 // block's rows only: delta_Y[o] = (w_cand[o, cols] - w_cur[o, cols]) * Xq[cols, :].
 void ScaleSearch::search_weights_output(std::size_t l) {
   LayerQuant& layer = m_.layers[l];
-  const Node& node = m_.graph.nodes[m_.plan.ops[layer.op].node];
+  const model::Node& node = m_.graph.nodes[m_.plan.ops[layer.op].node];
   const BlockGrid& grid = layer.grid;
   const LayerData& d = data_[l];
   const ActQuant& in = m_.act_of(m_.plan.ops[layer.op].inputs[0]);
@@ -495,9 +495,10 @@ void ScaleSearch::set_logit_steps() {
 void ScaleSearch::refresh_quantized_inputs(std::size_t up_to_layer) {
   set_logit_steps();
   finalize_multipliers(m_);
-  const Graph fq_graph = make_fake_quant_graph(m_);
-  const auto values = FloatExecutor(fq_graph, FloatExecutorOptions{m_.options.threads})
-                          .run_all(calib_input_.data(), images_);
+  const model::Graph fq_graph = make_fake_quant_graph(m_);
+  const auto values =
+      model::FloatExecutor(fq_graph, model::FloatExecutorOptions{m_.options.threads})
+          .run_all(calib_input_.data(), images_);
   // Keep the float reference output; only the inputs change.
   std::vector<float> keep = data_[up_to_layer].y_ref;
   sample_layer(up_to_layer, values);

@@ -20,8 +20,8 @@ quant::IntRange output_clamp(const quant::QuantizedModel& m, const quant::QOp& o
   const quant::ActQuant& out = m.act_of(op.output);
   quant::IntRange r = out.range();
   if (op.fused_act < 0) return r;
-  const quant::Node& act = m.graph.nodes[static_cast<std::size_t>(op.fused_act)];
-  if (act.op == quant::Op::Relu) {
+  const model::Node& act = m.graph.nodes[static_cast<std::size_t>(op.fused_act)];
+  if (act.op == model::Op::Relu) {
     r.lo = std::max<int64_t>(r.lo, 0);
   } else {
     if (std::isfinite(act.clip_min))
@@ -52,7 +52,7 @@ GemmJob make_gemm_job(const quant::QuantizedModel& model, std::size_t index,
                       const int64_t* output_codes) {
   const quant::LayerQuant& lq = model.layers[index];
   const quant::QOp& op = model.plan.ops[static_cast<std::size_t>(lq.op)];
-  const quant::Node& node = model.graph.nodes[static_cast<std::size_t>(op.node)];
+  const model::Node& node = model.graph.nodes[static_cast<std::size_t>(op.node)];
   GemmJob job;
   job.layer = workload;
   const map::LayerWorkload& L = job.layer;
@@ -69,7 +69,7 @@ GemmJob make_gemm_job(const quant::QuantizedModel& model, std::size_t index,
   job.act.assign(static_cast<std::size_t>(L.groups * L.m * L.k), 0);
   const auto& in_shape = model.graph.values[static_cast<std::size_t>(op.inputs[0])].shape;
   if (L.is_conv) {
-    const quant::Window& w = node.window;
+    const model::Window& w = node.window;
     const int64_t h = in_shape[1], wd = in_shape[2], wo = L.ofmap_w;
     for (int64_t g = 0; g < L.groups; ++g)
       for (int64_t m = 0; m < L.m; ++m) {

@@ -26,10 +26,10 @@
 #include "../core/scoped_env.h"
 #include "tilescale/core/dataset.h"
 #include "tilescale/core/error.h"
+#include "tilescale/model/float_executor.h"
+#include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/fake_quant.h"
-#include "tilescale/quant/float_executor.h"
 #include "tilescale/quant/int_executor.h"
-#include "tilescale/quant/onnx_import.h"
 #include "tilescale/quant/quantize.h"
 #include "tilescale/quant/reorder.h"
 
@@ -101,8 +101,8 @@ const std::string& onnx_bytes() {
   return bytes;
 }
 
-const Graph& lenet() {
-  static const Graph g = import_onnx(kModelPath);
+const model::Graph& lenet() {
+  static const model::Graph g = model::import_onnx(kModelPath);
   return g;
 }
 
@@ -216,7 +216,7 @@ void expect_same_model(const QuantizedModel& a, const QuantizedModel& b) {
     EXPECT_EQ(a.graph.values[v].shape, b.graph.values[v].shape);
   }
   for (std::size_t n = 0; n < a.graph.nodes.size(); ++n) {
-    const Node &x = a.graph.nodes[n], &y = b.graph.nodes[n];
+    const model::Node &x = a.graph.nodes[n], &y = b.graph.nodes[n];
     EXPECT_EQ(x.name, y.name);
     EXPECT_EQ(x.op, y.op);
     EXPECT_EQ(x.inputs, y.inputs);
@@ -298,8 +298,8 @@ void expect_same_outputs(const QuantizedModel& a, const QuantizedModel& b) {
     EXPECT_EQ(IntExecutor(a).run_codes(x.data(), n), IntExecutor(b).run_codes(x.data(), n));
   }
   std::vector<float> fa(n * classes), fb(n * classes);
-  FloatExecutor(make_fake_quant_graph(a)).run(x.data(), n, fa.data());
-  FloatExecutor(make_fake_quant_graph(b)).run(x.data(), n, fb.data());
+  model::FloatExecutor(make_fake_quant_graph(a)).run(x.data(), n, fa.data());
+  model::FloatExecutor(make_fake_quant_graph(b)).run(x.data(), n, fb.data());
   EXPECT_TRUE(same_bits(fa, fb));
 }
 
@@ -404,7 +404,7 @@ TEST(BundleRoundTrip, PermutedModelIsRebuiltFromTheSourceModelAndThePermutations
   // per value as QuantizedModel::permutations does.
   const std::vector<ChannelPermutation> perms =
       choose_permutations(lenet(), {ReorderMethod::Sort, 4, 8, 0});
-  Graph permuted = lenet();
+  model::Graph permuted = lenet();
   apply_permutations(permuted, perms);
   // The graph is already permuted, so quantize() must not reorder again.
   QuantizedModel m = quantize(permuted, options_of(cases()[0]), mnist_train());

@@ -22,11 +22,11 @@
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/dataset.h"
 #include "tilescale/core/error.h"
+#include "tilescale/model/float_executor.h"
+#include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/bundle.h"
 #include "tilescale/quant/fake_quant.h"
-#include "tilescale/quant/float_executor.h"
 #include "tilescale/quant/onnx_export.h"
-#include "tilescale/quant/onnx_import.h"
 #include "tilescale/quant/quantize.h"
 
 namespace tilescale::quant {
@@ -90,7 +90,7 @@ const QuantizedModel& quantized(const Config& c) {
   o.grid_points = 20;
   o.seed = 7;
   const Dataset train = load_named("mnist", "train", default_data_dir());
-  QuantizedModel m = quantize(import_onnx(kLenet), o, train);
+  QuantizedModel m = quantize(model::import_onnx(kLenet), o, train);
   m.model_sha256 = sha256_hex(read_file(kLenet));
   return cache.emplace(c.name, std::move(m)).first->second;
 }
@@ -104,11 +104,11 @@ const Dataset& test_images() {
   return ds;
 }
 
-std::vector<float> run(const Graph& g, const Dataset& ds) {
+std::vector<float> run(const model::Graph& g, const Dataset& ds) {
   std::vector<float> in(static_cast<std::size_t>(ds.count * ds.image_size()));
   ds.fill_batch(0, ds.count, in.data());
   std::vector<float> out(static_cast<std::size_t>(ds.count * g.output_value().size()));
-  FloatExecutor(g).run(in.data(), ds.count, out.data());
+  model::FloatExecutor(g).run(in.data(), ds.count, out.data());
   return out;
 }
 
@@ -149,15 +149,15 @@ TEST_P(ExportLenet, ReimportedExportComputesTheFakeQuantGraphsLogits) {
   TempDir dir;
   const std::string path = dir.file("lenet.qdq.onnx");
   export_fake_quant_onnx(m, path);
-  const Graph fq = make_fake_quant_graph(m);
-  const Graph back = import_onnx(path);
+  const model::Graph fq = make_fake_quant_graph(m);
+  const model::Graph back = model::import_onnx(path);
 
   // One FakeQuant per grid, on the same steps and code ranges.
-  std::vector<const Node*> want, got;
-  for (const Node& n : fq.nodes)
-    if (n.op == Op::FakeQuant) want.push_back(&n);
-  for (const Node& n : back.nodes)
-    if (n.op == Op::FakeQuant) got.push_back(&n);
+  std::vector<const model::Node*> want, got;
+  for (const model::Node& n : fq.nodes)
+    if (n.op == model::Op::FakeQuant) want.push_back(&n);
+  for (const model::Node& n : back.nodes)
+    if (n.op == model::Op::FakeQuant) got.push_back(&n);
   ASSERT_EQ(got.size(), want.size());
   ASSERT_GT(want.size(), 0u);
   for (std::size_t i = 0; i < want.size(); ++i) {
@@ -223,17 +223,17 @@ TEST_P(ExportLenet, PassesOnnxCheckerAndStrictShapeInference) {
 
 TEST_P(ExportLenet, EveryGridIsAZeroPointQdqPairAndNarrowGridsEndInAnExactClip) {
   const QuantizedModel& m = quantized(GetParam());
-  const Graph fq = make_fake_quant_graph(m);
+  const model::Graph fq = make_fake_quant_graph(m);
   const onnx::ModelProto model = parse(fake_quant_onnx_bytes(m, "memory"));
   const auto& g = model.graph();
-  std::vector<const Node*> grids;
-  for (const Node& n : fq.nodes)
-    if (n.op == Op::FakeQuant) grids.push_back(&n);
+  std::vector<const model::Node*> grids;
+  for (const model::Node& n : fq.nodes)
+    if (n.op == model::Op::FakeQuant) grids.push_back(&n);
   std::size_t k = 0, clips = 0;
   for (const auto& q : g.node()) {
     if (q.op_type() != "QuantizeLinear") continue;
     ASSERT_LT(k, grids.size());
-    const Node& want = *grids[k++];
+    const model::Node& want = *grids[k++];
     ASSERT_EQ(q.input_size(), 3);
     EXPECT_EQ(scalar_f32(initializer(g, q.input(1))), want.fq_step);
     const onnx::TensorProto* zp = initializer(g, q.input(2));
@@ -335,8 +335,8 @@ TEST(ExportCli, QuantizeWritesAnOnnxFileTheImporterReadsBack) {
                            dir.file("bundle") + " --export-onnx " + onnx;
   ASSERT_EQ(run_cli(args, dir.file("log")), 0) << read_file(dir.file("log"));
   EXPECT_THAT(read_file(dir.file("log")), HasSubstr(onnx));
-  const Graph back = import_onnx(onnx);
-  const Graph fq = make_fake_quant_graph(read_bundle(dir.file("bundle")));
+  const model::Graph back = model::import_onnx(onnx);
+  const model::Graph fq = make_fake_quant_graph(read_bundle(dir.file("bundle")));
   Dataset ds = test_images();
   ds.truncate(32);
   EXPECT_EQ(run(back, ds), run(fq, ds));
@@ -418,9 +418,9 @@ std::string qdq_model(const QdqSpec& s) {
   return bytes;
 }
 
-std::vector<float> run_tiny(const Graph& g, const std::vector<float>& x) {
+std::vector<float> run_tiny(const model::Graph& g, const std::vector<float>& x) {
   std::vector<float> y(x.size());
-  FloatExecutor(g).run(x.data(), static_cast<int64_t>(x.size() / 4), y.data());
+  model::FloatExecutor(g).run(x.data(), static_cast<int64_t>(x.size() / 4), y.data());
   return y;
 }
 
@@ -436,10 +436,10 @@ TEST(ImportQdq, PairBecomesOneFakeQuantOverTheZeroPointTypesRange) {
     QdqSpec s;
     s.zp_type = c.type;
     s.zero = c.zero;
-    const Graph g = import_onnx_bytes(qdq_model(s), "tiny.onnx");
+    const model::Graph g = model::import_onnx_bytes(qdq_model(s), "tiny.onnx");
     ASSERT_EQ(g.nodes.size(), 1u) << "type " << c.type << " zero " << c.zero;
-    const Node& n = g.nodes[0];
-    EXPECT_EQ(n.op, Op::FakeQuant);
+    const model::Node& n = g.nodes[0];
+    EXPECT_EQ(n.op, model::Op::FakeQuant);
     EXPECT_EQ(n.fq_step, 0.5f);
     EXPECT_EQ(n.fq_lo, c.lo) << "type " << c.type << " zero " << c.zero;
     EXPECT_EQ(n.fq_hi, c.hi) << "type " << c.type << " zero " << c.zero;
@@ -452,11 +452,11 @@ TEST(ImportQdq, PairBecomesOneFakeQuantOverTheZeroPointTypesRange) {
 TEST(ImportQdq, RoundsHalfUpAndSaturatesAtTheTypesCodes) {
   QdqSpec s;
   s.zp_type = onnx::TensorProto::INT8;
-  const Graph g = import_onnx_bytes(qdq_model(s), "tiny.onnx");
+  const model::Graph g = model::import_onnx_bytes(qdq_model(s), "tiny.onnx");
   EXPECT_EQ(run_tiny(g, {1.25f, -1.25f, 1000.0f, -1000.0f}),
             (std::vector<float>{1.5f, -1.0f, 63.5f, -64.0f}));
   s.zp_type = onnx::TensorProto::UINT8;
-  const Graph u = import_onnx_bytes(qdq_model(s), "tiny.onnx");
+  const model::Graph u = model::import_onnx_bytes(qdq_model(s), "tiny.onnx");
   EXPECT_EQ(run_tiny(u, {0.74f, -3.0f, 127.4f, 1000.0f}),
             (std::vector<float>{0.5f, 0.0f, 127.5f, 127.5f}));
 }
@@ -479,7 +479,7 @@ TEST(ImportQdq, RejectsWhatIsNotOnePerTensorPair) {
                         Case{"per-axis scale", per_axis, "per-tensor (scalar) scale"},
                         Case{"zero scale", bad_scale, "positive and finite"}}) {
     try {
-      import_onnx_bytes(qdq_model(c.spec), "tiny.onnx");
+      model::import_onnx_bytes(qdq_model(c.spec), "tiny.onnx");
       ADD_FAILURE() << c.what << ": did not throw";
     } catch (const InputError& e) {
       EXPECT_THAT(e.what(), StartsWith("tiny.onnx: ")) << c.what;

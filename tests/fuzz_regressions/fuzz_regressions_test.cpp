@@ -21,8 +21,8 @@
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/dataset.h"
 #include "tilescale/core/error.h"
+#include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/bundle.h"
-#include "tilescale/quant/onnx_import.h"
 #include "tilescale/quant/quantize.h"
 
 namespace tilescale {
@@ -62,7 +62,7 @@ class BundleTemplate {
     quant::QuantOptions o;
     o.search = quant::SearchMethod::Minmax;
     o.calib_images = 8;
-    quant::QuantizedModel m = quant::quantize(quant::import_onnx_bytes(onnx, model), o,
+    quant::QuantizedModel m = quant::quantize(model::import_onnx_bytes(onnx, model), o,
                                               load_named("mnist", "train", default_data_dir()));
     m.model_sha256 = quant::sha256_hex(onnx);
     quant::write_bundle(m, onnx, dir_);

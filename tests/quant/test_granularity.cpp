@@ -10,9 +10,9 @@
 namespace tilescale::quant {
 namespace {
 
-Node conv(int64_t cout, int64_t cin_g, int64_t k, int64_t groups = 1) {
-  Node n;
-  n.op = Op::Conv;
+model::Node conv(int64_t cout, int64_t cin_g, int64_t k, int64_t groups = 1) {
+  model::Node n;
+  n.op = model::Op::Conv;
   n.weight.shape = {cout, cin_g, k, k};
   n.weight.data.assign(static_cast<std::size_t>(cout * cin_g * k * k), 1.0f);
   n.window.groups = groups;
@@ -35,7 +35,7 @@ TEST(Granularity, RejectsZeroAndMalformedShapes) {
 }
 
 TEST(Granularity, LayerIsOneBlockChannelIsOnePerOutput) {
-  const Node n = conv(6, 5, 3);
+  const model::Node n = conv(6, 5, 3);
   EXPECT_EQ(make_block_grid(n, Granularity::parse("layer")).num_blocks(), 1);
   const BlockGrid c = make_block_grid(n, Granularity::parse("channel"));
   EXPECT_EQ(c.num_blocks(), 6);
@@ -43,7 +43,7 @@ TEST(Granularity, LayerIsOneBlockChannelIsOnePerOutput) {
 }
 
 TEST(Granularity, BlockLeavesASmallerLastBlockInBothDimensions) {
-  const Node n = conv(10, 7, 3);
+  const model::Node n = conv(10, 7, 3);
   const BlockGrid g = make_block_grid(n, Granularity::parse("block:4x3"));
   EXPECT_EQ(g.out_groups, 3);  // 4 + 4 + 2
   EXPECT_EQ(g.red_groups, 3);  // 3 + 3 + 1 input channels
@@ -54,14 +54,14 @@ TEST(Granularity, BlockLeavesASmallerLastBlockInBothDimensions) {
 }
 
 TEST(Granularity, DepthwiseBlocksRunAlongOutputChannelsOnly) {
-  const Node n = conv(32, 1, 3, 32);
+  const model::Node n = conv(32, 1, 3, 32);
   const BlockGrid g = make_block_grid(n, Granularity::parse("block:16x16"));
   EXPECT_EQ(g.out_groups, 2);
   EXPECT_EQ(g.red_groups, 1);
 }
 
 TEST(Granularity, MxRunsFollowTheHardwareReductionOrder) {
-  const Node n = conv(2, 8, 3);  // reduction 72 = 9 positions x 8 channels
+  const model::Node n = conv(2, 8, 3);  // reduction 72 = 9 positions x 8 channels
   const BlockGrid g = make_block_grid(n, Granularity::parse("mx:32"));
   EXPECT_EQ(g.out_groups, 2);
   EXPECT_EQ(g.red_groups, 3);  // 32 + 32 + 8
@@ -72,7 +72,7 @@ TEST(Granularity, MxRunsFollowTheHardwareReductionOrder) {
 }
 
 TEST(Granularity, BlockLargerThanEveryLayerIsRefused) {
-  Graph g;
+  model::Graph g;
   g.source = "m.onnx";
   g.nodes.push_back(conv(16, 8, 3));
   EXPECT_NO_THROW(check_granularity_fits(g, Granularity::parse("block:16x8")));

@@ -7,8 +7,8 @@
 
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/dataset.h"
+#include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/bundle.h"
-#include "tilescale/quant/onnx_import.h"
 #include "tilescale/quant/quantize.h"
 
 namespace tilescale::quant {
@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 TEST(QuantizeDeterminism, OneAndTwoThreadsGiveByteIdenticalBundles) {
   const std::string path = std::string(TILESCALE_SOURCE_DIR) + "/models/lenet5_mnist.onnx";
   const std::string bytes = read_file(path);
-  const Graph g = import_onnx_bytes(bytes, path);
+  const model::Graph g = model::import_onnx_bytes(bytes, path);
   const Dataset calib = load_named("mnist", "train", default_data_dir());
   const fs::path root = fs::temp_directory_path() / ("ts_det_" + std::to_string(::getpid()));
   fs::remove_all(root);

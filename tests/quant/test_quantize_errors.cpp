@@ -11,7 +11,7 @@
 
 #include "tilescale/core/dataset.h"
 #include "tilescale/core/error.h"
-#include "tilescale/quant/onnx_import.h"
+#include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/quantize.h"
 
 namespace tilescale::quant {
@@ -65,15 +65,15 @@ INSTANTIATE_TEST_SUITE_P(
                       std::make_pair("--limit 70000", "--limit")));
 
 TEST(QuantizeErrors, NanOrInfWeightIsRefusedNamingTheLayer) {
-  Graph g = import_onnx(kLenet);
+  model::Graph g = model::import_onnx(kLenet);
   const Dataset calib = load_named("mnist", "train", default_data_dir());
   QuantOptions o;
   o.search = SearchMethod::Minmax;
   o.calib_images = 4;
   for (float bad : {std::nanf(""), INFINITY}) {
-    Graph h = g;
-    for (Node& n : h.nodes)
-      if (n.op == Op::Conv) {
+    model::Graph h = g;
+    for (model::Node& n : h.nodes)
+      if (n.op == model::Op::Conv) {
         n.weight.data[3] = bad;
         break;
       }
@@ -87,7 +87,7 @@ TEST(QuantizeErrors, NanOrInfWeightIsRefusedNamingTheLayer) {
 }
 
 TEST(QuantizeErrors, CalibrationImagesOfTheWrongShapeAreRefused) {
-  const Graph g = import_onnx(kLenet);
+  const model::Graph g = model::import_onnx(kLenet);
   Dataset d;
   d.source = "cifar.bin";
   d.count = 2;

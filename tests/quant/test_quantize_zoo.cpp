@@ -8,10 +8,10 @@
 #include <ostream>
 
 #include "tilescale/core/dataset.h"
+#include "tilescale/model/float_executor.h"
+#include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/fake_quant.h"
-#include "tilescale/quant/float_executor.h"
 #include "tilescale/quant/int_executor.h"
-#include "tilescale/quant/onnx_import.h"
 #include "tilescale/quant/quantize.h"
 
 namespace tilescale::quant {
@@ -56,7 +56,7 @@ TEST_P(QuantizeZoo, IntegerAndFakeQuantAgreeOnTop1AndAccuracyHolds) {
   const Case c = GetParam();
   const std::string path = kModels + c.model + ".onnx";
   if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " not trained yet";
-  const Graph g = import_onnx(path);
+  const model::Graph g = model::import_onnx(path);
   QuantOptions o;
   o.granularity = Granularity::parse(c.granularity);
   o.w_bits = c.w_bits;
@@ -74,9 +74,9 @@ TEST_P(QuantizeZoo, IntegerAndFakeQuantAgreeOnTop1AndAccuracyHolds) {
   std::vector<float> in(static_cast<std::size_t>(n * test.image_size()));
   test.fill_batch(0, n, in.data());
   std::vector<float> lf(n * classes), lq(n * classes), li(n * classes);
-  FloatExecutor(g).run(in.data(), n, lf.data());
-  const Graph fq = make_fake_quant_graph(m);
-  FloatExecutor(fq).run(in.data(), n, lq.data());
+  model::FloatExecutor(g).run(in.data(), n, lf.data());
+  const model::Graph fq = make_fake_quant_graph(m);
+  model::FloatExecutor(fq).run(in.data(), n, lq.data());
   IntExecutor(m).run(in.data(), n, li.data());
   std::vector<int64_t> pq, pi;
   const int64_t cf = top1(lf, test, n, classes), cq = top1(lq, test, n, classes, &pq),

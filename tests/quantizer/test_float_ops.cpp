@@ -21,9 +21,9 @@
 #include <vector>
 
 #include "onnx_builder.h"
-#include "tilescale/quant/float_executor.h"
-#include "tilescale/quant/graph.h"
-#include "tilescale/quant/onnx_import.h"
+#include "tilescale/model/float_executor.h"
+#include "tilescale/model/graph.h"
+#include "tilescale/model/onnx_import.h"
 
 namespace tilescale::quant {
 namespace {
@@ -249,17 +249,19 @@ std::vector<RunConfig> all_configs() {
 // For wide sweeps on a shared machine: one partial chunk, one chunk per sample, both thread counts.
 const std::vector<RunConfig> kSweepConfigs{{17, 8, 1}, {3, 1, 2}, {1, 8, 2}};
 
-Graph import_model(const OnnxBuilder& b) { return import_onnx_bytes(b.bytes(), "test.onnx"); }
+model::Graph import_model(const OnnxBuilder& b) {
+  return model::import_onnx_bytes(b.bytes(), "test.onnx");
+}
 
-int count_op(const Graph& g, Op op) {
-  return static_cast<int>(
-      std::count_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.op == op; }));
+int count_op(const model::Graph& g, model::Op op) {
+  return static_cast<int>(std::count_if(g.nodes.begin(), g.nodes.end(),
+                                        [&](const model::Node& n) { return n.op == op; }));
 }
 
 // Runs g on batches of 1, 3 and 17 random samples through every executor configuration; run() must
 // match ref per sample and run_all()'s output must equal run()'s. Reports the first failing
 // configuration only (up to 3 elements), so one bug does not print a page per configuration.
-void expect_matches_reference(const Graph& g, const RefFn& ref, uint32_t seed,
+void expect_matches_reference(const model::Graph& g, const RefFn& ref, uint32_t seed,
                               Range input_range = {},
                               const std::vector<RunConfig>& configs = all_configs()) {
   SCOPED_TRACE(seed_note(seed));
@@ -281,7 +283,7 @@ void expect_matches_reference(const Graph& g, const RefFn& ref, uint32_t seed,
     const int threads = rc.threads;
     SCOPED_TRACE("batch " + std::to_string(batch) + " chunk " + std::to_string(chunk) +
                  " threads " + std::to_string(threads));
-    const FloatExecutor ex(g, {threads, chunk});
+    const model::FloatExecutor ex(g, {threads, chunk});
     std::vector<float> out(static_cast<std::size_t>(batch * out_size), NAN);
     ex.run(input.data(), batch, out.data());
     int bad = 0;
@@ -310,9 +312,9 @@ void expect_matches_reference(const Graph& g, const RefFn& ref, uint32_t seed,
 
 // Runs a single sample through run() and run_all() and returns run()'s output (for hand-computed
 // cases).
-std::vector<float> run_one(const Graph& g, const std::vector<float>& input) {
+std::vector<float> run_one(const model::Graph& g, const std::vector<float>& input) {
   EXPECT_EQ(static_cast<int64_t>(input.size()), g.input_value().size());
-  const FloatExecutor ex(g, {1, 8});
+  const model::FloatExecutor ex(g, {1, 8});
   std::vector<float> out(static_cast<std::size_t>(g.output_value().size()));
   ex.run(input.data(), 1, out.data());
   EXPECT_EQ(ex.run_all(input.data(), 1)[g.output], out) << "run_all() differs from run()";
@@ -465,11 +467,11 @@ class ConvTester {
     }
     b.output(add_activation(b, act_, last));
 
-    const Graph g = import_model(b);
-    ASSERT_EQ(count_op(g, Op::Conv), 1);
+    const model::Graph g = import_model(b);
+    ASSERT_EQ(count_op(g, model::Op::Conv), 1);
     EXPECT_EQ(static_cast<int>(g.nodes.size()), act_ == Activation::kNone ? 1 : 2)
         << "BatchNormalization must fold into the Conv, leaving no Mul/Add behind";
-    for (const Node& n : g.nodes) EXPECT_NE(n.onnx_op, "BatchNormalization");
+    for (const model::Node& n : g.nodes) EXPECT_NE(n.onnx_op, "BatchNormalization");
 
     Geometry geo = g_;
     const AxisPads ph = axis_pads(auto_pad_, h_, g_.kh, g_.sh, g_.dh, g_.pt, g_.pb);
@@ -904,8 +906,8 @@ class GemmTester {
     }
     b.output(add_activation(b, act_, last));
 
-    const Graph g = import_model(b);
-    ASSERT_EQ(count_op(g, Op::Gemm), 1);
+    const model::Graph g = import_model(b);
+    ASSERT_EQ(count_op(g, model::Op::Gemm), 1);
     EXPECT_EQ(static_cast<int>(g.nodes.size()), act_ == Activation::kNone ? 1 : 2);
     const double alpha = matmul_ ? 1.0 : alpha_, beta = matmul_ ? 1.0 : beta_;
     const int64_t m = m_;
@@ -1047,7 +1049,7 @@ class PoolTester {
     if (!max_) attrs.push_back(attr_int("count_include_pad", include_ ? 1 : 0));
     b.node(max_ ? "MaxPool" : "AveragePool", {"x"}, {"y"}, attrs);
     b.output("y");
-    const Graph g = import_model(b);
+    const model::Graph g = import_model(b);
     ASSERT_EQ(g.nodes.size(), 1u);
     Geometry geo = g_;
     const AxisPads ph = axis_pads(auto_pad_, h_, g_.kh, g_.sh, g_.dh, g_.pt, g_.pb);
@@ -1181,7 +1183,7 @@ TEST(FloatGlobalAveragePool, AveragesEachChannelPlane) {
     b.input("x", {c, h, w});
     b.node("GlobalAveragePool", {"x"}, {"y"});
     b.output("y");
-    const Graph g = import_model(b);
+    const model::Graph g = import_model(b);
     expect_matches_reference(
         g,
         [&](const Act& x) {
@@ -1292,7 +1294,7 @@ class FloatBinaryConstant : public ::testing::TestWithParam<std::string> {
            bc.const_first ? std::vector<std::string>{"k", "x"} : std::vector<std::string>{"x", "k"},
            {"y"});
     b.output("y");
-    const Graph g = import_model(b);
+    const model::Graph g = import_model(b);
     ASSERT_EQ(g.nodes.size(), 1u);
     // Index of the constant element that pairs with per-sample index (c, h, w), numpy broadcasting.
     std::vector<int64_t> cs = bc.const_shape;
@@ -1341,8 +1343,8 @@ TEST(FloatResidual, AddOfReluConvAndInputMatchesReference) {
   b.node("Relu", {"c"}, {"r"});
   b.node("Add", {"r", "x"}, {"y"});
   b.output("y");
-  const Graph g = import_model(b);
-  ASSERT_EQ(count_op(g, Op::Add), 1);
+  const model::Graph g = import_model(b);
+  ASSERT_EQ(count_op(g, model::Op::Add), 1);
   const Geometry geo{3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
   expect_matches_reference(
       g,
@@ -1392,10 +1394,10 @@ void check_flatten_then_gemm(const std::function<void(OnnxBuilder&)>& add_flatte
   add_flatten(b);  // "x" -> "f"
   b.node("Gemm", {"f", "B", "C"}, {"y"}, {attr_int("transB", 1)});
   b.output("y");
-  const Graph g = import_model(b);
-  ASSERT_EQ(count_op(g, Op::Reshape), 1);
-  for (const Node& n : g.nodes)
-    if (n.op == Op::Reshape) {
+  const model::Graph g = import_model(b);
+  ASSERT_EQ(count_op(g, model::Op::Reshape), 1);
+  for (const model::Node& n : g.nodes)
+    if (n.op == model::Op::Reshape) {
       EXPECT_EQ(g.values[n.output].shape, (std::vector<int64_t>{k}));
     }
   expect_matches_reference(
@@ -1437,7 +1439,7 @@ TEST(FloatShape, ReshapeToPerSampleImageKeepsData) {
   b.node("Reshape", {"x", "shape"}, {"r"});
   b.node("Relu", {"r"}, {"y"});
   b.output("y");
-  const Graph g = import_model(b);
+  const model::Graph g = import_model(b);
   EXPECT_EQ(g.output_value().shape, (std::vector<int64_t>{4, 3, 3}));
   expect_matches_reference(
       g,
@@ -1463,7 +1465,7 @@ TEST(FloatConcat, ChannelsOfTwoConvsAndTheInput) {
     b.node("Conv", {"x", "Wb", "Bb"}, {"b"});
     b.node("Concat", {"a", "x", "b"}, {"y"}, {attr_int("axis", axis)});
     b.output("y");
-    const Graph g = import_model(b);
+    const model::Graph g = import_model(b);
     EXPECT_EQ(g.output_value().shape, (std::vector<int64_t>{8, 5, 6}));
     expect_matches_reference(
         g,
@@ -1511,8 +1513,8 @@ void check_pad_then_avgpool(int64_t opset, float value, uint32_t fixed_seed) {
   b.node("AveragePool", {"p"}, {"y"},
          {attr_ints("kernel_shape", {3, 3}), attr_ints("strides", {2, 1})});
   b.output("y");
-  const Graph g = import_model(b);
-  ASSERT_EQ(count_op(g, Op::Pad), 1);
+  const model::Graph g = import_model(b);
+  ASSERT_EQ(count_op(g, model::Op::Pad), 1);
   expect_matches_reference(
       g,
       [&](const Act& x) {
@@ -1569,10 +1571,10 @@ TEST(FloatImport, IdentityAndDropoutAreRemoved) {
     b.node("Relu", {"d"}, {"r"});
     b.node("Identity", {"r"}, {"y"});
     b.output("y");
-    const Graph g = import_model(b);
+    const model::Graph g = import_model(b);
     ASSERT_EQ(g.nodes.size(), 2u);
-    EXPECT_EQ(g.nodes[0].op, Op::Conv);
-    EXPECT_EQ(g.nodes[1].op, Op::Relu);
+    EXPECT_EQ(g.nodes[0].op, model::Op::Conv);
+    EXPECT_EQ(g.nodes[1].op, model::Op::Relu);
     expect_matches_reference(
         g,
         [&](const Act& x) {
@@ -1592,10 +1594,10 @@ TEST(FloatBatchNorm, StandaloneBecomesMulThenAdd) {
   b.node("Relu", {"x"}, {"r"});
   add_bn(b, "r", "y", bn);
   b.output("y");
-  const Graph g = import_model(b);
+  const model::Graph g = import_model(b);
   ASSERT_EQ(g.nodes.size(), 3u);
-  EXPECT_EQ(g.nodes[1].op, Op::Mul);
-  EXPECT_EQ(g.nodes[2].op, Op::Add);
+  EXPECT_EQ(g.nodes[1].op, model::Op::Mul);
+  EXPECT_EQ(g.nodes[2].op, model::Op::Add);
   expect_matches_reference(
       g, [&](const Act& x) { return ref_bn(ref_clamp(x, 0.0, INFINITY), bn); }, seed);
 }
@@ -1608,10 +1610,10 @@ TEST(FloatBatchNorm, OnTheNetworkInputBecomesMulThenAdd) {
   b.input("x", {4, 3, 3});
   add_bn(b, "x", "y", bn);
   b.output("y");
-  const Graph g = import_model(b);
+  const model::Graph g = import_model(b);
   ASSERT_EQ(g.nodes.size(), 2u);
-  EXPECT_EQ(count_op(g, Op::Mul), 1);
-  EXPECT_EQ(count_op(g, Op::Add), 1);
+  EXPECT_EQ(count_op(g, model::Op::Mul), 1);
+  EXPECT_EQ(count_op(g, model::Op::Add), 1);
   expect_matches_reference(
       g, [&](const Act& x) { return ref_bn(x, bn); }, seed);
 }
@@ -1634,7 +1636,7 @@ TEST(FloatBatchNorm, ConvWithSecondConsumerIsNotFolded) {
     add_bn(b, c, "bn", bn);
     b.node("Add", {"bn", c}, {"y"});
     b.output("y");
-    const Graph g = import_model(b);
+    const model::Graph g = import_model(b);
     expect_matches_reference(
         g,
         [&](const Act& x) {
@@ -1659,7 +1661,7 @@ TEST(FloatBatchNorm, ConvWhoseOutputIsTheGraphOutputIsNotFolded) {
   b.node("Conv", {"x", "W"}, {"c"});
   add_bn(b, "c", "bn", bn);
   b.output("c");
-  const Graph g = import_model(b);
+  const model::Graph g = import_model(b);
   expect_matches_reference(
       g,
       [&](const Act& x) {
@@ -1672,7 +1674,7 @@ TEST(FloatBatchNorm, ConvWhoseOutputIsTheGraphOutputIsNotFolded) {
 
 const std::vector<float> kImage3x3{1, 2, 3, 4, 5, 6, 7, 8, 9};
 
-Graph conv_1x3x3_k2x2(const std::vector<onnx::AttributeProto>& attrs, bool bias) {
+model::Graph conv_1x3x3_k2x2(const std::vector<onnx::AttributeProto>& attrs, bool bias) {
   OnnxBuilder b;
   b.input("x", {1, 3, 3});
   b.initializer("W", {1, 1, 2, 2}, {1, 2, 3, 4});
@@ -1688,26 +1690,26 @@ Graph conv_1x3x3_k2x2(const std::vector<onnx::AttributeProto>& attrs, bool bias)
 
 TEST(FloatHandComputed, Conv2x2On3x3) {
   // [1 2;4 5].[1 2;3 4] = 1+4+12+20 = 37, then 47, 67, 77; plus bias 0.5.
-  const Graph g = conv_1x3x3_k2x2({}, true);
+  const model::Graph g = conv_1x3x3_k2x2({}, true);
   EXPECT_EQ(g.output_value().shape, (std::vector<int64_t>{1, 2, 2}));
   expect_floats_near(run_one(g, kImage3x3), {37.5, 47.5, 67.5, 77.5});
 }
 
 TEST(FloatHandComputed, Conv2x2SameUpperPadsBottomRight) {
   // Padding row/column after the input: the last column sees only k[0][0] and k[1][0], etc.
-  const Graph g = conv_1x3x3_k2x2({attr_string("auto_pad", "SAME_UPPER")}, false);
+  const model::Graph g = conv_1x3x3_k2x2({attr_string("auto_pad", "SAME_UPPER")}, false);
   expect_floats_near(run_one(g, kImage3x3), {37, 47, 21, 67, 77, 33, 23, 26, 9});
 }
 
 TEST(FloatHandComputed, Conv2x2SameLowerPadsTopLeft) {
-  const Graph g = conv_1x3x3_k2x2({attr_string("auto_pad", "SAME_LOWER")}, false);
+  const model::Graph g = conv_1x3x3_k2x2({attr_string("auto_pad", "SAME_LOWER")}, false);
   expect_floats_near(run_one(g, kImage3x3), {4, 11, 18, 18, 37, 47, 36, 67, 77});
 }
 
 TEST(FloatHandComputed, Conv2x2Stride2Pad1) {
   // Windows start at -1 and 1: (-1,-1) sees x00*4; (-1,1) sees x01*3+x02*4; (1,-1) sees
   // x10*2+x20*4; (1,1) sees 5+12+24+36.
-  const Graph g =
+  const model::Graph g =
       conv_1x3x3_k2x2({attr_ints("pads", {1, 1, 1, 1}), attr_ints("strides", {2, 2})}, false);
   expect_floats_near(run_one(g, kImage3x3), {4, 18, 36, 77});
 }
@@ -1785,7 +1787,7 @@ TEST(FloatHandComputed, ConvThenBatchNormFolded) {
   b.node("Conv", {"x", "W", "B"}, {"c"});
   b.node("BatchNormalization", {"c", "g", "b", "m", "v"}, {"y"}, {attr_float("epsilon", 0.0f)});
   b.output("y");
-  const Graph g = import_model(b);
+  const model::Graph g = import_model(b);
   ASSERT_EQ(g.nodes.size(), 1u);
   expect_floats_near(run_one(g, {1, -0.5f, 2}), {6, -3, 12});
 }

@@ -11,8 +11,8 @@
 #include "core/expect_input_error.h"
 #include "core/scoped_env.h"
 #include "onnx_builder.h"
-#include "tilescale/quant/float_executor.h"
-#include "tilescale/quant/onnx_import.h"
+#include "tilescale/model/float_executor.h"
+#include "tilescale/model/onnx_import.h"
 
 namespace tilescale::quant {
 namespace {
@@ -22,20 +22,20 @@ using test::OnnxBuilder;
 const std::string kSource = "huge.onnx";
 
 // x [N,1,28,28] -> Pad(pad on each side of H and W) -> y.
-Graph padded_model(int64_t pad) {
+model::Graph padded_model(int64_t pad) {
   OnnxBuilder b(13);
   b.input("x", {1, 28, 28});
   b.initializer_i64("pads", {8}, {0, 0, pad, pad, 0, 0, pad, pad});
   b.node("Pad", {"x", "pads"}, {"y"}, {}, "pad");
   b.output("y");
-  return import_onnx_bytes(b.bytes(), kSource);
+  return model::import_onnx_bytes(b.bytes(), kSource);
 }
 
 TEST(MemoryLimits, BillionElementActivationImportsButIsNotRun) {
   test::ScopedEnv limit("TILESCALE_MEMORY_LIMIT", "2G");
-  const Graph g = padded_model(16000);  // 32028^2 = 1.03e9 elements per image, 4.1 GB
+  const model::Graph g = padded_model(16000);  // 32028^2 = 1.03e9 elements per image, 4.1 GB
   EXPECT_DOUBLE_EQ(g.activation_elements_per_sample(), 784.0 + 32028.0 * 32028.0);
-  EXPECT_INPUT_ERROR(FloatExecutor(g, FloatExecutorOptions{1, 1}), kSource,
+  EXPECT_INPUT_ERROR(model::FloatExecutor(g, model::FloatExecutorOptions{1, 1}), kSource,
                      "running the network (float activations of 1 samples on each of 1 threads) "
                      "needs 3.8 GiB, more than the memory budget of 2.0 GiB");
 }
@@ -59,28 +59,29 @@ TEST(MemoryLimits, ConstantsExpandedBeyondTheBudgetAreRefusedAtImport) {
     }
     b.output("y");
     const test::LargestAllocation probe;
-    EXPECT_INPUT_ERROR(import_onnx_bytes(b.bytes(), kSource), kSource,
+    EXPECT_INPUT_ERROR(model::import_onnx_bytes(b.bytes(), kSource), kSource,
                        "node 'big' (" + op + "): the constants expanded to per-sample shapes");
     EXPECT_LT(probe.bytes(), std::size_t{64} << 20);
   }
 }
 
 TEST(MemoryLimits, ChunkPerThreadCountsAgainstTheBudget) {
-  const Graph g = padded_model(2);  // 784 + 1024 elements: 7,232 bytes per image
+  const model::Graph g = padded_model(2);  // 784 + 1024 elements: 7,232 bytes per image
   {
     test::ScopedEnv limit("TILESCALE_MEMORY_LIMIT", std::to_string(7232 * 8 * 2));
-    EXPECT_NO_THROW(FloatExecutor(g, FloatExecutorOptions{2, 8}));
+    EXPECT_NO_THROW(model::FloatExecutor(g, model::FloatExecutorOptions{2, 8}));
   }
   test::ScopedEnv limit("TILESCALE_MEMORY_LIMIT", std::to_string(7232 * 8 * 2 - 1));
-  EXPECT_INPUT_ERROR(FloatExecutor(g, FloatExecutorOptions{2, 8}), kSource,
+  EXPECT_INPUT_ERROR(model::FloatExecutor(g, model::FloatExecutorOptions{2, 8}), kSource,
                      "8 samples on each of 2 threads");
-  EXPECT_NO_THROW(FloatExecutor(g, FloatExecutorOptions{1, 8}));  // fewer threads need less
+  EXPECT_NO_THROW(
+      model::FloatExecutor(g, model::FloatExecutorOptions{1, 8}));  // fewer threads need less
 }
 
 TEST(MemoryLimits, RunAllRefusesToKeepMoreSamplesThanFit) {
-  const Graph g = padded_model(2);
+  const model::Graph g = padded_model(2);
   test::ScopedEnv limit("TILESCALE_MEMORY_LIMIT", "200K");
-  const FloatExecutor exec(g, FloatExecutorOptions{1, 1});
+  const model::FloatExecutor exec(g, model::FloatExecutorOptions{1, 1});
   std::vector<float> images(64 * 784, 0.5f);
   EXPECT_EQ(exec.run_all(images.data(), 16).size(), g.values.size());  // (16 + 1) x 7,232 B
   EXPECT_INPUT_ERROR(exec.run_all(images.data(), 64), kSource,

@@ -10,7 +10,7 @@
 #include "core/alloc_probe.h"
 #include "onnx_builder.h"
 #include "tilescale/core/error.h"
-#include "tilescale/quant/onnx_import.h"
+#include "tilescale/model/onnx_import.h"
 
 namespace tilescale::quant {
 namespace {
@@ -24,7 +24,7 @@ const std::string kSource = "bad.onnx";
 // The InputError message of importing bytes, or "" after recording a failure.
 std::string import_error(const std::string& bytes) {
   try {
-    import_onnx_bytes(bytes, kSource);
+    model::import_onnx_bytes(bytes, kSource);
   } catch (const InputError& e) {
     return e.what();
   } catch (const std::exception& e) {
@@ -56,7 +56,7 @@ OnnxBuilder conv_model(int64_t opset = 13) {
 }
 
 TEST(OnnxImportErrors, BaseModelImportsCleanly) {
-  const Graph g = import_onnx_bytes(conv_model().bytes(), kSource);
+  const model::Graph g = model::import_onnx_bytes(conv_model().bytes(), kSource);
   EXPECT_EQ(g.source, kSource);
   EXPECT_EQ(g.nodes.size(), 1u);
   EXPECT_EQ(g.output_value().shape, (std::vector<int64_t>{4, 3, 3}));
@@ -86,8 +86,8 @@ TEST(OnnxImportErrors, Opset8And18AreRefusedNaming9To17) {
 }
 
 TEST(OnnxImportErrors, Opsets9And17AreAccepted) {
-  EXPECT_EQ(import_onnx_bytes(conv_model(9).bytes(), kSource).opset, 9);
-  EXPECT_EQ(import_onnx_bytes(conv_model(17).bytes(), kSource).opset, 17);
+  EXPECT_EQ(model::import_onnx_bytes(conv_model(9).bytes(), kSource).opset, 9);
+  EXPECT_EQ(model::import_onnx_bytes(conv_model(17).bytes(), kSource).opset, 17);
 }
 
 TEST(OnnxImportErrors, ModelWithoutOpsetIsRefused) {
@@ -238,7 +238,7 @@ TEST(OnnxImportErrors, PoolWindowLargerThanPaddedInputIsRefused) {
 TEST(OnnxImportErrors, MissingFileNamesThePath) {
   const std::string path = "/nonexistent/tilescale/model.onnx";
   try {
-    import_onnx(path);
+    model::import_onnx(path);
     ADD_FAILURE() << "import succeeded";
   } catch (const InputError& e) {
     EXPECT_EQ(std::string(e.what()).rfind(path + ": ", 0), 0u) << e.what();

@@ -12,20 +12,20 @@
 #include <limits>
 #include <vector>
 
-#include "tilescale/quant/graph.h"
+#include "tilescale/model/graph.h"
 
 namespace tilescale::test {
 
 namespace double_ref {
 
-using quant::Graph;
-using quant::Node;
-using quant::Op;
-using quant::Value;
+using model::Graph;
+using model::Node;
+using model::Op;
+using model::Value;
 
 inline std::vector<double> conv(const Node& n, const Value& iv, const Value& ov,
                                 const std::vector<double>& in) {
-  const quant::Window& w = n.window;
+  const model::Window& w = n.window;
   const int64_t cin = iv.shape[0], h = iv.shape[1], wd = iv.shape[2];
   const int64_t cout = ov.shape[0], ho = ov.shape[1], wo = ov.shape[2];
   const int64_t cin_g = cin / w.groups, cout_g = cout / w.groups;
@@ -83,9 +83,9 @@ inline std::vector<double> pool(const Node& n, const Value& iv, const Value& ov,
                                 const std::vector<double>& in) {
   const int64_t c = iv.shape[0], h = iv.shape[1], wd = iv.shape[2], ho = ov.shape[1],
                 wo = ov.shape[2];
-  quant::Window w = n.window;
+  model::Window w = n.window;
   if (n.op == Op::GlobalAveragePool) {
-    w = quant::Window{};
+    w = model::Window{};
     w.kernel_h = h;
     w.kernel_w = wd;
   }
@@ -154,7 +154,7 @@ inline std::vector<double> run_node(const Graph& g, const Node& n,
     case Op::Reshape:
       return out;
     default:
-      ADD_FAILURE() << "double reference: unsupported op " << quant::op_name(n.op);
+      ADD_FAILURE() << "double reference: unsupported op " << model::op_name(n.op);
       return {};
   }
 }
@@ -162,14 +162,14 @@ inline std::vector<double> run_node(const Graph& g, const Node& n,
 }  // namespace double_ref
 
 // Logits [n][output size] of the graph in double precision for input [n][input size].
-inline std::vector<double> run_double(const quant::Graph& g, const std::vector<float>& input,
+inline std::vector<double> run_double(const model::Graph& g, const std::vector<float>& input,
                                       int64_t n) {
   const int64_t in_size = g.input_value().size(), out_size = g.output_value().size();
   std::vector<double> logits;
   for (int64_t s = 0; s < n; ++s) {
     std::vector<std::vector<double>> v(g.values.size());
     v[g.input].assign(input.begin() + s * in_size, input.begin() + (s + 1) * in_size);
-    for (const quant::Node& node : g.nodes) v[node.output] = double_ref::run_node(g, node, v);
+    for (const model::Node& node : g.nodes) v[node.output] = double_ref::run_node(g, node, v);
     if (static_cast<int64_t>(v[g.output].size()) != out_size) return {};
     logits.insert(logits.end(), v[g.output].begin(), v[g.output].end());
   }

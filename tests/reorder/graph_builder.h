@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "tilescale/quant/graph.h"
+#include "tilescale/model/graph.h"
 
 namespace tilescale::test {
 
@@ -20,21 +20,21 @@ class GraphBuilder {
   }
 
   int input() const { return g_.input; }
-  const quant::Value& value(int v) const { return g_.values[v]; }
+  const model::Value& value(int v) const { return g_.values[v]; }
   // The node that produces value v.
-  static quant::Node& node_in(quant::Graph& g, int v) {
-    for (quant::Node& n : g.nodes)
+  static model::Node& node_in(model::Graph& g, int v) {
+    for (model::Node& n : g.nodes)
       if (n.output == v) return n;
     throw std::logic_error("no node produces value " + std::to_string(v));
   }
-  static const quant::Node& node_in(const quant::Graph& g, int v) {
-    return node_in(const_cast<quant::Graph&>(g), v);
+  static const model::Node& node_in(const model::Graph& g, int v) {
+    return node_in(const_cast<model::Graph&>(g), v);
   }
 
   // Stride-1 "same" conv with a k x k kernel (k odd), random weights and bias.
   int conv(int in, int64_t cout, int64_t k, int64_t groups = 1) {
     const auto s = g_.values[in].shape;  // a copy: add_node grows g_.values
-    quant::Node& n = add_node(quant::Op::Conv, {in}, {cout, s[1], s[2]});
+    model::Node& n = add_node(model::Op::Conv, {in}, {cout, s[1], s[2]});
     n.window.kernel_h = n.window.kernel_w = k;
     n.window.pad_top = n.window.pad_left = n.window.pad_bottom = n.window.pad_right = k / 2;
     n.window.groups = groups;
@@ -48,15 +48,15 @@ class GraphBuilder {
 
   int gemm(int in, int64_t nout) {
     const int64_t k = g_.values[in].size();
-    quant::Node& n = add_node(quant::Op::Gemm, {in}, {nout});
+    model::Node& n = add_node(model::Op::Gemm, {in}, {nout});
     n.weight = random_tensor({nout, k});
     n.bias = random_tensor({nout});
     return n.output;
   }
 
-  int relu(int in) { return add_node(quant::Op::Relu, {in}, g_.values[in].shape).output; }
+  int relu(int in) { return add_node(model::Op::Relu, {in}, g_.values[in].shape).output; }
   int clip(int in, float lo, float hi) {
-    quant::Node& n = add_node(quant::Op::Clip, {in}, g_.values[in].shape);
+    model::Node& n = add_node(model::Op::Clip, {in}, g_.values[in].shape);
     n.clip_min = lo;
     n.clip_max = hi;
     return n.output;
@@ -64,7 +64,7 @@ class GraphBuilder {
 
   // A per-tensor quantization grid: clamp(floor(x / step + 0.5), lo, hi) * step.
   int fake_quant(int in, float step, float lo, float hi) {
-    quant::Node& n = add_node(quant::Op::FakeQuant, {in}, g_.values[in].shape);
+    model::Node& n = add_node(model::Op::FakeQuant, {in}, g_.values[in].shape);
     n.fq_step = step;
     n.fq_lo = lo;
     n.fq_hi = hi;
@@ -72,13 +72,13 @@ class GraphBuilder {
   }
 
   // Two activations element by element.
-  int binary(quant::Op op, int a, int b) { return add_node(op, {a, b}, g_.values[a].shape).output; }
+  int binary(model::Op op, int a, int b) { return add_node(op, {a, b}, g_.values[a].shape).output; }
 
   // An activation and a per-channel constant (one value per axis-0 entry), broadcast over H and W.
-  int binary_const(quant::Op op, int in, const std::vector<float>& per_channel,
+  int binary_const(model::Op op, int in, const std::vector<float>& per_channel,
                    bool first = false) {
     const auto shape = g_.values[in].shape;
-    quant::Node& n = add_node(op, {in}, shape);
+    model::Node& n = add_node(op, {in}, shape);
     n.operand.shape = shape;
     const int64_t plane = g_.values[in].size() / shape[0];
     for (float c : per_channel) n.operand.data.insert(n.operand.data.end(), plane, c);
@@ -88,23 +88,23 @@ class GraphBuilder {
 
   int maxpool2(int in) {
     const auto& s = g_.values[in].shape;
-    quant::Node& n = add_node(quant::Op::MaxPool, {in}, {s[0], s[1] / 2, s[2] / 2});
+    model::Node& n = add_node(model::Op::MaxPool, {in}, {s[0], s[1] / 2, s[2] / 2});
     n.window.kernel_h = n.window.kernel_w = 2;
     n.window.stride_h = n.window.stride_w = 2;
     return n.output;
   }
 
   int global_avg_pool(int in) {
-    return add_node(quant::Op::GlobalAveragePool, {in}, {g_.values[in].shape[0], 1, 1}).output;
+    return add_node(model::Op::GlobalAveragePool, {in}, {g_.values[in].shape[0], 1, 1}).output;
   }
 
-  int flatten(int in) { return add_node(quant::Op::Reshape, {in}, {g_.values[in].size()}).output; }
+  int flatten(int in) { return add_node(model::Op::Reshape, {in}, {g_.values[in].size()}).output; }
 
   // Constant padding; pads = begin then end per per-sample axis.
   int pad(int in, const std::vector<int64_t>& pads, float value) {
     auto shape = g_.values[in].shape;
     for (std::size_t a = 0; a < shape.size(); ++a) shape[a] += pads[a] + pads[shape.size() + a];
-    quant::Node& n = add_node(quant::Op::Pad, {in}, shape);
+    model::Node& n = add_node(model::Op::Pad, {in}, shape);
     n.pads = pads;
     n.pad_value = value;
     return n.output;
@@ -114,10 +114,10 @@ class GraphBuilder {
     auto shape = g_.values[ins[0]].shape;
     shape[0] = 0;
     for (int v : ins) shape[0] += g_.values[v].shape[0];
-    return add_node(quant::Op::Concat, ins, shape).output;
+    return add_node(model::Op::Concat, ins, shape).output;
   }
 
-  quant::Graph finish(int output) {
+  model::Graph finish(int output) {
     g_.output = output;
     return g_;
   }
@@ -127,33 +127,33 @@ class GraphBuilder {
 
  private:
   int add_value(std::vector<int64_t> shape) {
-    quant::Value v;
+    model::Value v;
     v.name = "v" + std::to_string(g_.values.size());
     v.shape = std::move(shape);
     g_.values.push_back(v);
     return static_cast<int>(g_.values.size()) - 1;
   }
 
-  quant::Node& add_node(quant::Op op, std::vector<int> inputs, std::vector<int64_t> out_shape) {
-    quant::Node n;
+  model::Node& add_node(model::Op op, std::vector<int> inputs, std::vector<int64_t> out_shape) {
+    model::Node n;
     n.op = op;
-    n.name = std::string(quant::op_name(op)) + "_" + std::to_string(g_.nodes.size());
-    n.onnx_op = quant::op_name(op);
+    n.name = std::string(model::op_name(op)) + "_" + std::to_string(g_.nodes.size());
+    n.onnx_op = model::op_name(op);
     n.inputs = std::move(inputs);
     n.output = add_value(std::move(out_shape));
     g_.nodes.push_back(n);
     return g_.nodes.back();
   }
 
-  quant::Tensor random_tensor(std::vector<int64_t> shape) {
-    quant::Tensor t;
+  model::Tensor random_tensor(std::vector<int64_t> shape) {
+    model::Tensor t;
     t.shape = std::move(shape);
     t.data.resize(static_cast<std::size_t>(t.numel()));
     for (float& x : t.data) x = uniform();
     return t;
   }
 
-  quant::Graph g_;
+  model::Graph g_;
   std::mt19937_64 rng_;
 };
 

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "tilescale/quant/float_executor.h"
-#include "tilescale/quant/graph.h"
+#include "tilescale/model/float_executor.h"
+#include "tilescale/model/graph.h"
 #include "tilescale/quant/reorder.h"
 
 namespace tilescale::test {
@@ -81,16 +81,16 @@ double max_relative_error(const std::vector<T>& a, const std::vector<T>& b) {
 // Runs both graphs on n seeded random inputs and expects, for every value v of every space, that
 // the permuted graph's v equals the original's v with channel runs (size / channels elements)
 // reordered. The logits are a fixed space, so this includes "same function".
-inline void expect_values_permuted(const quant::Graph& original, const quant::Graph& permuted,
+inline void expect_values_permuted(const model::Graph& original, const model::Graph& permuted,
                                    const std::vector<quant::ChannelPermutation>& perms,
                                    uint64_t seed, double tolerance = 1e-4) {
   const int64_t n = 4, in_size = original.input_value().size();
   std::mt19937_64 rng(seed);
   std::vector<float> input(static_cast<std::size_t>(n * in_size));
   for (float& x : input) x = static_cast<float>(rng() >> 40) * 0x1.0p-24f;
-  const quant::FloatExecutorOptions one_thread{1, 8};
-  const auto before = quant::FloatExecutor(original, one_thread).run_all(input.data(), n);
-  const auto after = quant::FloatExecutor(permuted, one_thread).run_all(input.data(), n);
+  const model::FloatExecutorOptions one_thread{1, 8};
+  const auto before = model::FloatExecutor(original, one_thread).run_all(input.data(), n);
+  const auto after = model::FloatExecutor(permuted, one_thread).run_all(input.data(), n);
   for (const auto& p : perms) {
     for (int v : p.values) {
       const int64_t size = original.values[v].size(), run = size / p.channels;

@@ -14,9 +14,9 @@
 namespace tilescale {
 namespace {
 
+using model::Graph;
+using model::Op;
 using quant::ChannelPermutation;
-using quant::Graph;
-using quant::Op;
 using quant::ReorderMethod;
 using quant::ReorderOptions;
 using test::GraphBuilder;
@@ -111,7 +111,7 @@ TEST(ReorderSpaces, ResidualProducersBothGetTheSharedRowOrder) {
   quant::apply_permutations(p, perms);
   const auto& order = space_of(perms, r.sum).order;
   for (int producer : {r.b, r.c}) {
-    const quant::Node& n0 = GraphBuilder::node_in(r.g, producer);
+    const model::Node& n0 = GraphBuilder::node_in(r.g, producer);
     const auto& w0 = n0.weight;
     const auto& w1 = GraphBuilder::node_in(p, producer).weight;
     // Rows follow the shared order; the input channels follow the producer's own input space.
@@ -296,11 +296,11 @@ Graph two_population_graph(const std::vector<float>& out_range, const std::vecto
   const int p = gb.conv(gb.input(), 8, 3);
   const int q = gb.conv(gb.relu(p), 4, 3);
   Graph g = gb.finish(gb.gemm(gb.flatten(q), 2));
-  quant::Tensor& wp = GraphBuilder::node_in(g, p).weight;
+  model::Tensor& wp = GraphBuilder::node_in(g, p).weight;
   const int64_t row = wp.numel() / 8;
   for (int64_t c = 0; c < 8; ++c)
     for (int64_t k = 0; k < row; ++k) wp.data[c * row + k] *= out_range[c];
-  quant::Tensor& wq = GraphBuilder::node_in(g, q).weight;
+  model::Tensor& wq = GraphBuilder::node_in(g, q).weight;
   for (int64_t o = 0; o < 4; ++o)
     for (int64_t c = 0; c < 8; ++c)
       for (int64_t k = 0; k < 9; ++k) wq.data[(o * 8 + c) * 9 + k] *= in_range[c];

@@ -16,8 +16,8 @@
 #include "double_reference.h"
 #include "reorder_check.h"
 #include "tilescale/core/dataset.h"
-#include "tilescale/quant/float_executor.h"
-#include "tilescale/quant/onnx_import.h"
+#include "tilescale/model/float_executor.h"
+#include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/reorder.h"
 
 namespace tilescale {
@@ -49,7 +49,7 @@ class ReorderZoo : public ::testing::TestWithParam<Param> {
     const std::string path =
         std::string(TILESCALE_SOURCE_DIR) + "/models/" + kZoo[zoo].model + ".onnx";
     if (!std::ifstream(path).good()) GTEST_SKIP() << path << " is not there yet";
-    graph_ = quant::import_onnx(path);
+    graph_ = model::import_onnx(path);
     const Dataset ds = load_named(kZoo[zoo].dataset, "test", default_data_dir());
     images_.resize(static_cast<std::size_t>(kImages * ds.image_size()));
     ds.fill_batch(0, kImages, images_.data());
@@ -62,15 +62,15 @@ class ReorderZoo : public ::testing::TestWithParam<Param> {
     quant::apply_permutations(permuted_, perms_);
   }
 
-  std::vector<float> float_logits(const quant::Graph& g) const {
+  std::vector<float> float_logits(const model::Graph& g) const {
     std::vector<float> out(static_cast<std::size_t>(kImages * g.output_value().size()));
-    quant::FloatExecutor(g, quant::FloatExecutorOptions{2, 8})
+    model::FloatExecutor(g, model::FloatExecutorOptions{2, 8})
         .run(images_.data(), kImages, out.data());
     return out;
   }
 
   static constexpr int64_t kImages = 64;
-  quant::Graph graph_, permuted_;
+  model::Graph graph_, permuted_;
   std::vector<float> images_;  // [kImages][C][H][W]
   quant::ReorderOptions options_;
   std::vector<quant::ChannelPermutation> perms_;
@@ -112,7 +112,7 @@ TEST_P(ReorderZoo, FloatExecutorLogitsAgreeWithinFloat32Rounding) {
 // Mean over Conv/Gemm weights, bo x bi blocks (DESIGN section 2) and the rows and columns of each
 // block of log2(block max |W| / row or column max |W| inside the block): the bits a channel loses
 // by sharing its block's scale. Depthwise blocks run along output channels only.
-double block_range_loss(const quant::Graph& g, int64_t bo, int64_t bi) {
+double block_range_loss(const model::Graph& g, int64_t bo, int64_t bi) {
   double sum = 0.0;
   int64_t count = 0;
   auto lost = [&](float block_max, float channel_max) {
@@ -120,8 +120,8 @@ double block_range_loss(const quant::Graph& g, int64_t bo, int64_t bi) {
                             : 0.0;
     ++count;
   };
-  for (const quant::Node& n : g.nodes) {
-    if (n.op != quant::Op::Conv && n.op != quant::Op::Gemm) continue;
+  for (const model::Node& n : g.nodes) {
+    if (n.op != model::Op::Conv && n.op != model::Op::Gemm) continue;
     const int64_t rows = n.weight.shape[0], cols = n.weight.shape[1];
     const int64_t taps = n.weight.numel() / (rows * cols);
     const int64_t bcols = cols == 1 ? 1 : bi;

@@ -9,7 +9,7 @@
 
 #include "tilescale/map/cycle_model.h"
 #include "tilescale/map/workload.h"
-#include "tilescale/quant/onnx_import.h"
+#include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/quantize.h"
 #include "tilescale/sim/network_sim.h"
 
@@ -48,7 +48,7 @@ const quant::QuantizedModel& bundle(const Case& c) {
   o.seed = 1;
   const Dataset train = load_named(c.dataset, "train", default_data_dir());
   return cache
-      .emplace(key, quant::quantize(quant::import_onnx(kSource + "/models/" + c.model + ".onnx"), o,
+      .emplace(key, quant::quantize(model::import_onnx(kSource + "/models/" + c.model + ".onnx"), o,
                                     train))
       .first->second;
 }

@@ -1,5 +1,5 @@
 // tilescale sweep: a tiny sweep on LeNet-5 / MNIST through the library and through the program.
-#include "tilescale/quant/sweep.h"
+#include "tilescale/study/sweep.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -16,9 +16,9 @@
 
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
-#include "tilescale/quant/onnx_import.h"
+#include "tilescale/model/onnx_import.h"
 
-namespace tilescale::quant {
+namespace tilescale::study {
 namespace {
 
 namespace fs = std::filesystem;
@@ -82,7 +82,7 @@ SweepConfig tiny_config() {
   SweepConfig c;
   c.model_path = kLenet;
   c.dataset = "mnist";
-  c.base.search = SearchMethod::Minmax;
+  c.base.search = quant::SearchMethod::Minmax;
   c.base.first_last_bits = 8;
   c.base.threads = 1;
   c.w_bits = {4};
@@ -192,10 +192,10 @@ TEST(SweepLibrary, ScalesGrowFromLayerToChannelToBlockAndRepeatedEntriesRunOnce)
   EXPECT_EQ(rows[3].granularity, "block:4x4");
 
   // LeNet-5 has 5 Conv/Gemm layers with 6 + 16 + 120 + 84 + 10 output channels.
-  const Graph g = import_onnx(kLenet);
+  const model::Graph g = model::import_onnx(kLenet);
   int64_t layers = 0, channels = 0;
-  for (const Node& n : g.nodes)
-    if (n.op == Op::Conv || n.op == Op::Gemm) {
+  for (const model::Node& n : g.nodes)
+    if (n.op == model::Op::Conv || n.op == model::Op::Gemm) {
       ++layers;
       channels += n.weight.shape[0];
     }
@@ -290,4 +290,4 @@ INSTANTIATE_TEST_SUITE_P(
                       std::make_pair("--eval-limit 20000", "--eval-limit")));
 
 }  // namespace
-}  // namespace tilescale::quant
+}  // namespace tilescale::study

@@ -11,8 +11,8 @@
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/dataset.h"
 #include "tilescale/core/npy.h"
-#include "tilescale/quant/float_executor.h"
-#include "tilescale/quant/onnx_import.h"
+#include "tilescale/model/float_executor.h"
+#include "tilescale/model/onnx_import.h"
 
 namespace tilescale {
 namespace {
@@ -33,13 +33,13 @@ class ZooModel : public ::testing::TestWithParam<std::string> {
 
 TEST_P(ZooModel, LogitsOfFirst64TestImagesMatchTorchFixtureTo1e4Relative) {
   const auto e = entry();
-  const quant::Graph g = quant::import_onnx(kModels + e["onnx"].get<std::string>());
+  const model::Graph g = model::import_onnx(kModels + e["onnx"].get<std::string>());
   const Dataset ds = load_named(e["dataset"], "test", default_data_dir());
   const NpyArray fixture = read_npy(kModels + e["fixture_logits64"].get<std::string>());
   ASSERT_EQ(fixture.shape, (std::vector<int64_t>{64, g.output_value().size()}));
   std::vector<float> in(64 * ds.image_size()), out(fixture.data.size());
   ds.fill_batch(0, 64, in.data());
-  quant::FloatExecutor(g).run(in.data(), 64, out.data());
+  model::FloatExecutor(g).run(in.data(), 64, out.data());
   float scale = 0.0f;
   for (float v : fixture.data) scale = std::max(scale, std::fabs(v));
   for (std::size_t i = 0; i < out.size(); ++i) {
@@ -55,12 +55,12 @@ TEST_P(ZooModel, LogitsOfFirst64TestImagesMatchTorchFixtureTo1e4Relative) {
 
 TEST_P(ZooModel, TestSplitTop1EqualsTorchWithin005Points) {
   const auto e = entry();
-  const quant::Graph g = quant::import_onnx(kModels + e["onnx"].get<std::string>());
+  const model::Graph g = model::import_onnx(kModels + e["onnx"].get<std::string>());
   const Dataset ds = load_named(e["dataset"], "test", default_data_dir());
   const int64_t classes = g.output_value().size();
   std::vector<float> in(ds.count * ds.image_size()), out(ds.count * classes);
   ds.fill_batch(0, ds.count, in.data());
-  quant::FloatExecutor(g).run(in.data(), ds.count, out.data());
+  model::FloatExecutor(g).run(in.data(), ds.count, out.data());
   int64_t correct = 0;
   for (int64_t i = 0; i < ds.count; ++i) {
     const float* row = out.data() + i * classes;

@@ -1,7 +1,7 @@
 // The fake-quant float path: the quantized model's math carried out in float32.
 #pragma once
 
-#include "tilescale/quant/graph.h"
+#include "tilescale/model/graph.h"
 #include "tilescale/quant/quantized_model.h"
 
 namespace tilescale::quant {
@@ -11,6 +11,6 @@ namespace tilescale::quant {
 // its own activation grid, every standalone Relu/Clip and every Pad with a non-zero value. Original
 // value ids keep their meaning (the value before its FakeQuant); new values are appended. With
 // float activations (a_bits 32) only the weights are quantized.
-Graph make_fake_quant_graph(const QuantizedModel& model);
+model::Graph make_fake_quant_graph(const QuantizedModel& model);
 
 }  // namespace tilescale::quant

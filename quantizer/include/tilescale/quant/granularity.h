@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "tilescale/quant/graph.h"
+#include "tilescale/model/graph.h"
 
 namespace tilescale::quant {
 
@@ -50,10 +50,10 @@ struct BlockGrid {
 
 // Builds the grid for a Conv or Gemm node. Depthwise convs (cin_g == 1) get blocks along output
 // channels only. A block larger than this layer's dimension covers the whole dimension.
-BlockGrid make_block_grid(const Node& node, const Granularity& g);
+BlockGrid make_block_grid(const model::Node& node, const Granularity& g);
 
 // Checks that a Block granularity fits the network: block_out and block_in may not exceed the
 // largest Conv/Gemm output and input channel counts (else every layer would silently be layerwise).
-void check_granularity_fits(const Graph& graph, const Granularity& g);
+void check_granularity_fits(const model::Graph& graph, const Granularity& g);
 
 }  // namespace tilescale::quant

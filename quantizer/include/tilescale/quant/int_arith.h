@@ -1,5 +1,6 @@
 // The integer arithmetic of tilescale: every rounding and saturation rule the golden executor, the
-// SystemC model and the RTL implement lives here, and only here.
+// SystemC model and the RTL implement lives here (the real -> integer grid rules in
+// tilescale/model/grid.h, included below), and only here.
 //
 // Notation. A real value x on a grid of step s is stored as the integer q with x ~ q * s.
 //   weights      signed, symmetric, w_bits in 2..8: q in [-2^(w_bits-1), 2^(w_bits-1) - 1]
@@ -20,42 +21,25 @@
 #include <cstdint>
 #include <limits>
 
+#include "tilescale/model/grid.h"
+
 namespace tilescale::quant {
 
-// Inclusive integer range of a grid.
-struct IntRange {
-  int64_t lo = 0;  // smallest code
-  int64_t hi = 0;  // largest code
-};
-
-// Signed two's-complement range of `bits` bits: [-2^(bits-1), 2^(bits-1) - 1].
-constexpr IntRange signed_range(int bits) {
-  return {-(int64_t{1} << (bits - 1)), (int64_t{1} << (bits - 1)) - 1};
-}
-
-// Unsigned range of `bits` bits: [0, 2^bits - 1].
-constexpr IntRange unsigned_range(int bits) { return {0, (int64_t{1} << bits) - 1}; }
-
-// Clamps v into r (saturation, never wrap-around).
-constexpr int64_t saturate(int64_t v, IntRange r) {
-  return v < r.lo ? r.lo : (v > r.hi ? r.hi : v);
-}
-
-// Round half up (toward +infinity) of a real number: floor(x + 0.5). -2.5 -> -2, 2.5 -> 3.
-// Used for every real -> integer step (weights, activations, biases, multipliers) so that the float
-// fake-quant path and the integer path round alike.
-inline int64_t round_half_up(double x) { return static_cast<int64_t>(std::floor(x + 0.5)); }
+// The real -> integer rules (grid ranges, saturation, round half up, quantize_to_grid) are the
+// semantics of the graph IR's FakeQuant op as well, so they live one layer down, in
+// tilescale/model/grid.h, and are used here under the same names.
+using model::IntRange;
+using model::quantize_to_grid;
+using model::round_half_up;
+using model::saturate;
+using model::signed_range;
+using model::unsigned_range;
 
 // acc / 2^shift rounded half up: (acc + 2^(shift-1)) >> shift with an arithmetic shift (floor).
 // shift == 0 returns acc; shift < 0 multiplies by 2^-shift. Matches round_half_up(acc * 2^-shift).
 constexpr int64_t round_shift_half_up(int64_t acc, int shift) {
   if (shift <= 0) return acc * (int64_t{1} << -shift);
   return (acc + (int64_t{1} << (shift - 1))) >> shift;
-}
-
-// Quantizes a real value to the grid of step `step`: saturate(round_half_up(x / step), r).
-inline int64_t quantize_to_grid(double x, double step, IntRange r) {
-  return saturate(round_half_up(x / step), r);
 }
 
 // A positive real multiplier M realised as m * 2^-r with m an unsigned integer of `bits` bits,

@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "tilescale/quant/graph.h"
+#include "tilescale/model/graph.h"
 
 namespace tilescale::quant {
 
@@ -42,6 +42,6 @@ struct QuantPlan {
 // Builds the plan. Host nodes are the maximal chain from the input of binary ops with a constant
 // (e.g. the Sub/Div of input normalization). Throws InputError naming the node for graphs the
 // integer path cannot express (a constant elementwise op after the first quantized tensor).
-QuantPlan make_quant_plan(const Graph& graph);
+QuantPlan make_quant_plan(const model::Graph& graph);
 
 }  // namespace tilescale::quant

@@ -31,6 +31,7 @@ std::vector<int64_t> sample_indices(int64_t total, int64_t count, uint64_t seed)
 // The calibration images are options.calib_images distinct images chosen by sample_indices.
 // Each layer's search sees the float model's input of that layer (CalibInput::Float, default) or
 // the output of the already quantized layers before it (CalibInput::Quantized).
-QuantizedModel quantize(const Graph& graph, const QuantOptions& options, const Dataset& calib_set);
+QuantizedModel quantize(const model::Graph& graph, const QuantOptions& options,
+                        const Dataset& calib_set);
 
 }  // namespace tilescale::quant

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "tilescale/model/graph.h"
 #include "tilescale/quant/granularity.h"
-#include "tilescale/quant/graph.h"
 #include "tilescale/quant/int_arith.h"
 #include "tilescale/quant/quant_plan.h"
 
@@ -67,7 +67,7 @@ struct LayerQuant {
 struct QuantizedModel {
   QuantOptions options;
   std::string model_sha256;  // of the source ONNX file
-  Graph graph;               // float graph with permutations applied
+  model::Graph graph;        // float graph with permutations applied
   QuantPlan plan;
   std::vector<ActQuant> acts;      // per value id (meaningful where plan.scale_source[v] == v)
   std::vector<LayerQuant> layers;  // one per plan.layer_ops entry, same order

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "tilescale/quant/graph.h"
+#include "tilescale/model/graph.h"
 
 namespace tilescale::quant {
 
@@ -39,17 +39,17 @@ struct ChannelPermutation {
 };
 
 // The channel spaces of the graph with identity orders, ordered by their smallest value id.
-std::vector<ChannelPermutation> channel_spaces(const Graph& graph);
+std::vector<ChannelPermutation> channel_spaces(const model::Graph& graph);
 
 // channel_spaces() with orders chosen by options.method; fixed spaces keep the identity.
 // Deterministic: the same graph, options and seed give identical orders on every platform.
-std::vector<ChannelPermutation> choose_permutations(const Graph& graph,
+std::vector<ChannelPermutation> choose_permutations(const model::Graph& graph,
                                                     const ReorderOptions& options);
 
 // Rewrites Conv/Gemm weights and biases and constant operands so that every value of every space
 // holds its channels in the new order; the network input and logits are untouched, so the float
 // function is unchanged. Throws InputError("permutations: ...") if the list does not describe this
 // graph's spaces, an order is not a permutation, or a fixed space is not the identity.
-void apply_permutations(Graph& graph, const std::vector<ChannelPermutation>& permutations);
+void apply_permutations(model::Graph& graph, const std::vector<ChannelPermutation>& permutations);
 
 }  // namespace tilescale::quant

@@ -1,4 +1,4 @@
-#include "tilescale/quant/float_executor.h"
+#include "tilescale/model/float_executor.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -9,10 +9,10 @@
 #include <thread>
 
 #include "dnnl_conv.h"
-#include "float_kernels.h"
 #include "tilescale/core/memory_budget.h"
+#include "tilescale/model/float_kernels.h"
 
-namespace tilescale::quant {
+namespace tilescale::model {
 namespace {
 
 // Ops that treat their activations as a flat array, so they run on any layout as long as all their
@@ -284,4 +284,4 @@ std::vector<std::vector<float>> FloatExecutor::run_all(const float* input, int64
   return result;
 }
 
-}  // namespace tilescale::quant
+}  // namespace tilescale::model

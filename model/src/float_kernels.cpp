@@ -1,4 +1,4 @@
-#include "float_kernels.h"
+#include "tilescale/model/float_kernels.h"
 
 #include <cblas.h>
 
@@ -7,9 +7,9 @@
 #include <cstring>
 #include <functional>
 
-#include "tilescale/quant/int_arith.h"
+#include "tilescale/model/grid.h"
 
-namespace tilescale::quant::kernels {
+namespace tilescale::model::kernels {
 namespace {
 
 // Calls visit with the functor of a binary op (Add, Sub, Mul, Div): the one place the float path
@@ -332,7 +332,8 @@ void run_node(const Graph& g, const Node& node, int64_t n, const std::vector<con
       pad(g, node, n, ins[0], out);
       break;
     case Op::FakeQuant: {
-      // Exactly the integer path's rounding (int_arith.h): double division, half up, saturate.
+      // Exactly the integer path's rounding (model/grid.h, as int_arith.h): double division, half
+      // up, saturate.
       const IntRange r{static_cast<int64_t>(node.fq_lo), static_cast<int64_t>(node.fq_hi)};
       for (int64_t i = 0; i < n * size; ++i)
         out[i] = static_cast<float>(quantize_to_grid(ins[0][i], node.fq_step, r)) * node.fq_step;
@@ -341,4 +342,4 @@ void run_node(const Graph& g, const Node& node, int64_t n, const std::vector<con
   }
 }
 
-}  // namespace tilescale::quant::kernels
+}  // namespace tilescale::model::kernels

@@ -4,9 +4,9 @@
 
 #include <string>
 
-#include "tilescale/quant/graph.h"
+#include "tilescale/model/graph.h"
 
-namespace tilescale::quant {
+namespace tilescale::model {
 
 // Reads an ONNX model file and returns the imported graph. Supported ops: Conv, Gemm, MatMul
 // (constant right operand), BatchNormalization, Relu, Clip, Add, Sub, Mul, Div, MaxPool,
@@ -20,4 +20,4 @@ Graph import_onnx(const std::string& path);
 // The same from bytes already in memory; source names them in messages.
 Graph import_onnx_bytes(const std::string& bytes, const std::string& source);
 
-}  // namespace tilescale::quant
+}  // namespace tilescale::model

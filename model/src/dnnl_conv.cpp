@@ -4,7 +4,7 @@
 
 #include <limits>
 
-namespace tilescale::quant::kernels {
+namespace tilescale::model::kernels {
 namespace {
 
 using dnnl::memory;
@@ -152,4 +152,4 @@ void DnnlConv::run(int64_t n, const float* in, float* out, bool fused, DnnlScrat
   scratch.stream.wait();
 }
 
-}  // namespace tilescale::quant::kernels
+}  // namespace tilescale::model::kernels

@@ -5,9 +5,9 @@
 #include <limits>
 #include <vector>
 
-#include "tilescale/quant/graph.h"
+#include "tilescale/model/graph.h"
 
-namespace tilescale::quant::kernels {
+namespace tilescale::model::kernels {
 
 // A clamp applied to Conv/Gemm outputs when a following Relu/Clip is fused into them.
 struct Clamp {
@@ -34,4 +34,4 @@ void global_average_pool_nhwc(int64_t n, int64_t c, int64_t hw, const float* in,
 void run_node(const Graph& g, const Node& node, int64_t n, const std::vector<const float*>& ins,
               float* out, const Clamp& clamp, Scratch& scratch);
 
-}  // namespace tilescale::quant::kernels
+}  // namespace tilescale::model::kernels

@@ -1,4 +1,4 @@
-#include "tilescale/quant/sweep.h"
+#include "tilescale/study/sweep.h"
 
 #include <algorithm>
 #include <chrono>
@@ -10,13 +10,13 @@
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/dataset.h"
 #include "tilescale/core/error.h"
+#include "tilescale/model/float_executor.h"
+#include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/fake_quant.h"
-#include "tilescale/quant/float_executor.h"
 #include "tilescale/quant/int_executor.h"
-#include "tilescale/quant/onnx_import.h"
 #include "tilescale/quant/quantize.h"
 
-namespace tilescale::quant {
+namespace tilescale::study {
 namespace {
 
 using ojson = nlohmann::ordered_json;
@@ -94,7 +94,7 @@ void SweepConfig::validate() const {
   if (granularities.empty()) fail_input("--granularity", "the list is empty");
   if (reorders.empty()) fail_input("--reorder", "the list is empty");
   if (eval_limit < 0) fail_input("--eval-limit", "must be >= 0");
-  QuantOptions o = base;
+  quant::QuantOptions o = base;
   o.validate();
   for (int w : w_bits) {
     o.w_bits = w;
@@ -105,7 +105,7 @@ void SweepConfig::validate() const {
     o.reorder = r;
     o.validate();
   }
-  for (const std::string& g : granularities) Granularity::parse(g);
+  for (const std::string& g : granularities) quant::Granularity::parse(g);
   if (executor == SweepExecutor::Int && base.a_bits == 32)
     fail_input("--abits", "the integer executor needs integer activations (4..8); use --mode fake");
 }
@@ -115,7 +115,8 @@ std::vector<SweepPoint> sweep_points(const SweepConfig& config) {
   std::vector<int> bits;
   std::vector<std::string> grans, reorders;
   for (int w : config.w_bits) push_unique(bits, w);
-  for (const std::string& g : config.granularities) push_unique(grans, Granularity::parse(g).str());
+  for (const std::string& g : config.granularities)
+    push_unique(grans, quant::Granularity::parse(g).str());
   for (const std::string& r : config.reorders) push_unique(reorders, r);
   std::vector<SweepPoint> points;
   for (int w : bits)
@@ -136,9 +137,9 @@ const std::vector<std::string>& sweep_columns(bool timing) {
 std::vector<SweepRow> run_sweep(const SweepConfig& config, const SweepProgress& progress) {
   // Everything that can be wrong with the input is found here, before the first run.
   const std::vector<SweepPoint> points = sweep_points(config);
-  const Graph graph = import_onnx(config.model_path);
+  const model::Graph graph = model::import_onnx(config.model_path);
   for (const std::string& g : config.granularities)
-    check_granularity_fits(graph, Granularity::parse(g));
+    check_granularity_fits(graph, quant::Granularity::parse(g));
   const std::string data_dir = config.data_dir.empty() ? default_data_dir() : config.data_dir;
   const Dataset calib = load_named(config.dataset, "train", data_dir);
   Dataset test = load_named(config.dataset, "test", data_dir);
@@ -174,7 +175,7 @@ std::vector<SweepRow> run_sweep(const SweepConfig& config, const SweepProgress& 
     r.executor = "float";
     r.bits_per_weight = 32.0;
     const auto t0 = Clock::now();
-    const FloatExecutor exec(graph, FloatExecutorOptions{config.base.threads});
+    const model::FloatExecutor exec(graph, model::FloatExecutorOptions{config.base.threads});
     r.top1 =
         top1(test, classes, [&](const float* in, int64_t n, float* out) { exec.run(in, n, out); });
     r.eval_seconds = seconds_since(t0);
@@ -183,9 +184,9 @@ std::vector<SweepRow> run_sweep(const SweepConfig& config, const SweepProgress& 
   }
 
   for (const SweepPoint& p : points) {
-    QuantOptions o = config.base;
+    quant::QuantOptions o = config.base;
     o.w_bits = p.w_bits;
-    o.granularity = Granularity::parse(p.granularity);
+    o.granularity = quant::Granularity::parse(p.granularity);
     o.reorder = p.reorder;
     SweepRow r = proto;
     r.w_bits = o.w_bits;
@@ -193,24 +194,24 @@ std::vector<SweepRow> run_sweep(const SweepConfig& config, const SweepProgress& 
     r.first_last = o.first_last_bits;
     r.granularity = p.granularity;
     r.reorder = p.reorder;
-    r.search = search_method_name(o.search);
+    r.search = quant::search_method_name(o.search);
     r.executor = config.executor == SweepExecutor::Int ? "int" : "fake";
 
     auto t0 = Clock::now();
-    const QuantizedModel model = quantize(graph, o, calib);
+    const quant::QuantizedModel model = quant::quantize(graph, o, calib);
     r.quantize_seconds = seconds_since(t0);
-    const QuantSummary s = summarize(model);
+    const quant::QuantSummary s = quant::summarize(model);
     r.scales = s.scales;
     r.bits_per_weight = s.bits_per_weight();
 
     t0 = Clock::now();
     if (config.executor == SweepExecutor::Int) {
-      const IntExecutor exec(model, o.threads);
+      const quant::IntExecutor exec(model, o.threads);
       r.top1 = top1(test, classes,
                     [&](const float* in, int64_t n, float* out) { exec.run(in, n, out); });
     } else {
-      const Graph fq = make_fake_quant_graph(model);
-      const FloatExecutor exec(fq, FloatExecutorOptions{o.threads});
+      const model::Graph fq = quant::make_fake_quant_graph(model);
+      const model::FloatExecutor exec(fq, model::FloatExecutorOptions{o.threads});
       r.top1 = top1(test, classes,
                     [&](const float* in, int64_t n, float* out) { exec.run(in, n, out); });
     }
@@ -263,4 +264,4 @@ void write_sweep_results(const std::string& dir, const std::vector<SweepRow>& ro
   write_file_atomic((d / "results.json").string(), sweep_json(rows, timing, runs));
 }
 
-}  // namespace tilescale::quant
+}  // namespace tilescale::study

@@ -9,10 +9,10 @@
 #include <utility>
 #include <vector>
 
-#include "float_kernels.h"
-#include "tilescale/quant/graph.h"
+#include "tilescale/model/float_kernels.h"
+#include "tilescale/model/graph.h"
 
-namespace tilescale::quant::kernels {
+namespace tilescale::model::kernels {
 
 // Per-thread buffers and stream for DnnlConv::run, grown on demand.
 struct DnnlScratch {
@@ -86,4 +86,4 @@ class DnnlConv {
   mutable std::vector<std::pair<dnnl::memory::desc, std::unique_ptr<dnnl::memory>>> weights_;
 };
 
-}  // namespace tilescale::quant::kernels
+}  // namespace tilescale::model::kernels

@@ -1,4 +1,4 @@
-#include "tilescale/quant/onnx_import.h"
+#include "tilescale/model/onnx_import.h"
 
 #include <onnx/onnx_pb.h>
 
@@ -15,7 +15,7 @@
 #include "tilescale/core/error.h"
 #include "tilescale/core/memory_budget.h"
 
-namespace tilescale::quant {
+namespace tilescale::model {
 namespace {
 
 // Largest constant tensor accepted (elements); a header claiming more is refused before allocating.
@@ -983,4 +983,4 @@ Graph import_onnx_bytes(const std::string& bytes, const std::string& source) {
 
 Graph import_onnx(const std::string& path) { return import_onnx_bytes(read_file(path), path); }
 
-}  // namespace tilescale::quant
+}  // namespace tilescale::model

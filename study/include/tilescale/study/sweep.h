@@ -11,7 +11,7 @@
 
 #include "tilescale/quant/quantized_model.h"
 
-namespace tilescale::quant {
+namespace tilescale::study {
 
 enum class SweepExecutor { Int, Fake };  // golden integer executor | fake-quant float graph
 
@@ -21,7 +21,7 @@ struct SweepConfig {
   std::string data_dir;    // folder of the bundled sets; empty = default_data_dir()
   // Options shared by every run (a_bits, first_last_bits, search, calib_images, seed, threads,
   // ...); w_bits, granularity and reorder are replaced by each combination below.
-  QuantOptions base;
+  quant::QuantOptions base;
   std::vector<int> w_bits;                 // weight bits to try, each 2..8
   std::vector<std::string> granularities;  // granularity texts (Granularity::parse)
   std::vector<std::string> reorders;       // none | sort | kmeans
@@ -89,4 +89,4 @@ std::string sweep_json(const std::vector<SweepRow>& rows, bool timing, std::size
 void write_sweep_results(const std::string& dir, const std::vector<SweepRow>& rows, bool timing,
                          std::size_t runs);
 
-}  // namespace tilescale::quant
+}  // namespace tilescale::study

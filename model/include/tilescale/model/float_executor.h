@@ -5,9 +5,9 @@
 #include <memory>
 #include <vector>
 
-#include "tilescale/quant/graph.h"
+#include "tilescale/model/graph.h"
 
-namespace tilescale::quant {
+namespace tilescale::model {
 
 namespace kernels {
 class DnnlConv;
@@ -70,4 +70,4 @@ class FloatExecutor {
   std::vector<bool> nhwc_;  // per value: held as [n][H][W][C] inside the executor, else NCHW
 };
 
-}  // namespace tilescale::quant
+}  // namespace tilescale::model

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace tilescale::quant {
+namespace tilescale::model {
 
 enum class Op {
   Conv,               // 2-D convolution, any groups; weight [Cout][Cin/groups][kh][kw]
@@ -93,4 +93,4 @@ struct Graph {
   double largest_im2col_elements_per_sample() const;
 };
 
-}  // namespace tilescale::quant
+}  // namespace tilescale::model

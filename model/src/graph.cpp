@@ -1,8 +1,8 @@
-#include "tilescale/quant/graph.h"
+#include "tilescale/model/graph.h"
 
 #include <algorithm>
 
-namespace tilescale::quant {
+namespace tilescale::model {
 
 const char* op_name(Op op) {
   switch (op) {
@@ -93,4 +93,4 @@ double Graph::largest_im2col_elements_per_sample() const {
   return most;
 }
 
-}  // namespace tilescale::quant
+}  // namespace tilescale::model

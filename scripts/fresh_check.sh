@@ -51,7 +51,7 @@ mirror=$(
       /^URIs:/ {uri=$2} /^Suites:/ {for (i = 2; i <= NF; i++) if ($i == "bookworm") print uri}'
     grep -hE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
       awk '{for (i = 2; i <= NF; i++) if ($i !~ /^\[/) {if ($(i+1) == "bookworm") print $i; break}}'
-  } | head -n 1)
+  } | head -n 1) || true  # a missing sources.list is no error
 [ -n "$mirror" ] || { echo "fresh_check: no bookworm archive in /etc/apt sources" >&2; exit 2; }
 echo "fresh_check: Debian archive $mirror (from /etc/apt)"
 

@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """Train, evaluate and export the tilescale model zoo.
 
+The one script that needs more than scripts/setup.sh installs: PyTorch (apt-get install python3-torch).
+
 Models (architectures in scripts/zoo_models.py):
   lenet5_mnist      LeNet-5 (ReLU, max pool) on MNIST (8,000 train / 2,000 test)
   resnet8_fmnist    ResNet-8 (16/32/64, BN, projection shortcuts) on Fashion-MNIST (60,000 / 10,000)

@@ -15,7 +15,7 @@ trap 'rm -f "$tmp"' EXIT
   echo "Trained by \`scripts/train_zoo.py\` (Debian PyTorch 1.13, seeded) and exported to ONNX opset 13 with a"
   echo "dynamic batch axis. Inputs are NCHW float32 pixels / 255; normalization is inside each graph."
   echo "\`fixtures/<model>_logits64.npy\` holds PyTorch's logits for the first 64 test images; \`<model>.pt\` is the"
-  echo "state dict the PyTorch benchmark loads. Top-1 is on the fixed test split of \`scripts/make_idx.py\`."
+  echo "trained state dict. Top-1 is on the fixed test split of \`scripts/make_idx.py\`."
   echo "Params and MACs are what tilescale imports, after BatchNormalization is folded into the convs"
   echo "(\`models/zoo.json\` has PyTorch's own counts, which include the BN parameters)."
   echo

@@ -1,7 +1,6 @@
 // tilescale map: tile a bundle's layers (or SCALE-Sim workloads) onto an architecture; folds,
 // cycles, utilization, scale registers and area.
 #include <boost/program_options.hpp>
-#include <cstdio>
 #include <iostream>
 
 #include "commands.h"
@@ -40,14 +39,8 @@ int run_map(const std::vector<std::string>& args) {
   if (arch_path.empty() == scalesim_cfg.empty())
     fail_input("--arch", "give exactly one of --arch and --scalesim-cfg");
   map::MapOptions options;
-  options.align = map::parse_align(align);
-  if (cycle_model == "native") {
-    options.cycle_model = map::CycleModel::Native;
-  } else if (cycle_model == "scalesim") {
-    options.cycle_model = map::CycleModel::ScaleSim;
-  } else {
-    fail_input("--cycle-model", "unknown value '" + cycle_model + "' (native, scalesim)");
-  }
+  options.align = parse_flag("--align", align, map::kAlignNames);
+  options.cycle_model = parse_flag("--cycle-model", cycle_model, map::kCycleModelNames);
 
   const map::ArchConfig arch = arch_path.empty() ? map::ArchConfig::from_scalesim_cfg(scalesim_cfg)
                                                  : map::ArchConfig::parse_file(arch_path);

@@ -108,22 +108,8 @@ int run_sweep(const std::vector<std::string>& args) {
   cfg.w_bits = split_ints("--wbits", wbits);
   cfg.granularities = split_list("--granularity", granularity);
   cfg.reorders = split_list("--reorder", reorder);
-  if (search == "minmax") {
-    cfg.base.search = quant::SearchMethod::Minmax;
-  } else if (search == "wmse") {
-    cfg.base.search = quant::SearchMethod::Wmse;
-  } else if (search == "output") {
-    cfg.base.search = quant::SearchMethod::Output;
-  } else {
-    fail_input("--search", "unknown value '" + search + "' (minmax, wmse, output)");
-  }
-  if (mode == "int") {
-    cfg.executor = study::SweepExecutor::Int;
-  } else if (mode == "fake") {
-    cfg.executor = study::SweepExecutor::Fake;
-  } else {
-    fail_input("--mode", "unknown mode '" + mode + "' (int, fake)");
-  }
+  cfg.base.search = parse_flag("--search", search, quant::kSearchMethodNames);
+  cfg.executor = parse_flag("--mode", mode, quant::kEvalModeNames);
 
   const bool timing = !no_timing;
   FILE* table = json ? stderr : stdout;

@@ -27,22 +27,26 @@ namespace po = boost::program_options;
 namespace tilescale::cli {
 namespace {
 
+// The options as typed.
 struct EvalArgs {
-  std::string model_path, bundle_dir, mode = "int", dump_logits;
-  int64_t batch = 256;
-  int threads = 0;
-  bool json = false;
-  DataOptions data;
+  std::string model_path;   // --model: ONNX file, or empty
+  std::string bundle_dir;   // --bundle: bundle directory, or empty
+  std::string dump_logits;  // --dump-logits: .npy file to write, or empty
+  std::string mode = quant::kEvalModeNames.name(quant::EvalMode::Int);  // --mode, as typed
+  int64_t batch = 256;  // --batch: images per executor call
+  int threads = 0;      // --threads: worker threads, 0 = all cores
+  bool json = false;    // --json: print JSON instead of the table
+  DataOptions data;     // the images
 };
 
 // The network to run: the float model, or a bundle's fake-quant graph or golden integer executor.
 struct Network {
   std::string name;  // the model file or the bundle directory, for messages and the report
-  std::optional<quant::QuantizedModel> qmodel;
-  quant::EvalMode mode = quant::EvalMode::Int;  // with a bundle
-  model::Graph graph;
-  std::optional<model::FloatExecutor> float_exec;
-  std::optional<quant::IntExecutor> int_exec;
+  std::optional<quant::QuantizedModel> qmodel;     // the bundle, if one was given
+  quant::EvalMode mode = quant::EvalMode::Int;     // how the bundle runs
+  model::Graph graph;                              // float, or the bundle's fake-quant graph
+  std::optional<model::FloatExecutor> float_exec;  // runs graph (float and fake modes)
+  std::optional<quant::IntExecutor> int_exec;      // runs qmodel (int mode)
 
   const char* executor() const { return qmodel ? quant::kEvalModeNames.name(mode) : "float"; }
   int threads() const { return int_exec ? int_exec->threads() : float_exec->threads(); }

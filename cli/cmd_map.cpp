@@ -14,8 +14,10 @@ namespace po = boost::program_options;
 namespace tilescale::cli {
 
 int run_map(const std::vector<std::string>& args) {
-  std::string bundle_dir, topology, gemm, arch_path, scalesim_cfg, align = "strict",
-                                                                   cycle_model = "native", area_dir;
+  map::MapOptions options;
+  std::string bundle_dir, topology, gemm, arch_path, scalesim_cfg, area_dir;
+  std::string align = map::kAlignNames.name(options.align);
+  std::string cycle_model = map::kCycleModelNames.name(options.cycle_model);
   bool json = false;
   po::options_description desc(
       "tilescale map: tile every layer onto an accelerator; cycles, utilization, scale registers, "
@@ -38,7 +40,6 @@ int run_map(const std::vector<std::string>& args) {
   if (sources != 1) fail_input("--bundle", "give exactly one of --bundle, --topology and --gemm");
   if (arch_path.empty() == scalesim_cfg.empty())
     fail_input("--arch", "give exactly one of --arch and --scalesim-cfg");
-  map::MapOptions options;
   options.align = parse_flag("--align", align, map::kAlignNames);
   options.cycle_model = parse_flag("--cycle-model", cycle_model, map::kCycleModelNames);
 

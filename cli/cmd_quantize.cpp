@@ -22,13 +22,19 @@ namespace tilescale::cli {
 namespace {
 
 // The option values as typed; the enums and the granularity are parsed after boost has read them.
+// Their defaults are QuantOptions' defaults, spelled by the name tables.
 struct QuantizeArgs {
-  std::string model_path, out_dir, export_onnx;
-  std::string granularity = "channel", search = "output", metric = "l2", calib_input = "float",
-              reorder = "none";
-  bool json = false;
-  quant::QuantOptions o;
-  DataOptions data;
+  quant::QuantOptions o;    // the numeric options, read directly; the rest filled by parse_values
+  std::string model_path;   // --model: ONNX file
+  std::string out_dir;      // --out: bundle directory
+  std::string export_onnx;  // --export-onnx: fake-quant ONNX file, or empty
+  std::string granularity = o.granularity.str();                          // --granularity
+  std::string search = quant::kSearchMethodNames.name(o.search);          // --search
+  std::string metric = quant::kSearchMetricNames.name(o.metric);          // --metric
+  std::string calib_input = quant::kCalibInputNames.name(o.calib_input);  // --calib-input
+  std::string reorder = quant::kReorderMethodNames.name(o.reorder);       // --reorder
+  bool json = false;  // --json: print JSON instead of the table
+  DataOptions data;   // the calibration images
 };
 
 po::options_description describe_options(QuantizeArgs& a) {

@@ -18,7 +18,9 @@ namespace po = boost::program_options;
 namespace tilescale::cli {
 
 int run_simulate(const std::vector<std::string>& args) {
-  std::string bundle_dir, arch_path, trace, align = "strict";
+  sim::SimOptions options;
+  std::string bundle_dir, arch_path, trace;
+  std::string align = map::kAlignNames.name(options.align);
   int64_t images = 1;
   bool json = false;
   DataOptions data;
@@ -42,7 +44,6 @@ int run_simulate(const std::vector<std::string>& args) {
   if (bundle_dir.empty()) fail_input("--bundle", "required");
   if (arch_path.empty()) fail_input("--arch", "required");
   if (images < 1) fail_input("--images", "must be >= 1");
-  sim::SimOptions options;
   options.align = parse_flag("--align", align, map::kAlignNames);
   if (!trace.empty()) {
     // SystemC appends ".vcd" itself.

@@ -253,7 +253,7 @@ ArchConfig ArchConfig::from_scalesim_cfg(const std::string& path) {
     return static_cast<int>(v);
   };
   json j = {{"name", kv.count("run_name") ? kv["run_name"] : file_stem(path)},
-            {"kind", "systolic"},
+            {"kind", kArchKindNames.name(ArchKind::Systolic)},
             {"rows", get_int("arrayheight", 1, 1024)},
             {"cols", get_int("arraywidth", 1, 1024)},
             {"dataflow", kv.count("dataflow") ? kv["dataflow"] : std::string("?")},

@@ -21,20 +21,7 @@
 
 namespace tilescale::quant {
 
-using bundle_detail::bits_float;
-using bundle_detail::blob_bytes;
-using bundle_detail::bundle_dir_kind;
-using bundle_detail::get_le;
-using bundle_detail::kBias;
-using bundle_detail::kBlobFiles;
-using bundle_detail::kBlobKeys;
-using bundle_detail::kManifestFile;
-using bundle_detail::kModelFile;
-using bundle_detail::kMultipliers;
-using bundle_detail::kNumBlobs;
-using bundle_detail::kScales;
-using bundle_detail::kWeights;
-
+namespace bundle_detail {
 namespace {
 
 using json = nlohmann::json;
@@ -305,8 +292,8 @@ void read_activations(const Manifest& mf, const json& root,
 
 // One layer's place in the blobs, as the manifest states it.
 struct LayerEntry {
-  int frac_bits = 0;
-  std::array<uint64_t, kNumBlobs> offset{};
+  int frac_bits = 0;                         // the stated accumulator fraction bits, F
+  std::array<uint64_t, kNumBlobs> offset{};  // where the layer starts in each blob, bytes
 };
 
 std::vector<LayerEntry> read_layers(const Manifest& mf, const json& root, QuantizedModel& m,
@@ -529,7 +516,8 @@ void check_hardware_form(const DirReader& dir, const Manifest& mf,
 
 }  // namespace
 
-QuantizedModel read_bundle(const std::string& dir_name) {
+// read_bundle's work, inside the namespace of the schema's names.
+QuantizedModel read(const std::string& dir_name) {
   // Every file is read through one directory handle, so a writer swapping in a new bundle
   // meanwhile cannot mix files of two bundles into one read.
   const DirReader dir(dir_name, bundle_dir_kind());
@@ -557,5 +545,9 @@ QuantizedModel read_bundle(const std::string& dir_name) {
   }
   return m;
 }
+
+}  // namespace bundle_detail
+
+QuantizedModel read_bundle(const std::string& dir) { return bundle_detail::read(dir); }
 
 }  // namespace tilescale::quant

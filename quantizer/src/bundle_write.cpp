@@ -17,27 +17,15 @@
 
 namespace tilescale::quant {
 
-using bundle_detail::blob_bytes;
-using bundle_detail::bundle_dir_kind;
-using bundle_detail::float_bits;
-using bundle_detail::kBias;
-using bundle_detail::kBlobFiles;
-using bundle_detail::kBlobKeys;
-using bundle_detail::kManifestFile;
-using bundle_detail::kModelFile;
-using bundle_detail::kMultipliers;
-using bundle_detail::kNumBlobs;
-using bundle_detail::kScales;
-using bundle_detail::kWeights;
-using bundle_detail::put_le;
-
+namespace bundle_detail {
 namespace {
 
 using ojson = nlohmann::ordered_json;
 
+// The bundle's files apart from model.onnx, which is copied as given.
 struct BundleFiles {
-  std::string manifest;
-  std::string blobs[kNumBlobs];
+  std::string manifest;          // manifest.json
+  std::string blobs[kNumBlobs];  // indexed by BlobKind
 };
 
 [[noreturn]] void bad_model(const std::string& problem) {
@@ -234,21 +222,24 @@ BundleFiles serialize(const QuantizedModel& m, const std::string& onnx_bytes,
 
 }  // namespace
 
-const DirKind& bundle_detail::bundle_dir_kind() {
+const DirKind& bundle_dir_kind() {
   static const DirKind kind{"bundle", "a tilescale bundle",
                             std::string("no ") + kManifestFile + " of format " + kBundleFormat,
                             holds_bundle_manifest};
   return kind;
 }
 
+}  // namespace bundle_detail
+
 void write_bundle(const QuantizedModel& model, const std::string& onnx_bytes,
                   const std::string& dir) {
-  const std::string target = normalize_dir_name(dir, bundle_dir_kind());
-  const BundleFiles files = serialize(model, onnx_bytes, target);
-  std::vector<DirFile> entries = {{kModelFile, &onnx_bytes}};
-  for (int b = 0; b < kNumBlobs; ++b) entries.push_back({kBlobFiles[b], &files.blobs[b]});
-  entries.push_back({kManifestFile, &files.manifest});
-  write_dir_atomic(target, entries, bundle_dir_kind());
+  namespace bd = bundle_detail;
+  const std::string target = normalize_dir_name(dir, bd::bundle_dir_kind());
+  const bd::BundleFiles files = bd::serialize(model, onnx_bytes, target);
+  std::vector<DirFile> entries = {{bd::kModelFile, &onnx_bytes}};
+  for (int b = 0; b < bd::kNumBlobs; ++b) entries.push_back({bd::kBlobFiles[b], &files.blobs[b]});
+  entries.push_back({bd::kManifestFile, &files.manifest});
+  write_dir_atomic(target, entries, bd::bundle_dir_kind());
 }
 
 }  // namespace tilescale::quant

@@ -131,7 +131,7 @@ namespace {
 
 // What every run of a sweep reads: the model, the calibration and the test images.
 struct SweepInputs {
-  model::Graph graph;
+  model::Graph graph;   // the float model every point quantizes
   Dataset calib;        // the train split
   Dataset test;         // the test split, cut to the eval limit
   int64_t classes = 0;  // the model's outputs

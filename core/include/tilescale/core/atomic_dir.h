@@ -12,10 +12,12 @@ namespace tilescale {
 // The kind of directory written or read, for messages and for deciding whether an existing
 // directory may be replaced.
 struct DirKind {
-  std::string noun;  // "bundle": names the directory in messages
-  std::string
-      description;   // "a tilescale bundle": what an existing directory must be to be replaced
-  std::string rule;  // how is_own() recognises one, for the refusal message
+  // "bundle": names the directory in messages.
+  std::string noun;
+  // "a tilescale bundle": what an existing directory must be to be replaced.
+  std::string description;
+  // How is_own() recognises one, for the refusal message.
+  std::string rule;
   // True if the existing non-empty directory at path is of this kind. An empty directory may always
   // be replaced; anything else is refused.
   std::function<bool(const std::string& path)> is_own;
@@ -27,8 +29,8 @@ std::string normalize_dir_name(const std::string& dir, const DirKind& kind);
 
 // One file of an atomic directory: its name inside the directory and its bytes (not owned).
 struct DirFile {
-  std::string name;
-  const std::string* bytes = nullptr;
+  std::string name;                    // file name inside the directory
+  const std::string* bytes = nullptr;  // its content, owned by the caller
 };
 
 // Writes `files`, in order, into the sibling atomic_temp_path(dir), fsyncing each file and the

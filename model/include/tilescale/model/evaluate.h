@@ -28,8 +28,8 @@ using BatchRun = std::function<void(const float* input, int64_t n, float* logits
 struct Top1Options {
   int64_t batch = 256;      // images per run() call
   float* logits = nullptr;  // if set, receives every image's logits, [count][classes]
-  std::function<void(int64_t done)>
-      progress;  // if set, called after each batch with the images done
+  // If set, called after each batch with the number of images done so far.
+  std::function<void(int64_t done)> progress;
 };
 
 // Runs every image of data through run, in order and options.batch images at a time, and returns

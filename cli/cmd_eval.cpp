@@ -14,9 +14,11 @@
 #include "tilescale/core/memory_budget.h"
 #include "tilescale/core/npy.h"
 #include "tilescale/core/progress.h"
+#include "tilescale/model/evaluate.h"
 #include "tilescale/model/float_executor.h"
 #include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/bundle.h"
+#include "tilescale/quant/eval_mode.h"
 #include "tilescale/quant/fake_quant.h"
 #include "tilescale/quant/int_executor.h"
 
@@ -25,125 +27,161 @@ namespace po = boost::program_options;
 namespace tilescale::cli {
 namespace {
 
-std::string shape_text(const std::vector<int64_t>& s) {
-  std::string r;
-  for (std::size_t i = 0; i < s.size(); ++i) r += (i ? "x" : "") + std::to_string(s[i]);
+// The options as typed.
+struct EvalArgs {
+  std::string model_path;   // --model: ONNX file, or empty
+  std::string bundle_dir;   // --bundle: bundle directory, or empty
+  std::string dump_logits;  // --dump-logits: .npy file to write, or empty
+  std::string mode = quant::kEvalModeNames.name(quant::EvalMode::Int);  // --mode, as typed
+  int64_t batch = 256;  // --batch: images per executor call
+  int threads = 0;      // --threads: worker threads, 0 = all cores
+  bool json = false;    // --json: print JSON instead of the table
+  DataOptions data;     // the images
+};
+
+// The network to run: the float model, or a bundle's fake-quant graph or golden integer executor.
+struct Network {
+  std::string name;  // the model file or the bundle directory, for messages and the report
+  std::optional<quant::QuantizedModel> qmodel;     // the bundle, if one was given
+  quant::EvalMode mode = quant::EvalMode::Int;     // how the bundle runs
+  model::Graph graph;                              // float, or the bundle's fake-quant graph
+  std::optional<model::FloatExecutor> float_exec;  // runs graph (float and fake modes)
+  std::optional<quant::IntExecutor> int_exec;      // runs qmodel (int mode)
+
+  const char* executor() const { return qmodel ? quant::kEvalModeNames.name(mode) : "float"; }
+  int threads() const { return int_exec ? int_exec->threads() : float_exec->threads(); }
+};
+
+// The results of one evaluation.
+struct EvalResult {
+  int64_t images = 0;   // images evaluated
+  int64_t correct = 0;  // of them classified correctly
+  double seconds = 0;   // pixel conversion and inference, s
+  double top1() const { return images ? static_cast<double>(correct) / images : 0.0; }
+  double images_per_s() const { return seconds > 0 ? images / seconds : 0.0; }
+};
+
+po::options_description describe_options(EvalArgs& a) {
+  const std::string mode_help =
+      "with --bundle: int (golden integer executor) | fake (fake-quant float)";
+  po::options_description desc("tilescale eval: top-1 accuracy of a model on a data set\noptions");
+  // clang-format off
+  desc.add_options()
+      ("help,h", "show this help")
+      ("model", po::value(&a.model_path), "ONNX model (float reference executor)")
+      ("bundle", po::value(&a.bundle_dir), "quantized bundle (from tilescale quantize)")
+      ("mode", po::value(&a.mode)->default_value(a.mode), mode_help.c_str())
+      ("batch", po::value(&a.batch)->default_value(a.batch), "images per batch")
+      ("threads", po::value(&a.threads)->default_value(0), "worker threads (0 = all cores)")
+      ("json", po::bool_switch(&a.json), "print one JSON object instead of the table")
+      ("dump-logits", po::value(&a.dump_logits), "write the logits as float32 [N, classes] .npy");
+  // clang-format on
+  a.data.add_to(desc);
+  return desc;
+}
+
+Network load_network(const EvalArgs& a, quant::EvalMode mode) {
+  Network net;
+  net.mode = mode;
+  if (!a.bundle_dir.empty()) {
+    net.qmodel = quant::read_bundle(a.bundle_dir);
+    net.graph = net.mode == quant::EvalMode::Fake ? quant::make_fake_quant_graph(*net.qmodel)
+                                                  : net.qmodel->graph;
+    net.name = a.bundle_dir;
+  } else {
+    net.graph = model::import_onnx(a.model_path);
+    net.name = a.model_path;
+  }
+  return net;
+}
+
+void make_executor(Network& net, int threads) {
+  if (net.qmodel && net.mode == quant::EvalMode::Int) {
+    net.int_exec.emplace(*net.qmodel, threads);
+  } else {
+    net.float_exec.emplace(net.graph, model::FloatExecutorOptions{threads});
+  }
+}
+
+EvalResult evaluate(const Network& net, const Dataset& ds, int64_t batch,
+                    const std::string& dump_logits) {
+  const int64_t classes = net.graph.output_value().size();
+  check_memory_budget(net.name, "the logits of " + std::to_string(ds.count) + " images",
+                      4.0 * static_cast<double>(ds.count) * static_cast<double>(classes));
+  std::vector<float> logits(static_cast<std::size_t>(ds.count * classes));
+  ProgressBar bar("eval", ds.count);
+  model::Top1Options options;
+  options.batch = batch;
+  options.logits = logits.data();
+  options.progress = [&](int64_t done) { bar.update(done); };
+  EvalResult r;
+  r.images = ds.count;
+  const auto t0 = std::chrono::steady_clock::now();
+  r.correct = model::count_top1(
+      ds, classes,
+      [&](const float* in, int64_t n, float* out) {
+        if (net.int_exec) {
+          net.int_exec->run(in, n, out);
+        } else {
+          net.float_exec->run(in, n, out);
+        }
+      },
+      options);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  bar.finish();
+  if (!dump_logits.empty()) write_npy_f32(dump_logits, logits.data(), {ds.count, classes});
   return r;
+}
+
+void print_report(const EvalArgs& a, const Network& net, const EvalResult& r) {
+  if (a.json) {
+    nlohmann::ordered_json j;
+    j["model"] = net.name;
+    j["executor"] = net.executor();
+    j["data"] = a.data.describe();
+    j["images"] = r.images;
+    j["correct"] = r.correct;
+    j["top1"] = r.top1();
+    j["seconds"] = r.seconds;
+    j["images_per_s"] = r.images_per_s();
+    j["batch"] = a.batch;
+    j["threads"] = net.threads();
+    std::cout << j.dump(2) << "\n";
+    return;
+  }
+  std::printf("executor   %s\n",
+              net.qmodel
+                  ? (net.mode == quant::EvalMode::Int ? "golden integer" : "fake-quant float")
+                  : "float");
+  std::printf("model      %s (%lld params, %lld MACs/image)\n", net.name.c_str(),
+              static_cast<long long>(net.graph.parameter_count()),
+              static_cast<long long>(net.graph.macs_per_sample()));
+  std::printf("data       %s (%lld images)\n", a.data.describe().c_str(),
+              static_cast<long long>(r.images));
+  std::printf("top-1      %.2f %%  (%lld / %lld)\n", 100.0 * r.top1(),
+              static_cast<long long>(r.correct), static_cast<long long>(r.images));
+  std::printf("time       %.3f s  (%.0f images/s, batch %lld, %d threads)\n", r.seconds,
+              r.images_per_s(), static_cast<long long>(a.batch), net.threads());
 }
 
 }  // namespace
 
 int run_eval(const std::vector<std::string>& args) {
-  std::string model_path, bundle_dir, mode = "int", dump_logits;
-  int64_t batch = 256;
-  int threads = 0;
-  bool json = false;
-  DataOptions data;
-  po::options_description desc("tilescale eval: top-1 accuracy of a model on a data set\noptions");
-  desc.add_options()("help,h", "show this help")("model", po::value(&model_path),
-                                                 "ONNX model (float reference executor)")(
-      "bundle", po::value(&bundle_dir), "quantized bundle (from tilescale quantize)")(
-      "mode", po::value(&mode)->default_value(mode),
-      "with --bundle: int (golden integer executor) | fake (fake-quant float)")(
-      "batch", po::value(&batch)->default_value(batch), "images per batch")(
-      "threads", po::value(&threads)->default_value(0), "worker threads (0 = all cores)")(
-      "json", po::bool_switch(&json), "print one JSON object instead of the table")(
-      "dump-logits", po::value(&dump_logits), "write the logits as float32 [N, classes] .npy");
-  data.add_to(desc);
+  EvalArgs a;
+  const po::options_description desc = describe_options(a);
   if (!parse_options(desc, args)) return 0;
-  if (model_path.empty() == bundle_dir.empty())
+  if (a.model_path.empty() == a.bundle_dir.empty())
     fail_input("--model", "give exactly one of --model (ONNX) and --bundle");
-  if (mode != "int" && mode != "fake")
-    fail_input("--mode", "unknown mode '" + mode + "' (int, fake)");
-  if (batch < 1) fail_input("--batch", "must be >= 1");
-  if (threads < 0) fail_input("--threads", "must be >= 0");
+  const quant::EvalMode mode = parse_flag("--mode", a.mode, quant::kEvalModeNames);
+  if (a.batch < 1) fail_input("--batch", "must be >= 1");
+  if (a.threads < 0) fail_input("--threads", "must be >= 0");
 
-  // The network to run: the float model, or a bundle's fake-quant graph or golden integer executor.
-  std::optional<quant::QuantizedModel> qmodel;
-  model::Graph graph;
-  if (!bundle_dir.empty()) {
-    qmodel = quant::read_bundle(bundle_dir);
-    graph = mode == "fake" ? quant::make_fake_quant_graph(*qmodel) : qmodel->graph;
-    model_path = bundle_dir;
-  } else {
-    graph = model::import_onnx(model_path);
-  }
-  const Dataset ds = data.load();
-  const auto& in_shape = graph.input_value().shape;
-  const std::vector<int64_t> ds_shape = {ds.channels, ds.height, ds.width};
-  if (in_shape != ds_shape)
-    fail_input(model_path, "model expects " + shape_text(in_shape) + " images but " + ds.source +
-                               " holds " + shape_text(ds_shape) + " images");
-  const int64_t classes = graph.output_value().size();
-  if (ds.num_classes > classes)
-    fail_input(model_path, "model has " + std::to_string(classes) + " outputs but " + ds.source +
-                               " has labels up to " + std::to_string(ds.num_classes - 1));
-
-  std::optional<model::FloatExecutor> float_exec;
-  std::optional<quant::IntExecutor> int_exec;
-  if (qmodel && mode == "int") {
-    int_exec.emplace(*qmodel, threads);
-  } else {
-    float_exec.emplace(graph, model::FloatExecutorOptions{threads});
-  }
-  const int used_threads = int_exec ? int_exec->threads() : float_exec->threads();
-  check_memory_budget(model_path, "the logits of " + std::to_string(ds.count) + " images",
-                      4.0 * static_cast<double>(ds.count) * static_cast<double>(classes));
-  std::vector<float> logits(static_cast<std::size_t>(ds.count * classes));
-  // A batch never holds more than the whole data set, however large --batch is.
-  std::vector<float> input(static_cast<std::size_t>(std::min(batch, ds.count) * ds.image_size()));
-  int64_t correct = 0;
-  ProgressBar bar("eval", ds.count);
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t first = 0; first < ds.count; first += batch) {
-    const int64_t n = std::min(batch, ds.count - first);
-    ds.fill_batch(first, n, input.data());
-    float* out = logits.data() + first * classes;
-    if (int_exec) {
-      int_exec->run(input.data(), n, out);
-    } else {
-      float_exec->run(input.data(), n, out);
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      const float* row = out + i * classes;
-      const int64_t pred = std::max_element(row, row + classes) - row;
-      correct += pred == ds.labels[first + i];
-    }
-    bar.update(first + n);
-  }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  bar.finish();
-  if (!dump_logits.empty()) write_npy_f32(dump_logits, logits.data(), {ds.count, classes});
-
-  const double top1 = ds.count ? static_cast<double>(correct) / ds.count : 0.0;
-  const double ips = seconds > 0 ? ds.count / seconds : 0.0;
-  if (json) {
-    nlohmann::ordered_json j;
-    j["model"] = model_path;
-    j["executor"] = qmodel ? (mode == "int" ? "int" : "fake") : "float";
-    j["data"] = data.describe();
-    j["images"] = ds.count;
-    j["correct"] = correct;
-    j["top1"] = top1;
-    j["seconds"] = seconds;
-    j["images_per_s"] = ips;
-    j["batch"] = batch;
-    j["threads"] = used_threads;
-    std::cout << j.dump(2) << "\n";
-  } else {
-    std::printf("executor   %s\n",
-                qmodel ? (mode == "int" ? "golden integer" : "fake-quant float") : "float");
-    std::printf("model      %s (%lld params, %lld MACs/image)\n", model_path.c_str(),
-                static_cast<long long>(graph.parameter_count()),
-                static_cast<long long>(graph.macs_per_sample()));
-    std::printf("data       %s (%lld images)\n", data.describe().c_str(),
-                static_cast<long long>(ds.count));
-    std::printf("top-1      %.2f %%  (%lld / %lld)\n", 100.0 * top1,
-                static_cast<long long>(correct), static_cast<long long>(ds.count));
-    std::printf("time       %.3f s  (%.0f images/s, batch %lld, %d threads)\n", seconds, ips,
-                static_cast<long long>(batch), used_threads);
-  }
+  Network net = load_network(a, mode);
+  const Dataset ds = a.data.load();
+  model::check_model_fits_data(net.graph, ds, net.name);
+  make_executor(net, a.threads);
+  const EvalResult r = evaluate(net, ds, a.batch, a.dump_logits);
+  print_report(a, net, r);
   return 0;
 }
 

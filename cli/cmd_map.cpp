@@ -1,7 +1,6 @@
 // tilescale map: tile a bundle's layers (or SCALE-Sim workloads) onto an architecture; folds,
 // cycles, utilization, scale registers and area.
 #include <boost/program_options.hpp>
-#include <cstdio>
 #include <iostream>
 
 #include "commands.h"
@@ -15,8 +14,10 @@ namespace po = boost::program_options;
 namespace tilescale::cli {
 
 int run_map(const std::vector<std::string>& args) {
-  std::string bundle_dir, topology, gemm, arch_path, scalesim_cfg, align = "strict",
-                                                                   cycle_model = "native", area_dir;
+  map::MapOptions options;
+  std::string bundle_dir, topology, gemm, arch_path, scalesim_cfg, area_dir;
+  std::string align = map::kAlignNames.name(options.align);
+  std::string cycle_model = map::kCycleModelNames.name(options.cycle_model);
   bool json = false;
   po::options_description desc(
       "tilescale map: tile every layer onto an accelerator; cycles, utilization, scale registers, "
@@ -39,15 +40,8 @@ int run_map(const std::vector<std::string>& args) {
   if (sources != 1) fail_input("--bundle", "give exactly one of --bundle, --topology and --gemm");
   if (arch_path.empty() == scalesim_cfg.empty())
     fail_input("--arch", "give exactly one of --arch and --scalesim-cfg");
-  map::MapOptions options;
-  options.align = map::parse_align(align);
-  if (cycle_model == "native") {
-    options.cycle_model = map::CycleModel::Native;
-  } else if (cycle_model == "scalesim") {
-    options.cycle_model = map::CycleModel::ScaleSim;
-  } else {
-    fail_input("--cycle-model", "unknown value '" + cycle_model + "' (native, scalesim)");
-  }
+  options.align = parse_flag("--align", align, map::kAlignNames);
+  options.cycle_model = parse_flag("--cycle-model", cycle_model, map::kCycleModelNames);
 
   const map::ArchConfig arch = arch_path.empty() ? map::ArchConfig::from_scalesim_cfg(scalesim_cfg)
                                                  : map::ArchConfig::parse_file(arch_path);

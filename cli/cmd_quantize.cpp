@@ -10,6 +10,7 @@
 #include "parse_options.h"
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
+#include "tilescale/core/sha256.h"
 #include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/bundle.h"
 #include "tilescale/quant/onnx_export.h"
@@ -20,118 +21,126 @@ namespace po = boost::program_options;
 namespace tilescale::cli {
 namespace {
 
-template <typename E>
-E pick(const std::string& option, const std::string& text,
-       std::initializer_list<std::pair<const char*, E>> choices) {
-  std::string names;
-  for (const auto& [name, value] : choices) {
-    if (text == name) return value;
-    names += (names.empty() ? "" : ", ") + std::string(name);
-  }
-  fail_input(option, "unknown value '" + text + "' (" + names + ")");
+// The option values as typed; the enums and the granularity are parsed after boost has read them.
+// Their defaults are QuantOptions' defaults, spelled by the name tables.
+struct QuantizeArgs {
+  quant::QuantOptions o;    // the numeric options, read directly; the rest filled by parse_values
+  std::string model_path;   // --model: ONNX file
+  std::string out_dir;      // --out: bundle directory
+  std::string export_onnx;  // --export-onnx: fake-quant ONNX file, or empty
+  std::string granularity = o.granularity.str();                          // --granularity
+  std::string search = quant::kSearchMethodNames.name(o.search);          // --search
+  std::string metric = quant::kSearchMetricNames.name(o.metric);          // --metric
+  std::string calib_input = quant::kCalibInputNames.name(o.calib_input);  // --calib-input
+  std::string reorder = quant::kReorderMethodNames.name(o.reorder);       // --reorder
+  bool json = false;  // --json: print JSON instead of the table
+  DataOptions data;   // the calibration images
+};
+
+po::options_description describe_options(QuantizeArgs& a) {
+  quant::QuantOptions& o = a.o;
+  const std::string search_help = quant::kSearchMethodNames.list(" | ");
+  const std::string metric_help =
+      "output-search objective: " + quant::kSearchMetricNames.list(" | ");
+  const std::string reorder_help = "channel reordering: " + quant::kReorderMethodNames.list(" | ");
+  po::options_description desc("tilescale quantize: PTQ-SL quantization into a bundle\noptions");
+  // clang-format off
+  desc.add_options()
+      ("help,h", "show this help")
+      ("model", po::value(&a.model_path), "ONNX model to quantize")
+      ("out", po::value(&a.out_dir), "bundle directory to write (atomically)")
+      ("export-onnx", po::value(&a.export_onnx), "also write the fake-quant model as standard ONNX (opset 13, QDQ) to this file")
+      ("granularity", po::value(&a.granularity)->default_value(a.granularity), "layer | channel | block:BOxBI | mx:N | vsq:N")
+      ("wbits", po::value(&o.w_bits)->default_value(o.w_bits), "weight bits, 2..8")
+      ("abits", po::value(&o.a_bits)->default_value(o.a_bits), "activation bits, 4..8, or 32 for float")
+      ("first-last", po::value(&o.first_last_bits)->default_value(0), "bits of the first and last layer (0 = as the rest)")
+      ("scale-bits", po::value(&o.scale_bits)->default_value(o.scale_bits), "mantissa bits of the fixed-point multipliers (1 = shift only)")
+      ("search", po::value(&a.search)->default_value(a.search), search_help.c_str())
+      ("metric", po::value(&a.metric)->default_value(a.metric), metric_help.c_str())
+      ("calib", po::value(&o.calib_images)->default_value(o.calib_images), "calibration images (seeded sample of the split)")
+      ("calib-positions", po::value(&o.calib_positions)->default_value(o.calib_positions), "output positions per layer in the search objective")
+      ("calib-input", po::value(&a.calib_input)->default_value(a.calib_input), "each layer's search input: float (float model) | quantized (quantized layers before it)")
+      ("grid-points", po::value(&o.grid_points)->default_value(o.grid_points), "step candidates per block")
+      ("grid-lo", po::value(&o.grid_lo)->default_value(o.grid_lo), "smallest candidate / min-max step")
+      ("grid-hi", po::value(&o.grid_hi)->default_value(o.grid_hi), "largest candidate / min-max step")
+      ("rounds", po::value(&o.rounds)->default_value(o.rounds), "alternating weight/activation rounds")
+      ("reorder", po::value(&a.reorder)->default_value(a.reorder), reorder_help.c_str())
+      ("seed", po::value(&o.seed)->default_value(o.seed), "calibration sample and k-means seed")
+      ("threads", po::value(&o.threads)->default_value(0), "worker threads (0 = all cores)")
+      ("json", po::bool_switch(&a.json), "print a JSON report");
+  // clang-format on
+  a.data.add_to(desc);
+  return desc;
 }
 
-}  // namespace
-
-int run_quantize(const std::vector<std::string>& args) {
-  std::string export_onnx;
-  std::string model_path, out_dir, granularity = "channel", search = "output", metric = "l2",
-                                   calib_input = "float";
-  bool json = false;
-  quant::QuantOptions o;
-  DataOptions data;
-  data.split = "train";
-  po::options_description desc("tilescale quantize: PTQ-SL quantization into a bundle\noptions");
-  desc.add_options()("help,h", "show this help")("model", po::value(&model_path),
-                                                 "ONNX model to quantize")(
-      "out", po::value(&out_dir), "bundle directory to write (atomically)")(
-      "export-onnx", po::value(&export_onnx),
-      "also write the fake-quant model as standard ONNX (opset 13, QDQ) to this file")(
-      "granularity", po::value(&granularity)->default_value(granularity),
-      "layer | channel | block:BOxBI | mx:N | vsq:N")(
-      "wbits", po::value(&o.w_bits)->default_value(o.w_bits), "weight bits, 2..8")(
-      "abits", po::value(&o.a_bits)->default_value(o.a_bits),
-      "activation bits, 4..8, or 32 for float")(
-      "first-last", po::value(&o.first_last_bits)->default_value(0),
-      "bits of the first and last layer (0 = as the rest)")(
-      "scale-bits", po::value(&o.scale_bits)->default_value(o.scale_bits),
-      "mantissa bits of the fixed-point multipliers (1 = shift only)")(
-      "search", po::value(&search)->default_value(search), "minmax | wmse | output")(
-      "metric", po::value(&metric)->default_value(metric), "output-search objective: l2 | cosine")(
-      "calib", po::value(&o.calib_images)->default_value(o.calib_images),
-      "calibration images (seeded sample of the split)")(
-      "calib-positions", po::value(&o.calib_positions)->default_value(o.calib_positions),
-      "output positions per layer in the search objective")(
-      "calib-input", po::value(&calib_input)->default_value(calib_input),
-      "each layer's search input: float (float model) | quantized (quantized layers before it)")(
-      "grid-points", po::value(&o.grid_points)->default_value(o.grid_points),
-      "step candidates per block")("grid-lo", po::value(&o.grid_lo)->default_value(o.grid_lo),
-                                   "smallest candidate / min-max step")(
-      "grid-hi", po::value(&o.grid_hi)->default_value(o.grid_hi),
-      "largest candidate / min-max step")("rounds", po::value(&o.rounds)->default_value(o.rounds),
-                                          "alternating weight/activation rounds")(
-      "reorder", po::value(&o.reorder)->default_value(o.reorder),
-      "channel reordering: none | sort | kmeans")("seed", po::value(&o.seed)->default_value(o.seed),
-                                                  "calibration sample and k-means seed")(
-      "threads", po::value(&o.threads)->default_value(0), "worker threads (0 = all cores)")(
-      "json", po::bool_switch(&json), "print a JSON report");
-  data.add_to(desc);
-  if (!parse_options(desc, args)) return 0;
-  if (model_path.empty()) fail_input("--model", "required (an ONNX file)");
-  if (out_dir.empty()) fail_input("--out", "required (the bundle directory to write)");
-  o.granularity = quant::Granularity::parse(granularity);
-  o.search = pick<quant::SearchMethod>("--search", search,
-                                       {{"minmax", quant::SearchMethod::Minmax},
-                                        {"wmse", quant::SearchMethod::Wmse},
-                                        {"output", quant::SearchMethod::Output}});
-  o.metric = pick<quant::SearchMetric>(
-      "--metric", metric,
-      {{"l2", quant::SearchMetric::L2}, {"cosine", quant::SearchMetric::Cosine}});
-  o.calib_input = pick<quant::CalibInput>(
-      "--calib-input", calib_input,
-      {{"float", quant::CalibInput::Float}, {"quantized", quant::CalibInput::Quantized}});
+// Fills the enums and the granularity of a.o from their texts; errors name the option.
+void parse_values(QuantizeArgs& a) {
+  quant::QuantOptions& o = a.o;
+  o.granularity =
+      with_source("--granularity", [&] { return quant::Granularity::parse(a.granularity); });
+  o.search = parse_flag("--search", a.search, quant::kSearchMethodNames);
+  o.metric = parse_flag("--metric", a.metric, quant::kSearchMetricNames);
+  o.calib_input = parse_flag("--calib-input", a.calib_input, quant::kCalibInputNames);
+  o.reorder = parse_flag("--reorder", a.reorder, quant::kReorderMethodNames);
   o.validate();
+}
 
-  const auto t0 = std::chrono::steady_clock::now();
-  const std::string onnx_bytes = read_file(model_path);
-  const model::Graph graph = model::import_onnx_bytes(onnx_bytes, model_path);
-  const Dataset calib = data.load();
-  quant::QuantizedModel model = quant::quantize(graph, o, calib);
-  model.model_sha256 = quant::sha256_hex(onnx_bytes);
-  quant::write_bundle(model, onnx_bytes, out_dir);
-  if (!export_onnx.empty())
-    quant::export_fake_quant_onnx(model, export_onnx);  // InputError names it
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
+void print_report(const QuantizeArgs& a, const quant::QuantizedModel& model, double seconds) {
+  const quant::QuantOptions& o = a.o;
   const quant::QuantSummary s = quant::summarize(model);
-  if (json) {
+  const char* reorder = quant::kReorderMethodNames.name(o.reorder);
+  if (a.json) {
     nlohmann::ordered_json j;
-    j["bundle"] = out_dir;
-    if (!export_onnx.empty()) j["onnx"] = export_onnx;
-    j["model"] = model_path;
+    j["bundle"] = a.out_dir;
+    if (!a.export_onnx.empty()) j["onnx"] = a.export_onnx;
+    j["model"] = a.model_path;
     j["granularity"] = o.granularity.str();
     j["w_bits"] = o.w_bits;
     j["a_bits"] = o.a_bits;
-    j["reorder"] = o.reorder;
+    j["reorder"] = reorder;
     j["layers"] = model.layers.size();
     j["weights"] = s.weights;
     j["scales"] = s.scales;
     j["bits_per_weight"] = s.bits_per_weight();
     j["seconds"] = seconds;
     std::cout << j.dump(2) << "\n";
-  } else {
-    std::printf("bundle     %s\n", out_dir.c_str());
-    if (!export_onnx.empty())
-      std::printf("onnx       %s (fake-quant, opset 13)\n", export_onnx.c_str());
-    std::printf("model      %s (%zu quantized layers, %lld weights)\n", model_path.c_str(),
-                model.layers.size(), static_cast<long long>(s.weights));
-    std::printf("format     W%dA%d %s, reorder %s, search %s\n", o.w_bits, o.a_bits,
-                o.granularity.str().c_str(), o.reorder.c_str(), search.c_str());
-    std::printf("scales     %lld (%.3f bits per weight incl. scales)\n",
-                static_cast<long long>(s.scales), s.bits_per_weight());
-    std::printf("time       %.2f s\n", seconds);
+    return;
   }
+  std::printf("bundle     %s\n", a.out_dir.c_str());
+  if (!a.export_onnx.empty())
+    std::printf("onnx       %s (fake-quant, opset 13)\n", a.export_onnx.c_str());
+  std::printf("model      %s (%zu quantized layers, %lld weights)\n", a.model_path.c_str(),
+              model.layers.size(), static_cast<long long>(s.weights));
+  std::printf("format     W%dA%d %s, reorder %s, search %s\n", o.w_bits, o.a_bits,
+              o.granularity.str().c_str(), reorder, quant::kSearchMethodNames.name(o.search));
+  std::printf("scales     %lld (%.3f bits per weight incl. scales)\n",
+              static_cast<long long>(s.scales), s.bits_per_weight());
+  std::printf("time       %.2f s\n", seconds);
+}
+
+}  // namespace
+
+int run_quantize(const std::vector<std::string>& args) {
+  QuantizeArgs a;
+  a.data.split = "train";
+  const po::options_description desc = describe_options(a);
+  if (!parse_options(desc, args)) return 0;
+  if (a.model_path.empty()) fail_input("--model", "required (an ONNX file)");
+  if (a.out_dir.empty()) fail_input("--out", "required (the bundle directory to write)");
+  parse_values(a);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string onnx_bytes = read_file(a.model_path);
+  const model::Graph graph = model::import_onnx_bytes(onnx_bytes, a.model_path);
+  const Dataset calib = a.data.load();
+  quant::QuantizedModel model = quant::quantize(graph, a.o, calib);
+  model.model_sha256 = sha256_hex(onnx_bytes);
+  quant::write_bundle(model, onnx_bytes, a.out_dir);
+  if (!a.export_onnx.empty())
+    quant::export_fake_quant_onnx(model, a.export_onnx);  // InputError names it
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  print_report(a, model, seconds);
   return 0;
 }
 

@@ -69,11 +69,15 @@ void print_row(FILE* f, const study::SweepRow& r, std::size_t index, std::size_t
 }  // namespace
 
 int run_sweep(const std::vector<std::string>& args) {
-  std::string wbits = "4", granularity = "layer,channel,block:16x16", reorder = "none",
-              search = "output", mode = "int", out_dir;
-  bool json = false, no_timing = false;
   study::SweepConfig cfg;
   cfg.base.first_last_bits = 8;
+  std::string wbits = "4", granularity = "layer,channel,block:16x16", out_dir;
+  std::string reorder = quant::kReorderMethodNames.name(cfg.base.reorder);
+  std::string search = quant::kSearchMethodNames.name(cfg.base.search);
+  std::string mode = quant::kEvalModeNames.name(cfg.executor);
+  bool json = false, no_timing = false;
+  const std::string reorder_help = "comma-separated: " + quant::kReorderMethodNames.list(" | ");
+  const std::string search_help = "scale search: " + quant::kSearchMethodNames.list(" | ");
   po::options_description desc(
       "tilescale sweep: top-1 versus scale cost for every combination of weight bits, granularity\n"
       "and channel reordering (plus a float baseline); writes DIR/results.csv and "
@@ -89,8 +93,8 @@ int run_sweep(const std::vector<std::string>& args) {
       ("abits", po::value(&cfg.base.a_bits)->default_value(cfg.base.a_bits), "activation bits, 4..8 (32 = float, needs --mode fake)")
       ("first-last", po::value(&cfg.base.first_last_bits)->default_value(cfg.base.first_last_bits), "bits of the first and last layer (0 = as the rest)")
       ("granularity", po::value(&granularity)->default_value(granularity), "comma-separated: layer | channel | block:BOxBI | mx:N | vsq:N")
-      ("reorder", po::value(&reorder)->default_value(reorder), "comma-separated: none | sort | kmeans")
-      ("search", po::value(&search)->default_value(search), "scale search: minmax | wmse | output")
+      ("reorder", po::value(&reorder)->default_value(reorder), reorder_help.c_str())
+      ("search", po::value(&search)->default_value(search), search_help.c_str())
       ("calib", po::value(&cfg.base.calib_images)->default_value(cfg.base.calib_images), "calibration images (seeded sample of the train split)")
       ("seed", po::value(&cfg.base.seed)->default_value(cfg.base.seed), "calibration sample and k-means seed")
       ("eval-limit", po::value(&cfg.eval_limit)->default_value(0), "evaluate the first N test images only (0 = all)")
@@ -108,22 +112,8 @@ int run_sweep(const std::vector<std::string>& args) {
   cfg.w_bits = split_ints("--wbits", wbits);
   cfg.granularities = split_list("--granularity", granularity);
   cfg.reorders = split_list("--reorder", reorder);
-  if (search == "minmax") {
-    cfg.base.search = quant::SearchMethod::Minmax;
-  } else if (search == "wmse") {
-    cfg.base.search = quant::SearchMethod::Wmse;
-  } else if (search == "output") {
-    cfg.base.search = quant::SearchMethod::Output;
-  } else {
-    fail_input("--search", "unknown value '" + search + "' (minmax, wmse, output)");
-  }
-  if (mode == "int") {
-    cfg.executor = study::SweepExecutor::Int;
-  } else if (mode == "fake") {
-    cfg.executor = study::SweepExecutor::Fake;
-  } else {
-    fail_input("--mode", "unknown mode '" + mode + "' (int, fake)");
-  }
+  cfg.base.search = parse_flag("--search", search, quant::kSearchMethodNames);
+  cfg.executor = parse_flag("--mode", mode, quant::kEvalModeNames);
 
   const bool timing = !no_timing;
   FILE* table = json ? stderr : stdout;

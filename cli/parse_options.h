@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "tilescale/core/enum_names.h"
+#include "tilescale/core/error.h"
+
 namespace tilescale::cli {
 
 // Parses args into desc's variables. Returns false (after printing desc) when --help was given, so
@@ -21,6 +24,13 @@ inline bool parse_options(const boost::program_options::options_description& des
     return false;
   }
   return true;
+}
+
+// The value of an option naming one value of an enum's name table; an unknown name is an
+// InputError naming the option: "--search: unknown search method 'best' (allowed: ...)".
+template <typename E, std::size_t N>
+E parse_flag(const std::string& flag, const std::string& text, const EnumNames<E, N>& names) {
+  return with_source(flag, [&] { return names.parse(text); });
 }
 
 }  // namespace tilescale::cli

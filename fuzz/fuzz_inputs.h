@@ -15,6 +15,7 @@
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/dataset.h"
 #include "tilescale/core/npy.h"
+#include "tilescale/core/sha256.h"
 #include "tilescale/map/arch_config.h"
 #include "tilescale/map/workload.h"
 #include "tilescale/model/onnx_import.h"
@@ -102,7 +103,7 @@ inline void bundle_blob_input(const uint8_t* data, std::size_t size, const std::
   if (cut) blob.resize(at + n);
   nlohmann::ordered_json manifest = t.manifest;
   manifest["blobs"][kBundleBlobs[which]]["bytes"] = blob.size();
-  manifest["blobs"][kBundleBlobs[which]]["sha256"] = quant::sha256_hex(blob);
+  manifest["blobs"][kBundleBlobs[which]]["sha256"] = sha256_hex(blob);
   const std::string text = manifest.dump(2) + "\n";
   put_file(bundle_dir + "/manifest.json", text.data(), text.size());
   for (int b = 0; b < 4; ++b) {

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "posix_file.h"
 #include "tilescale/core/error.h"
 
 namespace tilescale {
@@ -97,16 +98,7 @@ AtomicFile::~AtomicFile() {
 }
 
 void AtomicFile::write(const void* data, std::size_t bytes) {
-  const char* p = static_cast<const char*>(data);
-  while (bytes > 0) {
-    ssize_t n = ::write(fd_, p, bytes);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail_input(path_, std::string("write failed: ") + std::strerror(errno));
-    }
-    p += n;
-    bytes -= static_cast<std::size_t>(n);
-  }
+  posix_detail::write_all(fd_, static_cast<const char*>(data), bytes, path_);
 }
 
 void AtomicFile::commit() {

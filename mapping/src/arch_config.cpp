@@ -63,6 +63,17 @@ class FieldReader {
     return v.get<std::string>();
   }
 
+  // A string field naming one value of an enum's name table.
+  template <typename E, std::size_t N>
+  E choice(const std::string& key, const EnumNames<E, N>& names) {
+    const std::string value = text(key, names.list(" | "));
+    try {
+      return names.parse(value);
+    } catch (const InputError& e) {
+      bad(key, e.what());
+    }
+  }
+
   // Fields of the other architecture kind, or typos, are rejected rather than ignored.
   void reject_unknown() const {
     for (const auto& [key, value] : j_.items())
@@ -88,11 +99,13 @@ class FieldReader {
   std::set<std::string> seen_;
 };
 
-Dataflow parse_dataflow(const std::string& text, FieldReader& r) {
-  if (text == "ws") return Dataflow::WS;
-  if (text == "os") return Dataflow::OS;
-  if (text == "is") return Dataflow::IS;
-  r.bad("dataflow", "unknown dataflow '" + text + "' (allowed: ws, os, is)");
+// The forms of a scale_unit text, joined by sep: "none, fixed:<m>, shift".
+std::string scale_unit_forms(const char* sep) {
+  std::string forms;
+  for (const auto& e : kScaleUnitKindNames.entries)
+    forms += (forms.empty() ? "" : sep) + std::string(e.name) +
+             (e.value == ScaleUnitKind::Fixed ? ":<m>" : "");
+  return forms;
 }
 
 std::string file_stem(const std::string& path) {
@@ -109,37 +122,31 @@ std::string trim(const std::string& s) {
 
 }  // namespace
 
-const char* dataflow_name(Dataflow d) {
-  switch (d) {
-    case Dataflow::WS:
-      return "ws";
-    case Dataflow::OS:
-      return "os";
-    case Dataflow::IS:
-      return "is";
-  }
-  return "?";
-}
-
-const char* arch_kind_name(ArchKind k) { return k == ArchKind::Systolic ? "systolic" : "cim"; }
-
 void ArchConfig::require_kind(ArchKind wanted, const std::string& what) const {
   if (kind != wanted)
-    fail_input(source, std::string("kind '") + arch_kind_name(kind) + "': " + what + " needs a '" +
-                           arch_kind_name(wanted) + "' config");
+    fail_input(source, std::string("kind '") + kArchKindNames.name(kind) + "': " + what +
+                           " needs a '" + kArchKindNames.name(wanted) + "' config");
 }
 
 ScaleUnit ScaleUnit::parse(const std::string& text, const std::string& source) {
+  const std::size_t colon = text.find(':');
   ScaleUnit u;
-  if (text == "none") {
-    u.kind = ScaleUnitKind::None;
+  bool known = true;
+  try {
+    u.kind = kScaleUnitKindNames.parse(text.substr(0, colon));
+  } catch (const InputError&) {
+    known = false;
+  }
+  const bool has_bits = colon != std::string::npos;
+  if (!known || has_bits != (u.kind == ScaleUnitKind::Fixed))
+    fail_input(source,
+               "unknown scale unit '" + text + "' (allowed: " + scale_unit_forms(", ") + ")");
+  if (u.kind == ScaleUnitKind::None) {
     u.mant_bits = 0;
-  } else if (text == "shift") {
-    u.kind = ScaleUnitKind::Shift;
+  } else if (u.kind == ScaleUnitKind::Shift) {
     u.mant_bits = 1;
-  } else if (text.rfind("fixed:", 0) == 0) {
-    u.kind = ScaleUnitKind::Fixed;
-    const std::string bits = text.substr(6);
+  } else {
+    const std::string bits = text.substr(colon + 1);
     std::size_t used = 0;
     int m = 0;
     try {
@@ -150,22 +157,13 @@ ScaleUnit ScaleUnit::parse(const std::string& text, const std::string& source) {
     if (bits.empty() || used != bits.size() || m < 2 || m > 31)
       fail_input(source, "scale unit '" + text + "': fixed:<m> needs m in 2..31");
     u.mant_bits = m;
-  } else {
-    fail_input(source, "unknown scale unit '" + text + "' (allowed: none, fixed:<m>, shift)");
   }
   return u;
 }
 
 std::string ScaleUnit::str() const {
-  switch (kind) {
-    case ScaleUnitKind::None:
-      return "none";
-    case ScaleUnitKind::Shift:
-      return "shift";
-    case ScaleUnitKind::Fixed:
-      return "fixed:" + std::to_string(mant_bits);
-  }
-  return "?";
+  const std::string name = kScaleUnitKindNames.name(kind);
+  return kind == ScaleUnitKind::Fixed ? name + ":" + std::to_string(mant_bits) : name;
 }
 
 ArchConfig ArchConfig::parse(const json& j, const std::string& source) {
@@ -174,17 +172,10 @@ ArchConfig ArchConfig::parse(const json& j, const std::string& source) {
   ArchConfig a;
   a.source = source;
   a.name = r.text("name", "a string", file_stem(source));
-  const std::string kind = r.text("kind", "systolic | cim");
-  if (kind == "systolic") {
-    a.kind = ArchKind::Systolic;
-  } else if (kind == "cim") {
-    a.kind = ArchKind::Cim;
-  } else {
-    r.bad("kind", "unknown kind '" + kind + "' (allowed: systolic, cim)");
-  }
+  a.kind = r.choice("kind", kArchKindNames);
   a.act_bits = r.integer("act_bits", 2, 16);
   a.weight_bits = r.integer("weight_bits", 2, 16);
-  a.scale_unit = ScaleUnit::parse(r.text("scale_unit", "none | fixed:<m> | shift"),
+  a.scale_unit = ScaleUnit::parse(r.text("scale_unit", scale_unit_forms(" | ")),
                                   source + ": field 'scale_unit'");
   a.scale_regs_per_tile = r.integer("scale_regs_per_tile", 1, 1 << 16);
   a.ifmap_sram_kib = r.number("ifmap_sram_kib", 0.125, 1 << 20);
@@ -197,7 +188,7 @@ ArchConfig ArchConfig::parse(const json& j, const std::string& source) {
   if (a.kind == ArchKind::Systolic) {
     a.rows = r.integer("rows", 1, 1024);
     a.cols = r.integer("cols", 1, 1024);
-    a.dataflow = parse_dataflow(r.text("dataflow", "ws | os | is"), r);
+    a.dataflow = r.choice("dataflow", kDataflowNames);
     a.acc_bits = r.integer("acc_bits", 8, 64);
   } else {
     a.xbar_rows = r.integer("xbar_rows", 1, 4096);
@@ -262,7 +253,7 @@ ArchConfig ArchConfig::from_scalesim_cfg(const std::string& path) {
     return static_cast<int>(v);
   };
   json j = {{"name", kv.count("run_name") ? kv["run_name"] : file_stem(path)},
-            {"kind", "systolic"},
+            {"kind", kArchKindNames.name(ArchKind::Systolic)},
             {"rows", get_int("arrayheight", 1, 1024)},
             {"cols", get_int("arraywidth", 1, 1024)},
             {"dataflow", kv.count("dataflow") ? kv["dataflow"] : std::string("?")},
@@ -290,7 +281,7 @@ ArchConfig ArchConfig::from_scalesim_cfg(const std::string& path) {
 
 json ArchConfig::to_json() const {
   json j = {{"name", name},
-            {"kind", arch_kind_name(kind)},
+            {"kind", kArchKindNames.name(kind)},
             {"act_bits", act_bits},
             {"weight_bits", weight_bits},
             {"scale_unit", scale_unit.str()},
@@ -305,7 +296,7 @@ json ArchConfig::to_json() const {
   if (kind == ArchKind::Systolic) {
     j["rows"] = rows;
     j["cols"] = cols;
-    j["dataflow"] = dataflow_name(dataflow);
+    j["dataflow"] = kDataflowNames.name(dataflow);
     j["acc_bits"] = acc_bits;
   } else {
     j["xbar_rows"] = xbar_rows;

@@ -27,7 +27,7 @@ nlohmann::json to_json(const NetworkMap& net) {
                           {"weight_reads", l.weight_reads},
                           {"psum_writes", l.psum_writes},
                           {"ofmap_writes", l.ofmap_writes}}}};
-    if (net.cycle_model == "scalesim") {
+    if (net.cycle_model == CycleModel::ScaleSim) {
       j["scalesim_mapping_efficiency_pct"] = l.scalesim_mapping_eff;
       j["scalesim_compute_util_pct"] = l.scalesim_compute_util;
     }
@@ -36,7 +36,7 @@ nlohmann::json to_json(const NetworkMap& net) {
   }
   const AreaBreakdown& a = net.area;
   return {{"arch", net.arch},
-          {"cycle_model", net.cycle_model},
+          {"cycle_model", kCycleModelNames.name(net.cycle_model)},
           {"granularity", net.granularity},
           {"layers", layers},
           {"total",
@@ -63,8 +63,8 @@ nlohmann::json to_json(const NetworkMap& net) {
 std::string to_table(const NetworkMap& net) {
   std::ostringstream o;
   char line[512];
-  o << "arch " << net.arch << ", cycle model " << net.cycle_model << ", granularity "
-    << net.granularity << "\n";
+  o << "arch " << net.arch << ", cycle model " << kCycleModelNames.name(net.cycle_model)
+    << ", granularity " << net.granularity << "\n";
   std::snprintf(line, sizeof line, "%-24s %16s %6s %10s %7s %6s %6s %6s %10s %6s\n", "layer",
                 "GEMM g:MxNxK", "folds", "cycles", "stalls", "util", "map", "sregs", "scale ops",
                 "pad");

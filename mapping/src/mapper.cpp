@@ -289,7 +289,7 @@ NetworkMap map_network(const std::vector<LayerWorkload>& layers, const ArchConfi
                        const MapOptions& options, const AreaTable& area, int wide_acc_bits) {
   NetworkMap net;
   net.arch = arch.name;
-  net.cycle_model = options.cycle_model == CycleModel::Native ? "native" : "scalesim";
+  net.cycle_model = options.cycle_model;
   net.granularity = layers.empty() ? "" : layers.front().granularity;
   net.wide_acc_bits = wide_acc_bits;
   if (wide_acc_bits > 64)

@@ -21,12 +21,6 @@ std::vector<int64_t> blocks_of(const LayerWorkload& layer, int64_t o0, int64_t c
 
 }  // namespace
 
-Align parse_align(const std::string& text) {
-  if (text == "strict") return Align::Strict;
-  if (text == "pad") return Align::Pad;
-  fail_input("--align", "unknown value '" + text + "' (strict, pad)");
-}
-
 std::vector<KFold> reduction_folds(const LayerWorkload& layer, int64_t rows, Align align) {
   // A fold of 0 rows never advances: refuse instead of growing the fold list without end.
   if (rows < 1) throw std::invalid_argument("reduction_folds: rows must be >= 1");

@@ -54,7 +54,7 @@ void one_scale(LayerWorkload& w) {
   w.red_group.assign(static_cast<std::size_t>(w.k), 0);
   w.out_groups = 1;
   w.red_groups = 1;
-  w.granularity = "layer";
+  w.granularity = quant::kGranularityKindNames.name(quant::GranularityKind::Layer);
 }
 
 template <typename RowFn>

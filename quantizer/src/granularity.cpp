@@ -7,50 +7,75 @@
 
 namespace tilescale::quant {
 
+namespace {
+
+// What follows "<kind>:" in the text of a kind, for messages; empty for kinds without parameters.
+const char* parameter_syntax(GranularityKind kind) {
+  switch (kind) {
+    case GranularityKind::Block:
+      return "BOxBI";
+    case GranularityKind::Mx:
+    case GranularityKind::Vsq:
+      return "N";
+    default:
+      return "";
+  }
+}
+
+[[noreturn]] void unknown_granularity(const std::string& text) {
+  std::string allowed;
+  for (const auto& e : kGranularityKindNames.entries) {
+    const std::string syntax = parameter_syntax(e.value);
+    allowed +=
+        (allowed.empty() ? "" : ", ") + std::string(e.name) + (syntax.empty() ? "" : ":" + syntax);
+  }
+  throw InputError("unknown granularity '" + text + "' (allowed: " + allowed + ")");
+}
+
+}  // namespace
+
 Granularity Granularity::parse(const std::string& text) {
+  const std::size_t colon = text.find(':');
+  const std::string head = text.substr(0, colon);
+  const std::string params = colon == std::string::npos ? "" : text.substr(colon + 1);
   Granularity g;
-  std::smatch m;
+  const auto* entry =
+      std::find_if(kGranularityKindNames.entries.begin(), kGranularityKindNames.entries.end(),
+                   [&](const auto& e) { return head == e.name; });
+  if (entry == kGranularityKindNames.entries.end()) unknown_granularity(text);
+  g.kind = entry->value;
+  const bool takes_parameters = *parameter_syntax(g.kind) != '\0';
+  if (takes_parameters != (colon != std::string::npos)) unknown_granularity(text);
   auto positive = [&](const std::string& s, const char* what) {
     const long long v = std::stoll(s);
     if (v <= 0 || v > (1 << 20))
-      fail_input("--granularity", "'" + text + "': " + what + " must be in 1..1048576");
+      throw InputError("'" + text + "': " + what + " must be in 1..1048576");
     return static_cast<int64_t>(v);
   };
-  if (text == "layer") {
-    g.kind = GranularityKind::Layer;
-  } else if (text == "channel") {
-    g.kind = GranularityKind::Channel;
-  } else if (std::regex_match(text, m, std::regex(R"(block:(\d{1,9})x(\d{1,9}))"))) {
-    g.kind = GranularityKind::Block;
+  std::smatch m;
+  if (g.kind == GranularityKind::Block) {
+    if (!std::regex_match(params, m, std::regex(R"((\d{1,9})x(\d{1,9}))")))
+      unknown_granularity(text);
     g.block_out = positive(m[1], "block output channels");
     g.block_in = positive(m[2], "block input channels");
-  } else if (std::regex_match(text, m, std::regex(R"(mx:(\d{1,9}))"))) {
-    g.kind = GranularityKind::Mx;
-    g.run = positive(m[1], "the run length");
-  } else if (std::regex_match(text, m, std::regex(R"(vsq:(\d{1,9}))"))) {
-    g.kind = GranularityKind::Vsq;
-    g.run = positive(m[1], "the vector length");
-  } else {
-    fail_input("--granularity",
-               "unknown granularity '" + text + "' (layer, channel, block:BOxBI, mx:N, vsq:N)");
+  } else if (g.kind == GranularityKind::Mx || g.kind == GranularityKind::Vsq) {
+    if (!std::regex_match(params, m, std::regex(R"(\d{1,9})"))) unknown_granularity(text);
+    g.run = positive(m[0], g.kind == GranularityKind::Mx ? "the run length" : "the vector length");
   }
   return g;
 }
 
 std::string Granularity::str() const {
+  const std::string name = kGranularityKindNames.name(kind);
   switch (kind) {
-    case GranularityKind::Layer:
-      return "layer";
-    case GranularityKind::Channel:
-      return "channel";
     case GranularityKind::Block:
-      return "block:" + std::to_string(block_out) + "x" + std::to_string(block_in);
+      return name + ":" + std::to_string(block_out) + "x" + std::to_string(block_in);
     case GranularityKind::Mx:
-      return "mx:" + std::to_string(run);
     case GranularityKind::Vsq:
-      return "vsq:" + std::to_string(run);
+      return name + ":" + std::to_string(run);
+    default:
+      return name;
   }
-  return "?";
 }
 
 BlockGrid make_block_grid(const model::Node& node, const Granularity& g) {

@@ -1,8 +1,8 @@
 #include "tilescale/quant/onnx_export.h"
 
 #include "tilescale/core/atomic_file.h"
+#include "tilescale/core/version.h"
 #include "tilescale/model/onnx_write.h"
-#include "tilescale/quant/bundle.h"
 #include "tilescale/quant/fake_quant.h"
 
 namespace tilescale::quant {
@@ -22,7 +22,7 @@ std::string fake_quant_onnx_bytes(const QuantizedModel& model, const std::string
                 {"tilescale.w_bits", std::to_string(q.w_bits)},
                 {"tilescale.a_bits", std::to_string(q.a_bits)},
                 {"tilescale.first_last_bits", std::to_string(q.first_last_bits)},
-                {"tilescale.reorder", q.reorder},
+                {"tilescale.reorder", kReorderMethodNames.name(q.reorder)},
                 {"tilescale.source_model_sha256", model.model_sha256}};
   return model::graph_onnx_bytes(make_fake_quant_graph(model), o, source);
 }

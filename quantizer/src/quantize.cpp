@@ -12,31 +12,6 @@
 
 namespace tilescale::quant {
 
-uint64_t SplitMix64::next() {
-  uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-uint64_t SplitMix64::below(uint64_t n) {
-  return static_cast<uint64_t>((static_cast<unsigned __int128>(next()) * n) >> 64);
-}
-
-std::vector<int64_t> sample_indices(int64_t total, int64_t count, uint64_t seed) {
-  count = std::min(count, total);
-  std::vector<int64_t> idx(static_cast<std::size_t>(total));
-  for (int64_t i = 0; i < total; ++i) idx[i] = i;
-  SplitMix64 rng(seed);
-  for (int64_t i = 0; i < count; ++i) {
-    const int64_t j = i + static_cast<int64_t>(rng.below(static_cast<uint64_t>(total - i)));
-    std::swap(idx[i], idx[j]);
-  }
-  idx.resize(static_cast<std::size_t>(count));
-  std::sort(idx.begin(), idx.end());
-  return idx;
-}
-
 namespace {
 
 // Which layers take the first/last-layer bit override: the first and the last Gemm op.
@@ -75,7 +50,7 @@ float max_abs(const std::vector<float>& x) {
 void apply_reorder(QuantizedModel& m) {
   const QuantOptions& o = m.options;
   ReorderOptions r;
-  r.method = parse_reorder_method(o.reorder);
+  r.method = o.reorder;
   if (r.method == ReorderMethod::None) return;
   r.seed = o.seed;
   switch (o.granularity.kind) {

@@ -7,18 +7,6 @@
 
 namespace tilescale::quant {
 
-const char* search_method_name(SearchMethod s) {
-  switch (s) {
-    case SearchMethod::Minmax:
-      return "minmax";
-    case SearchMethod::Wmse:
-      return "wmse";
-    case SearchMethod::Output:
-      return "output";
-  }
-  return "?";
-}
-
 void QuantOptions::validate() const {
   if (w_bits < 2 || w_bits > 8) fail_input("--wbits", std::to_string(w_bits) + " is outside 2..8");
   if (!((a_bits >= 4 && a_bits <= 8) || a_bits == 32))
@@ -34,8 +22,6 @@ void QuantOptions::validate() const {
   if (calib_images < 1)
     fail_input("--calib", "the calibration set is empty (need at least 1 image)");
   if (calib_positions < 1) fail_input("--calib-positions", "must be >= 1");
-  if (reorder != "none" && reorder != "sort" && reorder != "kmeans")
-    fail_input("--reorder", "unknown method '" + reorder + "' (none, sort, kmeans)");
   if (threads < 0) fail_input("--threads", "must be >= 0");
 }
 

@@ -13,25 +13,6 @@ using reorder_detail::SideRanges;
 using reorder_detail::SpaceMap;
 using reorder_detail::WeightAxes;
 
-ReorderMethod parse_reorder_method(const std::string& text) {
-  if (text == "none") return ReorderMethod::None;
-  if (text == "sort") return ReorderMethod::Sort;
-  if (text == "kmeans") return ReorderMethod::KMeans;
-  fail_input("--reorder", "unknown method '" + text + "' (expected none, sort or kmeans)");
-}
-
-const char* reorder_method_name(ReorderMethod method) {
-  switch (method) {
-    case ReorderMethod::None:
-      return "none";
-    case ReorderMethod::Sort:
-      return "sort";
-    case ReorderMethod::KMeans:
-      return "kmeans";
-  }
-  return "?";
-}
-
 std::vector<ChannelPermutation> channel_spaces(const model::Graph& graph) {
   return reorder_detail::analyze_spaces(graph).spaces;
 }

@@ -5,6 +5,8 @@
 #include <numeric>
 #include <random>
 
+#include "tilescale/core/random.h"
+
 namespace tilescale::quant::reorder_detail {
 namespace {
 
@@ -190,15 +192,6 @@ std::vector<int64_t> kmeans_order(const ChannelFeatures& features, uint64_t stre
   });
   return order;
 }
-
-namespace {
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-}  // namespace
 
 uint64_t stream_seed(uint64_t seed, uint64_t space_index) {
   return splitmix64(seed ^ splitmix64(space_index));

@@ -9,6 +9,7 @@
 #include "tilescale/map/cycle_model.h"
 #include "tilescale/map/mapper.h"
 #include "tilescale/map/workload.h"
+#include "tilescale/model/evaluate.h"
 #include "tilescale/quant/int_executor.h"
 
 namespace tilescale::sim {
@@ -112,9 +113,7 @@ NetworkRun simulate_network(const quant::QuantizedModel& model, const map::ArchC
   if (images > data.count)
     fail_input("--images", std::to_string(images) + " images requested but " + data.source +
                                " holds " + std::to_string(data.count));
-  const auto& in_shape = model.graph.input_value().shape;
-  if (in_shape != std::vector<int64_t>{data.channels, data.height, data.width})
-    fail_input(data.source, "images do not have the bundle's input shape");
+  model::check_model_fits_data(model.graph, data, model.graph.source);
   const auto workloads = map::workloads_from_model(model);
   NetworkRun run;
   run.arch = arch.name;
@@ -171,7 +170,7 @@ NetworkRun simulate_network(const quant::QuantizedModel& model, const map::ArchC
       }
       if (static_cast<int64_t>(logits.size()) != classes)
         throw std::runtime_error("sim: the network's output is not a Conv/Gemm layer");
-      const int64_t pred = std::max_element(logits.begin(), logits.end()) - logits.begin();
+      const int64_t pred = model::top1_class(logits.data(), classes);
       run.predictions.push_back(pred);
       run.correct += pred == data.labels[static_cast<std::size_t>(first + s)];
     }

@@ -10,6 +10,7 @@
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/dataset.h"
 #include "tilescale/core/error.h"
+#include "tilescale/model/evaluate.h"
 #include "tilescale/model/float_executor.h"
 #include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/fake_quant.h"
@@ -36,22 +37,15 @@ double seconds_since(Clock::time_point t0) {
 // Wall times are kept to the millisecond: finer digits are noise and only make the files longer.
 double round_ms(double s) { return std::round(s * 1000.0) / 1000.0; }
 
-// Top-1 of a network on `test`; run(input, n, logits) computes [n][classes] logits.
-template <typename Run>
-double top1(const Dataset& test, int64_t classes, const Run& run) {
-  const int64_t batch = std::min(kEvalBatch, std::max<int64_t>(test.count, 1));
-  std::vector<float> input(static_cast<std::size_t>(batch * test.image_size()));
-  std::vector<float> logits(static_cast<std::size_t>(batch * classes));
-  int64_t correct = 0;
-  for (int64_t first = 0; first < test.count; first += batch) {
-    const int64_t n = std::min(batch, test.count - first);
-    test.fill_batch(first, n, input.data());
-    run(input.data(), n, logits.data());
-    for (int64_t i = 0; i < n; ++i) {
-      const float* row = logits.data() + i * classes;
-      correct += std::max_element(row, row + classes) - row == test.labels[first + i];
-    }
-  }
+quant::Granularity parse_granularity(const std::string& text) {
+  return with_source("--granularity", [&] { return quant::Granularity::parse(text); });
+}
+
+// Top-1 of a network on `test` as a fraction; run computes the logits of a batch.
+double top1(const Dataset& test, int64_t classes, const model::BatchRun& run) {
+  model::Top1Options options;
+  options.batch = kEvalBatch;
+  const int64_t correct = model::count_top1(test, classes, run, options);
   return test.count ? static_cast<double>(correct) / static_cast<double>(test.count) : 0.0;
 }
 
@@ -100,28 +94,27 @@ void SweepConfig::validate() const {
     o.w_bits = w;
     o.validate();
   }
-  o = base;
-  for (const std::string& r : reorders) {
-    o.reorder = r;
-    o.validate();
-  }
-  for (const std::string& g : granularities) quant::Granularity::parse(g);
-  if (executor == SweepExecutor::Int && base.a_bits == 32)
+  // The config holds the command's option values, so its errors name the options.
+  for (const std::string& r : reorders)
+    with_source("--reorder", [&] { return quant::kReorderMethodNames.parse(r); });
+  for (const std::string& g : granularities) parse_granularity(g);
+  if (executor == quant::EvalMode::Int && base.a_bits == 32)
     fail_input("--abits", "the integer executor needs integer activations (4..8); use --mode fake");
 }
 
 std::vector<SweepPoint> sweep_points(const SweepConfig& config) {
   config.validate();
   std::vector<int> bits;
-  std::vector<std::string> grans, reorders;
+  std::vector<std::string> grans;
   for (int w : config.w_bits) push_unique(bits, w);
-  for (const std::string& g : config.granularities)
-    push_unique(grans, quant::Granularity::parse(g).str());
-  for (const std::string& r : config.reorders) push_unique(reorders, r);
+  std::vector<quant::ReorderMethod> reorders;
+  for (const std::string& g : config.granularities) push_unique(grans, parse_granularity(g).str());
+  for (const std::string& r : config.reorders)
+    push_unique(reorders, quant::kReorderMethodNames.parse(r));
   std::vector<SweepPoint> points;
   for (int w : bits)
     for (const std::string& g : grans)
-      for (const std::string& r : reorders) points.push_back({w, g, r});
+      for (quant::ReorderMethod r : reorders) points.push_back({w, g, r});
   return points;
 }
 
@@ -134,28 +127,92 @@ const std::vector<std::string>& sweep_columns(bool timing) {
   return timing ? with_timing : without_timing;
 }
 
+namespace {
+
+// What every run of a sweep reads: the model, the calibration and the test images.
+struct SweepInputs {
+  model::Graph graph;   // the float model every point quantizes
+  Dataset calib;        // the train split
+  Dataset test;         // the test split, cut to the eval limit
+  int64_t classes = 0;  // the model's outputs
+};
+
+// Loads the inputs and checks every run against them, so a bad input fails before the first run.
+SweepInputs load_inputs(const SweepConfig& config) {
+  SweepInputs in;
+  in.graph = model::import_onnx(config.model_path);
+  for (const std::string& g : config.granularities)
+    check_granularity_fits(in.graph, parse_granularity(g));
+  const std::string data_dir = config.data_dir.empty() ? default_data_dir() : config.data_dir;
+  in.calib = load_named(config.dataset, "train", data_dir);
+  in.test = load_named(config.dataset, "test", data_dir);
+  model::check_model_fits_data(in.graph, in.test, config.model_path);
+  model::check_model_fits_data(in.graph, in.calib, config.model_path);
+  in.classes = in.graph.output_value().size();
+  if (config.eval_limit > in.test.count)
+    fail_input("--eval-limit", std::to_string(config.eval_limit) + " is more than the " +
+                                   std::to_string(in.test.count) + " images of " + in.test.source);
+  if (config.eval_limit > 0) in.test.truncate(config.eval_limit);
+  return in;
+}
+
+SweepRow float_row(const SweepConfig& config, const SweepInputs& in, SweepRow r) {
+  r.w_bits = r.a_bits = r.first_last = 32;
+  r.granularity = "float";
+  r.reorder = "none";
+  r.search = "none";
+  r.executor = "float";
+  r.bits_per_weight = 32.0;
+  const auto t0 = Clock::now();
+  const model::FloatExecutor exec(in.graph, model::FloatExecutorOptions{config.base.threads});
+  r.top1 = top1(in.test, in.classes,
+                [&](const float* x, int64_t n, float* out) { exec.run(x, n, out); });
+  r.eval_seconds = seconds_since(t0);
+  return r;
+}
+
+SweepRow point_row(const SweepConfig& config, const SweepInputs& in, const SweepPoint& p,
+                   SweepRow r) {
+  quant::QuantOptions o = config.base;
+  o.w_bits = p.w_bits;
+  o.granularity = quant::Granularity::parse(p.granularity);
+  o.reorder = p.reorder;
+  r.w_bits = o.w_bits;
+  r.a_bits = o.a_bits;
+  r.first_last = o.first_last_bits;
+  r.granularity = p.granularity;
+  r.reorder = quant::kReorderMethodNames.name(p.reorder);
+  r.search = quant::kSearchMethodNames.name(o.search);
+  r.executor = quant::kEvalModeNames.name(config.executor);
+
+  auto t0 = Clock::now();
+  const quant::QuantizedModel model = quant::quantize(in.graph, o, in.calib);
+  r.quantize_seconds = seconds_since(t0);
+  const quant::QuantSummary s = quant::summarize(model);
+  r.scales = s.scales;
+  r.bits_per_weight = s.bits_per_weight();
+
+  t0 = Clock::now();
+  if (config.executor == quant::EvalMode::Int) {
+    const quant::IntExecutor exec(model, o.threads);
+    r.top1 = top1(in.test, in.classes,
+                  [&](const float* x, int64_t n, float* out) { exec.run(x, n, out); });
+  } else {
+    const model::Graph fq = quant::make_fake_quant_graph(model);
+    const model::FloatExecutor exec(fq, model::FloatExecutorOptions{o.threads});
+    r.top1 = top1(in.test, in.classes,
+                  [&](const float* x, int64_t n, float* out) { exec.run(x, n, out); });
+  }
+  r.eval_seconds = seconds_since(t0);
+  return r;
+}
+
+}  // namespace
+
 std::vector<SweepRow> run_sweep(const SweepConfig& config, const SweepProgress& progress) {
   // Everything that can be wrong with the input is found here, before the first run.
   const std::vector<SweepPoint> points = sweep_points(config);
-  const model::Graph graph = model::import_onnx(config.model_path);
-  for (const std::string& g : config.granularities)
-    check_granularity_fits(graph, quant::Granularity::parse(g));
-  const std::string data_dir = config.data_dir.empty() ? default_data_dir() : config.data_dir;
-  const Dataset calib = load_named(config.dataset, "train", data_dir);
-  Dataset test = load_named(config.dataset, "test", data_dir);
-  const std::vector<int64_t> image_shape = {test.channels, test.height, test.width};
-  if (graph.input_value().shape != image_shape || calib.image_size() != test.image_size())
-    fail_input(config.model_path,
-               "the model's input shape does not match the images of " + test.source);
-  const int64_t classes = graph.output_value().size();
-  if (test.num_classes > classes)
-    fail_input(config.model_path, "the model has " + std::to_string(classes) + " outputs but " +
-                                      test.source + " has " + std::to_string(test.num_classes) +
-                                      " classes");
-  if (config.eval_limit > test.count)
-    fail_input("--eval-limit", std::to_string(config.eval_limit) + " is more than the " +
-                                   std::to_string(test.count) + " images of " + test.source);
-  if (config.eval_limit > 0) test.truncate(config.eval_limit);
+  const SweepInputs in = load_inputs(config);
 
   const std::size_t total = points.size() + 1;
   std::vector<SweepRow> rows;
@@ -163,60 +220,11 @@ std::vector<SweepRow> run_sweep(const SweepConfig& config, const SweepProgress& 
   SweepRow proto;
   proto.model = std::filesystem::path(config.model_path).stem().string();
   proto.dataset = config.dataset;
-  proto.images = test.count;
-
-  // The float baseline.
-  {
-    SweepRow r = proto;
-    r.w_bits = r.a_bits = r.first_last = 32;
-    r.granularity = "float";
-    r.reorder = "none";
-    r.search = "none";
-    r.executor = "float";
-    r.bits_per_weight = 32.0;
-    const auto t0 = Clock::now();
-    const model::FloatExecutor exec(graph, model::FloatExecutorOptions{config.base.threads});
-    r.top1 =
-        top1(test, classes, [&](const float* in, int64_t n, float* out) { exec.run(in, n, out); });
-    r.eval_seconds = seconds_since(t0);
-    rows.push_back(r);
-    if (progress) progress(rows, total);
-  }
-
+  proto.images = in.test.count;
+  rows.push_back(float_row(config, in, proto));
+  if (progress) progress(rows, total);
   for (const SweepPoint& p : points) {
-    quant::QuantOptions o = config.base;
-    o.w_bits = p.w_bits;
-    o.granularity = quant::Granularity::parse(p.granularity);
-    o.reorder = p.reorder;
-    SweepRow r = proto;
-    r.w_bits = o.w_bits;
-    r.a_bits = o.a_bits;
-    r.first_last = o.first_last_bits;
-    r.granularity = p.granularity;
-    r.reorder = p.reorder;
-    r.search = quant::search_method_name(o.search);
-    r.executor = config.executor == SweepExecutor::Int ? "int" : "fake";
-
-    auto t0 = Clock::now();
-    const quant::QuantizedModel model = quant::quantize(graph, o, calib);
-    r.quantize_seconds = seconds_since(t0);
-    const quant::QuantSummary s = quant::summarize(model);
-    r.scales = s.scales;
-    r.bits_per_weight = s.bits_per_weight();
-
-    t0 = Clock::now();
-    if (config.executor == SweepExecutor::Int) {
-      const quant::IntExecutor exec(model, o.threads);
-      r.top1 = top1(test, classes,
-                    [&](const float* in, int64_t n, float* out) { exec.run(in, n, out); });
-    } else {
-      const model::Graph fq = quant::make_fake_quant_graph(model);
-      const model::FloatExecutor exec(fq, model::FloatExecutorOptions{o.threads});
-      r.top1 = top1(test, classes,
-                    [&](const float* in, int64_t n, float* out) { exec.run(in, n, out); });
-    }
-    r.eval_seconds = seconds_since(t0);
-    rows.push_back(r);
+    rows.push_back(point_row(config, in, p, proto));
     if (progress) progress(rows, total);
   }
   return rows;

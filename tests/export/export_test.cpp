@@ -22,6 +22,7 @@
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/dataset.h"
 #include "tilescale/core/error.h"
+#include "tilescale/core/sha256.h"
 #include "tilescale/model/float_executor.h"
 #include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/bundle.h"
@@ -68,7 +69,7 @@ struct Config {
   std::string name;
   std::string granularity;
   int w_bits, a_bits, first_last;
-  std::string reorder;
+  ReorderMethod reorder;
   SearchMethod search;
 };
 
@@ -275,12 +276,12 @@ TEST_P(ExportLenet, SameModelGivesByteIdenticalFiles) {
 
 INSTANTIATE_TEST_SUITE_P(Lenet, ExportLenet,
                          ::testing::Values(Config{"W4A8_block8x4_kmeans", "block:8x4", 4, 8, 8,
-                                                  "kmeans", SearchMethod::Output},
-                                           Config{"W8A4_channel", "channel", 8, 4, 0, "none",
-                                                  SearchMethod::Minmax}),
+                                                  ReorderMethod::KMeans, SearchMethod::Output},
+                                           Config{"W8A4_channel", "channel", 8, 4, 0,
+                                                  ReorderMethod::None, SearchMethod::Minmax}),
                          config_name);
 
-const Config kSmall{"W8A4_channel", "channel", 8, 4, 0, "none", SearchMethod::Minmax};
+const Config kSmall{"W8A4_channel", "channel", 8, 4, 0, ReorderMethod::None, SearchMethod::Minmax};
 
 TEST(ExportErrors, MissingDirectoryIsAnInputErrorNamingThePathAndWritesNothing) {
   TempDir dir;

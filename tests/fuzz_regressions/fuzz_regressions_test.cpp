@@ -21,6 +21,7 @@
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/dataset.h"
 #include "tilescale/core/error.h"
+#include "tilescale/core/sha256.h"
 #include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/bundle.h"
 #include "tilescale/quant/quantize.h"
@@ -64,7 +65,7 @@ class BundleTemplate {
     o.calib_images = 8;
     quant::QuantizedModel m = quant::quantize(model::import_onnx_bytes(onnx, model), o,
                                               load_named("mnist", "train", default_data_dir()));
-    m.model_sha256 = quant::sha256_hex(onnx);
+    m.model_sha256 = sha256_hex(onnx);
     quant::write_bundle(m, onnx, dir_);
     loaded_ = fuzz::load_bundle_template(dir_);
   }

@@ -93,7 +93,7 @@ TEST(ScaleSimCycles, MatchesItsDemandMatrixConstruction) {
     if (c.df == Dataflow::IS) sr = c.k, sc = c.m, t = c.n;
     const int64_t folds = ((sr + c.R - 1) / c.R) * ((sc + c.C - 1) / c.C);
     const ScaleSimCycles s = scalesim_cycles(l, a);
-    SCOPED_TRACE(std::string(dataflow_name(c.df)) + " " + std::to_string(c.R) + "x" +
+    SCOPED_TRACE(std::string(kDataflowNames.name(c.df)) + " " + std::to_string(c.R) + "x" +
                  std::to_string(c.C));
     EXPECT_EQ(s.folds, folds);
     EXPECT_EQ(s.cycles, folds * scalesim_lines_per_fold(c.df, c.R, c.C, t) - 1);

@@ -68,10 +68,15 @@ TEST_F(MapCli, BadArchitecturesExitTwoNamingTheField) {
     const char* field;
     nlohmann::json value;  // null: remove the field
     const char* expect;
-  } cases[] = {{"dataflow", "xs", "field 'dataflow': unknown dataflow 'xs'"},
-               {"rows", 0, "field 'rows': 0 is out of range"},
-               {"cols", nullptr, "field 'cols' is missing"},
-               {"weight_bits", 2, "field 'weight_bits': layer"}};
+  } cases[] = {
+      {"dataflow", "xs", "field 'dataflow': unknown dataflow 'xs' (allowed: ws, os, is)"},
+      {"kind", "gpu", "field 'kind': unknown architecture kind 'gpu' (allowed: systolic, cim)"},
+      {"scale_unit", "fixed",
+       "field 'scale_unit': unknown scale unit 'fixed' (allowed: none, fixed:<m>, shift)"},
+      {"scale_unit", "fixed:1", "scale unit 'fixed:1': fixed:<m> needs m in 2..31"},
+      {"rows", 0, "field 'rows': 0 is out of range"},
+      {"cols", nullptr, "field 'cols' is missing"},
+      {"weight_bits", 2, "field 'weight_bits': layer"}};
   for (const Case& c : cases) {
     nlohmann::json a = sa8x8();
     if (c.value.is_null()) {
@@ -131,6 +136,21 @@ TEST_F(MapCli, MissingInputsExitTwo) {
       t.path());
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("nonexistent.json"));
+}
+
+TEST_F(MapCli, UnknownOptionValuesExitTwoNamingTheFlagAndTheChoices) {
+  TempDir t;
+  const std::string arch = kSource + "/configs/sa8x8_ws.json";
+  auto r =
+      run_tilescale({"map", "--bundle", bundle(), "--arch", arch, "--align", "loose"}, t.path());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--align: unknown alignment 'loose' (allowed: strict, pad)"));
+  r = run_tilescale({"map", "--bundle", bundle(), "--arch", arch, "--cycle-model", "timeloop"},
+                    t.path());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--cycle-model: unknown cycle model 'timeloop' (allowed: native, "
+                               "scalesim)"));
+  EXPECT_TRUE(r.out.empty());
 }
 
 TEST_F(MapCli, ScaleSimGemmWorkloadRuns) {

@@ -58,7 +58,7 @@ TEST(Tiling, EveryMacExactlyOnceOnRandomShapesAllDataflows) {
     const LayerWorkload l = make_layer(groups, m, n, kernel, cin, bo, bi, mx ? pick(1, 8) : 0);
     for (Dataflow df : {Dataflow::WS, Dataflow::OS, Dataflow::IS}) {
       const ArchConfig a = systolic(pick(1, 6), pick(1, 6), df);
-      SCOPED_TRACE("trial " + std::to_string(trial) + " dataflow " + dataflow_name(df));
+      SCOPED_TRACE("trial " + std::to_string(trial) + " dataflow " + kDataflowNames.name(df));
       expect_exact_cover(l, systolic_folds(l, a, Align::Pad), a);
     }
   }

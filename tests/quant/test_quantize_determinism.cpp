@@ -27,7 +27,7 @@ TEST(QuantizeDeterminism, OneAndTwoThreadsGiveByteIdenticalBundles) {
   for (int threads : {1, 2}) {
     QuantOptions o;
     o.granularity = Granularity::parse("block:8x4");
-    o.reorder = "kmeans";
+    o.reorder = ReorderMethod::KMeans;
     o.grid_points = 10;
     o.calib_images = 16;
     o.seed = 3;

@@ -45,7 +45,7 @@ Graph apply_and_check(const Graph& g, const std::vector<ChannelPermutation>& per
 void check_all_methods(const Graph& g) {
   for (ReorderMethod m : {ReorderMethod::None, ReorderMethod::Sort, ReorderMethod::KMeans})
     for (int64_t b : {2, 4}) {
-      SCOPED_TRACE(std::string(quant::reorder_method_name(m)) + " block " + std::to_string(b));
+      SCOPED_TRACE(std::string(quant::kReorderMethodNames.name(m)) + " block " + std::to_string(b));
       apply_and_check(g, quant::choose_permutations(g, options(m, b, 2 * b)));
     }
   for (uint64_t seed = 1; seed <= 3; ++seed) {
@@ -282,10 +282,12 @@ TEST(ReorderApply, RejectsPermutationsThatDoNotDescribeTheGraph) {
   EXPECT_INPUT_ERROR(quant::apply_permutations(g, moved_fixed), "permutations", "fixed");
 }
 
-TEST(ReorderMethodParse, AcceptsTheThreeNamesAndRejectsOthers) {
+TEST(ReorderMethodNames, AcceptsTheThreeNamesAndRejectsOthersListingThem) {
   for (ReorderMethod m : {ReorderMethod::None, ReorderMethod::Sort, ReorderMethod::KMeans})
-    EXPECT_EQ(quant::parse_reorder_method(quant::reorder_method_name(m)), m);
-  EXPECT_INPUT_ERROR(quant::parse_reorder_method("random"), "--reorder", "random");
+    EXPECT_EQ(quant::kReorderMethodNames.parse(quant::kReorderMethodNames.name(m)), m);
+  // The library names the value and the choices; the CLI puts "--reorder: " in front.
+  EXPECT_EQ(input_error([&] { quant::kReorderMethodNames.parse("random"); }),
+            "unknown reorder method 'random' (allowed: none, sort, kmeans)");
 }
 
 // input -> conv P (8 out) -> relu -> conv Q (consumer) -> flatten -> gemm. Channel c of P's output

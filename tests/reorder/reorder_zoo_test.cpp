@@ -23,7 +23,7 @@
 namespace tilescale {
 namespace quant {
 // Readable test parameters in ctest listings.
-void PrintTo(ReorderMethod m, std::ostream* os) { *os << reorder_method_name(m); }
+void PrintTo(ReorderMethod m, std::ostream* os) { *os << quant::kReorderMethodNames.name(m); }
 }  // namespace quant
 
 namespace {
@@ -158,7 +158,7 @@ TEST_P(ReorderZoo, SortAndKMeansLowerTheBlockRangeLossNoneKeepsIt) {
 
 std::string name(const ::testing::TestParamInfo<Param>& info) {
   const auto [zoo, method, blocks] = info.param;
-  return std::string(kZoo[zoo].model) + "_" + quant::reorder_method_name(method) + "_" +
+  return std::string(kZoo[zoo].model) + "_" + quant::kReorderMethodNames.name(method) + "_" +
          std::to_string(blocks.first) + "x" + std::to_string(blocks.second);
 }
 

@@ -71,9 +71,9 @@ TEST_F(SimulateCli, TraceWritesAVcd) {
   EXPECT_THAT(vcd, HasSubstr("act_valid"));
 }
 
-// Regression: the fold builder got 0 rows from a CIM config and grew until memory ran out. A config of
-// the wrong kind is refused first: exit 2 naming the file and the kind needed, before the bundle is
-// even read (a bundle path that does not exist is not the error reported).
+// Regression: the fold builder got 0 rows from a CIM config and grew until memory ran out. A config
+// of the wrong kind is refused first: exit 2 naming the file and the kind needed, before the bundle
+// is even read (a bundle path that does not exist is not the error reported).
 TEST_F(SimulateCli, CimConfigIsRefusedBeforeAnyWork) {
   TempDir t;
   const std::string cim = kSource + "/configs/cim128_2b.json";
@@ -84,9 +84,9 @@ TEST_F(SimulateCli, CimConfigIsRefusedBeforeAnyWork) {
   EXPECT_THAT(r.err, HasSubstr("cim128_2b.json"));
   EXPECT_THAT(r.err, HasSubstr("kind 'cim'"));
   EXPECT_THAT(r.err, HasSubstr("needs a 'systolic' config"));
-  r = run_tilescale({"simulate", "--bundle", t.path() + "/no_such_bundle", "--arch", cim,
-                     "--dataset", "mnist"},
-                    t.path());
+  r = run_tilescale(
+      {"simulate", "--bundle", t.path() + "/no_such_bundle", "--arch", cim, "--dataset", "mnist"},
+      t.path());
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("kind 'cim'"));
   EXPECT_THAT(r.err, ::testing::Not(HasSubstr("no_such_bundle")));
@@ -119,6 +119,12 @@ TEST_F(SimulateCli, BadInputExitsTwo) {
       t.path());
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("is.json"));
+  // An unknown alignment, named with the flag and the choices.
+  r = run_tilescale({"simulate", "--bundle", bundle(), "--arch", kSource + "/configs/sa8x8_ws.json",
+                     "--dataset", "mnist", "--align", "loose"},
+                    t.path());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--align: unknown alignment 'loose' (allowed: strict, pad)"));
   // Missing options.
   r = run_tilescale({"simulate", "--arch", kSource + "/configs/sa8x8_ws.json"}, t.path());
   EXPECT_EQ(r.code, 2);

@@ -226,7 +226,9 @@ TEST(SweepLibrary, BadConfigurationThrowsInputErrorBeforeAnyRun) {
   expect_error(c, "--granularity");
   c = tiny_config();
   c.granularities = {"layer", "tiles"};
-  expect_error(c, "unknown granularity 'tiles'");
+  expect_error(c,
+               "--granularity: unknown granularity 'tiles' (allowed: layer, channel, "
+               "block:BOxBI, mx:N, vsq:N)");
   c = tiny_config();
   c.granularities = {"layer", "block:999x4"};
   expect_error(c, "larger than every layer");
@@ -238,7 +240,7 @@ TEST(SweepLibrary, BadConfigurationThrowsInputErrorBeforeAnyRun) {
   expect_error(c, "--wbits");
   c = tiny_config();
   c.reorders = {"none", "shuffle"};
-  expect_error(c, "--reorder");
+  expect_error(c, "--reorder: unknown reorder method 'shuffle' (allowed: none, sort, kmeans)");
   c = tiny_config();
   c.model_path = kLenet + ".missing";
   expect_error(c, "lenet5_mnist.onnx.missing");
@@ -264,9 +266,9 @@ class SweepCliErrors : public ::testing::TestWithParam<std::pair<std::string, st
 TEST_P(SweepCliErrors, ExitTwoNamesTheProblemAndWritesNothing) {
   ScratchDir dir("bad_input");
   const auto& [args, expect] = GetParam();
-  std::string cmd =
-      "--dataset mnist --search minmax --eval-limit 64 --threads 1 --out " + dir.path.string();
+  std::string cmd = "--dataset mnist --eval-limit 64 --threads 1 --out " + dir.path.string();
   if (args.find("--model") == std::string::npos) cmd += " --model " + kLenet;
+  if (args.find("--search") == std::string::npos) cmd += " --search minmax";
   const CliResult r = run_cli(cmd + " " + args);
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_NE(r.err.find(expect), std::string::npos) << r.err;
@@ -276,18 +278,20 @@ TEST_P(SweepCliErrors, ExitTwoNamesTheProblemAndWritesNothing) {
 
 INSTANTIATE_TEST_SUITE_P(
     BadInput, SweepCliErrors,
-    ::testing::Values(std::make_pair("--granularity layer,tiles", "unknown granularity 'tiles'"),
-                      std::make_pair("--granularity ''", "--granularity: the list is empty"),
-                      std::make_pair("--granularity layer,,channel", "empty entry"),
-                      std::make_pair("--granularity layer,block:999x4", "larger than every layer"),
-                      std::make_pair("--wbits 4,9", "--wbits: 9 is outside 2..8"),
-                      std::make_pair("--wbits 4,x", "'x' is not a number"),
-                      std::make_pair("--reorder none,shuffle", "--reorder"),
-                      std::make_pair("--model /nonexistent/m.onnx", "/nonexistent/m.onnx"),
-                      std::make_pair("--model ''", "--model"),
-                      std::make_pair("--mode gpu", "--mode"),
-                      std::make_pair("--abits 32", "--abits"),
-                      std::make_pair("--eval-limit 20000", "--eval-limit")));
+    ::testing::Values(
+        std::make_pair("--granularity layer,tiles", "unknown granularity 'tiles'"),
+        std::make_pair("--granularity ''", "--granularity: the list is empty"),
+        std::make_pair("--granularity layer,,channel", "empty entry"),
+        std::make_pair("--granularity layer,block:999x4", "larger than every layer"),
+        std::make_pair("--wbits 4,9", "--wbits: 9 is outside 2..8"),
+        std::make_pair("--wbits 4,x", "'x' is not a number"),
+        std::make_pair("--reorder none,shuffle", "--reorder: unknown reorder method 'shuffle'"),
+        std::make_pair("--model /nonexistent/m.onnx", "/nonexistent/m.onnx"),
+        std::make_pair("--model ''", "--model"),
+        std::make_pair("--mode gpu", "--mode: unknown evaluation mode 'gpu' (allowed: int, fake)"),
+        std::make_pair("--search best", "--search: unknown search method 'best'"),
+        std::make_pair("--abits 32", "--abits"),
+        std::make_pair("--eval-limit 20000", "--eval-limit")));
 
 }  // namespace
 }  // namespace tilescale::study

@@ -7,12 +7,17 @@
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 
+#include "tilescale/core/enum_names.h"
+
 namespace tilescale::map {
 
 enum class ArchKind { Systolic, Cim };
-const char* arch_kind_name(ArchKind k);  // "systolic", "cim": the config's "kind" field
-enum class Dataflow { WS, OS, IS };     // weight-, output-, input-stationary
-const char* dataflow_name(Dataflow d);  // "ws", "os", "is"
+// The config's "kind" field.
+inline constexpr auto kArchKindNames = make_enum_names<ArchKind>(
+    "architecture kind", {{ArchKind::Systolic, "systolic"}, {ArchKind::Cim, "cim"}});
+enum class Dataflow { WS, OS, IS };  // weight-, output-, input-stationary
+inline constexpr auto kDataflowNames = make_enum_names<Dataflow>(
+    "dataflow", {{Dataflow::WS, "ws"}, {Dataflow::OS, "os"}, {Dataflow::IS, "is"}});
 
 // How block scales reach the partial sums.
 enum class ScaleUnitKind {
@@ -20,6 +25,11 @@ enum class ScaleUnitKind {
   Fixed,  // fixed-point multiplier of mant_bits bits and a shift (int_arith.h FixedMultiplier)
   Shift,  // shift only: every multiplier must be a power of two
 };
+// The part of a "scale_unit" text before its ':' ("fixed:<m>" carries the mantissa bits).
+inline constexpr auto kScaleUnitKindNames =
+    make_enum_names<ScaleUnitKind>("scale unit", {{ScaleUnitKind::None, "none"},
+                                                  {ScaleUnitKind::Fixed, "fixed"},
+                                                  {ScaleUnitKind::Shift, "shift"}});
 
 struct ScaleUnit {
   ScaleUnitKind kind = ScaleUnitKind::Fixed;
@@ -72,8 +82,8 @@ struct ArchConfig {
   // systolic config with 8-bit operands and one layer scale.
   static ArchConfig from_scalesim_cfg(const std::string& path);
 
-  // Throws InputError "<source>: kind '<kind>': <what> needs a '<wanted>' config" unless this config
-  // is of kind `wanted`; commands call it before any other work.
+  // Throws InputError "<source>: kind '<kind>': <what> needs a '<wanted>' config" unless this
+  // config is of kind `wanted`; commands call it before any other work.
   void require_kind(ArchKind wanted, const std::string& what) const;
 
   nlohmann::json to_json() const;

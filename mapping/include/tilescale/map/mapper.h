@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tilescale/core/enum_names.h"
 #include "tilescale/map/arch_config.h"
 #include "tilescale/map/area_model.h"
 #include "tilescale/map/tiling.h"
@@ -20,6 +21,9 @@ struct QuantizedModel;
 namespace tilescale::map {
 
 enum class CycleModel { Native, ScaleSim };
+// The --cycle-model option and the report's "cycle_model".
+inline constexpr auto kCycleModelNames = make_enum_names<CycleModel>(
+    "cycle model", {{CycleModel::Native, "native"}, {CycleModel::ScaleSim, "scalesim"}});
 
 struct MapOptions {
   Align align = Align::Strict;
@@ -61,9 +65,9 @@ struct AreaBreakdown {         // um^2
 };
 
 struct NetworkMap {
-  std::string arch;         // architecture name
-  std::string cycle_model;  // "native" | "scalesim"
-  std::string granularity;  // of the bundle, or "layer" for SCALE-Sim workloads
+  std::string arch;                             // architecture name
+  CycleModel cycle_model = CycleModel::Native;  // which cycle model counted the cycles
+  std::string granularity;                      // of the bundle, or "layer" for SCALE-Sim workloads
   std::vector<LayerMap> layers;
   int64_t cycles = 0;           // one image, cycles
   int64_t stalls = 0;           // one image, cycles

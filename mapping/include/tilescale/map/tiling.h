@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "tilescale/core/enum_names.h"
 #include "tilescale/map/arch_config.h"
 #include "tilescale/map/workload.h"
 
@@ -19,8 +20,9 @@ enum class Align {
   Pad,     // start a new fold at every block boundary; the unused rows are reported as waste
 };
 
-// "strict" | "pad" (the --align option of map and simulate); throws InputError naming --align.
-Align parse_align(const std::string& text);
+// The --align option of map and simulate.
+inline constexpr auto kAlignNames =
+    make_enum_names<Align>("alignment", {{Align::Strict, "strict"}, {Align::Pad, "pad"}});
 
 // Reduction indices of one fold: hardware-order indices k0 .. k0 + length - 1 (ws/is, CIM), or for
 // output-stationary arrays every index of reduction group red_group in increasing order (k0 = -1),

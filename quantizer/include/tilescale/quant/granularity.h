@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "tilescale/core/enum_names.h"
 #include "tilescale/model/graph.h"
 
 namespace tilescale::quant {
@@ -16,6 +17,14 @@ enum class GranularityKind {
   Mx,       // one output channel x runs of `run` along the reduction axis, power-of-two scales
   Vsq,      // one output channel x runs of `run`; small integer scale x per-channel float scale
 };
+// The kinds' names: the part of a granularity text before its ':' (the whole text for layer and
+// channel).
+inline constexpr auto kGranularityKindNames =
+    make_enum_names<GranularityKind>("granularity", {{GranularityKind::Layer, "layer"},
+                                                     {GranularityKind::Channel, "channel"},
+                                                     {GranularityKind::Block, "block"},
+                                                     {GranularityKind::Mx, "mx"},
+                                                     {GranularityKind::Vsq, "vsq"}});
 
 struct Granularity {
   GranularityKind kind = GranularityKind::Channel;
@@ -24,7 +33,8 @@ struct Granularity {
   int64_t run = 0;        // Mx/Vsq: reduction elements per block
   int vsq_bits = 4;       // Vsq: bits of the per-vector integer scale
 
-  // "layer", "channel", "block:BOxBI", "mx:N", "vsq:N". Throws InputError naming --granularity.
+  // "layer", "channel", "block:BOxBI", "mx:N", "vsq:N". Throws InputError describing the text and
+  // the allowed forms (the caller adds the option or field it came from).
   static Granularity parse(const std::string& text);
   std::string str() const;
 };

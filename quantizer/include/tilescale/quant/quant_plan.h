@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "tilescale/core/enum_names.h"
 #include "tilescale/model/graph.h"
 
 namespace tilescale::quant {
@@ -21,6 +22,18 @@ enum class QOpKind {
   Pad,            // same grid, pad value quantized
   Clamp,          // standalone Relu/Clip: codes clamped to the quantized bounds
 };
+// The names a bundle's plan summary records.
+inline constexpr auto kQOpKindNames =
+    make_enum_names<QOpKind>("integer op", {{QOpKind::Quantize, "Quantize"},
+                                            {QOpKind::Gemm, "Gemm"},
+                                            {QOpKind::Add, "Add"},
+                                            {QOpKind::MaxPool, "MaxPool"},
+                                            {QOpKind::AvgPool, "AvgPool"},
+                                            {QOpKind::GlobalAvgPool, "GlobalAvgPool"},
+                                            {QOpKind::Reshape, "Reshape"},
+                                            {QOpKind::Concat, "Concat"},
+                                            {QOpKind::Pad, "Pad"},
+                                            {QOpKind::Clamp, "Clamp"}});
 
 struct QOp {
   QOpKind kind = QOpKind::Gemm;

@@ -7,17 +7,26 @@
 #include <string>
 #include <vector>
 
+#include "tilescale/core/enum_names.h"
 #include "tilescale/model/graph.h"
 #include "tilescale/quant/granularity.h"
 #include "tilescale/quant/int_arith.h"
 #include "tilescale/quant/quant_plan.h"
+#include "tilescale/quant/reorder.h"
 
 namespace tilescale::quant {
 
 enum class SearchMethod { Minmax, Wmse, Output };
-const char* search_method_name(SearchMethod method);  // "minmax", "wmse", "output"
+inline constexpr auto kSearchMethodNames =
+    make_enum_names<SearchMethod>("search method", {{SearchMethod::Minmax, "minmax"},
+                                                    {SearchMethod::Wmse, "wmse"},
+                                                    {SearchMethod::Output, "output"}});
 enum class SearchMetric { L2, Cosine };
+inline constexpr auto kSearchMetricNames = make_enum_names<SearchMetric>(
+    "search metric", {{SearchMetric::L2, "l2"}, {SearchMetric::Cosine, "cosine"}});
 enum class CalibInput { Float, Quantized };
+inline constexpr auto kCalibInputNames = make_enum_names<CalibInput>(
+    "calibration input", {{CalibInput::Float, "float"}, {CalibInput::Quantized, "quantized"}});
 
 struct QuantOptions {
   Granularity granularity;  // weight scale sharing
@@ -35,8 +44,8 @@ struct QuantOptions {
   int64_t calib_images = 32;       // calibration images from the train split
   int64_t calib_positions = 2048;  // output positions per layer sampled for the search objective
   uint64_t seed = 0;               // calibration sampling and reorder
-  std::string reorder = "none";    // none | sort | kmeans
-  int threads = 0;                 // 0 = all cores
+  ReorderMethod reorder = ReorderMethod::None;  // channel reordering
+  int threads = 0;                              // 0 = all cores
 
   // Range checks; throw InputError naming the option.
   void validate() const;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "tilescale/core/enum_names.h"
 #include "tilescale/model/graph.h"
 
 namespace tilescale::quant {
@@ -17,9 +18,10 @@ enum class ReorderMethod {
   KMeans,  // seeded k-means on per-channel range features, clusters laid out block by block
 };
 
-// "none", "sort" or "kmeans"; throws InputError("--reorder: ...") for anything else.
-ReorderMethod parse_reorder_method(const std::string& text);
-const char* reorder_method_name(ReorderMethod method);  // the inverse of parse_reorder_method
+inline constexpr auto kReorderMethodNames =
+    make_enum_names<ReorderMethod>("reorder method", {{ReorderMethod::None, "none"},
+                                                      {ReorderMethod::Sort, "sort"},
+                                                      {ReorderMethod::KMeans, "kmeans"}});
 
 struct ReorderOptions {
   ReorderMethod method = ReorderMethod::None;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -58,8 +59,15 @@ struct NetworkRun {
 };
 
 // Simulates the first `images` images of `data`. Throws InputError if the bundle does not fit the
-// arch (map::check_bundle_fits), the data set holds fewer images, or the image shape differs.
+// arch (map::check_bundle_fits), the data set holds fewer images, or the model does not take its
+// images (model::check_model_fits_data).
 NetworkRun simulate_network(const quant::QuantizedModel& model, const map::ArchConfig& arch,
                             const Dataset& data, int64_t images, const SimOptions& options);
+
+// `tilescale simulate`'s report (sim_report.cpp): the JSON object of `--json` (bundle: the bundle
+// directory as given) and the human table (data: the data set as described to the user).
+nlohmann::ordered_json to_json(const NetworkRun& run, const std::string& bundle);
+std::string to_table(const NetworkRun& run, const map::ArchConfig& arch, const std::string& bundle,
+                     const std::string& data);
 
 }  // namespace tilescale::sim

@@ -9,11 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "tilescale/quant/eval_mode.h"
 #include "tilescale/quant/quantized_model.h"
 
 namespace tilescale::study {
-
-enum class SweepExecutor { Int, Fake };  // golden integer executor | fake-quant float graph
 
 struct SweepConfig {
   std::string model_path;  // ONNX model file
@@ -22,11 +21,11 @@ struct SweepConfig {
   // Options shared by every run (a_bits, first_last_bits, search, calib_images, seed, threads,
   // ...); w_bits, granularity and reorder are replaced by each combination below.
   quant::QuantOptions base;
-  std::vector<int> w_bits;                 // weight bits to try, each 2..8
-  std::vector<std::string> granularities;  // granularity texts (Granularity::parse)
-  std::vector<std::string> reorders;       // none | sort | kmeans
-  int64_t eval_limit = 0;                  // first N test images; 0 = the whole test split
-  SweepExecutor executor = SweepExecutor::Int;
+  std::vector<int> w_bits;                          // weight bits to try, each 2..8
+  std::vector<std::string> granularities;           // granularity texts (Granularity::parse)
+  std::vector<std::string> reorders;                // none | sort | kmeans
+  int64_t eval_limit = 0;                           // first N test images; 0 = the whole test split
+  quant::EvalMode executor = quant::EvalMode::Int;  // how each quantized model is evaluated
 
   // Checks everything that does not need the model or the data (lists non-empty, every entry valid,
   // base options in range). Throws InputError naming the option.
@@ -35,9 +34,9 @@ struct SweepConfig {
 
 // One quantization of the sweep, in the canonical spelling; lists are deduplicated.
 struct SweepPoint {
-  int w_bits = 4;           // weight bits
-  std::string granularity;  // Granularity::str()
-  std::string reorder;      // none | sort | kmeans
+  int w_bits = 4;                                             // weight bits
+  std::string granularity;                                    // Granularity::str()
+  quant::ReorderMethod reorder = quant::ReorderMethod::None;  // channel reordering
 };
 
 // The runs of a configuration in their fixed order: w_bits, then granularity, then reorder, each in

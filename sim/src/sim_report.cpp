@@ -1,0 +1,93 @@
+// `tilescale simulate` output: the JSON report and the human table.
+#include <cstdarg>
+#include <cstdio>
+#include <string>
+
+#include "tilescale/sim/network_sim.h"
+
+namespace tilescale::sim {
+namespace {
+
+// printf into a string of whatever length the text needs (paths make the first line long).
+std::string format(const char* fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  va_list again;
+  va_copy(again, args);
+  const int n = std::vsnprintf(nullptr, 0, fmt, args);
+  va_end(args);
+  std::string out(static_cast<std::size_t>(n > 0 ? n : 0) + 1, '\0');
+  std::vsnprintf(out.data(), out.size(), fmt, again);
+  va_end(again);
+  out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+nlohmann::ordered_json to_json(const NetworkRun& run, const std::string& bundle) {
+  nlohmann::ordered_json j;
+  j["bundle"] = bundle;
+  j["arch"] = run.arch;
+  j["images"] = run.images;
+  j["mismatches"] = run.mismatches;
+  if (!run.first_mismatch.empty()) j["first_mismatch"] = run.first_mismatch;
+  j["total_cycles"] = run.total_cycles;
+  j["cycles_per_image"] = run.cycles_per_image();
+  j["stalls"] = run.stalls;
+  j["top1"] = static_cast<double>(run.correct) / static_cast<double>(run.images);
+  j["correct"] = run.correct;
+  j["seconds"] = run.seconds;
+  j["seconds_per_image"] = run.seconds / static_cast<double>(run.images);
+  j["pe_cycles_per_s"] = run.pe_cycles_per_s;
+  j["cpu_seconds"] = run.cpu_seconds;
+  j["pe_cycles_per_cpu_s"] = run.pe_cycles_per_cpu_s;
+  j["layers"] = nlohmann::ordered_json::array();
+  for (const LayerTotals& l : run.layers) {
+    nlohmann::ordered_json e;
+    e["name"] = l.name;
+    e["cycles"] = l.cycles;
+    e["stalls"] = l.stalls;
+    e["cycles_per_image"] = l.cycles / run.images;
+    e["native_cycles"] = l.native_cycles;
+    e["folds"] = l.folds;
+    e["scale_loads"] = l.scale_loads;
+    e["utilization"] = l.utilization;
+    e["mismatches"] = l.mismatches;
+    j["layers"].push_back(e);
+  }
+  return j;
+}
+
+std::string to_table(const NetworkRun& run, const map::ArchConfig& arch, const std::string& bundle,
+                     const std::string& data) {
+  const double pes = static_cast<double>(arch.rows) * arch.cols;
+  std::string t =
+      format("%s on %s (%dx%d %s), %lld image(s) of %s\n", bundle.c_str(), run.arch.c_str(),
+             arch.rows, arch.cols, map::kDataflowNames.name(arch.dataflow),
+             static_cast<long long>(run.images), data.c_str());
+  t += format("%-28s %12s %12s %10s %8s %8s %6s %10s\n", "layer", "cycles/img", "native", "stalls",
+              "util", "folds", "sload", "mismatch");
+  for (const LayerTotals& l : run.layers)
+    t += format("%-28s %12lld %12lld %10lld %7.1f%% %8lld %6lld %10lld\n", l.name.c_str(),
+                static_cast<long long>(l.cycles / run.images),
+                static_cast<long long>(l.native_cycles),
+                static_cast<long long>(l.stalls / run.images), 100.0 * l.utilization,
+                static_cast<long long>(l.folds), static_cast<long long>(l.scale_loads),
+                static_cast<long long>(l.mismatches));
+  t += format("total: %lld cycles (%lld per image), %lld stall cycles\n",
+              static_cast<long long>(run.total_cycles),
+              static_cast<long long>(run.cycles_per_image()), static_cast<long long>(run.stalls));
+  t += format("mismatches: %lld%s%s\n", static_cast<long long>(run.mismatches),
+              run.first_mismatch.empty() ? "" : ", first: ", run.first_mismatch.c_str());
+  t += format("top-1 (simulated logits): %lld / %lld\n", static_cast<long long>(run.correct),
+              static_cast<long long>(run.images));
+  t += format(
+      "speed: %.3g PE-cycles/s, %.3f s per image (%.0f PEs, wall); %.3g PE-cycles/s, %.3f s per "
+      "image (CPU time of the simulating thread)\n",
+      run.pe_cycles_per_s, run.seconds / static_cast<double>(run.images), pes,
+      run.pe_cycles_per_cpu_s, run.cpu_seconds / static_cast<double>(run.images));
+  return t;
+}
+
+}  // namespace tilescale::sim

@@ -65,6 +65,9 @@ module ts_ctrl #(
   output logic [    BankBits-1:0] sc_rbank_o,    // stage 2 reads this bank
   output logic [Cols*SelBits-1:0] sc_rsel_o,     // and these registers
   // edge stage controls (shared by all columns)
+  output logic [        Cols-1:0] mask1_o,       // columns holding data at stage 1 (2, 3 follow)
+  output logic [        Cols-1:0] mask2_o,       // ... at stage 2
+  output logic [        Cols-1:0] mask3_o,       // ... at stage 3
   output logic                    v1_o,          // stage 1: a partial sum arrives
   output logic [    WordBits-1:0] word1_o,       // its word
   output logic                    restart1_o,    // group sum restarts
@@ -118,9 +121,10 @@ module ts_ctrl #(
   logic [ WordBits-1:0]  word2_q;
   logic                  v3_q, pass3_q, use_bias3_q, olast3_q;
   logic [ WordBits-1:0]  word3_q;
-  logic [CountBits-1:0]  cols3_q;
+  logic [     Cols-1:0]  mask2_q, mask3_q, mask4_q;
+  logic                  v4_q, pass4_q, olast4_q;
   logic                  out_last_q;
-  logic [     Cols-1:0]  out_mask_q, out_mask_d;
+  logic [     Cols-1:0]  out_mask_q;
 
   // ------------------------------------------------------------------ what this cycle needs
   logic idle, act_need, desc_need, wgt_need, scl_need, bias_need, adv_in, adv;
@@ -263,6 +267,7 @@ module ts_ctrl #(
   assign {m_valid, m_first, m_last, m_slot} = meta_out;
 
   logic v1, first1, flast1, olast1, restart1, pass1;
+  logic [Cols-1:0] mask1;
   logic [WordBits-1:0] word1;
   logic [BankBits-1:0] slot1;
   logic [RowBits-1:0] dr_i;
@@ -298,12 +303,18 @@ module ts_ctrl #(
       dr_cnt_d    = dr_i + RowBits'(1);
       dr_slot_d   = slot1;
     end
+    for (int unsigned c = 0; c < Cols; c++) begin
+      mask1[c] = 32'(c) < 32'(ctx_cols_q[slot1]);
+    end
     restart1 = ctx_fir_q[slot1];
     pass1    = ctx_ge_q[slot1];
     olast1   = flast1 && ctx_last_q[slot1];
   end
 
   assign v1_o       = v1;
+  assign mask1_o    = mask1;
+  assign mask2_o    = mask2_q;
+  assign mask3_o    = mask3_q;
   assign word1_o    = word1;
   assign restart1_o = restart1;
 
@@ -317,9 +328,6 @@ module ts_ctrl #(
   assign use_bias3_o = use_bias3_q;
 
   always_comb begin
-    for (int unsigned c = 0; c < Cols; c++) begin
-      out_mask_d[c] = 32'(c) < 32'(cols3_q);
-    end
     busy_d = busy_q;
     if (idle && adv) begin
       busy_d = 1'b1;
@@ -327,7 +335,7 @@ module ts_ctrl #(
       busy_d = 1'b0;
     end
     if (adv) begin
-      out_valid_d = v3_q && pass3_q;
+      out_valid_d = v4_q && pass4_q;
     end else begin
       out_valid_d = out_valid_q && !out_ready_i;
     end
@@ -384,7 +392,12 @@ module ts_ctrl #(
       use_bias3_q <= 1'b0;
       olast3_q    <= 1'b0;
       word3_q     <= '0;
-      cols3_q     <= '0;
+      mask2_q     <= '0;
+      mask3_q     <= '0;
+      mask4_q     <= '0;
+      v4_q        <= 1'b0;
+      pass4_q     <= 1'b0;
+      olast4_q    <= 1'b0;
       out_last_q  <= 1'b0;
       out_mask_q  <= '0;
     end else begin
@@ -421,9 +434,14 @@ module ts_ctrl #(
       use_bias3_q <= ctx_fit_q[slot2_q];
       olast3_q    <= olast2_q;
       word3_q     <= word2_q;
-      cols3_q     <= ctx_cols_q[slot2_q];
-      out_last_q  <= olast3_q;
-      out_mask_q  <= out_mask_d;
+      mask2_q     <= mask1;
+      mask3_q     <= mask2_q;
+      mask4_q     <= mask3_q;
+      v4_q        <= v3_q;
+      pass4_q     <= pass3_q;
+      olast4_q    <= olast3_q;
+      out_last_q  <= olast4_q;
+      out_mask_q  <= mask4_q;
     end
   end
 

@@ -73,6 +73,7 @@ module ts_top #(
   logic [BankBits-1:0] sc_wbank, sc_rbank;
   logic [Cols*SelBits-1:0] sc_rsel;
   logic v1, restart1, v2, v3, use_bias3, bias_load;
+  logic [Cols-1:0] mask1, mask2, mask3;
   logic [WordBits-1:0] word1, word3;
 
   ts_clock_gate u_gate (
@@ -124,6 +125,9 @@ module ts_top #(
     .sc_wbank_o  (sc_wbank),
     .sc_rbank_o  (sc_rbank),
     .sc_rsel_o   (sc_rsel),
+    .mask1_o     (mask1),
+    .mask2_o     (mask2),
+    .mask3_o     (mask3),
     .v1_o        (v1),
     .word1_o     (word1),
     .restart1_o  (restart1),
@@ -187,7 +191,7 @@ module ts_top #(
     .shift_o (shift)
   );
 
-  // ---- Edge: one column each.
+  // ---- Edge: one column each; columns beyond a fold's cols_used stay idle.
   for (genvar c = 0; c < Cols; c++) begin : gen_edge
     ts_edge #(
       .ActBits  (ActBits),
@@ -199,14 +203,14 @@ module ts_top #(
     ) u_edge (
       .clk_i       (gclk),
       .rst_ni,
-      .v1_i        (v1),
+      .v1_i        (v1 && mask1[c]),
       .word1_i     (word1),
       .restart1_i  (restart1),
       .psum_i      (psum[c*AccBits+:AccBits]),
-      .v2_i        (v2),
+      .v2_i        (v2 && mask2[c]),
       .mant_i      (mant[c*MantBits+:MantBits]),
       .shift_i     (shift[c*ShiftBits+:ShiftBits]),
-      .v3_i        (v3),
+      .v3_i        (v3 && mask3[c]),
       .word3_i     (word3),
       .use_bias3_i (use_bias3),
       .bias_load_i (bias_load),
@@ -221,32 +225,78 @@ module ts_top #(
   end
 
 `ifndef SYNTHESIS
-  // ---- Stream protocol: a source holds valid and its payload until the beat is taken.
-  // Inputs are the host's promise; the output is this design's.
-  a_desc_stable: assert property (@(posedge clk_i) disable iff (!rst_ni)
-      desc_valid_i && !desc_ready_o |=> desc_valid_i && $stable(desc_i) &&
-                                         $stable(desc_layer_i) && $stable(desc_sel_i))
-    else $error("ts_top: descriptor stream changed before it was taken");
-  a_wgt_stable: assert property (@(posedge clk_i) disable iff (!rst_ni)
-      wgt_valid_i && !wgt_ready_o |=> wgt_valid_i && $stable(wgt_data_i))
-    else $error("ts_top: weight stream changed before it was taken");
-  a_act_stable: assert property (@(posedge clk_i) disable iff (!rst_ni)
-      act_valid_i && !act_ready_o |=> act_valid_i && $stable(act_data_i) && $stable(act_wgt_i))
-    else $error("ts_top: activation stream changed before it was taken");
-  a_scl_stable: assert property (@(posedge clk_i) disable iff (!rst_ni)
-      scl_valid_i && !scl_ready_o |=> scl_valid_i && $stable(scl_reg_i) &&
-                                       $stable(scl_mant_i) && $stable(scl_shift_i))
-    else $error("ts_top: scale stream changed before it was taken");
-  a_bias_stable: assert property (@(posedge clk_i) disable iff (!rst_ni)
-      bias_valid_i && !bias_ready_o |=> bias_valid_i && $stable(bias_data_i))
-    else $error("ts_top: bias stream changed before it was taken");
-  a_out_stable: assert property (@(posedge clk_i) disable iff (!rst_ni)
-      out_valid_o && !out_ready_i |=> out_valid_o && $stable(out_data_o) &&
-                                       $stable(out_mask_o) && $stable(out_last_o))
-    else $error("ts_top: output stream changed before it was taken");
-  a_scl_reg: assert property (@(posedge clk_i) disable iff (!rst_ni)
-      scl_valid_i && scl_ready_o |-> 32'(scl_reg_i) < RegsPerBank)
-    else $error("ts_top: scale beat writes register %0d of %0d", scl_reg_i, RegsPerBank);
+  // ---- Stream protocol: a source holds valid and its payload until the beat is taken. Inputs
+  // are the host's promise, the output is this design's. Checked with registers sampled at the
+  // clock edge (the handshake of the cycle that ends there), then against the next cycle's values.
+  logic desc_hold_q, wgt_hold_q, act_hold_q, scl_hold_q, bias_hold_q, out_hold_q;
+  ts_pkg::desc_t desc_q;
+  ts_pkg::layer_t desc_layer_q;
+  logic [Cols*SelBits-1:0] desc_sel_q;
+  logic [Cols*WeightBits-1:0] wgt_data_q, act_wgt_q;
+  logic [Rows*ActBits-1:0] act_data_q;
+  logic [SelBits+MantBits+ShiftBits-1:0] scl_q;
+  logic [Cols*WideBits-1:0] bias_data_q, out_data_q;
+  logic [Cols:0] out_side_q;
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      desc_hold_q <= 1'b0;
+      wgt_hold_q  <= 1'b0;
+      act_hold_q  <= 1'b0;
+      scl_hold_q  <= 1'b0;
+      bias_hold_q <= 1'b0;
+      out_hold_q  <= 1'b0;
+    end else begin
+      desc_hold_q <= desc_valid_i && !desc_ready_o;
+      wgt_hold_q  <= wgt_valid_i && !wgt_ready_o;
+      act_hold_q  <= act_valid_i && !act_ready_o;
+      scl_hold_q  <= scl_valid_i && !scl_ready_o;
+      bias_hold_q <= bias_valid_i && !bias_ready_o;
+      out_hold_q  <= out_valid_o && !out_ready_i;
+    end
+  end
+  always_ff @(posedge clk_i) begin
+    desc_q       <= desc_i;
+    desc_layer_q <= desc_layer_i;
+    desc_sel_q   <= desc_sel_i;
+    wgt_data_q   <= wgt_data_i;
+    act_data_q   <= act_data_i;
+    act_wgt_q    <= act_wgt_i;
+    scl_q        <= {scl_reg_i, scl_mant_i, scl_shift_i};
+    bias_data_q  <= bias_data_i;
+    out_data_q   <= out_data_o;
+    out_side_q   <= {out_last_o, out_mask_o};
+  end
+  always_ff @(posedge clk_i) begin
+    if (desc_hold_q) begin
+      assert (desc_valid_i && desc_i == desc_q && desc_layer_i == desc_layer_q &&
+              desc_sel_i == desc_sel_q)
+      else $error("ts_top: descriptor stream changed before it was taken");
+    end
+    if (wgt_hold_q) begin
+      assert (wgt_valid_i && wgt_data_i == wgt_data_q)
+      else $error("ts_top: weight stream changed before it was taken");
+    end
+    if (act_hold_q) begin
+      assert (act_valid_i && act_data_i == act_data_q && act_wgt_i == act_wgt_q)
+      else $error("ts_top: activation stream changed before it was taken");
+    end
+    if (scl_hold_q) begin
+      assert (scl_valid_i && {scl_reg_i, scl_mant_i, scl_shift_i} == scl_q)
+      else $error("ts_top: scale stream changed before it was taken");
+    end
+    if (bias_hold_q) begin
+      assert (bias_valid_i && bias_data_i == bias_data_q)
+      else $error("ts_top: bias stream changed before it was taken");
+    end
+    if (out_hold_q) begin
+      assert (out_valid_o && out_data_o == out_data_q && {out_last_o, out_mask_o} == out_side_q)
+      else $error("ts_top: output stream changed before it was taken");
+    end
+    if (scl_valid_i && scl_ready_o) begin
+      assert (32'(scl_reg_i) < RegsPerBank)
+      else $error("ts_top: scale beat writes register %0d of %0d", scl_reg_i, RegsPerBank);
+    end
+  end
 
   initial begin : p_params
     assert (ActBits < ts_pkg::ClampBits) else $error("ts_top: ActBits must be below ClampBits");

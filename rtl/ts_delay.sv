@@ -14,30 +14,31 @@ module ts_delay #(
     assign unused_clk = clk_i ^ rst_ni;
     assign q_o = d_i;
   end else begin : gen_regs
+    logic [Width-1:0] stage_d[Depth];
     logic [Width-1:0] stage_q[Depth];
+    assign stage_d[0] = d_i;
+    for (genvar i = 1; i < Depth; i++) begin : gen_chain
+      assign stage_d[i] = stage_q[i-1];
+    end
 
-    if (Reset) begin : gen_reset
-      always_ff @(posedge clk_i or negedge rst_ni) begin
-        if (!rst_ni) begin
-          for (int unsigned i = 0; i < Depth; i++) begin
+    for (genvar i = 0; i < Depth; i++) begin : gen_stage
+      if (Reset) begin : gen_reset
+        always_ff @(posedge clk_i or negedge rst_ni) begin
+          if (!rst_ni) begin
             stage_q[i] <= '0;
-          end
-        end else begin
-          stage_q[0] <= d_i;
-          for (int unsigned i = 1; i < Depth; i++) begin
-            stage_q[i] <= stage_q[i-1];
+          end else begin
+            stage_q[i] <= stage_d[i];
           end
         end
+      end else begin : gen_plain
+        always_ff @(posedge clk_i) begin
+          stage_q[i] <= stage_d[i];
+        end
       end
-    end else begin : gen_plain
+    end
+    if (!Reset) begin : gen_unused_rst
       logic unused_rst;
       assign unused_rst = rst_ni;
-      always_ff @(posedge clk_i) begin
-        stage_q[0] <= d_i;
-        for (int unsigned i = 1; i < Depth; i++) begin
-          stage_q[i] <= stage_q[i-1];
-        end
-      end
     end
 
     assign q_o = stage_q[Depth-1];

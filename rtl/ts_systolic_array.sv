@@ -146,8 +146,8 @@ module ts_systolic_array #(
         end
       end
     end
-    always_ff @(posedge clk_i) begin
-      for (int unsigned i = 0; i < Rows * Cols; i++) begin
+    for (genvar i = 0; i < Rows * Cols; i++) begin : gen_shadow
+      always_ff @(posedge clk_i) begin
         shadow_q[i] <= shadow_d[i];
       end
     end
@@ -284,8 +284,8 @@ module ts_systolic_array #(
         end
       end
     end
-    always_ff @(posedge clk_i) begin
-      for (int unsigned i = 0; i < Rows * Cols; i++) begin
+    for (genvar i = 0; i < Rows * Cols; i++) begin : gen_drain
+      always_ff @(posedge clk_i) begin
         drain_q[i] <= drain_d[i];
       end
     end

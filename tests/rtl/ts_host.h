@@ -407,8 +407,12 @@ LayerCase random_layer(Rng& rng, const Arch& A, int act_bits) {
   GemmLayer& L = lc.layer;
   const int shape = static_cast<int>(rng() % 8);
   // Shapes: 0 a Gemm (one pixel, many folds: back-to-back folds of T = 1), 1 one block per
-  // layer, else general; several tiles in m (os) and n, partial last tiles.
-  L.m = shape == 0 ? 1 : A.os ? pick(1, 2 * R + 1) : pick(1, std::min<int64_t>(A.acc_words, 3 * R));
+  // layer, 2 (ws) every accumulator word in use, else general; several tiles in m (os) and n,
+  // partial last tiles.
+  L.m = shape == 0   ? 1
+        : A.os       ? pick(1, 2 * R + 1)
+        : shape == 2 ? A.acc_words
+                     : pick(1, std::min<int64_t>(A.acc_words, 3 * R));
   L.n = pick(1, 2 * C + 1);
   L.k = shape == 0 ? pick(2 * R, 6 * R) : pick(1, 4 * R);
   lc.a_bits = static_cast<int>(pick(4, act_bits));

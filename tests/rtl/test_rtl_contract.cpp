@@ -67,10 +67,9 @@ TEST(RtlContract, GeneratedParametersEqualArchConfig) {
     EXPECT_EQ(a.scale_regs_per_tile, c.regs_per_bank);
     EXPECT_EQ(map::scale_register_banks(a.rows, a.cols), c.scale_banks);
     // Accumulator words: os one per row of the tile; ws the ofmap SRAM's share of a column.
-    const int words = a.dataflow == map::Dataflow::OS
-                          ? a.rows
-                          : static_cast<int>(a.ofmap_sram_kib * 8192) /
-                                (a.cols * (a.acc_bits + c.wide_bits));
+    const int words = a.dataflow == map::Dataflow::OS ? a.rows
+                                                      : static_cast<int>(a.ofmap_sram_kib * 8192) /
+                                                            (a.cols * (a.acc_bits + c.wide_bits));
     EXPECT_EQ(words, c.acc_words);
   }
 }
@@ -79,8 +78,8 @@ TEST(RtlContract, EverySystolicConfigHasAnRtlParameterSet) {
   std::set<std::string> built;
   for (const RtlConfig& c : kRtlConfigs) built.insert(c.name);
   int systolic = 0;
-  for (const auto& e : std::filesystem::directory_iterator(std::string(TILESCALE_SOURCE_DIR) +
-                                                           "/configs")) {
+  for (const auto& e :
+       std::filesystem::directory_iterator(std::string(TILESCALE_SOURCE_DIR) + "/configs")) {
     if (e.path().extension() != ".json") continue;
     const map::ArchConfig a = map::ArchConfig::parse_file(e.path().string());
     if (a.kind != map::ArchKind::Systolic || a.dataflow == map::Dataflow::IS ||
@@ -126,9 +125,9 @@ TEST(RtlContract, HostFoldsAndCycleFormulaEqualTheMapper) {
       const LayerCase lc = random_layer(rng, A, c.act_bits);
       SCOPED_TRACE(lc.str());
       const std::vector<Fold> host = make_folds(lc.layer, A, lc.align);
-      const std::vector<map::SystolicFold> mf = map::systolic_folds(
-          workload_of(lc.layer, lc.a_bits, lc.w_bits), arch,
-          lc.align == Align::Strict ? map::Align::Strict : map::Align::Pad);
+      const std::vector<map::SystolicFold> mf =
+          map::systolic_folds(workload_of(lc.layer, lc.a_bits, lc.w_bits), arch,
+                              lc.align == Align::Strict ? map::Align::Strict : map::Align::Pad);
       ASSERT_EQ(host.size(), mf.size());
       for (std::size_t f = 0; f < mf.size(); ++f) {
         SCOPED_TRACE("fold " + std::to_string(f));

@@ -87,7 +87,7 @@ struct LayerResult {
   int64_t outputs = 0;     // output beats received
   int64_t mismatches = 0;  // output lanes that differ from the golden value
   std::string first_mismatch;
-  std::string error;       // protocol or liveness failure
+  std::string error;  // protocol or liveness failure
 };
 
 template <class V>
@@ -126,7 +126,8 @@ class TopDut {
     bool dv = false, wv = false, av = false, sv = false, bv = false;  // offered (held) beats
     std::uniform_real_distribution<double> unit(0.0, 1.0);
     auto offer = [&](bool& valid, std::size_t next, std::size_t size) {
-      if (!valid && next < size && !(traffic.in_gap > 0 && unit(rng) < traffic.in_gap)) valid = true;
+      if (!valid && next < size && !(traffic.in_gap > 0 && unit(rng) < traffic.in_gap))
+        valid = true;
     };
     const int C = cfg_.cols;
     bool started = false, done = false;
@@ -158,7 +159,8 @@ class TopDut {
       m_->scl_valid_i = sv;
       if (sv) {
         m_->scl_reg_i = static_cast<uint8_t>(s.scl[si].reg);
-        m_->scl_mant_i = static_cast<std::remove_reference_t<decltype(m_->scl_mant_i)>>(s.scl[si].mant);
+        m_->scl_mant_i =
+            static_cast<std::remove_reference_t<decltype(m_->scl_mant_i)>>(s.scl[si].mant);
         m_->scl_shift_i = static_cast<uint8_t>(s.scl[si].shift);
       }
       m_->bias_valid_i = bv;
@@ -204,8 +206,8 @@ class TopDut {
           const int64_t got = static_cast<int64_t>(lanes.get(c * cfg_.wide_bits, cfg_.wide_bits));
           if (got != e.lane[static_cast<std::size_t>(c)] && res.mismatches++ == 0) {
             std::ostringstream m;
-            m << "fold " << e.fold << " pixel " << e.pixel0 << " channel " << e.n0 + c
-              << " (beat " << oi << ", cycle " << res.cycles << "): got " << got << ", golden "
+            m << "fold " << e.fold << " pixel " << e.pixel0 << " channel " << e.n0 + c << " (beat "
+              << oi << ", cycle " << res.cycles << "): got " << got << ", golden "
               << e.lane[static_cast<std::size_t>(c)];
             res.first_mismatch = m.str();
           }
@@ -256,8 +258,8 @@ struct Totals {
 // back-pressure the formula plus the counted stalls. expect_exact = false (fault injection) only
 // collects the mismatches.
 template <class V>
-Totals run_random_layers(const RtlConfig& cfg, int layers, const Traffic& traffic,
-                         uint64_t salt, bool expect_exact = true) {
+Totals run_random_layers(const RtlConfig& cfg, int layers, const Traffic& traffic, uint64_t salt,
+                         bool expect_exact = true) {
   SCOPED_TRACE(seed_note());
   std::mt19937_64 rng(test_seed() ^ (salt * 0x9e3779b97f4a7c15ull));
   const Arch A = arch_of(cfg);

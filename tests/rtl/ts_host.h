@@ -1,16 +1,16 @@
-// The host side of ts_top, written from rtl/README.md: a layer as a GEMM with block scales, the fold
-// list a host executes (the mapper's tiling rules, reimplemented), every beat of every input stream,
-// the expected output beats from int_arith.h (the golden numerics) and the documented cycle
+// The host side of ts_top, written from rtl/README.md: a layer as a GEMM with block scales, the
+// fold list a host executes (the mapper's tiling rules, reimplemented), every beat of every input
+// stream, the expected output beats from int_arith.h (the golden numerics) and the documented cycle
 // formula. Header-only and independent of the mapping library, so the Verilated test links nothing
 // but int_arith.h; test_rtl_contract.cpp compares its folds and cycles with the mapper's.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
-#include <random>
-#include <sstream>
 #include <cstdint>
+#include <random>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -24,18 +24,18 @@ inline constexpr int kShiftBits = 6;
 inline constexpr int kStreamBits = 16;
 inline constexpr int kCountBits = 12;
 inline constexpr int kClampBits = 17;
-inline constexpr int kDescBits = 5 + kStreamBits + 3 * kCountBits;      // ts_pkg::desc_t
-inline constexpr int kLayerBits = 3 + kShiftBits + 2 * kClampBits;     // ts_pkg::layer_t
+inline constexpr int kDescBits = 5 + kStreamBits + 3 * kCountBits;  // ts_pkg::desc_t
+inline constexpr int kLayerBits = 3 + kShiftBits + 2 * kClampBits;  // ts_pkg::layer_t
 
 // The array a layer runs on (the ts_top parameters the host needs).
 struct Arch {
-  int rows = 4;          // Rows
-  int cols = 4;          // Cols
-  bool os = false;       // Dataflow == 1
-  int regs = 4;          // RegsPerBank
-  int acc_words = 64;    // AccWords
-  int mant_bits = 16;    // MantBits (1: shift-only unit, mantissas must be 1)
-  int wide_bits = 64;    // WideBits
+  int rows = 4;        // Rows
+  int cols = 4;        // Cols
+  bool os = false;     // Dataflow == 1
+  int regs = 4;        // RegsPerBank
+  int acc_words = 64;  // AccWords
+  int mant_bits = 16;  // MantBits (1: shift-only unit, mantissas must be 1)
+  int wide_bits = 64;  // WideBits
 };
 
 // One Conv/Gemm layer as one GEMM: out[o][p] = sum_k act[p][k] * weight[k][o], o < n, p < m, with
@@ -75,8 +75,7 @@ inline std::vector<int64_t> reference(const GemmLayer& L) {
                                           fm.r - L.frac_bits);
       }
       out[static_cast<std::size_t>(o * L.m + p)] =
-          L.keep_acc ? acc
-                     : quant::saturate(quant::round_shift_half_up(acc, L.frac_bits), L.clamp);
+          L.keep_acc ? acc : quant::saturate(quant::round_shift_half_up(acc, L.frac_bits), L.clamp);
     }
   }
   return out;
@@ -84,14 +83,14 @@ inline std::vector<int64_t> reference(const GemmLayer& L) {
 
 // One fold of the host's schedule: the mapper's SystolicFold plus what the descriptor carries.
 struct Fold {
-  int64_t m0 = 0, m_len = 0;       // output pixels [m0, m0 + m_len)
-  int64_t n0 = 0, n_len = 0;       // output channels [n0, n0 + n_len)
-  std::vector<int64_t> ks;         // reduction indices, in streaming (ws: row) order
-  int64_t red_group = 0;           // their reduction group
-  bool group_end = false;          // last fold of a run of one reduction group
-  bool first_in_run = false;       // first fold of that run (group sums restart)
-  bool first_in_tile = false;      // first group-end fold of its outputs (bias)
-  bool output_end = false;         // last fold of its outputs
+  int64_t m0 = 0, m_len = 0;   // output pixels [m0, m0 + m_len)
+  int64_t n0 = 0, n_len = 0;   // output channels [n0, n0 + n_len)
+  std::vector<int64_t> ks;     // reduction indices, in streaming (ws: row) order
+  int64_t red_group = 0;       // their reduction group
+  bool group_end = false;      // last fold of a run of one reduction group
+  bool first_in_run = false;   // first fold of that run (group sums restart)
+  bool first_in_tile = false;  // first group-end fold of its outputs (bias)
+  bool output_end = false;     // last fold of its outputs
   int64_t rows_used = 0, cols_used = 0, stream = 0;
   std::vector<int64_t> reg_block;  // register r of the fold's bank holds block reg_block[r]
   std::vector<int> col_reg;        // [cols_used] register of column c
@@ -173,7 +172,8 @@ inline std::vector<Fold> make_folds(const GemmLayer& L, const Arch& A, Align ali
     for (int64_t n0 = 0; n0 < L.n; n0 += C) add_tile(0, L.m, n0, std::min(C, L.n - n0), kf);
   } else {
     std::vector<std::vector<int64_t>> segs(static_cast<std::size_t>(L.red_groups));
-    for (int64_t kk = 0; kk < L.k; ++kk) segs[static_cast<std::size_t>(L.red_group[kk])].push_back(kk);
+    for (int64_t kk = 0; kk < L.k; ++kk)
+      segs[static_cast<std::size_t>(L.red_group[kk])].push_back(kk);
     segs.erase(std::remove_if(segs.begin(), segs.end(), [](const auto& s) { return s.empty(); }),
                segs.end());
     for (int64_t m0 = 0; m0 < L.m; m0 += R)
@@ -238,20 +238,20 @@ struct ScaleBeat {
   int shift = 0;
 };
 struct OutBeat {
-  std::vector<int64_t> lane;  // [cols] expected values (int64), valid where mask
-  uint32_t mask = 0;          // columns carrying outputs
-  bool last = false;          // the layer's last output beat
+  std::vector<int64_t> lane;             // [cols] expected values (int64), valid where mask
+  uint32_t mask = 0;                     // columns carrying outputs
+  bool last = false;                     // the layer's last output beat
   int64_t fold = 0, pixel0 = 0, n0 = 0;  // where it comes from, for messages
 };
 struct Stimulus {
   std::vector<DescBeat> desc;
-  std::vector<Bits> wgt;        // ws preload rows
-  std::vector<Bits> act;        // activation vectors (os: codes then weights, two Bits)
-  std::vector<Bits> act_wgt;    // os: the weights beside each activation vector
+  std::vector<Bits> wgt;      // ws preload rows
+  std::vector<Bits> act;      // activation vectors (os: codes then weights, two Bits)
+  std::vector<Bits> act_wgt;  // os: the weights beside each activation vector
   std::vector<ScaleBeat> scl;
   std::vector<Bits> bias;
   std::vector<OutBeat> out;
-  int64_t cycles = 0;           // expected_cycles
+  int64_t cycles = 0;  // expected_cycles
 };
 
 // uint64 pattern of a (possibly negative) value in `bits` bits.
@@ -264,8 +264,8 @@ inline uint64_t field(int64_t v, int bits) {
 // unused columns of weights and biases, unused register selects) with random codes; the
 // expected outputs do not depend on them.
 template <class Rng>
-Stimulus make_stimulus(const GemmLayer& L, const Arch& A, const std::vector<Fold>& folds, int act_bits,
-                       int weight_bits, Rng& junk) {
+Stimulus make_stimulus(const GemmLayer& L, const Arch& A, const std::vector<Fold>& folds,
+                       int act_bits, int weight_bits, Rng& junk) {
   const int R = A.rows, C = A.cols, sel_bits = clog2_1(A.regs);
   const std::vector<int64_t> golden = reference(L);
   auto rnd = [&](int bits) { return static_cast<uint64_t>(junk()) & ((uint64_t{1} << bits) - 1); };
@@ -327,9 +327,9 @@ Stimulus make_stimulus(const GemmLayer& L, const Arch& A, const std::vector<Fold
       for (int64_t p = 0; p < f.stream; ++p) {
         Bits b(R * act_bits);
         for (int r = 0; r < R; ++r)
-          b.set(r * act_bits, act_bits,
-                r < f.rows_used ? field(L.act[(f.m0 + p) * L.k + f.ks[r]], act_bits)
-                                : rnd(act_bits));
+          b.set(
+              r * act_bits, act_bits,
+              r < f.rows_used ? field(L.act[(f.m0 + p) * L.k + f.ks[r]], act_bits) : rnd(act_bits));
         s.act.push_back(b);
         s.act_wgt.push_back(Bits(C * weight_bits));
       }
@@ -338,9 +338,9 @@ Stimulus make_stimulus(const GemmLayer& L, const Arch& A, const std::vector<Fold
       for (int64_t i = 0; i < f.stream; ++i) {
         Bits a(R * act_bits), w(C * weight_bits);
         for (int r = 0; r < R; ++r)
-          a.set(r * act_bits, act_bits,
-                r < f.rows_used ? field(L.act[(f.m0 + r) * L.k + f.ks[i]], act_bits)
-                                : rnd(act_bits));
+          a.set(
+              r * act_bits, act_bits,
+              r < f.rows_used ? field(L.act[(f.m0 + r) * L.k + f.ks[i]], act_bits) : rnd(act_bits));
         for (int c = 0; c < C; ++c)
           w.set(c * weight_bits, weight_bits,
                 c < f.cols_used ? field(L.weight[f.ks[i] * L.n + f.n0 + c], weight_bits)
@@ -446,7 +446,8 @@ LayerCase random_layer(Rng& rng, const Arch& A, int act_bits) {
   for (int64_t o = 0; o < L.n; ++o)
     L.out_group[o] = scattered ? pick(0, L.out_groups - 1) : (o / bo) % L.out_groups;
   // Operands.
-  const quant::IntRange ar = L.act_signed ? quant::signed_range(lc.a_bits) : quant::unsigned_range(lc.a_bits);
+  const quant::IntRange ar =
+      L.act_signed ? quant::signed_range(lc.a_bits) : quant::unsigned_range(lc.a_bits);
   const quant::IntRange wr = quant::signed_range(lc.w_bits);
   L.act.resize(static_cast<std::size_t>(L.m * L.k));
   L.weight.resize(static_cast<std::size_t>(L.k * L.n));
@@ -455,7 +456,8 @@ LayerCase random_layer(Rng& rng, const Arch& A, int act_bits) {
   // Output grid and clamp.
   L.out_signed = rng() % 2 == 0;
   L.out_bits = static_cast<int>(pick(4, act_bits));
-  const quant::IntRange grid = L.out_signed ? quant::signed_range(L.out_bits) : quant::unsigned_range(L.out_bits);
+  const quant::IntRange grid =
+      L.out_signed ? quant::signed_range(L.out_bits) : quant::unsigned_range(L.out_bits);
   L.clamp = grid;
   const int clamp_kind = static_cast<int>(rng() % 4);
   if (clamp_kind == 1) {
@@ -475,7 +477,8 @@ LayerCase random_layer(Rng& rng, const Arch& A, int act_bits) {
   for (int64_t b = 0; b < L.out_groups * L.red_groups; ++b) {
     const double typ = std::sqrt(static_cast<double>(len[b % L.red_groups])) * a_rms * w_rms;
     const double M = std::ldexp(1.0, L.out_bits - 1) / typ /
-                     std::sqrt(static_cast<double>(L.red_groups)) * std::exp2(3.0 * unit(rng) - 1.5);
+                     std::sqrt(static_cast<double>(L.red_groups)) *
+                     std::exp2(3.0 * unit(rng) - 1.5);
     L.multiplier[static_cast<std::size_t>(b)] = quant::to_fixed_multiplier(M, lc.scale_bits);
   }
   L.frac_bits = 0;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "tilescale/core/error.h"
+#include "tilescale/quant/int_kernels.h"
 
 namespace tilescale::quant {
 
@@ -37,6 +38,12 @@ void QuantOptions::validate() const {
   if (reorder != "none" && reorder != "sort" && reorder != "kmeans")
     fail_input("--reorder", "unknown method '" + reorder + "' (none, sort, kmeans)");
   if (threads < 0) fail_input("--threads", "must be >= 0");
+}
+
+IntRange QuantizedModel::output_range(const QOp& op) const {
+  const ActQuant& out = act_of(op.output);
+  if (op.fused_act < 0) return out.range();
+  return kernels::activation_range(graph.nodes[op.fused_act], out.scale, out.range());
 }
 
 float QuantizedModel::output_step(const LayerQuant& layer) const {

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "tilescale/model/float_executor.h"
+#include "tilescale/model/layout.h"
 #include "tilescale/quant/fake_quant.h"
 #include "tilescale/quant/quantize.h"
 
@@ -89,51 +90,27 @@ void ScaleSearch::sample_layer(std::size_t l, const std::vector<std::vector<floa
   const int64_t cout = grid.out_channels;
   const std::vector<float>& x = values[op.inputs[0]];
   const uint64_t seed = m_.options.seed * 1000003ull + l;
-  if (node.op == model::Op::Gemm) {
-    d.groups = 1;
-    d.cout_g = cout;
-    const auto picks = sample_indices(images_, m_.options.calib_positions, seed);
-    d.positions = static_cast<int64_t>(picks.size());
-    d.x.resize(static_cast<std::size_t>(d.k * d.positions));
-    for (int64_t p = 0; p < d.positions; ++p)
-      for (int64_t k = 0; k < d.k; ++k) d.x[k * d.positions + p] = x[picks[p] * d.k + k];
-  } else {
-    const model::Window& w = node.window;
-    const model::Value& out_v = m_.graph.values[node.output];
-    const int64_t cin = in_v.shape[0], h = in_v.shape[1], wd = in_v.shape[2];
-    const int64_t ho = out_v.shape[1], wo = out_v.shape[2];
-    d.groups = w.groups;
-    d.cout_g = cout / d.groups;
-    const int64_t cin_g = cin / d.groups;
-    const auto picks = sample_indices(images_ * ho * wo, m_.options.calib_positions, seed);
-    d.positions = static_cast<int64_t>(picks.size());
-    d.x.assign(static_cast<std::size_t>(d.groups * d.k * d.positions), 0.0f);
-    for (int64_t p = 0; p < d.positions; ++p) {
-      const int64_t img = picks[p] / (ho * wo), oy = picks[p] / wo % ho, ox = picks[p] % wo;
-      for (int64_t g = 0; g < d.groups; ++g)
-        for (int64_t c = 0; c < cin_g; ++c)
-          for (int64_t ky = 0; ky < w.kernel_h; ++ky)
-            for (int64_t kx = 0; kx < w.kernel_w; ++kx) {
-              const int64_t iy = oy * w.stride_h - w.pad_top + ky * w.dilation_h;
-              const int64_t ix = ox * w.stride_w - w.pad_left + kx * w.dilation_w;
-              if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
-              const int64_t k = (c * w.kernel_h + ky) * w.kernel_w + kx;
-              d.x[(g * d.k + k) * d.positions + p] =
-                  x[((img * cin + g * cin_g + c) * h + iy) * wd + ix];
-            }
-    }
+  const model::layout::ConvShape shape =
+      model::layout::conv_shape(node, in_v, m_.graph.values[node.output]);
+  d.groups = node.op == model::Op::Conv ? node.window.groups : 1;
+  d.cout_g = cout / d.groups;
+  const int64_t P = shape.positions(), cin = shape.cin_g * d.groups, plane = shape.h * shape.w;
+  const auto picks = sample_indices(images_ * P, m_.options.calib_positions, seed);
+  d.positions = static_cast<int64_t>(picks.size());
+  d.x.resize(static_cast<std::size_t>(d.groups * d.k * d.positions));
+  for (int64_t p = 0; p < d.positions; ++p) {
+    const int64_t img = picks[p] / P;
+    for (int64_t g = 0; g < d.groups; ++g)
+      model::layout::im2col_onnx_column(shape, x.data() + (img * cin + g * shape.cin_g) * plane,
+                                        picks[p] % P, d.x.data() + g * d.k * d.positions + p,
+                                        d.positions);
   }
   // Reference output with float weights and float inputs (bias left out: it cancels in the error).
   d.y_ref.resize(static_cast<std::size_t>(cout * d.positions));
   for (int64_t g = 0; g < d.groups; ++g)
     gemm(d.cout_g, d.positions, d.k, node.weight.data.data() + g * d.cout_g * d.k,
          d.x.data() + g * d.k * d.positions, d.y_ref.data() + g * d.cout_g * d.positions);
-  // Columns (ONNX reduction order) of each reduction group.
-  d.block_cols.assign(static_cast<std::size_t>(grid.red_groups), {});
-  for (int64_t c = 0; c < grid.cin_g; ++c)
-    for (int64_t p = 0; p < grid.kernel; ++p)
-      d.block_cols[grid.red_group[grid.hw_index(c, p)]].push_back(c * grid.kernel + p);
-  for (auto& cols : d.block_cols) std::sort(cols.begin(), cols.end());
+  d.block_cols = grid.onnx_columns();
 }
 
 double ScaleSearch::initial_step(std::size_t l, int64_t block) const {

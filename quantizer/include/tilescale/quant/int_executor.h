@@ -1,6 +1,6 @@
 // The golden integer executor: the specification every simulator and RTL block is checked against.
-// All arithmetic follows int_arith.h; the only float steps are the host pre-processing before the
-// first Quantize and the final conversion of the logits to real numbers.
+// All arithmetic follows int_arith.h, op by op in int_kernels.h; the only float steps are the host
+// pre-processing before the first Quantize and the final conversion of the logits to real numbers.
 #pragma once
 
 #include <cstdint>

@@ -54,6 +54,29 @@ void gemm(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float
               static_cast<int>(n));
 }
 
+// Moves the current weights w_cur ([Cout][k]) and output Y ([Cout][P]) of `rows` to the weights
+// of `cols` just quantized with step s: Y changes by (w_new - w_cur) times the input rows.
+void apply_step(const LayerQuant& layer, const std::vector<int64_t>& rows,
+                const std::vector<int64_t>& cols, float s, int64_t k, int64_t cout_g, int64_t P,
+                const std::vector<float>& xq, std::vector<float>& w_cur, std::vector<float>& y) {
+  const int64_t kb = static_cast<int64_t>(cols.size());
+  for (int64_t o : rows) {
+    const int64_t g = o / cout_g;
+    std::vector<float> dw(static_cast<std::size_t>(kb));
+    for (int64_t i = 0; i < kb; ++i) {
+      const float nw = static_cast<float>(layer.q_weight[o * k + cols[i]] * s);
+      dw[i] = nw - w_cur[o * k + cols[i]];
+      w_cur[o * k + cols[i]] = nw;
+    }
+    float* yo = y.data() + o * P;
+    for (int64_t i = 0; i < kb; ++i) {
+      if (dw[i] == 0.0f) continue;
+      const float* xr = xq.data() + (g * k + cols[i]) * P;
+      for (int64_t p = 0; p < P; ++p) yo[p] += dw[i] * xr[p];
+    }
+  }
+}
+
 }  // namespace
 
 ScaleSearch::ScaleSearch(QuantizedModel& model, const std::vector<std::vector<float>>& float_values,
@@ -384,22 +407,8 @@ void ScaleSearch::search_weights_output(std::size_t l) {
     }
     set_block(l, b, cands[best]);
     // Update w_cur, Y and the cosine sums for the chosen step.
-    const float s = static_cast<float>(block_step_[l][b]);
-    for (int64_t o : rows) {
-      const int64_t g = o / d.cout_g;
-      std::vector<float> dw(static_cast<std::size_t>(kb));
-      for (int64_t i = 0; i < kb; ++i) {
-        const float nw = static_cast<float>(layer.q_weight[o * d.k + cols[i]] * s);
-        dw[i] = nw - w_cur[o * d.k + cols[i]];
-        w_cur[o * d.k + cols[i]] = nw;
-      }
-      float* yo = y.data() + o * P;
-      for (int64_t i = 0; i < kb; ++i) {
-        if (dw[i] == 0.0f) continue;
-        const float* xr = xq.data() + (g * d.k + cols[i]) * P;
-        for (int64_t p = 0; p < P; ++p) yo[p] += dw[i] * xr[p];
-      }
-    }
+    apply_step(layer, rows, cols, static_cast<float>(block_step_[l][b]), d.k, d.cout_g, P, xq,
+               w_cur, y);
     dot += ddot[best];
     ny += dny[best];
   }

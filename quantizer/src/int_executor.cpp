@@ -96,7 +96,8 @@ void IntExecutor::run_chunk(const float* input, int64_t n, Workspace& ws) const 
 void IntExecutor::run_op(std::size_t oi, int64_t n, Workspace& ws) const {
   const model::Graph& g = model_.graph;
   const QOp& op = model_.plan.ops[oi];
-  const model::Node& node = g.nodes[op.node];
+  // The Quantize op has no graph node (op.node < 0): look the node up only in the cases with one.
+  auto node = [&]() -> const model::Node& { return g.nodes[op.node]; };
   auto& out = ws.codes[op.output];
   out.assign(static_cast<std::size_t>(n * g.values[op.output].size()), 0);
   const int64_t count = static_cast<int64_t>(out.size());
@@ -117,12 +118,12 @@ void IntExecutor::run_op(std::size_t oi, int64_t n, Workspace& ws) const {
       kernels::add(in(0), step(0), in(1), step(1), count, grid, out.data());
       break;
     case QOpKind::MaxPool:
-      kernels::max_pool(model::layout::conv_shape(node, in_v, g.values[op.output]),
+      kernels::max_pool(model::layout::conv_shape(node(), in_v, g.values[op.output]),
                         n * in_v.shape[0], in(0), out.data());
       break;
     case QOpKind::AvgPool:
-      kernels::avg_pool(model::layout::conv_shape(node, in_v, g.values[op.output]),
-                        node.count_include_pad, n * in_v.shape[0], in(0), step(0), grid,
+      kernels::avg_pool(model::layout::conv_shape(node(), in_v, g.values[op.output]),
+                        node().count_include_pad, n * in_v.shape[0], in(0), step(0), grid,
                         out.data());
       break;
     case QOpKind::GlobalAvgPool:
@@ -137,17 +138,17 @@ void IntExecutor::run_op(std::size_t oi, int64_t n, Workspace& ws) const {
       for (std::size_t i = 0; i < op.inputs.size(); ++i)
         ins.push_back({in(i), g.values[op.inputs[i]].size(), step(i)});
       int64_t outer = 1;
-      for (int a = 0; a < node.axis; ++a) outer *= g.values[op.output].shape[a];
+      for (int a = 0; a < node().axis; ++a) outer *= g.values[op.output].shape[a];
       kernels::concat(ins, n, outer, grid, out.data());
       break;
     }
     case QOpKind::Pad:
-      kernels::pad(in_v.shape, g.values[op.output].shape, node.pads, node.pad_value, oq.scale,
+      kernels::pad(in_v.shape, g.values[op.output].shape, node().pads, node().pad_value, oq.scale,
                    oq.range(), n, in(0), out.data());
       break;
     case QOpKind::Clamp:
       kernels::clamp(in(0), count,
-                     kernels::activation_range(node, oq.scale,
+                     kernels::activation_range(node(), oq.scale,
                                                {std::numeric_limits<int64_t>::min(),
                                                 std::numeric_limits<int64_t>::max()}),
                      out.data());

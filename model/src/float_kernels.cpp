@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "tilescale/model/grid.h"
+#include "tilescale/model/layout.h"
 
 namespace tilescale::model::kernels {
 namespace {
@@ -30,68 +31,21 @@ auto with_binary_op(Op op, Visit visit) {
 
 inline float clampf(float x, const Clamp& c) { return std::min(std::max(x, c.lo), c.hi); }
 
-// Writes the [Cin_g * kh * kw][Ho * Wo] patch matrix of one sample and one group into col, whose
-// rows are ld elements long (the chunk's samples sit side by side). Row order (cin, ky, kx) matches
-// the ONNX weight layout [Cout][Cin/g][kh][kw].
-void im2col(const float* in, int64_t channels, int64_t h, int64_t w, const Window& win, int64_t ho,
-            int64_t wo, float* col, int64_t ld) {
-  for (int64_t c = 0; c < channels; ++c) {
-    for (int64_t ky = 0; ky < win.kernel_h; ++ky) {
-      for (int64_t kx = 0; kx < win.kernel_w; ++kx) {
-        float* row = col + ((c * win.kernel_h + ky) * win.kernel_w + kx) * ld;
-        const float* plane = in + c * h * w;
-        for (int64_t oy = 0; oy < ho; ++oy) {
-          const int64_t iy = oy * win.stride_h - win.pad_top + ky * win.dilation_h;
-          float* dst = row + oy * wo;
-          if (iy < 0 || iy >= h) {
-            std::fill(dst, dst + wo, 0.0f);
-            continue;
-          }
-          const float* src = plane + iy * w;
-          const int64_t x0 = kx * win.dilation_w - win.pad_left;
-          if (win.stride_w == 1) {
-            // Contiguous run: zeros left of the input, a copy, zeros right of it.
-            const int64_t lo = std::clamp<int64_t>(-x0, 0, wo);
-            const int64_t hi = std::clamp<int64_t>(w - x0, lo, wo);
-            std::fill(dst, dst + lo, 0.0f);
-            std::memcpy(dst + lo, src + x0 + lo, sizeof(float) * static_cast<std::size_t>(hi - lo));
-            std::fill(dst + hi, dst + wo, 0.0f);
-          } else {
-            for (int64_t ox = 0; ox < wo; ++ox) {
-              const int64_t ix = ox * win.stride_w + x0;
-              dst[ox] = (ix >= 0 && ix < w) ? src[ix] : 0.0f;
-            }
-          }
-        }
-      }
-    }
-  }
-}
-
 void conv_depthwise(const Node& node, const Value& in_v, const Value& out_v, int64_t n,
                     const float* in, float* out, const Clamp& clamp) {
-  const Window& win = node.window;
-  const int64_t c = in_v.shape[0], h = in_v.shape[1], w = in_v.shape[2];
-  const int64_t ho = out_v.shape[1], wo = out_v.shape[2];
-  const int64_t kh = win.kernel_h, kw = win.kernel_w;
+  const layout::ConvShape shape = layout::conv_shape(node, in_v, out_v);
+  const int64_t c = in_v.shape[0], plane = shape.h * shape.w, ho = shape.ho, wo = shape.wo;
   for (int64_t s = 0; s < n; ++s) {
     for (int64_t ch = 0; ch < c; ++ch) {
-      const float* plane = in + (s * c + ch) * h * w;
-      const float* k = node.weight.data.data() + ch * kh * kw;
+      const float* src = in + (s * c + ch) * plane;
+      const float* k = node.weight.data.data() + ch * shape.kernel();
       float* dst = out + (s * c + ch) * ho * wo;
       const float b = node.bias.data[ch];
       for (int64_t oy = 0; oy < ho; ++oy) {
         for (int64_t ox = 0; ox < wo; ++ox) {
           float acc = b;
-          for (int64_t ky = 0; ky < kh; ++ky) {
-            const int64_t iy = oy * win.stride_h - win.pad_top + ky * win.dilation_h;
-            if (iy < 0 || iy >= h) continue;
-            for (int64_t kx = 0; kx < kw; ++kx) {
-              const int64_t ix = ox * win.stride_w - win.pad_left + kx * win.dilation_w;
-              if (ix < 0 || ix >= w) continue;
-              acc += plane[iy * w + ix] * k[ky * kw + kx];
-            }
-          }
+          layout::for_each_tap(shape, oy, ox,
+                               [&](int64_t offset, int64_t p) { acc += src[offset] * k[p]; });
           dst[oy * wo + ox] = clampf(acc, clamp);
         }
       }
@@ -101,23 +55,22 @@ void conv_depthwise(const Node& node, const Value& in_v, const Value& out_v, int
 
 void conv(const Node& node, const Value& in_v, const Value& out_v, int64_t n, const float* in,
           float* out, const Clamp& clamp, Scratch& scratch) {
-  const Window& win = node.window;
-  const int64_t cin = in_v.shape[0], h = in_v.shape[1], w = in_v.shape[2];
-  const int64_t cout = out_v.shape[0], ho = out_v.shape[1], wo = out_v.shape[2];
-  const int64_t groups = win.groups, cin_g = cin / groups, cout_g = cout / groups;
+  const layout::ConvShape shape = layout::conv_shape(node, in_v, out_v);
+  const int64_t cin = in_v.shape[0], cout = out_v.shape[0], plane = shape.h * shape.w;
+  const int64_t groups = node.window.groups, cin_g = shape.cin_g, cout_g = cout / groups;
   if (cin_g == 1 && cout_g == 1) {
     conv_depthwise(node, in_v, out_v, n, in, out, clamp);
     return;
   }
-  const int64_t k = cin_g * win.kernel_h * win.kernel_w;
-  const int64_t p = ho * wo;
+  const int64_t k = shape.k();
+  const int64_t p = shape.positions();
   const int64_t cols = n * p;
   scratch.col.resize(static_cast<std::size_t>(k * cols));
   scratch.gemm.resize(static_cast<std::size_t>(cout_g * cols));
   for (int64_t g = 0; g < groups; ++g) {
     for (int64_t s = 0; s < n; ++s)
-      im2col(in + (s * cin + g * cin_g) * h * w, cin_g, h, w, win, ho, wo,
-             scratch.col.data() + s * p, cols);
+      layout::im2col_onnx(shape, in + (s * cin + g * cin_g) * plane, scratch.col.data() + s * p,
+                          cols);
     const float* wg = node.weight.data.data() + g * cout_g * k;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(cout_g),
                 static_cast<int>(cols), static_cast<int>(k), 1.0f, wg, static_cast<int>(k),
@@ -147,38 +100,24 @@ void gemm(const Node& node, int64_t n, const float* in, float* out, const Clamp&
 
 void pool(const Node& node, const Value& in_v, const Value& out_v, int64_t n, const float* in,
           float* out) {
-  const Window& win = node.window;
-  const int64_t c = in_v.shape[0], h = in_v.shape[1], w = in_v.shape[2];
-  const int64_t ho = out_v.shape[1], wo = out_v.shape[2];
+  const layout::ConvShape shape = layout::conv_shape(node, in_v, out_v);
+  const int64_t c = in_v.shape[0], plane = shape.h * shape.w, ho = shape.ho, wo = shape.wo;
   const bool is_max = node.op == Op::MaxPool;
   for (int64_t sc = 0; sc < n * c; ++sc) {
-    const float* plane = in + sc * h * w;
+    const float* src = in + sc * plane;
     float* dst = out + sc * ho * wo;
     for (int64_t oy = 0; oy < ho; ++oy) {
       for (int64_t ox = 0; ox < wo; ++ox) {
         float acc = is_max ? -std::numeric_limits<float>::infinity() : 0.0f;
         int64_t inside = 0;
-        for (int64_t ky = 0; ky < win.kernel_h; ++ky) {
-          const int64_t iy = oy * win.stride_h - win.pad_top + ky * win.dilation_h;
-          if (iy < 0 || iy >= h) continue;
-          for (int64_t kx = 0; kx < win.kernel_w; ++kx) {
-            const int64_t ix = ox * win.stride_w - win.pad_left + kx * win.dilation_w;
-            if (ix < 0 || ix >= w) continue;
-            const float v = plane[iy * w + ix];
-            acc = is_max ? std::max(acc, v) : acc + v;
-            ++inside;
-          }
-        }
+        layout::for_each_tap(shape, oy, ox, [&](int64_t offset, int64_t) {
+          const float v = src[offset];
+          acc = is_max ? std::max(acc, v) : acc + v;
+          ++inside;
+        });
         if (!is_max) {
-          // count_include_pad counts the declared padding but never the ceil_mode overhang.
-          int64_t divisor = inside;
-          if (node.count_include_pad) {
-            const int64_t y0 = oy * win.stride_h - win.pad_top;
-            const int64_t x0 = ox * win.stride_w - win.pad_left;
-            const int64_t y1 = std::min(y0 + win.kernel_h, h + win.pad_bottom);
-            const int64_t x1 = std::min(x0 + win.kernel_w, w + win.pad_right);
-            divisor = (y1 - std::max(y0, -win.pad_top)) * (x1 - std::max(x0, -win.pad_left));
-          }
+          const int64_t divisor =
+              node.count_include_pad ? shape.padded_window_count(oy, ox) : inside;
           acc = divisor > 0 ? acc / static_cast<float>(divisor) : 0.0f;
         }
         dst[oy * wo + ox] = acc;
@@ -237,24 +176,9 @@ void concat(const Graph& g, const Node& node, int64_t n, const std::vector<const
 }
 
 void pad(const Graph& g, const Node& node, int64_t n, const float* in, float* out) {
-  const auto& is = g.values[node.inputs[0]].shape;
-  const auto& os = g.values[node.output].shape;
-  const int64_t in_size = g.values[node.inputs[0]].size(), out_size = g.values[node.output].size();
-  const std::size_t r = is.size();
-  std::fill(out, out + n * out_size, node.pad_value);
-  std::vector<int64_t> idx(r, 0);
-  for (int64_t s = 0; s < n; ++s) {
-    std::fill(idx.begin(), idx.end(), 0);
-    for (int64_t i = 0; i < in_size; ++i) {
-      int64_t dst = 0;
-      for (std::size_t a = 0; a < r; ++a) dst = dst * os[a] + idx[a] + node.pads[a];
-      out[s * out_size + dst] = in[s * in_size + i];
-      for (int a = static_cast<int>(r) - 1; a >= 0; --a) {
-        if (++idx[a] < is[a]) break;
-        idx[a] = 0;
-      }
-    }
-  }
+  const Value& out_v = g.values[node.output];
+  std::fill(out, out + n * out_v.size(), node.pad_value);
+  layout::place_padded(g.values[node.inputs[0]].shape, out_v.shape, node.pads, n, in, out);
 }
 
 }  // namespace

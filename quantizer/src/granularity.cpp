@@ -34,6 +34,14 @@ const char* parameter_syntax(GranularityKind kind) {
 
 }  // namespace
 
+std::vector<std::vector<int64_t>> BlockGrid::onnx_columns() const {
+  std::vector<std::vector<int64_t>> cols(static_cast<std::size_t>(red_groups));
+  for (int64_t c = 0; c < cin_g; ++c)
+    for (int64_t p = 0; p < kernel; ++p)
+      cols[red_group[hw_index(c, p)]].push_back(model::layout::onnx_reduction_index(kernel, c, p));
+  return cols;
+}
+
 Granularity Granularity::parse(const std::string& text) {
   const std::size_t colon = text.find(':');
   const std::string head = text.substr(0, colon);

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "tilescale/core/error.h"
+#include "tilescale/quant/int_kernels.h"
 
 namespace tilescale::quant {
 
@@ -23,6 +24,12 @@ void QuantOptions::validate() const {
     fail_input("--calib", "the calibration set is empty (need at least 1 image)");
   if (calib_positions < 1) fail_input("--calib-positions", "must be >= 1");
   if (threads < 0) fail_input("--threads", "must be >= 0");
+}
+
+IntRange QuantizedModel::output_range(const QOp& op) const {
+  const ActQuant& out = act_of(op.output);
+  if (op.fused_act < 0) return out.range();
+  return kernels::activation_range(graph.nodes[op.fused_act], out.scale, out.range());
 }
 
 float QuantizedModel::output_step(const LayerQuant& layer) const {

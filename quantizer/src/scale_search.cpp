@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "tilescale/model/float_executor.h"
+#include "tilescale/model/layout.h"
 #include "tilescale/quant/fake_quant.h"
 #include "tilescale/quant/quantize.h"
 
@@ -53,6 +54,29 @@ void gemm(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float
               static_cast<int>(n));
 }
 
+// Moves the current weights w_cur ([Cout][k]) and output Y ([Cout][P]) of `rows` to the weights
+// of `cols` just quantized with step s: Y changes by (w_new - w_cur) times the input rows.
+void apply_step(const LayerQuant& layer, const std::vector<int64_t>& rows,
+                const std::vector<int64_t>& cols, float s, int64_t k, int64_t cout_g, int64_t P,
+                const std::vector<float>& xq, std::vector<float>& w_cur, std::vector<float>& y) {
+  const int64_t kb = static_cast<int64_t>(cols.size());
+  for (int64_t o : rows) {
+    const int64_t g = o / cout_g;
+    std::vector<float> dw(static_cast<std::size_t>(kb));
+    for (int64_t i = 0; i < kb; ++i) {
+      const float nw = static_cast<float>(layer.q_weight[o * k + cols[i]] * s);
+      dw[i] = nw - w_cur[o * k + cols[i]];
+      w_cur[o * k + cols[i]] = nw;
+    }
+    float* yo = y.data() + o * P;
+    for (int64_t i = 0; i < kb; ++i) {
+      if (dw[i] == 0.0f) continue;
+      const float* xr = xq.data() + (g * k + cols[i]) * P;
+      for (int64_t p = 0; p < P; ++p) yo[p] += dw[i] * xr[p];
+    }
+  }
+}
+
 }  // namespace
 
 ScaleSearch::ScaleSearch(QuantizedModel& model, const std::vector<std::vector<float>>& float_values,
@@ -89,51 +113,27 @@ void ScaleSearch::sample_layer(std::size_t l, const std::vector<std::vector<floa
   const int64_t cout = grid.out_channels;
   const std::vector<float>& x = values[op.inputs[0]];
   const uint64_t seed = m_.options.seed * 1000003ull + l;
-  if (node.op == model::Op::Gemm) {
-    d.groups = 1;
-    d.cout_g = cout;
-    const auto picks = sample_indices(images_, m_.options.calib_positions, seed);
-    d.positions = static_cast<int64_t>(picks.size());
-    d.x.resize(static_cast<std::size_t>(d.k * d.positions));
-    for (int64_t p = 0; p < d.positions; ++p)
-      for (int64_t k = 0; k < d.k; ++k) d.x[k * d.positions + p] = x[picks[p] * d.k + k];
-  } else {
-    const model::Window& w = node.window;
-    const model::Value& out_v = m_.graph.values[node.output];
-    const int64_t cin = in_v.shape[0], h = in_v.shape[1], wd = in_v.shape[2];
-    const int64_t ho = out_v.shape[1], wo = out_v.shape[2];
-    d.groups = w.groups;
-    d.cout_g = cout / d.groups;
-    const int64_t cin_g = cin / d.groups;
-    const auto picks = sample_indices(images_ * ho * wo, m_.options.calib_positions, seed);
-    d.positions = static_cast<int64_t>(picks.size());
-    d.x.assign(static_cast<std::size_t>(d.groups * d.k * d.positions), 0.0f);
-    for (int64_t p = 0; p < d.positions; ++p) {
-      const int64_t img = picks[p] / (ho * wo), oy = picks[p] / wo % ho, ox = picks[p] % wo;
-      for (int64_t g = 0; g < d.groups; ++g)
-        for (int64_t c = 0; c < cin_g; ++c)
-          for (int64_t ky = 0; ky < w.kernel_h; ++ky)
-            for (int64_t kx = 0; kx < w.kernel_w; ++kx) {
-              const int64_t iy = oy * w.stride_h - w.pad_top + ky * w.dilation_h;
-              const int64_t ix = ox * w.stride_w - w.pad_left + kx * w.dilation_w;
-              if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
-              const int64_t k = (c * w.kernel_h + ky) * w.kernel_w + kx;
-              d.x[(g * d.k + k) * d.positions + p] =
-                  x[((img * cin + g * cin_g + c) * h + iy) * wd + ix];
-            }
-    }
+  const model::layout::ConvShape shape =
+      model::layout::conv_shape(node, in_v, m_.graph.values[node.output]);
+  d.groups = node.op == model::Op::Conv ? node.window.groups : 1;
+  d.cout_g = cout / d.groups;
+  const int64_t P = shape.positions(), cin = shape.cin_g * d.groups, plane = shape.h * shape.w;
+  const auto picks = sample_indices(images_ * P, m_.options.calib_positions, seed);
+  d.positions = static_cast<int64_t>(picks.size());
+  d.x.resize(static_cast<std::size_t>(d.groups * d.k * d.positions));
+  for (int64_t p = 0; p < d.positions; ++p) {
+    const int64_t img = picks[p] / P;
+    for (int64_t g = 0; g < d.groups; ++g)
+      model::layout::im2col_onnx_column(shape, x.data() + (img * cin + g * shape.cin_g) * plane,
+                                        picks[p] % P, d.x.data() + g * d.k * d.positions + p,
+                                        d.positions);
   }
   // Reference output with float weights and float inputs (bias left out: it cancels in the error).
   d.y_ref.resize(static_cast<std::size_t>(cout * d.positions));
   for (int64_t g = 0; g < d.groups; ++g)
     gemm(d.cout_g, d.positions, d.k, node.weight.data.data() + g * d.cout_g * d.k,
          d.x.data() + g * d.k * d.positions, d.y_ref.data() + g * d.cout_g * d.positions);
-  // Columns (ONNX reduction order) of each reduction group.
-  d.block_cols.assign(static_cast<std::size_t>(grid.red_groups), {});
-  for (int64_t c = 0; c < grid.cin_g; ++c)
-    for (int64_t p = 0; p < grid.kernel; ++p)
-      d.block_cols[grid.red_group[grid.hw_index(c, p)]].push_back(c * grid.kernel + p);
-  for (auto& cols : d.block_cols) std::sort(cols.begin(), cols.end());
+  d.block_cols = grid.onnx_columns();
 }
 
 double ScaleSearch::initial_step(std::size_t l, int64_t block) const {
@@ -407,22 +407,8 @@ void ScaleSearch::search_weights_output(std::size_t l) {
     }
     set_block(l, b, cands[best]);
     // Update w_cur, Y and the cosine sums for the chosen step.
-    const float s = static_cast<float>(block_step_[l][b]);
-    for (int64_t o : rows) {
-      const int64_t g = o / d.cout_g;
-      std::vector<float> dw(static_cast<std::size_t>(kb));
-      for (int64_t i = 0; i < kb; ++i) {
-        const float nw = static_cast<float>(layer.q_weight[o * d.k + cols[i]] * s);
-        dw[i] = nw - w_cur[o * d.k + cols[i]];
-        w_cur[o * d.k + cols[i]] = nw;
-      }
-      float* yo = y.data() + o * P;
-      for (int64_t i = 0; i < kb; ++i) {
-        if (dw[i] == 0.0f) continue;
-        const float* xr = xq.data() + (g * d.k + cols[i]) * P;
-        for (int64_t p = 0; p < P; ++p) yo[p] += dw[i] * xr[p];
-      }
-    }
+    apply_step(layer, rows, cols, static_cast<float>(block_step_[l][b]), d.k, d.cout_g, P, xq,
+               w_cur, y);
     dot += ddot[best];
     ny += dny[best];
   }

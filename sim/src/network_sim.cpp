@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <ctime>
 
 #include "tilescale/core/error.h"
@@ -10,28 +9,11 @@
 #include "tilescale/map/mapper.h"
 #include "tilescale/map/workload.h"
 #include "tilescale/model/evaluate.h"
+#include "tilescale/model/layout.h"
 #include "tilescale/quant/int_executor.h"
 
 namespace tilescale::sim {
 namespace {
-
-// Codes of a Relu/Clip folded into a requantization, intersected with the output grid. The same
-// rule as the golden executor's (int_executor.cpp, output_clamp); the bit-exact tests guard it.
-quant::IntRange output_clamp(const quant::QuantizedModel& m, const quant::QOp& op) {
-  const quant::ActQuant& out = m.act_of(op.output);
-  quant::IntRange r = out.range();
-  if (op.fused_act < 0) return r;
-  const model::Node& act = m.graph.nodes[static_cast<std::size_t>(op.fused_act)];
-  if (act.op == model::Op::Relu) {
-    r.lo = std::max<int64_t>(r.lo, 0);
-  } else {
-    if (std::isfinite(act.clip_min))
-      r.lo = std::max(r.lo, quant::round_half_up(act.clip_min / double(out.scale)));
-    if (std::isfinite(act.clip_max))
-      r.hi = std::min(r.hi, quant::round_half_up(act.clip_max / double(out.scale)));
-  }
-  return r;
-}
 
 // CPU time of the calling thread: the simulator's own work, whatever else shares the cores.
 double thread_cpu_seconds() {
@@ -57,46 +39,21 @@ GemmJob make_gemm_job(const quant::QuantizedModel& model, std::size_t index,
   GemmJob job;
   job.layer = workload;
   const map::LayerWorkload& L = job.layer;
-  const quant::BlockGrid& grid = lq.grid;
-  // Weights [g][k_hw][n] from the ONNX layout [o][c][ky][kx].
-  job.weight.assign(static_cast<std::size_t>(L.groups * L.k * L.n), 0);
+  job.weight.resize(static_cast<std::size_t>(L.groups * L.k * L.n));
+  model::layout::pack_weights_hw(lq.q_weight.data(), L.groups, L.n, L.cin_g, L.kernel,
+                                 job.weight.data());
+  job.act.resize(static_cast<std::size_t>(L.groups * L.m * L.k));
+  const model::Value& in_v = model.graph.values[static_cast<std::size_t>(op.inputs[0])];
+  const model::layout::ConvShape shape = model::layout::conv_shape(
+      node, in_v, model.graph.values[static_cast<std::size_t>(node.output)]);
   for (int64_t g = 0; g < L.groups; ++g)
-    for (int64_t n = 0; n < L.n; ++n)
-      for (int64_t c = 0; c < L.cin_g; ++c)
-        for (int64_t p = 0; p < L.kernel; ++p)
-          job.weight[static_cast<std::size_t>((g * L.k + grid.hw_index(c, p)) * L.n + n)] =
-              lq.q_weight[static_cast<std::size_t>((g * L.n + n) * L.k + c * L.kernel + p)];
-  // im2col [g][m][k_hw]: output pixel m, kernel position p = ky * kw + kx, input channel c.
-  job.act.assign(static_cast<std::size_t>(L.groups * L.m * L.k), 0);
-  const auto& in_shape = model.graph.values[static_cast<std::size_t>(op.inputs[0])].shape;
-  if (L.is_conv) {
-    const model::Window& w = node.window;
-    const int64_t h = in_shape[1], wd = in_shape[2], wo = L.ofmap_w;
-    for (int64_t g = 0; g < L.groups; ++g)
-      for (int64_t m = 0; m < L.m; ++m) {
-        int32_t* row = job.act.data() + (g * L.m + m) * L.k;
-        for (int64_t ky = 0; ky < w.kernel_h; ++ky) {
-          const int64_t iy = m / wo * w.stride_h - w.pad_top + ky * w.dilation_h;
-          if (iy < 0 || iy >= h) continue;
-          for (int64_t kx = 0; kx < w.kernel_w; ++kx) {
-            const int64_t ix = m % wo * w.stride_w - w.pad_left + kx * w.dilation_w;
-            if (ix < 0 || ix >= wd) continue;
-            const int64_t p = ky * w.kernel_w + kx;
-            for (int64_t c = 0; c < L.cin_g; ++c)
-              row[grid.hw_index(c, p)] =
-                  static_cast<int32_t>(input_codes[((g * L.cin_g + c) * h + iy) * wd + ix]);
-          }
-        }
-      }
-  } else {
-    for (int64_t i = 0; i < L.k; ++i)
-      job.act[static_cast<std::size_t>(i)] = static_cast<int32_t>(input_codes[i]);
-  }
+    model::layout::im2col_hw(shape, input_codes + g * shape.cin_g * shape.h * shape.w,
+                             job.act.data() + g * L.m * L.k);
   job.multiplier = lq.multiplier;
   job.frac_bits = lq.frac_bits;
   job.bias_q = lq.bias_q;
   job.keep_acc = model.act_of(op.output).is_float();
-  job.clamp = output_clamp(model, op);
+  job.clamp = model.output_range(op);
   if (output_codes) {
     // Golden layout is [o][p] per image (CHW), the same as the model's output buffer.
     const int64_t size = L.groups * L.n * L.m;

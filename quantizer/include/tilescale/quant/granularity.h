@@ -7,6 +7,7 @@
 
 #include "tilescale/core/enum_names.h"
 #include "tilescale/model/graph.h"
+#include "tilescale/model/layout.h"
 
 namespace tilescale::quant {
 
@@ -55,7 +56,12 @@ struct BlockGrid {
   int64_t num_blocks() const { return out_groups * red_groups; }
   int64_t block_of(int64_t o, int64_t k) const { return out_group[o] * red_groups + red_group[k]; }
   // Hardware reduction index of ONNX weight element (c, position) with position = ky * kw + kx.
-  int64_t hw_index(int64_t c, int64_t position) const { return position * cin_g + c; }
+  int64_t hw_index(int64_t c, int64_t position) const {
+    return model::layout::hw_reduction_index(cin_g, c, position);
+  }
+  // Per reduction group, the ONNX reduction indices c * kernel + position of its members in
+  // ascending order: the weight columns and im2col rows one block partial sum runs over.
+  std::vector<std::vector<int64_t>> onnx_columns() const;
 };
 
 // Builds the grid for a Conv or Gemm node. Depthwise convs (cin_g == 1) get blocks along output

@@ -1,14 +1,19 @@
 // The golden integer executor: the specification every simulator and RTL block is checked against.
-// All arithmetic follows int_arith.h; the only float steps are the host pre-processing before the
-// first Quantize and the final conversion of the logits to real numbers.
+// All arithmetic follows int_arith.h, op by op in int_kernels.h; the only float steps are the host
+// pre-processing before the first Quantize and the final conversion of the logits to real numbers.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
+#include "tilescale/quant/int_kernels.h"
 #include "tilescale/quant/quantized_model.h"
 
 namespace tilescale::quant {
+
+// The kernel view of a Conv/Gemm layer of `model` (kernels::conv_gemm_blocks); it points into
+// `model` and `layer`.
+kernels::GemmLayer gemm_layer_of(const QuantizedModel& model, const LayerQuant& layer);
 
 class IntExecutor {
  public:
@@ -32,6 +37,7 @@ class IntExecutor {
  private:
   struct Workspace;
   void run_chunk(const float* input, int64_t n, Workspace& ws) const;
+  void run_op(std::size_t op, int64_t n, Workspace& ws) const;
   void real_output(const Workspace& ws, int64_t n, float* out) const;
 
   const QuantizedModel& model_;

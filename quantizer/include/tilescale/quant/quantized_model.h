@@ -83,6 +83,9 @@ struct QuantizedModel {
   std::vector<std::vector<int64_t>> permutations;  // per value id: channel order, empty = identity
 
   const ActQuant& act_of(int value) const { return acts[plan.scale_source[value]]; }
+  // Codes a plan op writes: its output grid intersected with the Relu/Clip fused into it
+  // (kernels::activation_range).
+  IntRange output_range(const QOp& op) const;
   // Output step of a Gemm layer's grid: its output tensor's scale, or for the logits layer a step
   // chosen so that every block multiplier is <= 1 (logits are then acc * 2^-F * step).
   float output_step(const LayerQuant& layer) const;

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "core/run_tilescale.h"
-#include "core/test_files.h"
+#include "support/run_tilescale.h"
+#include "support/test_files.h"
 
 namespace tilescale {
 namespace {

@@ -22,8 +22,8 @@
 #include <system_error>
 #include <vector>
 
-#include "../core/expect_input_error.h"
-#include "../core/scoped_env.h"
+#include "support/expect_input_error.h"
+#include "support/scoped_env.h"
 #include "tilescale/core/dataset.h"
 #include "tilescale/core/error.h"
 #include "tilescale/core/sha256.h"
@@ -676,7 +676,7 @@ const std::vector<Damage>& damages() {
        [](const std::string& dir) {
          edit_manifest(dir, [](ojson& j) { j["options"]["w_bits"] = 9; });
        },
-       "manifest.json", "--wbits"},
+       "manifest.json", "w_bits: 9 is outside 2..8"},
       {"UnknownSearchMethod",
        [](const std::string& dir) {
          edit_manifest(dir, [](ojson& j) { j["options"]["search"] = "best"; });

@@ -1,11 +1,11 @@
 // The integer arithmetic rules of int_arith.h: rounding, saturation, fixed-point multipliers.
+#include "tilescale/quant/int_arith.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdio>
 #include <random>
-
-#include "tilescale/quant/int_arith.h"
 
 namespace tilescale::quant {
 namespace {

@@ -1,9 +1,10 @@
 // Cycle models: the native formulas on hand-worked cases, stalls under bandwidth limits, and
 // SCALE-Sim v2's reported totals rebuilt from its demand-matrix construction.
+#include "tilescale/map/cycle_model.h"
+
 #include <gtest/gtest.h>
 
 #include "layer_builder.h"
-#include "tilescale/map/cycle_model.h"
 
 namespace tilescale::map {
 namespace {

@@ -1,4 +1,4 @@
-#include "onnx_builder.h"
+#include "support/onnx_builder.h"
 
 #include <cstring>
 #include <stdexcept>

@@ -1,11 +1,12 @@
 // Architecture configs: the shipped files parse; every malformed field is named in the error.
+#include "tilescale/map/arch_config.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "tilescale/core/error.h"
-#include "tilescale/map/arch_config.h"
 #include "tilescale/map/workload.h"
 
 namespace tilescale::map {

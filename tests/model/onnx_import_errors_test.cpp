@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "core/alloc_probe.h"
-#include "onnx_builder.h"
+#include "support/alloc_probe.h"
+#include "support/onnx_builder.h"
 #include "tilescale/core/error.h"
 #include "tilescale/model/onnx_import.h"
 

@@ -1,13 +1,14 @@
 // The SystemC systolic model against an int_arith.h reference on seeded random GEMMs: every output
 // bit-exact, and cycles equal to map::native_systolic_cycles() (with bandwidth limits: the
 // difference to the stall-free count equals the stalls the model counted).
+#include "tilescale/sim/systolic.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <random>
 
 #include "tilescale/map/cycle_model.h"
-#include "tilescale/sim/systolic.h"
 
 namespace tilescale::sim {
 namespace {

@@ -6,8 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/run_tilescale.h"
-#include "core/test_files.h"
+#include "support/run_tilescale.h"
+#include "support/test_files.h"
 
 namespace tilescale {
 namespace {
@@ -112,6 +112,7 @@ TEST_F(MapCli, StrictAlignmentRefusalExplainsAndPadMaps) {
       run_tilescale({"map", "--bundle", bundle(), "--arch", t.path() + "/sa16.json"}, t.path());
   EXPECT_EQ(strict.code, 2);
   EXPECT_THAT(strict.err, HasSubstr("would add input-channel blocks"));
+  EXPECT_THAT(strict.err, HasSubstr("--align strict: layer '"));
   const auto pad = run_tilescale(
       {"map", "--bundle", bundle(), "--arch", t.path() + "/sa16.json", "--align", "pad", "--json"},
       t.path());

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "core/test_files.h"
+#include "support/test_files.h"
 
 namespace tilescale::test {
 

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "onnx_builder.h"
+#include "support/onnx_builder.h"
 #include "tilescale/model/float_executor.h"
 #include "tilescale/model/graph.h"
 #include "tilescale/model/onnx_import.h"

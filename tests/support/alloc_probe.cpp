@@ -1,6 +1,6 @@
 // Replaces the global operator new/delete (plain forms; the array and nothrow forms forward to
 // them by the standard's rules) with malloc/free plus a record of the largest request.
-#include "alloc_probe.h"
+#include "support/alloc_probe.h"
 
 #include <atomic>
 #include <cstdlib>

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "core/alloc_probe.h"
-#include "core/expect_input_error.h"
-#include "core/scoped_env.h"
-#include "onnx_builder.h"
+#include "support/alloc_probe.h"
+#include "support/expect_input_error.h"
+#include "support/onnx_builder.h"
+#include "support/scoped_env.h"
 #include "tilescale/model/float_executor.h"
 #include "tilescale/model/onnx_import.h"
 

@@ -2,6 +2,8 @@
 // integer executor's, and each layer's cycles equal map::native_systolic_cycles() (stall free on
 // the shipped configs; with narrowed SRAM ports the difference is exactly the counted stalls).
 // Default run: 2 test images per case; TILESCALE_SIM_IMAGES raises it (the `slow` variant).
+#include "tilescale/sim/network_sim.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -11,7 +13,6 @@
 #include "tilescale/map/workload.h"
 #include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/quantize.h"
-#include "tilescale/sim/network_sim.h"
 
 namespace tilescale::sim {
 namespace {

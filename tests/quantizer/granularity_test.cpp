@@ -1,11 +1,12 @@
 // Block grids: which weights share a scale for each granularity, including partial last blocks,
 // depthwise convs and mx runs along the hardware reduction order.
+#include "tilescale/quant/granularity.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
 
 #include "tilescale/core/error.h"
-#include "tilescale/quant/granularity.h"
 
 namespace tilescale::quant {
 namespace {

@@ -1,5 +1,5 @@
-// Test helpers shared by tests/core and tests/cli: a self-deleting temporary folder and byte-exact
-// builders for the IDX and CIFAR-10 files the loaders read.
+// Test helpers shared by the test folders (core, cli, fuzz_regressions): a self-deleting temporary
+// folder and byte-exact builders for the IDX and CIFAR-10 files the loaders read.
 #pragma once
 
 #include <gtest/gtest.h>

@@ -1,6 +1,7 @@
 // The flag of each QuantOptions range check, shared by quantize and sweep.
 #pragma once
 
+#include <iterator>
 #include <utility>
 
 #include "tilescale/core/error.h"

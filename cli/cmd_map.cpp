@@ -61,7 +61,9 @@ int run_map(const std::vector<std::string>& args) {
   } else {
     layers = map::read_scalesim_gemm(gemm, arch.act_bits, arch.weight_bits);
   }
-  const map::NetworkMap net = map::map_network(layers, arch, options, area, wide_bits);
+  // A strict alignment refusal names the flag that chose strict (its default).
+  const map::NetworkMap net = with_source<map::AlignError>(
+      "--align strict", [&] { return map::map_network(layers, arch, options, area, wide_bits); });
   if (json) {
     std::cout << map::to_json(net).dump(2) << "\n";
   } else {

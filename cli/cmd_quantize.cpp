@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "data_options.h"
 #include "parse_options.h"
+#include "quant_flags.h"
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
 #include "tilescale/core/sha256.h"
@@ -82,7 +83,7 @@ void parse_values(QuantizeArgs& a) {
   o.metric = parse_flag("--metric", a.metric, quant::kSearchMetricNames);
   o.calib_input = parse_flag("--calib-input", a.calib_input, quant::kCalibInputNames);
   o.reorder = parse_flag("--reorder", a.reorder, quant::kReorderMethodNames);
-  o.validate();
+  check_quant_flags(o);
 }
 
 void print_report(const QuantizeArgs& a, const quant::QuantizedModel& model, double seconds) {
@@ -133,6 +134,7 @@ int run_quantize(const std::vector<std::string>& args) {
   const std::string onnx_bytes = read_file(a.model_path);
   const model::Graph graph = model::import_onnx_bytes(onnx_bytes, a.model_path);
   const Dataset calib = a.data.load();
+  with_source("--granularity", [&] { quant::check_granularity_fits(graph, a.o.granularity); });
   quant::QuantizedModel model = quant::quantize(graph, a.o, calib);
   model.model_sha256 = sha256_hex(onnx_bytes);
   quant::write_bundle(model, onnx_bytes, a.out_dir);

@@ -56,7 +56,10 @@ int run_simulate(const std::vector<std::string>& args) {
   arch.require_kind(map::ArchKind::Systolic, "tilescale simulate (the SystemC systolic model)");
   const quant::QuantizedModel model = quant::read_bundle(bundle_dir);
   const Dataset ds = data.load();
-  const sim::NetworkRun run = sim::simulate_network(model, arch, ds, images, options);
+  with_source("--images", [&] { sim::check_image_count(ds, images); });
+  // A strict alignment refusal names the flag that chose strict (its default).
+  const sim::NetworkRun run = with_source<map::AlignError>(
+      "--align strict", [&] { return sim::simulate_network(model, arch, ds, images, options); });
 
   if (json) {
     std::cout << sim::to_json(run, bundle_dir).dump(2) << "\n";

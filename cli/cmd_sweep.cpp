@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "parse_options.h"
+#include "quant_flags.h"
 #include "tilescale/core/error.h"
 #include "tilescale/study/sweep.h"
 
@@ -114,6 +115,13 @@ int run_sweep(const std::vector<std::string>& args) {
   cfg.reorders = split_list("--reorder", reorder);
   cfg.base.search = parse_flag("--search", search, quant::kSearchMethodNames);
   cfg.executor = parse_flag("--mode", mode, quant::kEvalModeNames);
+  // The library's checks name the option fields; these name the flags.
+  quant::QuantOptions o = cfg.base;
+  check_quant_flags(o);
+  for (int w : cfg.w_bits) {
+    o.w_bits = w;
+    check_quant_flags(o);
+  }
 
   const bool timing = !no_timing;
   FILE* table = json ? stderr : stdout;

@@ -36,6 +36,8 @@ Dataset DataOptions::load() const {
   } else {
     if (dataset.empty())
       fail_input("--dataset", "choose a data set (fmnist, mnist) or give --images");
+    with_source("--dataset", [&] { check_dataset_name(dataset); });
+    with_source("--split", [&] { check_split(split); });
     d = load_named(dataset, split, data_dir.empty() ? default_data_dir() : data_dir);
   }
   if (limit > d.count)

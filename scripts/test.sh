@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Set-up if needed, then every default test: all ctest labels except 'slow' on the Release build, and
-# the unit, cli and sim (SystemC) tests again on an AddressSanitizer + UndefinedBehaviorSanitizer build
-# (build-asan/; it builds only those test binaries, no Verilated model).
+# Set-up if needed, then every default test: all ctest labels except 'slow' on the Release build
+# (unit, cli, sim, release, rtl), and the unit, cli and sim (SystemC) tests again on an
+# AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/; it builds only those test
+# binaries: no Verilated model, no 'release' zoo test). Labels: README.md, "Tests and benchmarks".
 # Usage: scripts/test.sh [extra ctest arguments]
 #   TILESCALE_SKIP_SANITIZE=1 skips the sanitizer build (quick local runs; CI always runs it).
 set -euo pipefail

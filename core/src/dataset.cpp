@@ -126,12 +126,19 @@ Dataset load_cifar10(const std::vector<std::string>& batch_paths) {
   return d;
 }
 
-Dataset load_named(const std::string& name, const std::string& split, const std::string& data_dir) {
+void check_dataset_name(const std::string& name) {
   if (name != "fmnist" && name != "mnist")
-    fail_input("--dataset",
-               "unknown data set '" + name + "' (fmnist, mnist, or give --images/--labels)");
+    throw InputError("unknown data set '" + name + "' (allowed: fmnist, mnist)");
+}
+
+void check_split(const std::string& split) {
   if (split != "train" && split != "test")
-    fail_input("--split", "unknown split '" + split + "' (train or test)");
+    throw InputError("unknown split '" + split + "' (allowed: train, test)");
+}
+
+Dataset load_named(const std::string& name, const std::string& split, const std::string& data_dir) {
+  check_dataset_name(name);
+  check_split(split);
   const std::string base = data_dir + "/" + name + "/" + split;
   return load_idx(base + "-images.idx", base + "-labels.idx");
 }

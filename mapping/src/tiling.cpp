@@ -31,18 +31,16 @@ std::vector<KFold> reduction_folds(const LayerWorkload& layer, int64_t rows, Ali
       const int64_t len = std::min(rows, layer.k - k0);
       for (int64_t k = k0 + 1; k < k0 + len; ++k) {
         if (g[static_cast<std::size_t>(k)] != g[static_cast<std::size_t>(k0)]) {
-          fail_input("--align strict",
-                     "layer '" + layer.name + "': fold " + std::to_string(k0 / rows) +
-                         " (reduction rows " + std::to_string(k0) + ".." +
-                         std::to_string(k0 + len - 1) + ") would add input-channel blocks " +
-                         std::to_string(g[static_cast<std::size_t>(k0)]) + " and " +
-                         std::to_string(g[static_cast<std::size_t>(k)]) +
-                         " in one column sum (granularity " + layer.granularity + ", " +
-                         std::to_string(layer.cin_g) + " input channels x " +
-                         std::to_string(layer.kernel) + " kernel positions, " +
-                         std::to_string(rows) +
-                         " array rows); use --align pad, or blocks whose input-channel count is a "
-                         "multiple of the array rows");
+          throw AlignError(
+              "layer '" + layer.name + "': fold " + std::to_string(k0 / rows) +
+              " (reduction rows " + std::to_string(k0) + ".." + std::to_string(k0 + len - 1) +
+              ") would add input-channel blocks " +
+              std::to_string(g[static_cast<std::size_t>(k0)]) + " and " +
+              std::to_string(g[static_cast<std::size_t>(k)]) + " in one column sum (granularity " +
+              layer.granularity + ", " + std::to_string(layer.cin_g) + " input channels x " +
+              std::to_string(layer.kernel) + " kernel positions, " + std::to_string(rows) +
+              " array rows); use the pad alignment, or blocks whose input-channel count "
+              "is a multiple of the array rows");
         }
       }
       folds.push_back({k0, len, g[static_cast<std::size_t>(k0)], false});

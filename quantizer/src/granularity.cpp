@@ -130,10 +130,10 @@ void check_granularity_fits(const model::Graph& graph, const Granularity& g) {
     max_in = std::max(max_in, n.weight.shape[1]);
   }
   if (g.block_out > max_out || g.block_in > max_in)
-    fail_input("--granularity", "block " + std::to_string(g.block_out) + "x" +
-                                    std::to_string(g.block_in) + " is larger than every layer of " +
-                                    graph.source + " (largest: " + std::to_string(max_out) +
-                                    " output x " + std::to_string(max_in) + " input channels)");
+    throw InputError("block " + std::to_string(g.block_out) + "x" + std::to_string(g.block_in) +
+                     " is larger than every layer of " + graph.source +
+                     " (largest: " + std::to_string(max_out) + " output x " +
+                     std::to_string(max_in) + " input channels)");
 }
 
 }  // namespace tilescale::quant

@@ -8,22 +8,72 @@
 
 namespace tilescale::quant {
 
+const char* field_name(QuantCheck c) {
+  switch (c) {
+    case QuantCheck::WBits:
+      return "w_bits";
+    case QuantCheck::ABits:
+      return "a_bits";
+    case QuantCheck::FirstLast:
+      return "first_last_bits";
+    case QuantCheck::ScaleBits:
+      return "scale_bits";
+    case QuantCheck::GridPoints:
+      return "grid_points";
+    case QuantCheck::GridRange:
+      return "grid_lo, grid_hi";
+    case QuantCheck::Rounds:
+      return "rounds";
+    case QuantCheck::CalibImages:
+      return "calib_images";
+    case QuantCheck::CalibPositions:
+      return "calib_positions";
+    case QuantCheck::Threads:
+      return "threads";
+  }
+  return "?";
+}
+
+void QuantOptions::check(QuantCheck c) const {
+  auto fail = [](const std::string& problem) { throw InputError(problem); };
+  switch (c) {
+    case QuantCheck::WBits:
+      if (w_bits < 2 || w_bits > 8) fail(std::to_string(w_bits) + " is outside 2..8");
+      return;
+    case QuantCheck::ABits:
+      if (!((a_bits >= 4 && a_bits <= 8) || a_bits == 32))
+        fail(std::to_string(a_bits) + " is outside 4..8 (or 32 for float activations)");
+      return;
+    case QuantCheck::FirstLast:
+      if (first_last_bits != 0 && (first_last_bits < 2 || first_last_bits > 8))
+        fail(std::to_string(first_last_bits) + " is outside 2..8 (0 = off)");
+      return;
+    case QuantCheck::ScaleBits:
+      if (scale_bits < 1 || scale_bits > 24) fail(std::to_string(scale_bits) + " is outside 1..24");
+      return;
+    case QuantCheck::GridPoints:
+      if (grid_points < 1 || grid_points > 10000) fail("points must be in 1..10000");
+      return;
+    case QuantCheck::GridRange:
+      if (!(grid_lo > 0.0) || !(grid_hi >= grid_lo)) fail("needs 0 < lo <= hi");
+      return;
+    case QuantCheck::Rounds:
+      if (rounds < 1 || rounds > 20) fail("must be in 1..20");
+      return;
+    case QuantCheck::CalibImages:
+      if (calib_images < 1) fail("the calibration set is empty (need at least 1 image)");
+      return;
+    case QuantCheck::CalibPositions:
+      if (calib_positions < 1) fail("must be >= 1");
+      return;
+    case QuantCheck::Threads:
+      if (threads < 0) fail("must be >= 0");
+      return;
+  }
+}
+
 void QuantOptions::validate() const {
-  if (w_bits < 2 || w_bits > 8) fail_input("--wbits", std::to_string(w_bits) + " is outside 2..8");
-  if (!((a_bits >= 4 && a_bits <= 8) || a_bits == 32))
-    fail_input("--abits",
-               std::to_string(a_bits) + " is outside 4..8 (or 32 for float activations)");
-  if (first_last_bits != 0 && (first_last_bits < 2 || first_last_bits > 8))
-    fail_input("--first-last", std::to_string(first_last_bits) + " is outside 2..8 (0 = off)");
-  if (scale_bits < 1 || scale_bits > 24)
-    fail_input("--scale-bits", std::to_string(scale_bits) + " is outside 1..24");
-  if (grid_points < 1 || grid_points > 10000) fail_input("--grid", "points must be in 1..10000");
-  if (!(grid_lo > 0.0) || !(grid_hi >= grid_lo)) fail_input("--grid", "needs 0 < lo <= hi");
-  if (rounds < 1 || rounds > 20) fail_input("--rounds", "must be in 1..20");
-  if (calib_images < 1)
-    fail_input("--calib", "the calibration set is empty (need at least 1 image)");
-  if (calib_positions < 1) fail_input("--calib-positions", "must be >= 1");
-  if (threads < 0) fail_input("--threads", "must be >= 0");
+  for (QuantCheck c : kQuantChecks) with_source(field_name(c), [&] { check(c); });
 }
 
 IntRange QuantizedModel::output_range(const QOp& op) const {

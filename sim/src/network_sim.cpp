@@ -62,14 +62,18 @@ GemmJob make_gemm_job(const quant::QuantizedModel& model, std::size_t index,
   return job;
 }
 
+void check_image_count(const Dataset& data, int64_t images) {
+  if (images < 1 || images > data.count)
+    throw InputError(std::to_string(images) + " images requested but " + data.source + " holds " +
+                     std::to_string(data.count) + " (allowed: 1.." + std::to_string(data.count) +
+                     ")");
+}
+
 NetworkRun simulate_network(const quant::QuantizedModel& model, const map::ArchConfig& arch,
                             const Dataset& data, int64_t images, const SimOptions& options) {
   arch.require_kind(map::ArchKind::Systolic, "tilescale simulate (the SystemC systolic model)");
   map::check_bundle_fits(model, arch);
-  if (images < 1) fail_input("--images", "must be >= 1");
-  if (images > data.count)
-    fail_input("--images", std::to_string(images) + " images requested but " + data.source +
-                               " holds " + std::to_string(data.count));
+  check_image_count(data, images);
   model::check_model_fits_data(model.graph, data, model.graph.source);
   const auto workloads = map::workloads_from_model(model);
   NetworkRun run;

@@ -141,8 +141,11 @@ struct SweepInputs {
 SweepInputs load_inputs(const SweepConfig& config) {
   SweepInputs in;
   in.graph = model::import_onnx(config.model_path);
-  for (const std::string& g : config.granularities)
-    check_granularity_fits(in.graph, parse_granularity(g));
+  for (const std::string& text : config.granularities) {
+    const quant::Granularity g = parse_granularity(text);
+    with_source("--granularity", [&] { check_granularity_fits(in.graph, g); });
+  }
+  with_source("--dataset", [&] { check_dataset_name(config.dataset); });
   const std::string data_dir = config.data_dir.empty() ? default_data_dir() : config.data_dir;
   in.calib = load_named(config.dataset, "train", data_dir);
   in.test = load_named(config.dataset, "test", data_dir);

@@ -31,7 +31,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/test_files.h"
+#include "support/test_files.h"
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/npy.h"
 #include "tilescale/quant/bundle.h"

@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "core/run_tilescale.h"
-#include "core/test_files.h"
+#include "support/run_tilescale.h"
+#include "support/test_files.h"
+#include "support/tiny_model.h"
 #include "tilescale/core/npy.h"
-#include "tiny_model.h"
 
 namespace tilescale {
 namespace {
@@ -160,6 +160,11 @@ TEST_F(EvalCli, CifarWithLabelsOptionRefused) {
 TEST_F(EvalCli, UnknownDatasetExitsTwoNamingTheOption) {
   expect_input_error(eval({"--dataset", "cifar100"}, true, false), "--dataset",
                      "unknown data set 'cifar100'");
+}
+
+TEST_F(EvalCli, UnknownSplitExitsTwoNamingTheOption) {
+  expect_input_error(eval({"--dataset", "mnist", "--split", "val"}, true, false), "--split",
+                     "unknown split 'val' (allowed: train, test)");
 }
 
 TEST_F(EvalCli, UnknownFormatExitsTwo) {

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "core/run_tilescale.h"
-#include "core/test_files.h"
+#include "support/run_tilescale.h"
+#include "support/test_files.h"
 
 namespace tilescale {
 namespace {
@@ -57,7 +57,7 @@ TEST_F(MemoryBudgetCli, IntegerEvalRunsSmallerChunksWithIdenticalLogits) {
                limit);
   };
   // 0.76 MiB per image (codes, im2col and accumulators), 1.5 MiB for one on each of 2 threads:
-  // 2M allows chunks of 1 image instead of 8 (tests/bundle checks the chunk itself).
+  // 2M allows chunks of 1 image instead of 8 (quantizer/bundle_test.cpp checks the chunk itself).
   const test::Outcome full = eval("", dir_.file("full.npy"));
   const test::Outcome small = eval("2M", dir_.file("small.npy"));
   ASSERT_EQ(full.code, 0) << full.err;

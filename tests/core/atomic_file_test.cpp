@@ -13,8 +13,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "expect_input_error.h"
-#include "test_files.h"
+#include "support/expect_input_error.h"
+#include "support/test_files.h"
 
 namespace tilescale {
 namespace {

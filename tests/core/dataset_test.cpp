@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "alloc_probe.h"
-#include "expect_input_error.h"
-#include "scoped_env.h"
-#include "test_files.h"
+#include "support/alloc_probe.h"
+#include "support/expect_input_error.h"
+#include "support/scoped_env.h"
+#include "support/test_files.h"
 #include "tilescale/core/error.h"
 
 namespace tilescale {
@@ -225,10 +225,12 @@ TEST(LoadNamed, ReadsNameSplitFilesFromTheDataDir) {
                      "cannot open");
 }
 
-TEST(LoadNamed, UnknownNameOrSplitNamesTheOption) {
-  EXPECT_INPUT_ERROR(load_named("imagenet", "test", "/nonexistent"), "--dataset",
-                     "unknown data set 'imagenet'");
-  EXPECT_INPUT_ERROR(load_named("fmnist", "val", "/nonexistent"), "--split", "unknown split 'val'");
+// The library describes the value and the allowed ones; the CLI adds its flag (cli_tests).
+TEST(LoadNamed, UnknownNameOrSplitIsDescribedWithTheAllowedValues) {
+  EXPECT_EQ(test::input_error_message([] { load_named("imagenet", "test", "/nonexistent"); }),
+            "unknown data set 'imagenet' (allowed: fmnist, mnist)");
+  EXPECT_EQ(test::input_error_message([] { load_named("fmnist", "val", "/nonexistent"); }),
+            "unknown split 'val' (allowed: train, test)");
 }
 
 TEST(LoadNamed, DefaultDataDirIsEnvironmentThenSourceTree) {

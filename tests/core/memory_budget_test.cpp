@@ -10,8 +10,8 @@
 #include <optional>
 #include <string>
 
-#include "expect_input_error.h"
-#include "scoped_env.h"
+#include "support/expect_input_error.h"
+#include "support/scoped_env.h"
 
 namespace tilescale {
 namespace {

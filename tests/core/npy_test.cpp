@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "expect_input_error.h"
-#include "test_files.h"
+#include "support/expect_input_error.h"
+#include "support/test_files.h"
 
 namespace tilescale {
 namespace {

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "core/expect_input_error.h"
-#include "core/test_files.h"
 #include "fuzz_inputs.h"
+#include "support/expect_input_error.h"
+#include "support/test_files.h"
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/dataset.h"
 #include "tilescale/core/error.h"

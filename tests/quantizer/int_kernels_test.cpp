@@ -4,7 +4,7 @@
 // reference and one builder-style tester per kernel, many small edge cases (odd sizes, strides,
 // padding, groups, depthwise, both saturation ends, exact .5 ties, partial last blocks, k = 1),
 // plus hand-computed cases with literal numbers that pin the references down. Multipliers come
-// from to_fixed_multiplier, whose own rules test_int_arith.cpp checks.
+// from to_fixed_multiplier, whose own rules int_arith_test.cpp checks.
 //
 // Seeds are fixed and printed on failure; TILESCALE_TEST_SEED overrides them all.
 #include "tilescale/quant/int_kernels.h"

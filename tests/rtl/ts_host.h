@@ -2,7 +2,7 @@
 // fold list a host executes (the mapper's tiling rules, reimplemented), every beat of every input
 // stream, the expected output beats from int_arith.h (the golden numerics) and the documented cycle
 // formula. Header-only and independent of the mapping library, so the Verilated test links nothing
-// but int_arith.h; test_rtl_contract.cpp compares its folds and cycles with the mapper's.
+// but int_arith.h; contract_test.cpp compares its folds and cycles with the mapper's.
 #pragma once
 
 #include <algorithm>

@@ -34,7 +34,14 @@ Dataset load_idx(const std::string& images_path, const std::string& labels_path)
 // is > 9.
 Dataset load_cifar10(const std::vector<std::string>& batch_paths);
 
-// The bundled sets: name "fmnist" or "mnist", split "train" or "test", read from data_dir/<name>/.
+// The names of the bundled sets ("fmnist", "mnist") and splits ("train", "test"). Each check throws
+// InputError describing the value and the allowed ones, not where it came from (the CLI adds its
+// flag with with_source).
+void check_dataset_name(const std::string& name);
+void check_split(const std::string& split);
+
+// The bundled sets: name "fmnist" or "mnist", split "train" or "test" (checked as above), read from
+// data_dir/<name>/.
 Dataset load_named(const std::string& name, const std::string& split, const std::string& data_dir);
 
 // $TILESCALE_DATA if set, else the data/ folder of the source tree this binary was built from.

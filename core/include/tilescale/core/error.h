@@ -24,11 +24,12 @@ inline constexpr int kInternalErrorExit = 1;  // exit code for any other excepti
 // Returns parse(); an InputError it throws is thrown again as "<source>: <its message>". Value
 // parsers (name tables, Granularity::parse) describe the value and what is allowed but not where
 // the value came from; the caller that knows (the CLI its flag, a reader its field) adds it.
-template <typename Parse>
+// Error narrows which errors get the source (a subclass of InputError, e.g. map::AlignError).
+template <typename Error = InputError, typename Parse>
 auto with_source(const std::string& source, const Parse& parse) -> decltype(parse()) {
   try {
     return parse();
-  } catch (const InputError& e) {
+  } catch (const Error& e) {
     fail_input(source, e.what());
   }
 }

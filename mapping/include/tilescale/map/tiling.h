@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tilescale/core/enum_names.h"
+#include "tilescale/core/error.h"
 #include "tilescale/map/arch_config.h"
 #include "tilescale/map/workload.h"
 
@@ -35,8 +36,16 @@ struct KFold {
                            // partial sums are complete and go through the scale unit
 };
 
+// A strict alignment refusal: a fold that would mix reduction groups. Its message describes the
+// layer, fold and blocks, not the option that chose strict (the CLI adds its flag with
+// with_source<AlignError>).
+class AlignError : public InputError {
+ public:
+  using InputError::InputError;
+};
+
 // Cuts [0, k) into folds of at most `rows` indices, none mixing reduction groups. Strict: the
-// natural folds [i*rows, (i+1)*rows) or an InputError naming the layer, fold and the two blocks;
+// natural folds [i*rows, (i+1)*rows) or an AlignError naming the layer, fold and the two blocks;
 // Pad: each maximal run of one group is cut on its own.
 std::vector<KFold> reduction_folds(const LayerWorkload& layer, int64_t rows, Align align);
 // Output-stationary: one segment per reduction group, all its indices (any count).

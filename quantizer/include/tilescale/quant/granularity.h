@@ -70,6 +70,8 @@ BlockGrid make_block_grid(const model::Node& node, const Granularity& g);
 
 // Checks that a Block granularity fits the network: block_out and block_in may not exceed the
 // largest Conv/Gemm output and input channel counts (else every layer would silently be layerwise).
+// Throws InputError describing the block and the largest layer, not where the granularity came
+// from (the caller adds that with with_source).
 void check_granularity_fits(const model::Graph& graph, const Granularity& g);
 
 }  // namespace tilescale::quant

@@ -28,6 +28,28 @@ enum class CalibInput { Float, Quantized };
 inline constexpr auto kCalibInputNames = make_enum_names<CalibInput>(
     "calibration input", {{CalibInput::Float, "float"}, {CalibInput::Quantized, "quantized"}});
 
+// The range checks of QuantOptions, one per option (grid_lo and grid_hi together).
+enum class QuantCheck {
+  WBits,
+  ABits,
+  FirstLast,
+  ScaleBits,
+  GridPoints,
+  GridRange,
+  Rounds,
+  CalibImages,
+  CalibPositions,
+  Threads
+};
+inline constexpr QuantCheck kQuantChecks[] = {QuantCheck::WBits,          QuantCheck::ABits,
+                                              QuantCheck::FirstLast,      QuantCheck::ScaleBits,
+                                              QuantCheck::GridPoints,     QuantCheck::GridRange,
+                                              QuantCheck::Rounds,         QuantCheck::CalibImages,
+                                              QuantCheck::CalibPositions, QuantCheck::Threads};
+
+// The checked field as QuantOptions and the bundle manifest name it ("w_bits", "grid_lo, grid_hi").
+const char* field_name(QuantCheck c);
+
 struct QuantOptions {
   Granularity granularity;  // weight scale sharing
   int w_bits = 4;           // weight bits, 2..8
@@ -47,7 +69,11 @@ struct QuantOptions {
   ReorderMethod reorder = ReorderMethod::None;  // channel reordering
   int threads = 0;                              // 0 = all cores
 
-  // Range checks; throw InputError naming the option.
+  // One range check: throws InputError describing the value and the allowed range ("9 is outside
+  // 2..8") without saying where the value came from; the caller adds that with with_source (the
+  // CLI its flag).
+  void check(QuantCheck c) const;
+  // Every check, each message prefixed with its field name ("w_bits: 9 is outside 2..8").
   void validate() const;
 };
 

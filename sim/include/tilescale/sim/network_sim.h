@@ -58,9 +58,14 @@ struct NetworkRun {
   int64_t cycles_per_image() const { return images ? total_cycles / images : 0; }
 };
 
+// Throws InputError unless 1 <= images <= data.count; the message describes the count and the
+// allowed range, not where the count came from (the CLI adds its flag with with_source).
+void check_image_count(const Dataset& data, int64_t images);
+
 // Simulates the first `images` images of `data`. Throws InputError if the bundle does not fit the
-// arch (map::check_bundle_fits), the data set holds fewer images, or the model does not take its
-// images (model::check_model_fits_data).
+// arch (map::check_bundle_fits), the image count is out of range (check_image_count), or the model
+// does not take its images (model::check_model_fits_data); map::AlignError for a fold that strict
+// alignment refuses.
 NetworkRun simulate_network(const quant::QuantizedModel& model, const map::ArchConfig& arch,
                             const Dataset& data, int64_t images, const SimOptions& options);
 

@@ -1,0 +1,135 @@
+// `tilescale simulate` as a real process: the JSON report's documented keys and their consistency,
+// the VCD trace, and bad input (bundle/arch mismatch, more images than the data set, is dataflow)
+// exiting 2 with a message naming the option or file.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "support/run_tilescale.h"
+#include "support/test_files.h"
+
+namespace tilescale {
+namespace {
+
+using test::run_tilescale;
+using test::TempDir;
+using test::write_bytes;
+using ::testing::HasSubstr;
+
+const std::string kSource = TILESCALE_SOURCE_DIR;
+
+// A LeNet-5 W4A8 channelwise bundle (min-max search), made once for the suite.
+class SimulateCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    const auto r = test::quantize_lenet5("channel", dir_->path() + "/bundle", dir_->path());
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static std::string bundle() { return dir_->path() + "/bundle"; }
+  static TempDir* dir_;
+};
+TempDir* SimulateCli::dir_ = nullptr;
+
+TEST_F(SimulateCli, JsonReportHasTheDocumentedKeysAndConsistentTotals) {
+  TempDir t;
+  const auto r =
+      run_tilescale({"simulate", "--bundle", bundle(), "--arch", kSource + "/configs/sa8x8_ws.json",
+                     "--dataset", "mnist", "--images", "2", "--json"},
+                    t.path());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("mismatches").get<int64_t>(), 0);
+  EXPECT_EQ(j.at("images").get<int64_t>(), 2);
+  int64_t sum = 0;
+  for (const auto& l : j.at("layers")) {
+    EXPECT_FALSE(l.at("name").get<std::string>().empty());
+    EXPECT_EQ(l.at("cycles").get<int64_t>(), 2 * l.at("native_cycles").get<int64_t>());
+    EXPECT_EQ(l.at("stalls").get<int64_t>(), 0);
+    sum += l.at("cycles").get<int64_t>();
+  }
+  EXPECT_EQ(j.at("layers").size(), 5u);
+  EXPECT_EQ(j.at("total_cycles").get<int64_t>(), sum);
+  EXPECT_EQ(j.at("cycles_per_image").get<int64_t>(), sum / 2);
+  EXPECT_GT(j.at("pe_cycles_per_s").get<double>(), 0.0);
+  EXPECT_GE(j.at("top1").get<double>(), 0.0);
+}
+
+TEST_F(SimulateCli, TraceWritesAVcd) {
+  TempDir t;
+  const auto r = run_tilescale(
+      {"simulate", "--bundle", bundle(), "--arch", kSource + "/configs/sa16x16_ws.json",
+       "--dataset", "mnist", "--images", "1", "--trace", t.path() + "/run.vcd"},
+      t.path());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("mismatches: 0"));
+  const std::string vcd = test::read_bytes(t.path() + "/run.vcd");
+  EXPECT_THAT(vcd, HasSubstr("$var"));
+  EXPECT_THAT(vcd, HasSubstr("act_valid"));
+}
+
+// Regression: the fold builder got 0 rows from a CIM config and grew until memory ran out. A config
+// of the wrong kind is refused first: exit 2 naming the file and the kind needed, before the bundle
+// is even read (a bundle path that does not exist is not the error reported).
+TEST_F(SimulateCli, CimConfigIsRefusedBeforeAnyWork) {
+  TempDir t;
+  const std::string cim = kSource + "/configs/cim128_2b.json";
+  auto r = run_tilescale(
+      {"simulate", "--bundle", bundle(), "--arch", cim, "--dataset", "mnist", "--images", "1"},
+      t.path());
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("cim128_2b.json"));
+  EXPECT_THAT(r.err, HasSubstr("kind 'cim'"));
+  EXPECT_THAT(r.err, HasSubstr("needs a 'systolic' config"));
+  r = run_tilescale(
+      {"simulate", "--bundle", t.path() + "/no_such_bundle", "--arch", cim, "--dataset", "mnist"},
+      t.path());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("kind 'cim'"));
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("no_such_bundle")));
+}
+
+TEST_F(SimulateCli, BadInputExitsTwo) {
+  TempDir t;
+  // More images than the test split holds.
+  auto r =
+      run_tilescale({"simulate", "--bundle", bundle(), "--arch", kSource + "/configs/sa8x8_ws.json",
+                     "--dataset", "mnist", "--images", "20000"},
+                    t.path());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--images"));
+  // A datapath narrower than the bundle's weights.
+  nlohmann::json a = nlohmann::json::parse(test::read_bytes(kSource + "/configs/sa8x8_ws.json"));
+  a["weight_bits"] = 2;
+  write_bytes(t.path() + "/narrow.json", a.dump());
+  r = run_tilescale(
+      {"simulate", "--bundle", bundle(), "--arch", t.path() + "/narrow.json", "--dataset", "mnist"},
+      t.path());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("narrow.json"));
+  // Input-stationary arrays are not modelled yet.
+  a = nlohmann::json::parse(test::read_bytes(kSource + "/configs/sa8x8_ws.json"));
+  a["dataflow"] = "is";
+  write_bytes(t.path() + "/is.json", a.dump());
+  r = run_tilescale(
+      {"simulate", "--bundle", bundle(), "--arch", t.path() + "/is.json", "--dataset", "mnist"},
+      t.path());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("is.json"));
+  // An unknown alignment, named with the flag and the choices.
+  r = run_tilescale({"simulate", "--bundle", bundle(), "--arch", kSource + "/configs/sa8x8_ws.json",
+                     "--dataset", "mnist", "--align", "loose"},
+                    t.path());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--align: unknown alignment 'loose' (allowed: strict, pad)"));
+  // Missing options.
+  r = run_tilescale({"simulate", "--arch", kSource + "/configs/sa8x8_ws.json"}, t.path());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--bundle"));
+}
+
+}  // namespace
+}  // namespace tilescale

@@ -102,7 +102,8 @@ void IntExecutor::run_op(std::size_t oi, int64_t n, Workspace& ws) const {
   // The Quantize op has no graph node (op.node < 0): look the node up only in the cases with one.
   auto node = [&]() -> const model::Node& { return g.nodes[op.node]; };
   auto& out = ws.codes[op.output];
-  out.assign(static_cast<std::size_t>(n * g.values[op.output].size()), 0);
+  // Every kernel writes each of its outputs, so the buffer is only sized, not cleared.
+  out.resize(static_cast<std::size_t>(n * g.values[op.output].size()));
   const int64_t count = static_cast<int64_t>(out.size());
   const ActQuant& oq = model_.act_of(op.output);
   const kernels::OutGrid grid{oq.scale, model_.options.scale_bits, model_.output_range(op)};

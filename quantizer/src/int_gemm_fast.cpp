@@ -1,7 +1,5 @@
 #include "tilescale/quant/int_gemm_fast.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cstdlib>
 
@@ -29,6 +27,135 @@ std::vector<int64_t> block_scales(const GemmLayer& L) {
     }
   }
   return scale;
+}
+
+// --- the double GEMM ---------------------------------------------------------------------------
+// Debian's OpenBLAS 0.3.21 does not recognise this Xeon (family 6 model 207) and runs its SSE3
+// "Prescott" DGEMM (README, "Why oneDNN"), and oneDNN has no f64 GEMM on CPUs; so the folded GEMM
+// has its own small kernel, compiled for AVX-512, AVX2 and the baseline and picked at run time.
+// The order of its sums does not matter: every partial sum is an exact integer (the bound above).
+
+using v8d = double __attribute__((vector_size(64), aligned(8)));  // unaligned 8-double vector
+
+// C[R rows][16 columns] = A[R][K] * B[K][16 columns], B's rows ldb apart; A's rows lda apart.
+template <int R>
+[[gnu::always_inline]] inline void gemm_tile(const double* a, int64_t lda, const double* b,
+                                             int64_t ldb, int64_t K, double* c, int64_t ldc) {
+  v8d acc[R][2] = {};
+  for (int64_t kk = 0; kk < K; ++kk) {
+    const v8d b0 = *reinterpret_cast<const v8d*>(b + kk * ldb);
+    const v8d b1 = *reinterpret_cast<const v8d*>(b + kk * ldb + 8);
+    for (int r = 0; r < R; ++r) {
+      const double s = a[r * lda + kk];
+      acc[r][0] += s * b0;
+      acc[r][1] += s * b1;
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    *reinterpret_cast<v8d*>(c + r * ldc) = acc[r][0];
+    *reinterpret_cast<v8d*>(c + r * ldc + 8) = acc[r][1];
+  }
+}
+
+// C[M][N] = A[M][K] * B[K][N], row-major. Panels of 16 columns of B are copied together once
+// (`pack`, K * 16) when at least 8 rows of A reuse them.
+[[gnu::always_inline]] inline void gemm_body(int64_t M, int64_t N, int64_t K, const double* A,
+                                             const double* B, double* C, double* pack) {
+  int64_t j = 0;
+  for (; j + 16 <= N; j += 16) {
+    const double* b = B + j;
+    int64_t ldb = N;
+    if (M >= 8) {
+      for (int64_t kk = 0; kk < K; ++kk) {  // two vector moves, not a memmove call per row
+        *reinterpret_cast<v8d*>(pack + kk * 16) = *reinterpret_cast<const v8d*>(B + kk * N + j);
+        *reinterpret_cast<v8d*>(pack + kk * 16 + 8) =
+            *reinterpret_cast<const v8d*>(B + kk * N + j + 8);
+      }
+      b = pack;
+      ldb = 16;
+    }
+    int64_t i = 0;
+    for (; i + 8 <= M; i += 8) gemm_tile<8>(A + i * K, K, b, ldb, K, C + i * N + j, N);
+    for (; i + 4 <= M; i += 4) gemm_tile<4>(A + i * K, K, b, ldb, K, C + i * N + j, N);
+    for (; i < M; ++i) gemm_tile<1>(A + i * K, K, b, ldb, K, C + i * N + j, N);
+  }
+  for (; j < N; ++j)
+    for (int64_t i = 0; i < M; ++i) {
+      double sum = 0.0;
+      for (int64_t kk = 0; kk < K; ++kk) sum += A[i * K + kk] * B[kk * N + j];
+      C[i * N + j] = sum;
+    }
+}
+
+[[gnu::target("avx512f,fma"), gnu::optimize("fp-contract=fast")]] void gemm_avx512(
+    int64_t M, int64_t N, int64_t K, const double* A, const double* B, double* C, double* pack) {
+  gemm_body(M, N, K, A, B, C, pack);
+}
+[[gnu::target("avx2,fma"), gnu::optimize("fp-contract=fast")]] void gemm_avx2(
+    int64_t M, int64_t N, int64_t K, const double* A, const double* B, double* C, double* pack) {
+  gemm_body(M, N, K, A, B, C, pack);
+}
+void gemm_baseline(int64_t M, int64_t N, int64_t K, const double* A, const double* B, double* C,
+                   double* pack) {
+  gemm_body(M, N, K, A, B, C, pack);
+}
+
+void gemm(int64_t M, int64_t N, int64_t K, const double* A, const double* B, double* C,
+          std::vector<double>& pack) {
+  static const auto kernel =
+      __builtin_cpu_supports("avx512f")
+          ? gemm_avx512
+          : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? gemm_avx2
+                                                                             : gemm_baseline);
+  pack.resize(static_cast<std::size_t>(K * 16));
+  kernel(M, N, K, A, B, C, pack.data());
+}
+
+// --- conversions between int64 codes and exact doubles -------------------------------------------
+// x86-64's baseline has no vector int64 <-> double conversion (AVX512DQ has), so these loops get
+// an AVX512DQ build as well; the conversions are exact either way (|values| < 2^53).
+
+[[gnu::always_inline]] inline void to_double_body(const int64_t* x, int64_t count, double* y) {
+  for (int64_t i = 0; i < count; ++i) y[i] = static_cast<double>(x[i]);
+}
+
+// y[i][o][p] = the layer's output from the exact sums part[o][i * P + p] (the bias and the one
+// rounding in int64, exactly as conv_gemm_blocks).
+[[gnu::always_inline]] inline void finish_body(const GemmLayer& L, int64_t n, const double* part,
+                                               int64_t* y) {
+  const int64_t P = L.shape.positions(), width = n * P, cout = L.out_channels;
+  const int F = L.frac_bits;
+  const IntRange range = L.range;
+  for (int64_t o = 0; o < cout; ++o)
+    for (int64_t i = 0; i < n; ++i) {
+      const double* src = part + o * width + i * P;
+      int64_t* dst = y + (i * cout + o) * P;
+      const int64_t bias = L.bias_q[o];
+      if (L.keep_acc) {
+        for (int64_t j = 0; j < P; ++j) dst[j] = bias + static_cast<int64_t>(src[j]);
+      } else {
+        for (int64_t j = 0; j < P; ++j)
+          dst[j] = saturate(round_shift_half_up(bias + static_cast<int64_t>(src[j]), F), range);
+      }
+    }
+}
+
+[[gnu::target("avx512f,avx512dq")]] void to_double_avx512(const int64_t* x, int64_t count,
+                                                          double* y) {
+  to_double_body(x, count, y);
+}
+void to_double_baseline(const int64_t* x, int64_t count, double* y) { to_double_body(x, count, y); }
+[[gnu::target("avx512f,avx512dq")]] void finish_avx512(const GemmLayer& L, int64_t n,
+                                                       const double* part, int64_t* y) {
+  finish_body(L, n, part, y);
+}
+void finish_baseline(const GemmLayer& L, int64_t n, const double* part, int64_t* y) {
+  finish_body(L, n, part, y);
+}
+
+bool has_avx512dq() {
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+  return yes;
 }
 
 }  // namespace
@@ -94,34 +221,20 @@ void conv_gemm_folded(const GemmLayer& L, const FoldedGemm& folded, int64_t n, c
   const layout::ConvShape& s = L.shape;
   const int64_t k = s.k(), P = s.positions(), width = n * P, cout = L.out_channels;
   const int64_t cout_g = cout / L.groups, cin = s.cin_g * L.groups, plane = s.h * s.w;
-  // The n samples' patch matrices side by side (as conv_gemm_blocks), one GEMM per group.
+  // The input as doubles once (xb), then the n samples' patch matrices side by side (as
+  // conv_gemm_blocks) by plain copies; one GEMM per group.
+  ws.xb.resize(static_cast<std::size_t>(n * cin * plane));
+  (has_avx512dq() ? to_double_avx512 : to_double_baseline)(x, n * cin * plane, ws.xb.data());
   ws.col.resize(static_cast<std::size_t>(L.groups * k * width));
   for (int64_t gi = 0; gi < L.groups; ++gi)
     for (int64_t i = 0; i < n; ++i)
-      layout::im2col_onnx(s, x + (i * cin + gi * s.cin_g) * plane,
+      layout::im2col_onnx(s, ws.xb.data() + (i * cin + gi * s.cin_g) * plane,
                           ws.col.data() + gi * k * width + i * P, width);
   ws.part.resize(static_cast<std::size_t>(cout * width));
   for (int64_t gi = 0; gi < L.groups; ++gi)
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(cout_g),
-                static_cast<int>(width), static_cast<int>(k), 1.0,
-                folded.weight.data() + gi * cout_g * k, static_cast<int>(k),
-                ws.col.data() + gi * k * width, static_cast<int>(width), 0.0,
-                ws.part.data() + gi * cout_g * width, static_cast<int>(width));
-  // [Cout][n][P] exact integer sums to [n][Cout][P] outputs; the bias and the one rounding in
-  // int64, exactly as conv_gemm_blocks.
-  const int F = L.frac_bits;
-  for (int64_t o = 0; o < cout; ++o)
-    for (int64_t i = 0; i < n; ++i) {
-      const double* part = ws.part.data() + o * width + i * P;
-      int64_t* dst = y + (i * cout + o) * P;
-      const int64_t bias = L.bias_q[o];
-      if (L.keep_acc) {
-        for (int64_t j = 0; j < P; ++j) dst[j] = bias + static_cast<int64_t>(part[j]);
-      } else {
-        for (int64_t j = 0; j < P; ++j)
-          dst[j] = saturate(round_shift_half_up(bias + static_cast<int64_t>(part[j]), F), L.range);
-      }
-    }
+    gemm(cout_g, width, k, folded.weight.data() + gi * cout_g * k, ws.col.data() + gi * k * width,
+         ws.part.data() + gi * cout_g * width, ws.wq);
+  (has_avx512dq() ? finish_avx512 : finish_baseline)(L, n, ws.part.data(), y);
 }
 
 GemmPath conv_gemm(const GemmLayer& L, const FoldedGemm* folded, int64_t n, const int64_t* x,

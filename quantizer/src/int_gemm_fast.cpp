@@ -57,66 +57,74 @@ template <int R>
   }
 }
 
-// C[M][N] = A[M][K] * B[K][N], row-major. Panels of 16 columns of B are copied together once
-// (`pack`, K * 16) when at least 8 rows of A reuse them.
-[[gnu::always_inline]] inline void gemm_body(int64_t M, int64_t N, int64_t K, const double* A,
-                                             const double* B, double* C, double* pack) {
+// C[M][N] = A[M][K] * B[K][N], row-major; B's rows N apart, C's ldc apart. Panels of 16 columns
+// of B are copied together once (pack, K * 16) when at least 8 rows of A reuse them.
+struct GemmArgs {
+  int64_t M, N, K, ldc;
+  const double *A, *B;
+  double *C, *pack;
+};
+
+[[gnu::always_inline]] inline void gemm_body(const GemmArgs& g) {
+  const int64_t M = g.M, N = g.N, K = g.K, ldc = g.ldc;
   int64_t j = 0;
   for (; j + 16 <= N; j += 16) {
-    const double* b = B + j;
+    const double* b = g.B + j;
     int64_t ldb = N;
     if (M >= 8) {
       for (int64_t kk = 0; kk < K; ++kk) {  // two vector moves, not a memmove call per row
-        *reinterpret_cast<v8d*>(pack + kk * 16) = *reinterpret_cast<const v8d*>(B + kk * N + j);
-        *reinterpret_cast<v8d*>(pack + kk * 16 + 8) =
-            *reinterpret_cast<const v8d*>(B + kk * N + j + 8);
+        *reinterpret_cast<v8d*>(g.pack + kk * 16) = *reinterpret_cast<const v8d*>(g.B + kk * N + j);
+        *reinterpret_cast<v8d*>(g.pack + kk * 16 + 8) =
+            *reinterpret_cast<const v8d*>(g.B + kk * N + j + 8);
       }
-      b = pack;
+      b = g.pack;
       ldb = 16;
     }
     int64_t i = 0;
-    for (; i + 8 <= M; i += 8) gemm_tile<8>(A + i * K, K, b, ldb, K, C + i * N + j, N);
-    for (; i + 4 <= M; i += 4) gemm_tile<4>(A + i * K, K, b, ldb, K, C + i * N + j, N);
-    for (; i < M; ++i) gemm_tile<1>(A + i * K, K, b, ldb, K, C + i * N + j, N);
+    for (; i + 8 <= M; i += 8) gemm_tile<8>(g.A + i * K, K, b, ldb, K, g.C + i * ldc + j, ldc);
+    for (; i + 4 <= M; i += 4) gemm_tile<4>(g.A + i * K, K, b, ldb, K, g.C + i * ldc + j, ldc);
+    for (; i < M; ++i) gemm_tile<1>(g.A + i * K, K, b, ldb, K, g.C + i * ldc + j, ldc);
   }
   for (; j < N; ++j)
     for (int64_t i = 0; i < M; ++i) {
       double sum = 0.0;
-      for (int64_t kk = 0; kk < K; ++kk) sum += A[i * K + kk] * B[kk * N + j];
-      C[i * N + j] = sum;
+      for (int64_t kk = 0; kk < K; ++kk) sum += g.A[i * K + kk] * g.B[kk * N + j];
+      g.C[i * ldc + j] = sum;
     }
 }
 
 [[gnu::target("avx512f,fma"), gnu::optimize("fp-contract=fast")]] void gemm_avx512(
-    int64_t M, int64_t N, int64_t K, const double* A, const double* B, double* C, double* pack) {
-  gemm_body(M, N, K, A, B, C, pack);
+    const GemmArgs& g) {
+  gemm_body(g);
 }
-[[gnu::target("avx2,fma"), gnu::optimize("fp-contract=fast")]] void gemm_avx2(
-    int64_t M, int64_t N, int64_t K, const double* A, const double* B, double* C, double* pack) {
-  gemm_body(M, N, K, A, B, C, pack);
+[[gnu::target("avx2,fma"), gnu::optimize("fp-contract=fast")]] void gemm_avx2(const GemmArgs& g) {
+  gemm_body(g);
 }
-void gemm_baseline(int64_t M, int64_t N, int64_t K, const double* A, const double* B, double* C,
-                   double* pack) {
-  gemm_body(M, N, K, A, B, C, pack);
-}
+void gemm_baseline(const GemmArgs& g) { gemm_body(g); }
 
-void gemm(int64_t M, int64_t N, int64_t K, const double* A, const double* B, double* C,
-          std::vector<double>& pack) {
+void gemm(GemmArgs g, std::vector<double>& pack) {
   static const auto kernel =
       __builtin_cpu_supports("avx512f")
           ? gemm_avx512
           : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? gemm_avx2
                                                                              : gemm_baseline);
-  pack.resize(static_cast<std::size_t>(K * 16));
-  kernel(M, N, K, A, B, C, pack.data());
+  pack.resize(static_cast<std::size_t>(g.K * 16));
+  g.pack = pack.data();
+  kernel(g);
 }
 
 // --- conversions between int64 codes and exact doubles -------------------------------------------
 // x86-64's baseline has no vector int64 <-> double conversion (AVX512DQ has), so these loops get
 // an AVX512DQ build as well; the conversions are exact either way (|values| < 2^53).
 
-[[gnu::always_inline]] inline void to_double_body(const int64_t* x, int64_t count, double* y) {
-  for (int64_t i = 0; i < count; ++i) y[i] = static_cast<double>(x[i]);
+// y = x as doubles, with lo/hi lowered/raised to x's extremes in the same pass over x.
+[[gnu::always_inline]] inline void to_double_body(const int64_t* x, int64_t count, double* y,
+                                                  int64_t& lo, int64_t& hi) {
+  for (int64_t i = 0; i < count; ++i) {
+    y[i] = static_cast<double>(x[i]);
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+  }
 }
 
 // y[i][o][p] = the layer's output from the exact sums part[o][i * P + p] (the bias and the one
@@ -141,10 +149,12 @@ void gemm(int64_t M, int64_t N, int64_t K, const double* A, const double* B, dou
 }
 
 [[gnu::target("avx512f,avx512dq")]] void to_double_avx512(const int64_t* x, int64_t count,
-                                                          double* y) {
-  to_double_body(x, count, y);
+                                                          double* y, int64_t& lo, int64_t& hi) {
+  to_double_body(x, count, y, lo, hi);
 }
-void to_double_baseline(const int64_t* x, int64_t count, double* y) { to_double_body(x, count, y); }
+void to_double_baseline(const int64_t* x, int64_t count, double* y, int64_t& lo, int64_t& hi) {
+  to_double_body(x, count, y, lo, hi);
+}
 [[gnu::target("avx512f,avx512dq")]] void finish_avx512(const GemmLayer& L, int64_t n,
                                                        const double* part, int64_t* y) {
   finish_body(L, n, part, y);
@@ -153,10 +163,44 @@ void finish_baseline(const GemmLayer& L, int64_t n, const double* part, int64_t*
   finish_body(L, n, part, y);
 }
 
+// Two reductions the compiler vectorises (64-bit min/max need AVX-512F or SSE4.2).
+[[gnu::always_inline]] inline void min_max_body(const int64_t* x, int64_t count, int64_t& lo,
+                                                int64_t& hi) {
+  for (int64_t i = 0; i < count; ++i) {
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+  }
+}
+[[gnu::target("avx512f,avx512dq")]] void min_max_avx512(const int64_t* x, int64_t count,
+                                                        int64_t& lo, int64_t& hi) {
+  min_max_body(x, count, lo, hi);
+}
+void min_max_baseline(const int64_t* x, int64_t count, int64_t& lo, int64_t& hi) {
+  min_max_body(x, count, lo, hi);
+}
+
 bool has_avx512dq() {
   static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
   return yes;
 }
+
+int64_t magnitude(int64_t lo, int64_t hi) {
+  if (lo == std::numeric_limits<int64_t>::min()) return std::numeric_limits<int64_t>::max();
+  return std::max(-lo, hi);
+}
+
+// The input's codes as doubles in ws.xb; returns their largest magnitude.
+int64_t input_to_double(const GemmLayer& L, int64_t n, const int64_t* x, GemmScratch& ws) {
+  const int64_t count = n * L.shape.cin_g * L.groups * L.shape.h * L.shape.w;
+  ws.xb.resize(static_cast<std::size_t>(count));
+  int64_t lo = 0, hi = 0;
+  (has_avx512dq() ? to_double_avx512 : to_double_baseline)(x, count, ws.xb.data(), lo, hi);
+  return magnitude(lo, hi);
+}
+
+// conv_gemm_folded after input_to_double.
+void folded_from_doubles(const GemmLayer& L, const FoldedGemm& folded, int64_t n, int64_t* y,
+                         GemmScratch& ws);
 
 }  // namespace
 
@@ -207,41 +251,52 @@ bool fold_exact(const FoldedGemm& folded, int64_t a_max) {
 }
 
 int64_t max_abs(const int64_t* x, int64_t count) {
-  int64_t lo = 0, hi = 0;  // two reductions the compiler vectorises; |lo| taken once at the end
-  for (int64_t i = 0; i < count; ++i) {
-    lo = std::min(lo, x[i]);
-    hi = std::max(hi, x[i]);
-  }
-  if (lo == std::numeric_limits<int64_t>::min()) return std::numeric_limits<int64_t>::max();
-  return std::max(-lo, hi);
+  int64_t lo = 0, hi = 0;
+  (has_avx512dq() ? min_max_avx512 : min_max_baseline)(x, count, lo, hi);
+  return magnitude(lo, hi);
 }
 
 void conv_gemm_folded(const GemmLayer& L, const FoldedGemm& folded, int64_t n, const int64_t* x,
                       int64_t* y, GemmScratch& ws) {
+  input_to_double(L, n, x, ws);
+  folded_from_doubles(L, folded, n, y, ws);
+}
+
+namespace {
+
+void folded_from_doubles(const GemmLayer& L, const FoldedGemm& folded, int64_t n, int64_t* y,
+                         GemmScratch& ws) {
   const layout::ConvShape& s = L.shape;
   const int64_t k = s.k(), P = s.positions(), width = n * P, cout = L.out_channels;
   const int64_t cout_g = cout / L.groups, cin = s.cin_g * L.groups, plane = s.h * s.w;
-  // The input as doubles once (xb), then the n samples' patch matrices side by side (as
-  // conv_gemm_blocks) by plain copies; one GEMM per group.
-  ws.xb.resize(static_cast<std::size_t>(n * cin * plane));
-  (has_avx512dq() ? to_double_avx512 : to_double_baseline)(x, n * cin * plane, ws.xb.data());
-  ws.col.resize(static_cast<std::size_t>(L.groups * k * width));
-  for (int64_t gi = 0; gi < L.groups; ++gi)
-    for (int64_t i = 0; i < n; ++i)
-      layout::im2col_onnx(s, ws.xb.data() + (i * cin + gi * s.cin_g) * plane,
-                          ws.col.data() + gi * k * width + i * P, width);
+  // From the input as doubles (xb), patch matrices by plain copies; one GEMM per group and slice
+  // into the sums part [Cout][n * P].
+  // Slices of whole samples, about 512 columns each, so that a slice's patch matrix stays in the
+  // core's L2 cache between its im2col and its GEMM.
+  const int64_t slice = std::max<int64_t>(1, std::min<int64_t>(512 / P, n));
+  ws.col.resize(static_cast<std::size_t>(k * slice * P));
   ws.part.resize(static_cast<std::size_t>(cout * width));
-  for (int64_t gi = 0; gi < L.groups; ++gi)
-    gemm(cout_g, width, k, folded.weight.data() + gi * cout_g * k, ws.col.data() + gi * k * width,
-         ws.part.data() + gi * cout_g * width, ws.wq);
+  for (int64_t first = 0; first < n; first += slice) {
+    const int64_t ns = std::min(slice, n - first), cols = ns * P;
+    for (int64_t gi = 0; gi < L.groups; ++gi) {
+      for (int64_t i = 0; i < ns; ++i)
+        layout::im2col_onnx(s, ws.xb.data() + ((first + i) * cin + gi * s.cin_g) * plane,
+                            ws.col.data() + i * P, cols);
+      gemm({cout_g, cols, k, width, folded.weight.data() + gi * cout_g * k, ws.col.data(),
+            ws.part.data() + gi * cout_g * width + first * P, nullptr},
+           ws.wq);
+    }
+  }
   (has_avx512dq() ? finish_avx512 : finish_baseline)(L, n, ws.part.data(), y);
 }
 
+}  // namespace
+
 GemmPath conv_gemm(const GemmLayer& L, const FoldedGemm* folded, int64_t n, const int64_t* x,
                    int64_t* y, GemmScratch& ws) {
-  const int64_t in_count = n * L.shape.cin_g * L.groups * L.shape.h * L.shape.w;
-  if (folded && fold_exact(*folded, max_abs(x, in_count))) {
-    conv_gemm_folded(L, *folded, n, x, y, ws);
+  // The conversion to doubles finds max |q_x| on the way; on the fallback it is wasted, once.
+  if (folded && !folded->weight.empty() && fold_exact(*folded, input_to_double(L, n, x, ws))) {
+    folded_from_doubles(L, *folded, n, y, ws);
     return GemmPath::Folded;
   }
   conv_gemm_blocks(L, n, x, y, ws);

@@ -1,6 +1,8 @@
 // The golden integer executor: the specification every simulator and RTL block is checked against.
 // All arithmetic follows int_arith.h, op by op in int_kernels.h; the only float steps are the host
 // pre-processing before the first Quantize and the final conversion of the logits to real numbers.
+// Conv/Gemm layers run int_gemm_fast.h's folded double GEMM where its exactness bound holds (the
+// same codes as int_kernels.h's conv_gemm_blocks, which runs elsewhere).
 #pragma once
 
 #include <cstdint>

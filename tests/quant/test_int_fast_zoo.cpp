@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,8 @@ const std::string kModels = std::string(TILESCALE_SOURCE_DIR) + "/models/";
 struct ZooModel {
   std::string name, dataset, block;  // block: a block granularity that fits the model
 };
+
+void PrintTo(const ZooModel& z, std::ostream* os) { *os << z.name << " " << z.block; }
 
 class IntFastZoo : public ::testing::TestWithParam<ZooModel> {};
 

@@ -57,7 +57,7 @@ kernels::GemmLayer gemm_layer_of(const QuantizedModel& model, const LayerQuant& 
   return L;
 }
 
-IntExecutor::IntExecutor(const QuantizedModel& model, int threads) : model_(model) {
+IntExecutor::IntExecutor(const QuantizedModel& model, int threads, IntGemm gemm) : model_(model) {
   threads_ =
       threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   openblas_set_num_threads(1);
@@ -73,6 +73,9 @@ IntExecutor::IntExecutor(const QuantizedModel& model, int threads) : model_(mode
   layer_of_op_.assign(model.plan.ops.size(), -1);
   for (std::size_t l = 0; l < model.layers.size(); ++l)
     layer_of_op_[model.layers[l].op] = static_cast<int>(l);
+  if (gemm == IntGemm::Fast)
+    for (const LayerQuant& layer : model.layers)
+      folded_.push_back(kernels::fold_gemm(gemm_layer_of(model, layer)));
   for (std::size_t v = 0; v < model.acts.size(); ++v)
     if (model.plan.scale_source[v] == static_cast<int>(v) && model.acts[v].is_float() &&
         static_cast<int>(v) != model.graph.output)
@@ -99,7 +102,8 @@ void IntExecutor::run_op(std::size_t oi, int64_t n, Workspace& ws) const {
   // The Quantize op has no graph node (op.node < 0): look the node up only in the cases with one.
   auto node = [&]() -> const model::Node& { return g.nodes[op.node]; };
   auto& out = ws.codes[op.output];
-  out.assign(static_cast<std::size_t>(n * g.values[op.output].size()), 0);
+  // Every kernel writes each of its outputs, so the buffer is only sized, not cleared.
+  out.resize(static_cast<std::size_t>(n * g.values[op.output].size()));
   const int64_t count = static_cast<int64_t>(out.size());
   const ActQuant& oq = model_.act_of(op.output);
   const kernels::OutGrid grid{oq.scale, model_.options.scale_bits, model_.output_range(op)};
@@ -110,10 +114,12 @@ void IntExecutor::run_op(std::size_t oi, int64_t n, Workspace& ws) const {
     case QOpKind::Quantize:
       kernels::quantize_f32(ws.host[op.inputs[0]].data(), count, oq.scale, oq.range(), out.data());
       break;
-    case QOpKind::Gemm:
-      kernels::conv_gemm_blocks(gemm_layer_of(model_, model_.layers[layer_of_op_[oi]]), n, in(0),
-                                out.data(), ws.gemm);
+    case QOpKind::Gemm: {
+      const int l = layer_of_op_[oi];
+      kernels::conv_gemm(gemm_layer_of(model_, model_.layers[l]),
+                         folded_.empty() ? nullptr : &folded_[l], n, in(0), out.data(), ws.gemm);
       break;
+    }
     case QOpKind::Add:
       kernels::add(in(0), step(0), in(1), step(1), count, grid, out.data());
       break;
@@ -154,6 +160,11 @@ void IntExecutor::run_op(std::size_t oi, int64_t n, Workspace& ws) const {
                      out.data());
       break;
   }
+}
+
+int64_t IntExecutor::folded_layers() const {
+  return std::count_if(folded_.begin(), folded_.end(),
+                       [](const kernels::FoldedGemm& f) { return !f.weight.empty(); });
 }
 
 void IntExecutor::real_output(const Workspace& ws, int64_t n, float* out) const {

@@ -1,11 +1,14 @@
 // The golden integer executor: the specification every simulator and RTL block is checked against.
 // All arithmetic follows int_arith.h, op by op in int_kernels.h; the only float steps are the host
 // pre-processing before the first Quantize and the final conversion of the logits to real numbers.
+// Conv/Gemm layers run int_gemm_fast.h's folded double GEMM where its exactness bound holds (the
+// same codes as int_kernels.h's conv_gemm_blocks, which runs elsewhere).
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
+#include "tilescale/quant/int_gemm_fast.h"
 #include "tilescale/quant/int_kernels.h"
 #include "tilescale/quant/quantized_model.h"
 
@@ -15,11 +18,18 @@ namespace tilescale::quant {
 // `model` and `layer`.
 kernels::GemmLayer gemm_layer_of(const QuantizedModel& model, const LayerQuant& layer);
 
+// How Conv/Gemm layers compute their block sums. Both give the same codes (int_gemm_fast.h proves
+// it); Reference exists so tests and benchmarks can compare the two.
+enum class IntGemm {
+  Fast,       // kernels::conv_gemm: the folded double GEMM where its bound holds, else Reference
+  Reference,  // kernels::conv_gemm_blocks only
+};
+
 class IntExecutor {
  public:
   // Throws InputError naming the graph's file if one sample per thread would not fit the memory
   // budget (core/memory_budget.h); runs fewer than 8 samples per chunk if 8 would not.
-  explicit IntExecutor(const QuantizedModel& model, int threads = 0);
+  explicit IntExecutor(const QuantizedModel& model, int threads = 0, IntGemm gemm = IntGemm::Fast);
 
   // Real-valued network output for n NCHW float32 samples: [n][output size]. For a final Gemm this
   // is acc * 2^-F * s_y (no requantization), else the output codes times their step.
@@ -33,6 +43,8 @@ class IntExecutor {
 
   int threads() const { return threads_; }
   int64_t chunk() const { return chunk_; }  // samples per chunk in run()
+  // Layers whose folded weights exist (fold bound S < 2^53); each still checks its inputs per call.
+  int64_t folded_layers() const;
 
  private:
   struct Workspace;
@@ -45,7 +57,8 @@ class IntExecutor {
   int64_t chunk_ = 8;  // samples a worker runs through the network at a time
   double
       bytes_per_sample_;  // int64 codes of every value + the im2col of the largest Conv (doubles)
-  std::vector<int> layer_of_op_;  // per plan op: index into model.layers, or -1
+  std::vector<int> layer_of_op_;             // per plan op: index into model.layers, or -1
+  std::vector<kernels::FoldedGemm> folded_;  // per layer; empty with IntGemm::Reference
 };
 
 }  // namespace tilescale::quant

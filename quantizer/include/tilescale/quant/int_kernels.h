@@ -76,8 +76,8 @@ struct GemmLayer {
 // Buffers of conv_gemm_blocks, grown on demand; one per thread.
 struct GemmScratch {
   std::vector<double> col;   // im2col of the n samples, [groups][k][n * positions]
-  std::vector<double> wq;    // one group's weights of one reduction group
-  std::vector<double> xb;    // the matching rows of col
+  std::vector<double> wq;    // one group's weights of one reduction group (folded GEMM: B panel)
+  std::vector<double> xb;    // the matching rows of col (folded GEMM: the input as doubles)
   std::vector<double> part;  // block partial sums of one group
   std::vector<int64_t> acc;  // [Cout][n * positions] wide accumulators
 };

@@ -1,0 +1,70 @@
+// A fast exact path for Conv/Gemm layers of the golden integer executor: the same codes as
+// kernels::conv_gemm_blocks (int_kernels.h, the reference and the fallback), from one double GEMM
+// per layer group instead of one GEMM and one int64 scale-and-add pass per reduction group.
+//
+// Why it is exact. conv_gemm_blocks computes, per output o and pixel,
+//   acc = bias_q[o] + sum over blocks b of P[b] * m[b] * 2^(F - r[b]),  P[b] = sum q_x * q_w.
+// The block scale s[b] = m[b] * 2^(F - r[b]) is an integer (F = max r), so
+//   acc - bias_q[o] = sum over k of q_x[k] * W'[o][k],   W'[o][k] = q_w[o][k] * s[block of (o, k)],
+// one dot product of integers. Let S = max over o of sum_k |W'[o][k]| (fold_bound) and A the
+// largest |q_x| of the input. Every product, every partial sum in any order and the result have
+// magnitude at most A * S; if A * S < 2^53 they are all integers a double holds exactly, so a
+// double GEMM (any blocking, any FMA use, any thread count) returns the exact sum. The bound is
+// checked per call on the actual codes (fold_exact), so no metadata about the input grid has to be
+// trusted; outside it conv_gemm falls back to conv_gemm_blocks.
+//
+// Why not fp32 per block: a block partial sum fits fp32 only while K_blk * max|q_x| * max|q_w| <
+// 2^24, and even then each reduction group needs its own int64 multiply-add pass over the
+// accumulators; with block:16 that pass costs as much as the GEMM itself. Folding the integer
+// scales into the weights removes the per-block pass and the per-block GEMM launches altogether.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "tilescale/quant/int_kernels.h"
+
+namespace tilescale::quant::kernels {
+
+// 2^53: every integer of magnitude <= 2^53 is a double, 2^53 + 1 is the first one that is not.
+inline constexpr int64_t kExactDoubleLimit = int64_t{1} << 53;
+static_assert(std::numeric_limits<double>::radix == 2 && std::numeric_limits<double>::digits == 53,
+              "the folded GEMM's bound assumes IEEE binary64 doubles");
+static_assert(static_cast<int64_t>(static_cast<double>(kExactDoubleLimit - 1)) ==
+                  kExactDoubleLimit - 1,
+              "integers below 2^53 round-trip through double");
+
+// The layer's weights with the block scales folded in, for conv_gemm_folded.
+struct FoldedGemm {
+  // S = max over o of sum_k |q_w[o][k]| * m[b] * 2^(F - r[b]); saturates at INT64_MAX when a term
+  // cannot be formed (F - r[b] < 0 or > 62) or the sum passes 2^63.
+  int64_t bound = std::numeric_limits<int64_t>::max();
+  // [Cout][k] W' in ONNX order (group gi's rows gi * Cout/groups ...); empty unless bound < 2^53,
+  // which makes every W' an exact double.
+  std::vector<double> weight;
+};
+
+// Computes S (exactly, in 128-bit integers) and, when S < 2^53, the folded weights.
+FoldedGemm fold_gemm(const GemmLayer& layer);
+
+// True iff inputs with max |q_x| <= a_max keep every partial sum of the folded GEMM below 2^53:
+// a_max * S < 2^53 (a_max is taken as at least 1 so that W' itself is bounded too).
+bool fold_exact(const FoldedGemm& folded, int64_t a_max);
+
+// The largest |x[i]| of count codes.
+int64_t max_abs(const int64_t* x, int64_t count);
+
+// conv_gemm_blocks' result by one double GEMM per group. Requires fold_exact(folded, max |x|).
+void conv_gemm_folded(const GemmLayer& layer, const FoldedGemm& folded, int64_t n, const int64_t* x,
+                      int64_t* y, GemmScratch& scratch);
+
+enum class GemmPath { Folded, Blocks };
+
+// The layer on x, as conv_gemm_blocks defines it: conv_gemm_folded when `folded` is given and
+// fold_exact holds for these n samples, else conv_gemm_blocks. Returns the path taken; the codes
+// are the same either way.
+GemmPath conv_gemm(const GemmLayer& layer, const FoldedGemm* folded, int64_t n, const int64_t* x,
+                   int64_t* y, GemmScratch& scratch);
+
+}  // namespace tilescale::quant::kernels

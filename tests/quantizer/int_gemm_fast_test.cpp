@@ -1,0 +1,189 @@
+// The folded double GEMM (quant/int_gemm_fast.h) against the reference kernels::conv_gemm_blocks
+// (itself tested against exact 128-bit arithmetic in int_kernels_test.cpp): byte-identical codes
+// on random layers of every granularity and bit width, and its exactness bound at the edge - one
+// input code inside it takes the folded path, one code more takes the fallback.
+// Seeds are fixed and printed on failure; TILESCALE_TEST_SEED overrides them all.
+#include "tilescale/quant/int_gemm_fast.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "int_test_support.h"
+#include "tilescale/quant/granularity.h"
+
+namespace tilescale::quant::kernels {
+namespace {
+
+using test::Random;
+namespace layout = model::layout;
+
+// A layer with its own storage; view points into it.
+struct Layer {
+  BlockGrid grid;
+  std::vector<int8_t> weight;
+  std::vector<FixedMultiplier> mult;
+  std::vector<int64_t> bias;
+  GemmLayer view;
+};
+
+// A Conv (kernel > 0) or Gemm (kernel == 0) layer with random codes: w_bits weights, multipliers
+// of 16 bits with shifts r in [r_lo, r_hi] (F = max r), small biases.
+Layer make_layer(Random& rnd, const std::string& granularity, int64_t cin, int64_t cout,
+                 int64_t groups, int64_t kernel, int w_bits, int r_lo, int r_hi) {
+  Layer L;
+  model::Node node;
+  const int64_t cin_g = cin / groups;
+  if (kernel == 0) {
+    node.op = model::Op::Gemm;
+    node.weight.shape = {cout, cin};
+    L.view.shape = layout::conv_shape(node, model::Value{"x", {cin}}, model::Value{"y", {cout}});
+  } else {
+    node.op = model::Op::Conv;
+    node.window.kernel_h = node.window.kernel_w = kernel;
+    node.window.pad_top = node.window.pad_left = node.window.pad_bottom = node.window.pad_right =
+        kernel / 2;
+    node.window.groups = groups;
+    node.weight.shape = {cout, cin_g, kernel, kernel};
+    L.view.shape =
+        layout::conv_shape(node, model::Value{"x", {cin, 7, 6}}, model::Value{"y", {cout, 7, 6}});
+  }
+  L.grid = make_block_grid(node, Granularity::parse(granularity));
+  for (int64_t i = 0; i < cout * L.view.shape.k(); ++i)
+    L.weight.push_back(
+        static_cast<int8_t>(rnd.uniform(signed_range(w_bits).lo, signed_range(w_bits).hi)));
+  int frac = 0;
+  for (int64_t b = 0; b < L.grid.num_blocks(); ++b) {
+    FixedMultiplier f;
+    f.m = rnd.uniform(1 << 15, (1 << 16) - 1);
+    f.r = static_cast<int>(rnd.uniform(r_lo, r_hi));
+    frac = std::max(frac, f.r);
+    L.mult.push_back(f);
+  }
+  for (int64_t o = 0; o < cout; ++o) L.bias.push_back(rnd.uniform(-(int64_t{1} << 30), 1 << 30));
+  L.view.groups = groups;
+  L.view.out_channels = cout;
+  L.view.grid = &L.grid;
+  L.view.weight = L.weight.data();
+  L.view.multiplier = L.mult.data();
+  L.view.bias_q = L.bias.data();
+  L.view.frac_bits = frac;
+  L.view.range = signed_range(8);
+  return L;
+}
+
+int64_t input_size(const GemmLayer& L) { return L.shape.cin_g * L.groups * L.shape.h * L.shape.w; }
+int64_t output_size(const GemmLayer& L) { return L.out_channels * L.shape.positions(); }
+
+// conv_gemm with the folded weights against conv_gemm_blocks on n samples; returns the path.
+GemmPath expect_same_as_blocks(const GemmLayer& L, const std::vector<int64_t>& x, int64_t n) {
+  const FoldedGemm folded = fold_gemm(L);
+  std::vector<int64_t> want(static_cast<std::size_t>(n * output_size(L)), -7), got(want.size(), 7);
+  GemmScratch scratch;
+  conv_gemm_blocks(L, n, x.data(), want.data(), scratch);
+  const GemmPath path = conv_gemm(L, &folded, n, x.data(), got.data(), scratch);
+  for (std::size_t i = 0; i < want.size(); ++i)
+    if (got[i] != want[i]) {
+      ADD_FAILURE() << "code " << i << ": " << got[i] << " != reference " << want[i];
+      break;
+    }
+  return path;
+}
+
+struct RandomCase {
+  std::string granularity;
+  int64_t cin, cout, groups, kernel;
+};
+
+// Every granularity, bit widths 2..8, unsigned and signed inputs, requantized and kept
+// accumulators: all take the folded path (shift spread 0..3) and match the reference.
+TEST(IntGemmFast, RandomLayersMatchReferenceEveryGranularityAndBitWidth) {
+  const RandomCase cases[] = {{"layer", 12, 8, 1, 3},     {"channel", 12, 8, 1, 3},
+                              {"block:4x5", 12, 8, 1, 3}, {"block:16x16", 32, 20, 1, 3},
+                              {"mx:32", 12, 8, 1, 3},     {"vsq:16", 12, 8, 1, 3},
+                              {"channel", 8, 8, 8, 3},    {"block:4x4", 8, 8, 2, 1},
+                              {"mx:32", 70, 10, 1, 0},    {"block:16x16", 70, 10, 1, 0}};
+  for (int w_bits = 2; w_bits <= 8; ++w_bits)
+    for (const RandomCase& c : cases)
+      for (const bool keep : {false, true}) {
+        Random rnd(1000 + static_cast<uint32_t>(w_bits));
+        SCOPED_TRACE(rnd.note() + "; " + c.granularity + " W" + std::to_string(w_bits) + " cin " +
+                     std::to_string(c.cin) + " groups " + std::to_string(c.groups) + " kernel " +
+                     std::to_string(c.kernel) + (keep ? " keep_acc" : ""));
+        const IntRange in = w_bits % 2 ? unsigned_range(8) : signed_range(w_bits < 5 ? 4 : 8);
+        // Shifts that spread requantized outputs over the 8-bit range: a typical sum of K
+        // products, times m ~ 1.5 * 2^15, lands near 16 output codes.
+        const double k = static_cast<double>(c.cin / c.groups * std::max<int64_t>(c.kernel, 1) *
+                                             std::max<int64_t>(c.kernel, 1));
+        const double typical = std::sqrt(k) * double(in.hi) * std::ldexp(1.0, w_bits - 1) / 3.0;
+        const int r_lo = static_cast<int>(std::lround(std::log2(typical * 1.5 * 32768 / 16)));
+        Layer L = make_layer(rnd, c.granularity, c.cin, c.cout, c.groups, c.kernel, w_bits, r_lo,
+                             r_lo + 3);
+        L.view.keep_acc = keep;
+        const int64_t n = c.kernel == 0 ? 37 : 3;  // Gemm: N = n, so whole 16-column panels too
+        const std::vector<int64_t> x = rnd.codes(n * input_size(L.view), in);
+        EXPECT_EQ(expect_same_as_blocks(L.view, x, n), GemmPath::Folded);
+      }
+}
+
+// Shifts spread over 40 bits: S passes 2^53, fold_gemm keeps no weights, conv_gemm falls back.
+TEST(IntGemmFast, WideShiftSpreadFallsBackToBlocks) {
+  Random rnd(2001);
+  SCOPED_TRACE(rnd.note());
+  const Layer L = make_layer(rnd, "mx:32", 70, 10, 1, 0, 8, 0, 40);
+  EXPECT_TRUE(fold_gemm(L.view).weight.empty());
+  const std::vector<int64_t> x = rnd.codes(4 * input_size(L.view), unsigned_range(8));
+  EXPECT_EQ(expect_same_as_blocks(L.view, x, 4), GemmPath::Blocks);
+}
+
+// The bound at its edge. A Gemm of K = 16 inputs, one output, one block, weights all -128 (8
+// bits), multiplier m = 2^15 with r = F - 14: s = 2^29, S = 16 * 128 * 2^29 = 2^40. Inputs with
+// max |q_x| = 2^13 - 1 give A * S = 2^53 - 2^40 < 2^53: folded. 2^13 gives exactly 2^53: the
+// fallback. Both byte-identical to conv_gemm_blocks.
+TEST(IntGemmFast, BoundEdgeOneCodeInsideFoldsOneCodeOutsideFallsBack) {
+  Random rnd(2002);
+  SCOPED_TRACE(rnd.note());
+  Layer L = make_layer(rnd, "layer", 16, 1, 1, 0, 8, 0, 0);
+  std::fill(L.weight.begin(), L.weight.end(), int8_t{-128});
+  L.mult[0] = {int64_t{1} << 15, 0};
+  L.view.frac_bits = 14;
+  L.view.keep_acc = true;  // the 2^53-scale sums themselves are compared, not a rounded code
+  const FoldedGemm folded = fold_gemm(L.view);
+  ASSERT_EQ(folded.bound, int64_t{1} << 40);
+  const int64_t inside = (int64_t{1} << 13) - 1, outside = int64_t{1} << 13;
+  EXPECT_TRUE(fold_exact(folded, inside));
+  EXPECT_FALSE(fold_exact(folded, outside));
+  for (const int64_t a : {inside, outside}) {
+    SCOPED_TRACE("max |q_x| = " + std::to_string(a));
+    // One sample at -a (the extreme), the others random within +-a.
+    std::vector<int64_t> x = rnd.codes(3 * 16, {-a, a});
+    std::fill(x.begin(), x.begin() + 16, -a);
+    EXPECT_EQ(expect_same_as_blocks(L.view, x, 3),
+              a == inside ? GemmPath::Folded : GemmPath::Blocks);
+  }
+}
+
+// The same edge in the reduction length, with 8-bit codes: s = 2^15 * 2^14 = 2^29 turns the bound
+// into K * 255 * 128 < 2^24, the fp32 bound of a plain block sum. K = 514 unsigned codes of 255
+// times |w| = 128 stays below it; one more input element (K = 515) crosses it.
+TEST(IntGemmFast, BoundEdgeInReductionLength) {
+  for (const int64_t k : {int64_t{514}, int64_t{515}}) {
+    Random rnd(2003);
+    SCOPED_TRACE(rnd.note() + "; K = " + std::to_string(k));
+    Layer L = make_layer(rnd, "layer", k, 2, 1, 0, 8, 0, 0);
+    std::fill(L.weight.begin(), L.weight.end(), int8_t{-128});
+    L.mult[0] = {int64_t{1} << 15, 0};
+    L.view.frac_bits = 14;
+    L.view.keep_acc = true;
+    std::vector<int64_t> x = rnd.codes(2 * k, unsigned_range(8));
+    std::fill(x.begin(), x.begin() + k, 255);
+    EXPECT_EQ(expect_same_as_blocks(L.view, x, 2), k == 514 ? GemmPath::Folded : GemmPath::Blocks);
+  }
+}
+
+}  // namespace
+}  // namespace tilescale::quant::kernels

@@ -8,9 +8,13 @@ namespace tilescale::quant {
 
 // A float graph computing what the integer path computes, up to float rounding: Conv/Gemm weights
 // are the realised weights (realized_weight), and a FakeQuant node follows every tensor that has
-// its own activation grid, every standalone Relu/Clip and every Pad with a non-zero value. Original
-// value ids keep their meaning (the value before its FakeQuant); new values are appended. With
-// float activations (a_bits 32) only the weights are quantized.
+// its own activation grid, every standalone Relu/Clip and every Pad with a non-zero value. Every
+// other rescale the integer kernels perform is modelled with its realised multiplier (the same
+// to_fixed_multiplier bits, so shift-only scales too): a Mul by M_i * s_y / s_i before each input
+// of an Add or Concat, and a Mul by M * s_y * count / s_x after an AveragePool (per window count)
+// or GlobalAveragePool. Original value ids keep their meaning (the value before its FakeQuant, with
+// those factors applied); new values are appended. With float activations (a_bits 32) only the
+// weights are quantized.
 model::Graph make_fake_quant_graph(const QuantizedModel& model);
 
 }  // namespace tilescale::quant

@@ -122,14 +122,13 @@ Dataset random_images(int64_t count, uint64_t seed) {
   return d;
 }
 
-// Every rescale between the two paths is the same, so the codes of the two paths differ only where
-// float rounding lands a value on the other side of a rounding tie (frequent with shift-only
-// multipliers, whose products are often exact halves). Random weights on random images leave many
-// near-ties between classes, so top-1 is a weak test here and the logits are the strong one.
-// Measured at --scale-bits 1 / 4 (largest |logit diff| over largest |logit|): with the rescales
-// modelled, at most 1.2% / 1.0% and top-1 agreement >= 98.2%; with only the Conv/Gemm multipliers
-// modelled (the old fake path) concat 5.3% / 1.8%, avgpool 19% / 1.9%, pad 38% / 2.3%, and top-1
-// down to 85.9%.
+// Every rescale between the two paths is the same, and the fake path puts each exact rounding tie
+// of the integer path on the side it takes (fake_quant.h): the two paths then differ only where
+// float rounding error exceeds a quarter of an accumulator's resolution, which at 16 scale bits
+// happens now and then (measured: one code, 0.2% of the largest logit, in the avgpool graph) and
+// below that not at all (< 1e-4%). With only the Conv/Gemm multipliers modelled (the old fake
+// path) the largest |logit diff| over the largest |logit| was at --scale-bits 1 / 4: concat 5.3% /
+// 1.8%, avgpool 19% / 1.9%, pad 38% / 2.3%, and top-1 agreement down to 85.9%.
 void check_synthetic(const model::Graph& g, const char* what) {
   const Dataset calib = random_images(64, 11), test = random_images(1000, 12);
   std::vector<float> in(static_cast<std::size_t>(test.count * test.image_size()));
@@ -146,8 +145,8 @@ void check_synthetic(const model::Graph& g, const char* what) {
     const Agreement a = compare(m, in, test.count);
     std::printf("%s scale-bits %d: top-1 agree %.4f, max |logit diff| %.4g of %.4g\n", what, bits,
                 a.fraction(), a.max_diff, a.max_logit);
-    EXPECT_GE(a.fraction(), 0.975) << what << " at --scale-bits " << bits;
-    EXPECT_LE(a.max_diff, 0.015 * a.max_logit) << what << " at --scale-bits " << bits;
+    EXPECT_GE(a.fraction(), 0.999) << what << " at --scale-bits " << bits;
+    EXPECT_LE(a.max_diff, 0.005 * a.max_logit) << what << " at --scale-bits " << bits;
   }
 }
 

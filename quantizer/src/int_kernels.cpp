@@ -130,12 +130,12 @@ void add(const int64_t* a, double step_a, const int64_t* b, double step_b, int64
   const int F = std::max(ma.r, mb.r);
   if (F > kMaxShift || F < -kMaxShift)
     throw std::overflow_error("Add: the sum needs a shift of " + std::to_string(F) +
-                              " bits, outside -62..62 (steps " + std::to_string(step_a) + ", " +
+                              " bits, outside -63..63 (steps " + std::to_string(step_a) + ", " +
                               std::to_string(step_b) + " into " + std::to_string(out.step) + ")");
   const int64_t sa = aligned_multiplier(ma, F, step_a, out);
   const int64_t sb = aligned_multiplier(mb, F, step_b, out);
   // |acc| <= max|a| * sa + max|b| * sb, checked in double against 2^62 (so the rounding offset
-  // 2^(F-1) <= 2^61 fits as well): then no product or sum below can wrap.
+  // 2^(F-1) <= 2^62 fits as well): then no product or sum below can wrap.
   const double worst = static_cast<double>(max_abs(a, count)) * static_cast<double>(sa) +
                        static_cast<double>(max_abs(b, count)) * static_cast<double>(sb);
   if (worst >= std::ldexp(1.0, 62))

@@ -61,7 +61,7 @@ void finalize_multipliers(QuantizedModel& model) {
     // in a bundle can ask for more.
     if (frac > kMaxShift || frac < -kMaxShift)
       fail_input(layer.name, "the accumulator needs F = " + std::to_string(frac) +
-                                 " fractional bits, outside -62..62 (block scales too small or "
+                                 " fractional bits, outside -63..63 (block scales too small or "
                                  "too large for the output step)");
     layer.frac_bits = frac;
     for (std::size_t o = 0; o < layer.bias_q.size(); ++o) {

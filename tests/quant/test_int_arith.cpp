@@ -79,21 +79,28 @@ TEST(IntArith, FixedMultiplierCarryRenormalises) {
 }
 
 TEST(IntArith, RoundShiftRefusesShiftsBeyondTheBoundEitherWay) {
+  // 63 is the widest (the RTL's 6-bit F): still exact at both ends.
   EXPECT_EQ(round_shift_half_up(int64_t{1} << 61, 62), 1);
+  EXPECT_EQ(round_shift_half_up((int64_t{1} << 62) - 1, 63), 0);
+  EXPECT_EQ(round_shift_half_up(std::numeric_limits<int64_t>::min(), 63), -1);
   EXPECT_EQ(round_shift_half_up(1, -62), int64_t{1} << 62);
-  for (int shift : {63, 64, 100, -63, -64, -100})
+  EXPECT_EQ(round_shift_half_up(-1, -63), std::numeric_limits<int64_t>::min());
+  for (int shift : {64, 65, 100, -64, -65, -100})
     EXPECT_THROW(round_shift_half_up(1, shift), std::overflow_error) << shift;
 }
 
 TEST(IntArith, RoundShiftRefusesResultsThatLeaveInt64) {
   // A left shift (negative shift) whose product overflows, either sign.
+  EXPECT_THROW(round_shift_half_up(1, -63), std::overflow_error);
   EXPECT_THROW(round_shift_half_up(2, -62), std::overflow_error);
-  EXPECT_THROW(round_shift_half_up(-4, -61), std::overflow_error);
+  EXPECT_THROW(round_shift_half_up(-5, -61), std::overflow_error);
+  EXPECT_EQ(round_shift_half_up(-4, -61), std::numeric_limits<int64_t>::min());
   EXPECT_EQ(round_shift_half_up(-3, -61), -3 * (int64_t{1} << 61));
   EXPECT_EQ(round_shift_half_up(-1, -62), -(int64_t{1} << 62));
   // The rounding offset 2^(shift-1) pushed past INT64_MAX.
   const int64_t top = std::numeric_limits<int64_t>::max();
   EXPECT_THROW(round_shift_half_up(top, 1), std::overflow_error);
+  EXPECT_THROW(round_shift_half_up(int64_t{1} << 62, 63), std::overflow_error);
   EXPECT_EQ(round_shift_half_up(top - 1, 1), (int64_t{1} << 62) - 1);
 }
 

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <stdexcept>
+#include <string>
 
 namespace tilescale::quant::kernels {
 
@@ -99,12 +101,46 @@ void conv_gemm_blocks(const GemmLayer& L, int64_t n, const int64_t* x, int64_t* 
     }
 }
 
+namespace {
+
+// m * 2^(F - r) for the Add path, refused (std::overflow_error) when the shift or the product
+// leaves int64: the two input grids are then too far apart for one exact accumulator.
+int64_t aligned_multiplier(const FixedMultiplier& f, int F, double step, const OutGrid& out) {
+  const int up = F - f.r;  // >= 0: F is the larger r
+  if (up > kMaxShift || f.m > (std::numeric_limits<int64_t>::max() >> up))
+    throw std::overflow_error("Add: input step " + std::to_string(step) + " into output step " +
+                              std::to_string(out.step) + " needs m * 2^" + std::to_string(up) +
+                              ", beyond int64 (input grids too far apart for --scale-bits " +
+                              std::to_string(out.scale_bits) + ")");
+  return f.m * (int64_t{1} << up);
+}
+
+int64_t max_abs(const int64_t* x, int64_t count) {
+  int64_t m = 0;
+  for (int64_t i = 0; i < count; ++i) m = std::max(m, x[i] < 0 ? -x[i] : x[i]);
+  return m;
+}
+
+}  // namespace
+
 void add(const int64_t* a, double step_a, const int64_t* b, double step_b, int64_t count,
          const OutGrid& out, int64_t* y) {
   const FixedMultiplier ma = to_fixed_multiplier(step_a / out.step, out.scale_bits);
   const FixedMultiplier mb = to_fixed_multiplier(step_b / out.step, out.scale_bits);
   const int F = std::max(ma.r, mb.r);
-  const int64_t sa = ma.m * (int64_t{1} << (F - ma.r)), sb = mb.m * (int64_t{1} << (F - mb.r));
+  if (F > kMaxShift || F < -kMaxShift)
+    throw std::overflow_error("Add: the sum needs a shift of " + std::to_string(F) +
+                              " bits, outside -63..63 (steps " + std::to_string(step_a) + ", " +
+                              std::to_string(step_b) + " into " + std::to_string(out.step) + ")");
+  const int64_t sa = aligned_multiplier(ma, F, step_a, out);
+  const int64_t sb = aligned_multiplier(mb, F, step_b, out);
+  // |acc| <= max|a| * sa + max|b| * sb, checked in double against 2^62 (so the rounding offset
+  // 2^(F-1) <= 2^62 fits as well): then no product or sum below can wrap.
+  const double worst = static_cast<double>(max_abs(a, count)) * static_cast<double>(sa) +
+                       static_cast<double>(max_abs(b, count)) * static_cast<double>(sb);
+  if (worst >= std::ldexp(1.0, 62))
+    throw std::overflow_error("Add: the accumulator could exceed int64 (|acc| up to " +
+                              std::to_string(worst) + "); input codes or steps out of range");
   for (int64_t i = 0; i < count; ++i)
     y[i] = saturate(round_shift_half_up(a[i] * sa + b[i] * sb, F), out.range);
 }

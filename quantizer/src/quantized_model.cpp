@@ -107,6 +107,12 @@ void finalize_multipliers(QuantizedModel& model) {
       if (layer.multiplier[b].m != 0) frac = std::max(frac, layer.multiplier[b].r);
     }
     if (frac == std::numeric_limits<int>::min()) frac = 0;
+    // F is a shift of every accumulator (int_arith.h's kMaxShift bounds it): tiny block scales
+    // in a bundle can ask for more.
+    if (frac > kMaxShift || frac < -kMaxShift)
+      fail_input(layer.name, "the accumulator needs F = " + std::to_string(frac) +
+                                 " fractional bits, outside -63..63 (block scales too small or "
+                                 "too large for the output step)");
     layer.frac_bits = frac;
     for (std::size_t o = 0; o < layer.bias_q.size(); ++o) {
       const double b = std::ldexp(node.bias.data[o] / s_y, frac);
@@ -144,6 +150,11 @@ void finalize_multipliers(QuantizedModel& model) {
                  "the accumulator could exceed 62 bits (block scales span too wide a "
                  "range for --scale-bits " +
                      std::to_string(model.options.scale_bits) + ")");
+    // A negative F (every multiplier >= 2^bits) makes the requantization a left shift by -F:
+    // the shifted accumulator must fit as well.
+    if (frac < 0 && worst * std::ldexp(1.0, -frac) >= std::ldexp(1.0, 62))
+      fail_input(layer.name, "the accumulator shifted left by -F = " + std::to_string(-frac) +
+                                 " could exceed 62 bits (block multipliers too large)");
   }
 }
 

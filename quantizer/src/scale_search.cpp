@@ -21,6 +21,12 @@ inline float fq(float x, double step, IntRange r) {
   return static_cast<float>(quantize_to_grid(x, step, r) * step);
 }
 
+// Below this many multiplier bits the search works on realised steps (ScaleSearch::realised_step).
+// From 16 bits on a multiplier is within 2^-17 of its real value: it moves a W8 weight by at most
+// 2^-10 of a step, far below the grid's spacing (0.7% at 100 points), so the float steps are kept
+// as they are and the default's bundles stay as they were.
+constexpr int kRealisedStepBits = 16;
+
 double weight_qmax_edge(int bits) { return std::ldexp(1.0, bits - 1) - 0.5; }
 
 // Candidate indices to score, in stages. Small layers score the whole grid. A layer whose one
@@ -202,7 +208,50 @@ std::vector<double> ScaleSearch::candidates(std::size_t l, int64_t block) const 
       }
     }
   }
+  // Each candidate is scored as the step the hardware applies, so the weights are quantized with
+  // it too: a shift-only multiplier moves a float step by up to 41%, which a search on float steps
+  // never sees. Candidates that realise the same step repeat; ties keep the first.
+  for (double& step : c) step = realised_step(l, step);
   return c;
+}
+
+// The weight step block steps of layer l become in hardware: M = s_x * s / s_y rounded to
+// --scale-bits (to_fixed_multiplier, as finalize_multipliers does with the float32 step), times
+// s_y / s_x. A layer with float logits has s_y = s_x * (largest block step) (set_logit_steps).
+// Identity at kRealisedStepBits bits and above, for float inputs, and for mx and vsq.
+double ScaleSearch::realised_step(std::size_t l, double step) const {
+  const int bits = m_.options.scale_bits;
+  const QOp& op = m_.plan.ops[m_.layers[l].op];
+  const ActQuant& in = m_.act_of(op.inputs[0]);
+  const ActQuant& out = m_.act_of(op.output);
+  // mx and vsq store their steps in a restricted form (E8M0, integer vector scales): kept.
+  const GranularityKind kind = m_.options.granularity.kind;
+  if (bits >= kRealisedStepBits || kind == GranularityKind::Mx || kind == GranularityKind::Vsq ||
+      in.is_float() || !(step > 0.0))
+    return step;
+  double s_y = out.scale;
+  if (out.is_float()) {
+    const float peak = *std::max_element(block_step_[l].begin(), block_step_[l].end());
+    s_y = in.scale * peak;
+  }
+  const double s_x = in.scale;
+  const FixedMultiplier f = to_fixed_multiplier(s_x * static_cast<float>(step) / s_y, bits);
+  return f.m == 0 ? step : f.value() * s_y / s_x;
+}
+
+// Moves every block to its realised step (and requantizes its weights with it) once the
+// activation grids are final: the activation search changes s_x and s_y after the weights were
+// chosen, and minmax never searches weights at all. A float-logits layer's largest block has M = 1
+// exactly, so its peak, and with it s_y, stays put.
+void ScaleSearch::realise_steps() {
+  if (m_.options.scale_bits >= kRealisedStepBits) return;
+  set_logit_steps();
+  for (std::size_t l = 0; l < m_.layers.size(); ++l) {
+    std::vector<double> steps(block_step_[l].size());
+    for (std::size_t b = 0; b < steps.size(); ++b) steps[b] = realised_step(l, block_step_[l][b]);
+    for (std::size_t b = 0; b < steps.size(); ++b) set_block(l, static_cast<int64_t>(b), steps[b]);
+  }
+  set_logit_steps();
 }
 
 void ScaleSearch::set_block(std::size_t l, int64_t block, double step) {
@@ -511,6 +560,7 @@ void ScaleSearch::run() {
     }
   }
   set_logit_steps();
+  realise_steps();
 }
 
 }  // namespace tilescale::quant

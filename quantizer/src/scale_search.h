@@ -37,6 +37,8 @@ class ScaleSearch {
   std::vector<float> quantized_columns(std::size_t l, double step) const;
   double layer_error(std::size_t l, const std::vector<float>& xq) const;
   void set_logit_steps();
+  double realised_step(std::size_t l, double step) const;
+  void realise_steps();
 
   QuantizedModel& m_;
   int64_t images_;

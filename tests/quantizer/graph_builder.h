@@ -94,6 +94,19 @@ class GraphBuilder {
     return n.output;
   }
 
+  // AveragePool k x k, stride `stride`, `pad` on every side: with count_include_pad false the
+  // border windows divide by fewer taps than the inner ones.
+  int avg_pool(int in, int64_t k, int64_t stride, int64_t pad, bool count_include_pad) {
+    const auto s = g_.values[in].shape;
+    const int64_t ho = (s[1] + 2 * pad - k) / stride + 1, wo = (s[2] + 2 * pad - k) / stride + 1;
+    model::Node& n = add_node(model::Op::AveragePool, {in}, {s[0], ho, wo});
+    n.window.kernel_h = n.window.kernel_w = k;
+    n.window.stride_h = n.window.stride_w = stride;
+    n.window.pad_top = n.window.pad_left = n.window.pad_bottom = n.window.pad_right = pad;
+    n.count_include_pad = count_include_pad;
+    return n.output;
+  }
+
   int global_avg_pool(int in) {
     return add_node(model::Op::GlobalAveragePool, {in}, {g_.values[in].shape[0], 1, 1}).output;
   }

@@ -5,7 +5,11 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <random>
+#include <stdexcept>
+
+#include "tilescale/quant/int_kernels.h"
 
 namespace tilescale::quant {
 namespace {
@@ -73,6 +77,56 @@ TEST(IntArith, FixedMultiplierCarryRenormalises) {
   EXPECT_EQ(f.r, 3);
   EXPECT_EQ(f.value(), 1.0);
   EXPECT_EQ(to_fixed_multiplier(0.0, 16).m, 0);
+}
+
+TEST(IntArith, RoundShiftRefusesShiftsBeyondTheBoundEitherWay) {
+  // 63 is the widest (the RTL's 6-bit F): still exact at both ends.
+  EXPECT_EQ(round_shift_half_up(int64_t{1} << 61, 62), 1);
+  EXPECT_EQ(round_shift_half_up((int64_t{1} << 62) - 1, 63), 0);
+  EXPECT_EQ(round_shift_half_up(std::numeric_limits<int64_t>::min(), 63), -1);
+  EXPECT_EQ(round_shift_half_up(1, -62), int64_t{1} << 62);
+  EXPECT_EQ(round_shift_half_up(-1, -63), std::numeric_limits<int64_t>::min());
+  for (int shift : {64, 65, 100, -64, -65, -100})
+    EXPECT_THROW(round_shift_half_up(1, shift), std::overflow_error) << shift;
+}
+
+TEST(IntArith, RoundShiftRefusesResultsThatLeaveInt64) {
+  // A left shift (negative shift) whose product overflows, either sign.
+  EXPECT_THROW(round_shift_half_up(1, -63), std::overflow_error);
+  EXPECT_THROW(round_shift_half_up(2, -62), std::overflow_error);
+  EXPECT_THROW(round_shift_half_up(-5, -61), std::overflow_error);
+  EXPECT_EQ(round_shift_half_up(-4, -61), std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(round_shift_half_up(-3, -61), -3 * (int64_t{1} << 61));
+  EXPECT_EQ(round_shift_half_up(-1, -62), -(int64_t{1} << 62));
+  // The rounding offset 2^(shift-1) pushed past INT64_MAX.
+  const int64_t top = std::numeric_limits<int64_t>::max();
+  EXPECT_THROW(round_shift_half_up(top, 1), std::overflow_error);
+  EXPECT_THROW(round_shift_half_up(int64_t{1} << 62, 63), std::overflow_error);
+  EXPECT_EQ(round_shift_half_up(top - 1, 1), (int64_t{1} << 62) - 1);
+}
+
+TEST(IntArith, AddRefusesGridsWhoseShiftExceedsTheBound) {
+  // step_b / s_y = 2^-70 needs r = 16 + 69 fractional bits at 16 bits: F would be 85.
+  const int64_t a[] = {3}, b[] = {5};
+  int64_t y[1];
+  const kernels::OutGrid out{1.0, 16, signed_range(8)};
+  EXPECT_THROW(kernels::add(a, 1.0, b, std::ldexp(1.0, -70), 1, out, y), std::overflow_error);
+  // The same sum with steps 2^-40 apart fits and rounds as the rule says.
+  kernels::add(a, 1.0, b, std::ldexp(1.0, -40), 1, out, y);
+  EXPECT_EQ(y[0], 3);
+}
+
+TEST(IntArith, AddRefusesAnAccumulatorThatCouldOverflowInt64) {
+  // m_a * 2^(F - r_a) = 2^45 (F = 45 from step_b = 2^-30 at 16 bits): a code of 2^20 reaches 2^65.
+  const int64_t a[] = {1, int64_t{1} << 20}, b[] = {0, 0};
+  int64_t y[2];
+  const kernels::OutGrid out{1.0, 16, signed_range(8)};
+  EXPECT_THROW(kernels::add(a, 1.0, b, std::ldexp(1.0, -30), 2, out, y), std::overflow_error);
+  // Codes of the grid's size are fine with the same steps.
+  const int64_t small[] = {-128, 127};
+  kernels::add(small, 1.0, b, std::ldexp(1.0, -30), 2, out, y);
+  EXPECT_EQ(y[0], -128);
+  EXPECT_EQ(y[1], 127);
 }
 
 }  // namespace

@@ -20,6 +20,8 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <stdexcept>
+#include <string>
 
 #include "tilescale/model/grid.h"
 
@@ -35,11 +37,37 @@ using model::saturate;
 using model::signed_range;
 using model::unsigned_range;
 
+// The widest shift any kernel performs, either way: 63, what the RTL's 6-bit F field holds. A
+// shift of 64 or more is undefined behaviour in C++ (and means nothing on 64-bit hardware).
+// Builders of multipliers and F (finalize_multipliers, kernels::add) refuse anything wider with an
+// error instead of computing garbage.
+inline constexpr int kMaxShift = 63;
+
 // acc / 2^shift rounded half up: (acc + 2^(shift-1)) >> shift with an arithmetic shift (floor).
 // shift == 0 returns acc; shift < 0 multiplies by 2^-shift. Matches round_half_up(acc * 2^-shift).
+// Guarded, never wrapping: |shift| > kMaxShift, a left shift whose product leaves int64, or an
+// acc so close to INT64_MAX that the rounding offset overflows throws std::overflow_error. The
+// executors never get there (their F and accumulators are bounded when the model is built); the
+// checks make a corrupt model fail loudly.
 constexpr int64_t round_shift_half_up(int64_t acc, int shift) {
-  if (shift <= 0) return acc * (int64_t{1} << -shift);
-  return (acc + (int64_t{1} << (shift - 1))) >> shift;
+  if (shift > kMaxShift || shift < -kMaxShift)
+    throw std::overflow_error("round_shift_half_up: shift " + std::to_string(shift) +
+                              " is outside -63..63");
+  if (shift <= 0) {
+    const int k = -shift;
+    // In range iff min >> k <= acc <= max >> k (arithmetic shifts); the product is then formed
+    // on the unsigned bits, so that -2^63 itself (acc = -1, k = 63) is reachable without UB.
+    if (acc > (std::numeric_limits<int64_t>::max() >> k) ||
+        acc < (std::numeric_limits<int64_t>::min() >> k))
+      throw std::overflow_error("round_shift_half_up: " + std::to_string(acc) + " * 2^" +
+                                std::to_string(k) + " exceeds int64");
+    return static_cast<int64_t>(static_cast<uint64_t>(acc) << k);
+  }
+  const int64_t half = int64_t{1} << (shift - 1);
+  if (acc > std::numeric_limits<int64_t>::max() - half)
+    throw std::overflow_error("round_shift_half_up: " + std::to_string(acc) +
+                              " + the rounding offset exceeds int64");
+  return (acc + half) >> shift;
 }
 
 // A positive real multiplier M realised as m * 2^-r with m an unsigned integer of `bits` bits,

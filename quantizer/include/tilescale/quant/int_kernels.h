@@ -99,6 +99,9 @@ void conv_gemm_blocks(const GemmLayer& layer, int64_t n, const int64_t* x, int64
 // M_b likewise and F = max(r_a, r_b):
 //   acc = a * m_a * 2^(F - r_a) + b * m_b * 2^(F - r_b)  (exact),
 //   y   = saturate(round_shift_half_up(acc, F), range)    (one rounding for the sum).
+// Refused with std::overflow_error rather than wrapped: |F| or a shift F - r above kMaxShift, or
+// max|a| * m_a * 2^(F - r_a) + max|b| * m_b * 2^(F - r_b) >= 2^62 (the accumulator's bound, from
+// the codes given), which only input grids of wildly different steps or corrupt codes reach.
 void add(const int64_t* a, double step_a, const int64_t* b, double step_b, int64_t count,
          const OutGrid& out, int64_t* y);
 

@@ -129,7 +129,8 @@ struct QuantSummary {
 QuantSummary summarize(const QuantizedModel& model);
 
 // Recomputes every LayerQuant's multipliers, F and bias_q from scales and the float biases.
-// Throws InputError if a layer's accumulator could exceed 62 bits.
+// Throws InputError if a layer's accumulator could exceed 62 bits or its F lies outside
+// -kMaxShift..kMaxShift (int_arith.h).
 void finalize_multipliers(QuantizedModel& model);
 
 // Dequantized weight of a layer as the hardware realises it: q * (m * 2^-r) * s_y / s_x, so the

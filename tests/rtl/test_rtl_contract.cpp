@@ -15,11 +15,12 @@
 #include "tilescale/map/cycle_model.h"
 #include "tilescale/map/tiling.h"
 #include "tilescale/map/workload.h"
+#include "tilescale/sim/ts_host.h"
 #include "tilescale_rtl_configs.h"
-#include "ts_host.h"
 
 namespace map = tilescale::map;
 using namespace tilescale::rtl;
+using namespace tilescale::sim::host;
 
 namespace {
 

@@ -4,6 +4,9 @@
 // back, every output lane equal to int_arith.h's golden code, the cycles the bench measures from
 // its own handshakes equal to map::native_systolic_cycles of the mapper's folds (the prediction
 // being checked), and with out_ready_i randomly low the extra cycles equal to the counted stalls.
+// On sa8x8_ws also one image of each zoo network (W4A8 channelwise): every conv group of every
+// Conv/Gemm layer that fits the accumulator words, bit-exact with the golden executor, in mapper
+// cycles.
 // SystemC elaborates once per process, so the three benches are built and run once (run_all) and
 // each test checks its part. $TILESCALE_SEED sets the seed, else a fresh one; it is printed.
 #include <gtest/gtest.h>
@@ -25,7 +28,12 @@
 #include "tilescale/map/cycle_model.h"
 #include "tilescale/map/tiling.h"
 #include "tilescale/map/workload.h"
+#include "tilescale/model/onnx_import.h"
+#include "tilescale/quant/int_executor.h"
+#include "tilescale/quant/quantize.h"
+#include "tilescale/sim/network_sim.h"
 #include "tilescale/sim/ts_bench.h"
+#include "tilescale/sim/ts_job.h"
 #include "tilescale_rtl_configs.h"
 
 namespace map = tilescale::map;
@@ -188,10 +196,91 @@ struct ConfigBench {
   }
 };
 
+// Zoo layers on sa8x8_ws: one image of each zoo network (W4A8, channelwise, min-max), every
+// Conv/Gemm layer's conv groups (ts_job.h) whose output pixels fit the accumulator words
+// (AccWords = 341; larger layers need the pixel tiling of phase 2 and are counted as skipped), fed
+// from the golden executor's input codes, checked against its output codes, cycles against the
+// mapper on the group's own workload.
+struct ZooBench {
+  static constexpr const RtlConfig& C = tilescale::rtl::kSa8x8Ws;
+  std::unique_ptr<TopBench<ShapeOf<C>, Vsc_sa8x8_ws>> bench;
+  std::vector<int64_t> mapper_cycles;  // per bench layer, cycles
+  std::vector<int64_t> golden_diff;    // per bench layer: host::reference lanes != executor's
+  int64_t skipped = 0;                 // conv groups with more pixels than AccWords
+
+  void build() {
+    namespace quant = tilescale::quant;
+    const host::Arch A = arch_of(C);
+    const map::ArchConfig arch =
+        map::ArchConfig::parse_file(std::string(TILESCALE_SOURCE_DIR) + "/" + C.source);
+    std::mt19937_64 junk(test_seed() ^ 0x2545f4914f6cdd1dull);
+    std::vector<BenchLayer> layers;
+    for (const auto& [net, ds] : {std::pair<std::string, std::string>{"lenet5_mnist", "mnist"},
+                                  {"resnet8_fmnist", "fmnist"},
+                                  {"mobilenet_fmnist", "fmnist"}}) {
+      quant::QuantOptions o;
+      o.granularity = quant::Granularity::parse("channel");
+      o.w_bits = 4;
+      o.a_bits = 8;
+      o.first_last_bits = 8;
+      o.search = quant::SearchMethod::Minmax;
+      o.calib_images = 8;
+      o.seed = 1;
+      const tilescale::Dataset train =
+          tilescale::load_named(ds, "train", tilescale::default_data_dir());
+      const tilescale::Dataset test =
+          tilescale::load_named(ds, "test", tilescale::default_data_dir());
+      const quant::QuantizedModel model =
+          quant::quantize(tilescale::model::import_onnx(std::string(TILESCALE_SOURCE_DIR) +
+                                                        "/models/" + net + ".onnx"),
+                          o, train);
+      std::vector<float> input(static_cast<std::size_t>(test.image_size()));
+      test.fill_batch(0, 1, input.data());
+      quant::IntExecutor golden(model, 1);
+      const auto codes = golden.run_codes(input.data(), 1);
+      for (std::size_t l = 0; l < model.layers.size(); ++l) {
+        const quant::QOp& op = model.plan.ops[static_cast<std::size_t>(model.layers[l].op)];
+        const tilescale::sim::GemmJob job = tilescale::sim::make_gemm_job(
+            model, l, codes[static_cast<std::size_t>(op.inputs[0])].data(),
+            codes[static_cast<std::size_t>(op.output)].data());
+        const std::vector<host::GemmLayer> groups = tilescale::sim::host_layers(job);
+        for (std::size_t g = 0; g < groups.size(); ++g) {
+          const host::GemmLayer& L = groups[g];
+          if (L.m > A.acc_words) {
+            ++skipped;
+            continue;
+          }
+          const std::vector<host::Fold> folds = host::make_folds(L, A, host::Align::Strict);
+          BenchLayer b;
+          b.stim = host::make_stimulus(L, A, folds, C.act_bits, C.weight_bits, junk);
+          b.name = net + " " + job.layer.name + " group " + std::to_string(g);
+          // The bench checks against host::reference; it must be the executor's output.
+          const std::vector<int64_t> ref = host::reference(L);
+          const int64_t base = static_cast<int64_t>(g) * L.n * L.m;
+          int64_t diff = 0;
+          for (std::size_t i = 0; i < ref.size(); ++i)
+            diff += ref[i] != job.expected[static_cast<std::size_t>(base) + i];
+          golden_diff.push_back(diff);
+          layers.push_back(b);
+          mapper_cycles.push_back(
+              map::native_systolic_cycles(
+                  map::systolic_folds(workload_of(L, job.layer.a_bits, job.layer.w_bits), arch,
+                                      map::Align::Strict),
+                  arch)
+                  .stall_free_cycles);
+        }
+      }
+    }
+    bench = std::make_unique<TopBench<ShapeOf<C>, Vsc_sa8x8_ws>>("zoo_sa8x8_ws", std::move(layers),
+                                                                 test_seed() + 4);
+  }
+};
+
 struct AllBenches {
   ConfigBench<tilescale::rtl::kSa4x4Ws, Vsc_sa4x4_ws> ws4;
   ConfigBench<tilescale::rtl::kSa4x4Os, Vsc_sa4x4_os> os4;
   ConfigBench<tilescale::rtl::kSa8x8Ws, Vsc_sa8x8_ws> ws8;
+  ZooBench zoo;
 };
 
 // Elaborates the three benches and runs them together until every layer is done (or a watchdog).
@@ -201,10 +290,13 @@ AllBenches& run_all() {
     a->ws4.build(300, 1);
     a->os4.build(300, 2);
     a->ws8.build(150, 3);
+    a->zoo.build();
     const sc_core::sc_time chunk(100000, sc_core::SC_NS);  // 10,000 cycles of 10 ns
     for (int i = 0; i < 1000; ++i) {
       sc_core::sc_start(chunk);
-      if (a->ws4.bench->done() && a->os4.bench->done() && a->ws8.bench->done()) break;
+      if (a->ws4.bench->done() && a->os4.bench->done() && a->ws8.bench->done() &&
+          a->zoo.bench->done())
+        break;
     }
     return a;
   }();
@@ -221,6 +313,29 @@ TEST(ScTop, GoldenCheckerReportsAPerturbedLaneWithItsPlace) {
   run_all().ws4.check_perturbed();
   run_all().os4.check_perturbed();
   run_all().ws8.check_perturbed();
+}
+
+TEST(ScTop, ZooLayersOfOneImageOnSa8x8WsMatchTheExecutorInMapperCycles) {
+  ZooBench& z = run_all().zoo;
+  SCOPED_TRACE(seed_note());
+  ASSERT_TRUE(z.bench->done());
+  int64_t outputs = 0, cycles = 0;
+  for (std::size_t i = 0; i < z.bench->layers().size(); ++i) {
+    const BenchLayerResult& r = z.bench->results()[i];
+    SCOPED_TRACE(z.bench->layers()[i].name);
+    EXPECT_EQ(z.golden_diff[i], 0) << "host::reference differs from the golden executor";
+    EXPECT_EQ(r.mismatches, 0) << r.first_mismatch;
+    EXPECT_EQ(r.outputs, static_cast<int64_t>(z.bench->layers()[i].stim.out.size()));
+    EXPECT_EQ(r.cycles, z.mapper_cycles[i]);
+    EXPECT_EQ(r.stalls, 0);
+    outputs += r.outputs;
+    cycles += r.cycles;
+    if (::testing::Test::HasFailure()) break;
+  }
+  EXPECT_GT(z.bench->layers().size(), 0u);
+  std::cout << "zoo on sa8x8_ws: " << z.bench->layers().size() << " conv groups run, " << z.skipped
+            << " skipped (more pixels than AccWords), " << outputs << " output beats, " << cycles
+            << " cycles\n";
 }
 
 }  // namespace

@@ -27,6 +27,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <iostream>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -295,12 +297,17 @@ SC_MODULE(HostFeeder) {
   const host::Stimulus& st(const Cursor& c) const { return (*layers_)[c.layer].stim; }
 
   void run() {
-    rst_no.write(false);
+    // rst_ni must fall (high, then low): the controller's flops sit behind the clock gate, so only
+    // the asynchronous reset's negedge resets them; a reset that is low from time 0 never fires
+    // and leaves them at Verilator's initial values (seen: the os gap counter at 0, not Rows).
+    rst_no.write(true);
     desc_valid_o.write(false);
     wgt_valid_o.write(false);
     act_valid_o.write(false);
     scl_valid_o.write(false);
     bias_valid_o.write(false);
+    wait(clk_i.posedge_event());
+    rst_no.write(false);
     for (int i = 0; i < 2; ++i) wait(clk_i.posedge_event());
     rst_no.write(true);
     wait(clk_i.posedge_event());
@@ -442,6 +449,13 @@ SC_MODULE(CycleMonitor) {
     } else if (open_) {
       ++cycle_;
     }
+    if (debug_ && layer_ < 2)
+      std::cout << name() << " t=" << now_ << " d" << desc_valid_i.read() << desc_ready_i.read()
+                << " w" << wgt_valid_i.read() << wgt_ready_i.read() << " a" << act_valid_i.read()
+                << act_ready_i.read() << " s" << scl_valid_i.read() << scl_ready_i.read() << " b"
+                << bias_valid_i.read() << bias_ready_i.read() << " o" << out_valid_i.read()
+                << out_ready_i.read() << out_last_i.read() << " stall " << stall_i.read()
+                << " open " << open_ << "\n";
     if (!open_) return;
     BenchLayerResult& r = (*results_)[layer_];
     ++r.cycles;
@@ -456,6 +470,7 @@ SC_MODULE(CycleMonitor) {
   std::size_t layer_ = 0;
   bool open_ = false;
   int64_t cycle_ = 0, now_ = 0;
+  bool debug_ = std::getenv("TS_BENCH_DEBUG") != nullptr;
 };
 
 // ---- The bench around one ts_top: clock, signals, feeder, collector, monitor, checker.

@@ -2,7 +2,7 @@
 // sets equal what map::ArchConfig reads from the same configs/*.json; the host's fold list
 // (ts_host.h, what the Verilated tests feed ts_top) equals map::systolic_folds; and the cycle
 // formula the RTL is measured against equals map::native_systolic_cycles. Together with
-// test_rtl_top (RTL cycles == ts_host.h's formula) this makes RTL cycles == mapper cycles.
+// rtl_top_tests (RTL cycles == ts_host.h's formula) this makes RTL cycles == mapper cycles.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -15,11 +15,12 @@
 #include "tilescale/map/cycle_model.h"
 #include "tilescale/map/tiling.h"
 #include "tilescale/map/workload.h"
+#include "tilescale/sim/ts_host.h"
 #include "tilescale_rtl_configs.h"
-#include "ts_host.h"
 
 namespace map = tilescale::map;
 using namespace tilescale::rtl;
+using namespace tilescale::sim::host;
 
 namespace {
 

@@ -23,11 +23,12 @@
 #include "Vts_sa4x4_os.h"
 #include "Vts_sa4x4_ws.h"
 #include "Vts_sa8x8_ws.h"
+#include "tilescale/sim/ts_host.h"
 #include "tilescale_rtl_configs.h"
-#include "ts_host.h"
 
 namespace q = tilescale::quant;
 using namespace tilescale::rtl;
+using namespace tilescale::sim::host;
 
 namespace {
 

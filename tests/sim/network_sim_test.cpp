@@ -12,7 +12,9 @@
 #include "tilescale/map/cycle_model.h"
 #include "tilescale/map/workload.h"
 #include "tilescale/model/onnx_import.h"
+#include "tilescale/quant/int_executor.h"
 #include "tilescale/quant/quantize.h"
+#include "tilescale/sim/ts_job.h"
 
 namespace tilescale::sim {
 namespace {
@@ -117,6 +119,44 @@ TEST_P(ZooBundle, EveryLayerBitExactAndCyclesEqualNativeModel) {
 
 INSTANTIATE_TEST_SUITE_P(Sim, ZooBundle, ::testing::ValuesIn(cases()),
                          [](const ::testing::TestParamInfo<Case>& i) { return i.param.name; });
+
+// ts_top's host view of network layers (ts_job.h): per conv group, host::reference (int_arith.h,
+// what the RTL testbench checks against) equals the golden executor's output on every element, and
+// the output grid fits the RTL's 8-bit activation lanes.
+TEST(HostLayers, EveryZooLayerOfOneImageEqualsTheGoldenExecutor) {
+  for (const auto& [model_name, ds] : {std::pair<std::string, std::string>{"lenet5_mnist", "mnist"},
+                                       {"resnet8_fmnist", "fmnist"},
+                                       {"mobilenet_fmnist", "fmnist"}}) {
+    SCOPED_TRACE(model_name);
+    const Case c{model_name, ds, 4, "channel", "sa8x8_ws", map::Align::Strict, ""};
+    const quant::QuantizedModel& model = bundle(c);
+    const Dataset& data = test_set(ds);
+    std::vector<float> input(static_cast<std::size_t>(data.image_size()));
+    data.fill_batch(0, 1, input.data());
+    quant::IntExecutor golden(model, 1);
+    const auto codes = golden.run_codes(input.data(), 1);
+    for (std::size_t l = 0; l < model.layers.size(); ++l) {
+      const quant::QOp& op = model.plan.ops[static_cast<std::size_t>(model.layers[l].op)];
+      const GemmJob job =
+          make_gemm_job(model, l, codes[static_cast<std::size_t>(op.inputs[0])].data(),
+                        codes[static_cast<std::size_t>(op.output)].data());
+      SCOPED_TRACE("layer " + job.layer.name);
+      const std::vector<host::GemmLayer> groups = host_layers(job);
+      ASSERT_EQ(static_cast<int64_t>(groups.size()), job.layer.groups);
+      int64_t differing = 0;
+      for (std::size_t g = 0; g < groups.size(); ++g) {
+        if (!groups[g].keep_acc) {
+          EXPECT_LE(groups[g].out_bits, 8);
+        }
+        const std::vector<int64_t> ref = host::reference(groups[g]);
+        const int64_t base = static_cast<int64_t>(g) * job.layer.n * job.layer.m;
+        for (std::size_t i = 0; i < ref.size(); ++i)
+          differing += ref[i] != job.expected[static_cast<std::size_t>(base) + i];
+      }
+      EXPECT_EQ(differing, 0);
+    }
+  }
+}
 
 TEST(ZooBundleBandwidth, NarrowPortsAddExactlyTheCountedStalls) {
   const Case c{"resnet8_fmnist", "fmnist", 4, "channel", "sa8x8_ws", map::Align::Strict, ""};

@@ -1,8 +1,10 @@
 // The host side of ts_top, written from rtl/README.md: a layer as a GEMM with block scales, the
 // fold list a host executes (the mapper's tiling rules, reimplemented), every beat of every input
 // stream, the expected output beats from int_arith.h (the golden numerics) and the documented cycle
-// formula. Header-only and independent of the mapping library, so the Verilated test links nothing
-// but int_arith.h; contract_test.cpp compares its folds and cycles with the mapper's.
+// formula. Header-only and independent of the mapping library and of SystemC, so the C++ Verilated
+// test (tests/rtl/top_test.cpp) links nothing but int_arith.h, and the SystemC testbench
+// (ts_bench.h) feeds the same beats; tests/rtl/contract_test.cpp compares its folds and cycles with the
+// mapper's.
 #pragma once
 
 #include <algorithm>
@@ -17,7 +19,7 @@
 
 #include "tilescale/quant/int_arith.h"
 
-namespace tilescale::rtl {
+namespace tilescale::sim::host {
 
 // ts_pkg constants (rtl/ts_pkg.sv).
 inline constexpr int kShiftBits = 6;
@@ -490,4 +492,4 @@ LayerCase random_layer(Rng& rng, const Arch& A, int act_bits) {
   return lc;
 }
 
-}  // namespace tilescale::rtl
+}  // namespace tilescale::sim::host

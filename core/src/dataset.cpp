@@ -100,7 +100,7 @@ Dataset load_idx(const std::string& images_path, const std::string& labels_path)
 Dataset load_cifar10(const std::vector<std::string>& batch_paths) {
   constexpr int64_t kPixels = 3 * 32 * 32;
   constexpr int64_t kRecord = 1 + kPixels;
-  if (batch_paths.empty()) fail_input("--images", "no CIFAR-10 batch file given");
+  if (batch_paths.empty()) throw InputError("CIFAR-10: no batch file given");
   Dataset d;
   d.channels = 3;
   d.height = 32;

@@ -113,7 +113,7 @@ LayerMap map_systolic(const LayerWorkload& l, const ArchConfig& arch, const MapO
 
 LayerMap map_cim(const LayerWorkload& l, const ArchConfig& arch, const MapOptions& opt) {
   if (opt.cycle_model == CycleModel::ScaleSim)
-    fail_input("--cycle-model", "scalesim models systolic arrays only; " + arch.name + " is CIM");
+    fail_input(arch.source, "kind 'cim': the scalesim cycle model takes systolic arrays only");
   LayerMap r = base_layer(l);
   const int64_t slices = arch.weight_slices(l.w_bits);
   const int64_t ch_per_xbar = arch.xbar_cols / slices;
@@ -227,7 +227,7 @@ void check_bundle_fits(const quant::QuantizedModel& model, const ArchConfig& arc
     const quant::ActQuant& in = model.act_of(op.inputs.at(0));
     if (in.is_float())
       fail_input(arch.source, "layer '" + lq.name +
-                                  "' has float activations (--abits 32); the accelerator runs "
+                                  "' has float activations (a_bits 32); the accelerator runs "
                                   "integer activations only");
     if (in.bits > arch.act_bits)
       fail_input(arch.source,
@@ -246,7 +246,7 @@ void check_bundle_fits(const quant::QuantizedModel& model, const ArchConfig& arc
       if (!ok)
         fail_input(arch.source,
                    "field 'scale_unit': layer '" + lq.name + "' block " + std::to_string(b) +
-                       " has multiplier mantissa " + std::to_string(mm) + " (bundle --scale-bits " +
+                       " has multiplier mantissa " + std::to_string(mm) + " (bundle scale_bits " +
                        std::to_string(model.options.scale_bits) + "), which scale unit " +
                        arch.scale_unit.str() + " cannot apply");
     }

@@ -80,7 +80,7 @@ IntExecutor::IntExecutor(const QuantizedModel& model, int threads, IntGemm gemm)
     if (model.plan.scale_source[v] == static_cast<int>(v) && model.acts[v].is_float() &&
         static_cast<int>(v) != model.graph.output)
       fail_input(model.graph.source,
-                 "the integer executor needs integer activations (--abits 4..8)");
+                 "the integer executor needs integer activations (a_bits 4..8)");
 }
 
 void IntExecutor::run_chunk(const float* input, int64_t n, Workspace& ws) const {

@@ -110,7 +110,7 @@ int64_t aligned_multiplier(const FixedMultiplier& f, int F, double step, const O
   if (up > kMaxShift || f.m > (std::numeric_limits<int64_t>::max() >> up))
     throw std::overflow_error("Add: input step " + std::to_string(step) + " into output step " +
                               std::to_string(out.step) + " needs m * 2^" + std::to_string(up) +
-                              ", beyond int64 (input grids too far apart for --scale-bits " +
+                              ", beyond int64 (input grids too far apart for scale_bits " +
                               std::to_string(out.scale_bits) + ")");
   return f.m * (int64_t{1} << up);
 }

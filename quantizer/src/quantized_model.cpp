@@ -148,7 +148,7 @@ void finalize_multipliers(QuantizedModel& model) {
     if (worst >= std::ldexp(1.0, 62))
       fail_input(layer.name,
                  "the accumulator could exceed 62 bits (block scales span too wide a "
-                 "range for --scale-bits " +
+                 "range for scale_bits " +
                      std::to_string(model.options.scale_bits) + ")");
     // A negative F (every multiplier >= 2^bits) makes the requantization a left shift by -F:
     // the shifted accumulator must fit as well.

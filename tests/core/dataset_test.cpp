@@ -307,7 +307,7 @@ TEST_F(CifarTest, EmptyFileRefused) {
 
 TEST_F(CifarTest, MissingBatchOrNoBatchRefused) {
   EXPECT_INPUT_ERROR(load_cifar10({a_, dir_.file("x.bin")}), dir_.file("x.bin"), "cannot open");
-  EXPECT_INPUT_ERROR(load_cifar10({}), "--images", "no CIFAR-10 batch");
+  EXPECT_INPUT_ERROR(load_cifar10({}), "CIFAR-10", "no batch file given");
 }
 
 TEST(Error, FailInputFormatsSourceColonProblemAndInputErrorsExitWithTwo) {

@@ -3,8 +3,8 @@
 // stream, the expected output beats from int_arith.h (the golden numerics) and the documented cycle
 // formula. Header-only and independent of the mapping library and of SystemC, so the C++ Verilated
 // test (tests/rtl/top_test.cpp) links nothing but int_arith.h, and the SystemC testbench
-// (ts_bench.h) feeds the same beats; tests/rtl/contract_test.cpp compares its folds and cycles with the
-// mapper's.
+// (ts_bench.h) feeds the same beats; tests/rtl/contract_test.cpp compares its folds and cycles with
+// the mapper's.
 #pragma once
 
 #include <algorithm>

@@ -9,6 +9,7 @@
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
 #include "tilescale/model/evaluate.h"
+#include "tilescale/model/onnx_import.h"
 
 namespace tilescale::study {
 
@@ -120,6 +121,19 @@ void run_workers(Coordinator& c, WorkerContext& ctx, int jobs) {
 void prepare_out_dir(const Study& study, const RunOptions& options) {
   const std::string& out = options.out_dir;
   if (out.empty()) fail_input("--out", "required (the results folder to write)");
+  // The data sets: every model must take its images and the counts must exist.
+  for (const StudyModel& m : study.models) {
+    const Dataset test =
+        load_named(m.dataset, "test", study.data_dir.empty() ? default_data_dir() : study.data_dir);
+    model::check_model_fits_data(model::import_onnx(m.path), test, m.path);
+    if (study.eval.images > test.count)
+      fail_input(study.source, "eval.images: " + std::to_string(study.eval.images) +
+                                   " is more than the " + std::to_string(test.count) +
+                                   " images of " + test.source);
+    if (study.eval.simulate > (study.eval.images ? study.eval.images : test.count))
+      fail_input(study.source, "eval.simulate: more images than eval.images");
+  }
+
   std::error_code ec;
   if (fs::exists(out, ec) && !fs::is_directory(out, ec))
     fail_input(out, "exists and is not a directory");
@@ -136,18 +150,6 @@ void prepare_out_dir(const Study& study, const RunOptions& options) {
   if (ec || !fs::is_directory(cache))
     fail_input(cache,
                "cannot create the cache folder" + (ec ? ": " + ec.message() : std::string()));
-
-  // The data sets: every model must take its images and the counts must exist.
-  for (const StudyModel& m : study.models) {
-    const Dataset test =
-        load_named(m.dataset, "test", study.data_dir.empty() ? default_data_dir() : study.data_dir);
-    if (study.eval.images > test.count)
-      fail_input(study.source, "eval.images: " + std::to_string(study.eval.images) +
-                                   " is more than the " + std::to_string(test.count) +
-                                   " images of " + test.source);
-    if (study.eval.simulate > (study.eval.images ? study.eval.images : test.count))
-      fail_input(study.source, "eval.simulate: more images than eval.images");
-  }
 
   const std::string manifest = study.manifest().dump(2) + "\n";
   const std::string manifest_path = out + "/study.json";

@@ -10,10 +10,13 @@
 #include "commands.h"
 #include "data_options.h"
 #include "parse_options.h"
+#include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
 #include "tilescale/core/memory_budget.h"
 #include "tilescale/core/npy.h"
 #include "tilescale/core/progress.h"
+#include "tilescale/core/provenance.h"
+#include "tilescale/core/sha256.h"
 #include "tilescale/model/evaluate.h"
 #include "tilescale/model/float_executor.h"
 #include "tilescale/model/onnx_import.h"
@@ -146,7 +149,10 @@ void print_report(const EvalArgs& a, const Network& net, const EvalResult& r) {
     j["images_per_s"] = r.images_per_s();
     j["batch"] = a.batch;
     j["threads"] = net.threads();
-    std::cout << j.dump(2) << "\n";
+    const std::string bundle_sha = net.qmodel ? bundle_sha256(a.bundle_dir) : "";
+    const std::string model_sha =
+        net.qmodel ? net.qmodel->model_sha256 : sha256_hex(read_file(a.model_path));
+    std::cout << with_provenance(j, provenance(bundle_sha, "", model_sha)).dump(2) << "\n";
     return;
   }
   std::printf("executor   %s\n",

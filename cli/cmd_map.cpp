@@ -5,7 +5,10 @@
 
 #include "commands.h"
 #include "parse_options.h"
+#include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
+#include "tilescale/core/provenance.h"
+#include "tilescale/core/sha256.h"
 #include "tilescale/map/mapper.h"
 #include "tilescale/quant/bundle.h"
 
@@ -65,7 +68,13 @@ int run_map(const std::vector<std::string>& args) {
   const map::NetworkMap net = with_source<map::AlignError>(
       "--align strict", [&] { return map::map_network(layers, arch, options, area, wide_bits); });
   if (json) {
-    std::cout << map::to_json(net).dump(2) << "\n";
+    const std::string arch_file = arch_path.empty() ? scalesim_cfg : arch_path;
+    const auto report = nlohmann::ordered_json::parse(map::to_json(net).dump());
+    std::cout << with_provenance(report,
+                                 provenance(bundle_dir.empty() ? "" : bundle_sha256(bundle_dir),
+                                            sha256_hex(read_file(arch_file))))
+                     .dump(2)
+              << "\n";
   } else {
     std::cout << map::to_table(net);
   }

@@ -11,6 +11,7 @@
 #include "quant_flags.h"
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
+#include "tilescale/core/provenance.h"
 #include "tilescale/core/sha256.h"
 #include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/bundle.h"
@@ -104,7 +105,9 @@ void print_report(const QuantizeArgs& a, const quant::QuantizedModel& model, dou
     j["scales"] = s.scales;
     j["bits_per_weight"] = s.bits_per_weight();
     j["seconds"] = seconds;
-    std::cout << j.dump(2) << "\n";
+    std::cout
+        << with_provenance(j, provenance(bundle_sha256(a.out_dir), "", model.model_sha256)).dump(2)
+        << "\n";
     return;
   }
   std::printf("bundle     %s\n", a.out_dir.c_str());

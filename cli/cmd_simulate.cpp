@@ -8,7 +8,10 @@
 #include "commands.h"
 #include "data_options.h"
 #include "parse_options.h"
+#include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
+#include "tilescale/core/provenance.h"
+#include "tilescale/core/sha256.h"
 #include "tilescale/map/arch_config.h"
 #include "tilescale/quant/bundle.h"
 #include "tilescale/sim/network_sim.h"
@@ -53,6 +56,7 @@ int run_simulate(const std::vector<std::string>& args) {
   }
   // The config first: a config of the wrong kind is refused before any other work.
   const map::ArchConfig arch = map::ArchConfig::parse_file(arch_path);
+  const std::string arch_sha = sha256_hex(read_file(arch_path));
   arch.require_kind(map::ArchKind::Systolic, "tilescale simulate (the SystemC systolic model)");
   const quant::QuantizedModel model = quant::read_bundle(bundle_dir);
   const Dataset ds = data.load();
@@ -62,7 +66,11 @@ int run_simulate(const std::vector<std::string>& args) {
       "--align strict", [&] { return sim::simulate_network(model, arch, ds, images, options); });
 
   if (json) {
-    std::cout << sim::to_json(run, bundle_dir).dump(2) << "\n";
+    std::cout << with_provenance(
+                     sim::to_json(run, bundle_dir),
+                     provenance(bundle_sha256(bundle_dir), arch_sha, model.model_sha256))
+                     .dump(2)
+              << "\n";
   } else {
     std::cout << sim::to_table(run, arch, bundle_dir, data.describe());
   }

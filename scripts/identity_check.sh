@@ -22,7 +22,8 @@ strip() {
   $py -c '
 import json, sys
 drop = {"seconds", "seconds_per_image", "images_per_s", "pe_cycles_per_s", "cpu_seconds",
-        "pe_cycles_per_cpu_s", "threads", "quantize_seconds", "eval_seconds", "search_seconds"}
+        "pe_cycles_per_cpu_s", "threads", "quantize_seconds", "eval_seconds", "search_seconds",
+        "provenance"}
 def walk(x):
     if isinstance(x, dict):
         return {k: walk(v) for k, v in x.items() if k not in drop}

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "tilescale/core/atomic_file.h"
+#include "tilescale/core/sha256.h"
 
 namespace tilescale::study {
 namespace {
@@ -139,6 +140,69 @@ TEST(StudyCli, AFolderOfAnotherStudyIsRefused) {
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_NE(r.err.find("holds the results of another study"), std::string::npos) << r.err;
   EXPECT_EQ(read_file(out.file("results.jsonl")), before);
+}
+
+TEST(StudyCli, EveryJsonReportCarriesSchemaVersionAndProvenance) {
+  ScratchDir dir("provenance");
+  std::filesystem::create_directories(dir.path);
+  const std::string bundle = dir.file("b");
+  const std::string arch = kSrc + "/configs/sa8x8_ws.json";
+  const std::string model = kSrc + "/models/lenet5_mnist.onnx";
+  const std::string model_sha = sha256_hex(read_file(model));
+  const CliResult q = run_cli("quantize --model " + model +
+                              " --dataset mnist --search minmax --calib 8 --first-last 8 "
+                              "--threads 1 --json --out " +
+                              bundle);
+  ASSERT_EQ(q.code, 0) << q.err;
+  const std::string bundle_sha = sha256_hex(read_file(bundle + "/manifest.json"));
+  const std::string arch_sha = sha256_hex(read_file(arch));
+  struct Report {
+    std::string name, out, bundle, arch, model;
+  };
+  const std::vector<Report> reports = {
+      {"quantize", q.out, bundle_sha, "", model_sha},
+      {"eval --bundle",
+       run_cli("eval --bundle " + bundle + " --dataset mnist --limit 8 --threads 1 --json").out,
+       bundle_sha, "", model_sha},
+      {"eval --model",
+       run_cli("eval --model " + model + " --dataset mnist --limit 8 --threads 1 --json").out, "",
+       "", model_sha},
+      {"map", run_cli("map --bundle " + bundle + " --arch " + arch + " --align pad --json").out,
+       bundle_sha, arch_sha, ""},
+      {"simulate",
+       run_cli("simulate --bundle " + bundle + " --arch " + arch +
+               " --align pad --dataset mnist --images 1 --json")
+           .out,
+       bundle_sha, arch_sha, model_sha}};
+  for (const Report& r : reports) {
+    SCOPED_TRACE(r.name);
+    const auto j = nlohmann::ordered_json::parse(r.out);
+    ASSERT_TRUE(j.is_object());
+    EXPECT_EQ(j.begin().key(), "schema_version");
+    EXPECT_EQ(j["schema_version"], 1);
+    const auto& p = j["provenance"];
+    EXPECT_EQ(p["tool"], "tilescale");
+    EXPECT_FALSE(p["tool_version"].get<std::string>().empty());
+    EXPECT_FALSE(p["git_commit"].get<std::string>().empty());
+    EXPECT_EQ(p.value("bundle_sha256", ""), r.bundle);
+    EXPECT_EQ(p.value("arch_sha256", ""), r.arch);
+    EXPECT_EQ(p.value("model_sha256", ""), r.model);
+  }
+  // The study rows carry the same provenance as columns.
+  ScratchDir out("provenance_study");
+  ASSERT_EQ(run_cli("sweep --model " + model +
+                    " --dataset mnist --search minmax --calib 8 --eval-limit 8 "
+                    "--granularity channel --threads 1 --arch " +
+                    arch + " --out " + out.path.string())
+                .code,
+            0);
+  const auto rows = read_rows(out.file("results.jsonl"));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1]["bundle_sha256"], bundle_sha) << "the same quantization, the same bundle";
+  EXPECT_EQ(rows[1]["arch_sha256"], arch_sha);
+  EXPECT_EQ(rows[1]["model_sha256"], model_sha);
+  EXPECT_EQ(rows[1]["git_commit"],
+            nlohmann::ordered_json::parse(q.out)["provenance"]["git_commit"]);
 }
 
 }  // namespace

@@ -125,6 +125,7 @@ ojson run_quant(WorkerContext& ctx, const StudyQuant& q) {
   r["correct"] = correct;
   r["images"] = test.count;
   r["scales"] = sum.scales;
+  r["layers"] = static_cast<int64_t>(model.layers.size());
   r["bits_per_weight"] = sum.bits_per_weight();
   r["quantize_seconds"] = quantize_seconds;
   r["eval_seconds"] = seconds_since(t1);
@@ -190,9 +191,9 @@ ojson run_point(WorkerContext& ctx, const StudyPoint& p) {
     }
     const StudyQuant& q = s.quants[p.quant];
     const ojson top1 = ojson::parse(read_file(ctx.top1_file(q)));
-    for (const char* k :
-         {"top1", "images", "scales", "bits_per_weight", "quantize_seconds", "eval_seconds"})
-      row[k] = top1.at(k);
+    for (const char* k : {"top1", "images", "scales", "layers", "bits_per_weight",
+                          "quantize_seconds", "eval_seconds"})
+      row[k] = top1.contains(k) ? top1[k] : ojson();  // older cache files lack "layers"
     row["bundle_sha256"] = bundle_sha256(ctx.bundle_dir(q));
     if (p.arch < 0 || (!s.eval.map && s.eval.simulate == 0)) return row;
     const quant::QuantizedModel model = quant::read_bundle(ctx.bundle_dir(q));

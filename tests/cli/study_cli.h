@@ -24,13 +24,12 @@ struct CliResult {
   std::string err;  // stderr
 };
 
-// Runs `<prefix> tilescale <args>`, capturing stdout and stderr.
-inline CliResult run_cli(const std::string& args, const std::string& prefix = "") {
+// Runs a shell command, capturing stdout and stderr.
+inline CliResult run_shell(const std::string& command) {
   namespace fs = std::filesystem;
   const fs::path err_file =
       fs::temp_directory_path() / ("ts_study_stderr_" + std::to_string(::getpid()));
-  const std::string cmd =
-      prefix + std::string(TILESCALE_BINARY) + " " + args + " 2>" + err_file.string();
+  const std::string cmd = command + " 2>" + err_file.string();
   std::string out;
   FILE* p = popen(cmd.c_str(), "r");
   std::array<char, 4096> buf;
@@ -42,6 +41,11 @@ inline CliResult run_cli(const std::string& args, const std::string& prefix = ""
   err << e.rdbuf();
   fs::remove(err_file);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, err.str()};
+}
+
+// Runs `<prefix> tilescale <args>`, capturing stdout and stderr.
+inline CliResult run_cli(const std::string& args, const std::string& prefix = "") {
+  return run_shell(prefix + std::string(TILESCALE_BINARY) + " " + args);
 }
 
 // A scratch path (not created), removed with its contents when the test ends.

@@ -10,7 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -64,6 +66,46 @@ TEST(StudyCli, AKilledRunResumedGivesTheFilesOfOneUninterruptedRun) {
   ASSERT_EQ(again.code, 0) << again.err;
   EXPECT_NE(again.out.find("41 of 41 points already"), std::string::npos) << again.out;
   EXPECT_EQ(read_file(once.file("results.jsonl")), read_file(killed.file("results.jsonl")));
+}
+
+TEST(StudyCli, ReportPyDrawsEveryFigureAndListsTheParetoFrontOfEveryArch) {
+  ScratchDir dir("report");
+  ASSERT_EQ(run_sweep(kTinyStudy, dir, "--jobs 2 --quiet").code, 0);
+  const CliResult r =
+      run_shell("/usr/bin/python3 " + kSrc + "/scripts/report.py " + dir.path.string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* fig : {"area_lenet5_mnist", "cycles_lenet5_mnist", "scales_lenet5_mnist"})
+    for (const char* ext : {".png", ".svg"})
+      EXPECT_GT(std::filesystem::file_size(dir.path / (std::string(fig) + ext)), 1000u) << fig;
+  const std::string md = read_file(dir.file("report.md"));
+  const auto rows = read_rows(dir.file("results.jsonl"));
+  // Each arch's front starts at its cheapest point: the smallest scale area among its rows, and
+  // ends at the best top-1 of the arch.
+  for (const char* arch : {"cim128_2b", "sa8x8_ws-rows4-dataflowws", "sa8x8_ws-rows8-dataflowos"}) {
+    double cheapest = 1e300;
+    for (const auto& row : rows)
+      if (row["arch"] == arch) cheapest = std::min(cheapest, row["scale_area_um2"].get<double>());
+    char cell[64];
+    std::snprintf(cell, sizeof cell, "%.0f", cheapest);
+    std::string grouped;  // the report groups thousands with commas
+    const std::string digits = cell;
+    for (std::size_t i = 0; i < digits.size(); ++i) {
+      if (i && (digits.size() - i) % 3 == 0) grouped += ',';
+      grouped += digits[i];
+    }
+    EXPECT_NE(md.find("| " + std::string(arch) + " | "), std::string::npos) << arch;
+    EXPECT_NE(md.find(" | " + grouped + " | "), std::string::npos) << arch << " " << grouped;
+  }
+  EXPECT_NE(md.find("Pareto front: top-1 vs scale-path area"), std::string::npos);
+  EXPECT_NE(md.find("Pareto front: top-1 vs cycles"), std::string::npos);
+  // The front itself: dominated points are left out, ties keep the cheaper point.
+  const CliResult p = run_shell(
+      "cd " + kSrc +
+      "/scripts && /usr/bin/python3 -c 'import report; print(["
+      "(c, t) for c, t, _ in report.pareto([(1, .5, 0), (2, .4, 0), (3, .9, 0), (3, .8, 0), "
+      "(4, .9, 0), (5, .95, 0)])])'");
+  ASSERT_EQ(p.code, 0) << p.err;
+  EXPECT_EQ(p.out, "[(1, 0.5), (3, 0.9), (5, 0.95)]\n");
 }
 
 TEST(StudyCli, AFailingPointRecordsItsErrorAndTheStudyGoesOn) {

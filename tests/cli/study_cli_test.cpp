@@ -101,7 +101,7 @@ TEST(StudyCli, ReportPyDrawsEveryFigureAndListsTheParetoFrontOfEveryArch) {
   // The front itself: dominated points are left out, ties keep the cheaper point.
   const CliResult p = run_shell(
       "cd " + kSrc +
-      "/scripts && /usr/bin/python3 -c 'import report; print(["
+      "/scripts && PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -c 'import report; print(["
       "(c, t) for c, t, _ in report.pareto([(1, .5, 0), (2, .4, 0), (3, .9, 0), (3, .8, 0), "
       "(4, .9, 0), (5, .95, 0)])])'");
   ASSERT_EQ(p.code, 0) << p.err;

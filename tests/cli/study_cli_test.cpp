@@ -71,6 +71,14 @@ TEST(StudyCli, AKilledRunResumedGivesTheFilesOfOneUninterruptedRun) {
 TEST(StudyCli, ReportPyDrawsEveryFigureAndListsTheParetoFrontOfEveryArch) {
   ScratchDir dir("report");
   ASSERT_EQ(run_sweep(kTinyStudy, dir, "--jobs 2 --quiet").code, 0);
+  // 41 points, 8 quantizations: one bundle and one top-1 file each in the cache.
+  int bundles = 0, top1_files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path / "cache")) {
+    bundles += e.is_directory();
+    top1_files += e.path().extension() == ".json";
+  }
+  EXPECT_EQ(bundles, 8);
+  EXPECT_EQ(top1_files, 8);
   const CliResult r =
       run_shell("/usr/bin/python3 " + kSrc + "/scripts/report.py " + dir.path.string());
   ASSERT_EQ(r.code, 0) << r.err;

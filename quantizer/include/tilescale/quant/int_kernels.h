@@ -80,6 +80,9 @@ struct GemmScratch {
   std::vector<double> xb;    // the matching rows of col (folded GEMM: the input as doubles)
   std::vector<double> part;  // block partial sums of one group
   std::vector<int64_t> acc;  // [Cout][n * positions] wide accumulators
+  std::vector<int16_t> x16;      // int16 route: the input codes as int16
+  std::vector<int16_t> col16;    // int16 route: im2col of a slice of samples
+  std::vector<int16_t> panel16;  // int16 route: one column panel, reduction pairs interleaved
 };
 
 // y = the layer on x, x [n][Cin][h][w] (Gemm: [n][K]), y [n][Cout][ho][wo] (Gemm: [n][Cout]).

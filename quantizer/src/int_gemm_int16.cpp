@@ -1,0 +1,341 @@
+// The int16 route of the fast Conv/Gemm path (int_gemm_fast.h, "the int16 route", proves it
+// exact): block partial sums from int16 codes in int32 lanes, combined per block in double, in one
+// register-blocked kernel per column panel, so no partial sum ever leaves the registers.
+//
+// Why int16 and not int8: vpdpbusd (VNNI) multiplies unsigned by signed bytes, so signed
+// activations would need an offset and a correction term, and AVX2's vpmaddubsw saturates pairs at
+// 16 bits; vpmaddwd (AVX2, AVX-512BW) and vpdpwssd (VNNI) never saturate on 8-bit codes, take signed
+// and unsigned codes alike, and still do 4x (AVX2) to 8x (AVX-512) the multiply-adds per
+// instruction of the double GEMM. The patch matrix in int16 is also a quarter of the double one.
+// GCC 12 warns (-Wmaybe-uninitialized) inside avx512fintrin.h on the intrinsics that start from
+// _mm512_undefined_*: a known false positive of the header, not of this file.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "int_gemm_detail.h"
+#include "tilescale/quant/int_gemm_fast.h"
+
+namespace tilescale::quant::kernels {
+
+namespace layout = model::layout;
+
+namespace {
+
+// One group's GEMM over one slice: C[rows][cols] (doubles, rows ldc apart) = the exact sums
+// sum over rg of P[rg] * scale[row][rg], P from A (weight pairs) and the patch matrix b [k][cols].
+struct Int16Args {
+  int64_t rows, cols, pairs, red_groups, ldc;
+  const int32_t* a;           // [rows][pairs] two int16 weights per int32
+  const double* scale;        // [rows][red_groups]
+  const int64_t* pair_begin;  // [red_groups + 1]
+  const int32_t* pair_rows;   // [pairs][2] rows of b, -1 = zero
+  const int16_t* b;           // [k][cols]
+  double* c;
+  int16_t* panel;  // [pairs][W][2] scratch
+};
+
+// The panel of columns j0 .. j0 + valid - 1 (valid <= W, the rest zero): for each pair q and
+// column j, the two codes of rows pair_rows[2q], pair_rows[2q + 1] side by side (the int32 lane
+// vpmaddwd multiplies with the weight pair).
+template <int W>
+[[gnu::always_inline]] inline void pack_panel_scalar(const Int16Args& g, int64_t j0, int64_t valid,
+                                                     int16_t* panel) {
+  for (int64_t q = 0; q < g.pairs; ++q)
+    for (int t = 0; t < 2; ++t) {
+      int16_t* dst = panel + q * 2 * W + t;
+      const int32_t row = g.pair_rows[2 * q + t];
+      const int16_t* src = g.b + row * g.cols + j0;
+      for (int64_t j = 0; j < W; ++j) dst[2 * j] = row >= 0 && j < valid ? src[j] : int16_t{0};
+    }
+}
+
+// --- AVX-512 with VNNI: 16 columns per panel, vpdpwssd ----------------------------------------
+
+#define TS_AVX512 "avx512f,avx512bw,avx512vl,avx512dq,fma"
+
+[[gnu::target(TS_AVX512 ",avx512vnni"), gnu::always_inline]] inline void pack16(const Int16Args& g, int64_t j0,
+                                                                  int64_t valid, int16_t* panel) {
+  if (valid < 16) {
+    pack_panel_scalar<16>(g, j0, valid, panel);
+    return;
+  }
+  const __m256i zero = _mm256_setzero_si256();
+  for (int64_t q = 0; q < g.pairs; ++q) {
+    const int32_t r0 = g.pair_rows[2 * q], r1 = g.pair_rows[2 * q + 1];
+    const __m256i x0 =
+        r0 >= 0 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.b + r0 * g.cols + j0))
+                : zero;
+    const __m256i x1 =
+        r1 >= 0 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.b + r1 * g.cols + j0))
+                : zero;
+    // unpack interleaves within 128-bit lanes: lo = columns 0-3 | 8-11, hi = 4-7 | 12-15.
+    const __m256i lo = _mm256_unpacklo_epi16(x0, x1), hi = _mm256_unpackhi_epi16(x0, x1);
+    __m256i* dst = reinterpret_cast<__m256i*>(panel + q * 32);
+    _mm256_storeu_si256(dst, _mm256_permute2x128_si256(lo, hi, 0x20));
+    _mm256_storeu_si256(dst + 1, _mm256_permute2x128_si256(lo, hi, 0x31));
+  }
+}
+
+template <int R, bool kVnni>
+[[gnu::target(TS_AVX512 ",avx512vnni"), gnu::always_inline]] inline void tile16(
+    const Int16Args& g, int64_t i0, int64_t j0, int64_t valid, const int16_t* panel) {
+  const int32_t* a = g.a + i0 * g.pairs;
+  const double* scale = g.scale + i0 * g.red_groups;
+  __m512d acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_pd();
+  for (int64_t rg = 0; rg < g.red_groups; ++rg) {
+    __m512i p[R];
+    for (int r = 0; r < R; ++r) p[r] = _mm512_setzero_si512();
+    for (int64_t q = g.pair_begin[rg]; q < g.pair_begin[rg + 1]; ++q) {
+      const __m512i b = _mm512_loadu_si512(panel + q * 32);
+      for (int r = 0; r < R; ++r) {
+        const __m512i w = _mm512_set1_epi32(a[r * g.pairs + q]);
+        if constexpr (kVnni)
+          p[r] = _mm512_dpwssd_epi32(p[r], w, b);
+        else
+          p[r] = _mm512_add_epi32(p[r], _mm512_madd_epi16(w, b));
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      const __m512d s = _mm512_set1_pd(scale[r * g.red_groups + rg]);
+      acc[r][0] = _mm512_fmadd_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(p[r])), s, acc[r][0]);
+      acc[r][1] =
+          _mm512_fmadd_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(p[r], 1)), s, acc[r][1]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    double* c = g.c + (i0 + r) * g.ldc + j0;
+    if (valid == 16) {
+      _mm512_storeu_pd(c, acc[r][0]);
+      _mm512_storeu_pd(c + 8, acc[r][1]);
+    } else {
+      alignas(64) double tmp[16];
+      _mm512_store_pd(tmp, acc[r][0]);
+      _mm512_store_pd(tmp + 8, acc[r][1]);
+      std::copy_n(tmp, valid, c);
+    }
+  }
+}
+
+template <bool kVnni>
+[[gnu::target(TS_AVX512 ",avx512vnni"), gnu::always_inline]] inline void run16(const Int16Args& g) {
+  for (int64_t j0 = 0; j0 < g.cols; j0 += 16) {
+    const int64_t valid = std::min<int64_t>(16, g.cols - j0);
+    pack16(g, j0, valid, g.panel);
+    int64_t i = 0;
+    for (; i + 8 <= g.rows; i += 8) tile16<8, kVnni>(g, i, j0, valid, g.panel);
+    for (; i + 4 <= g.rows; i += 4) tile16<4, kVnni>(g, i, j0, valid, g.panel);
+    for (; i + 2 <= g.rows; i += 2) tile16<2, kVnni>(g, i, j0, valid, g.panel);
+    for (; i < g.rows; ++i) tile16<1, kVnni>(g, i, j0, valid, g.panel);
+  }
+}
+
+[[gnu::target(TS_AVX512 ",avx512vnni")]] void run_avx512_vnni(const Int16Args& g) {
+  run16<true>(g);
+}
+// (AVX-512BW without VNNI, Skylake-X, runs the AVX2 kernel: a third variant would need the tile
+// compiled without the VNNI target, and the gain is small next to the AVX2 kernel's.)
+
+// --- AVX2: 8 columns per panel, vpmaddwd + vpaddd ------------------------------------------------
+
+[[gnu::target("avx2,fma"), gnu::always_inline]] inline void pack8(const Int16Args& g, int64_t j0,
+                                                                  int64_t valid, int16_t* panel) {
+  if (valid < 8) {
+    pack_panel_scalar<8>(g, j0, valid, panel);
+    return;
+  }
+  const __m128i zero = _mm_setzero_si128();
+  for (int64_t q = 0; q < g.pairs; ++q) {
+    const int32_t r0 = g.pair_rows[2 * q], r1 = g.pair_rows[2 * q + 1];
+    const __m128i x0 =
+        r0 >= 0 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.b + r0 * g.cols + j0)) : zero;
+    const __m128i x1 =
+        r1 >= 0 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.b + r1 * g.cols + j0)) : zero;
+    __m128i* dst = reinterpret_cast<__m128i*>(panel + q * 16);
+    _mm_storeu_si128(dst, _mm_unpacklo_epi16(x0, x1));
+    _mm_storeu_si128(dst + 1, _mm_unpackhi_epi16(x0, x1));
+  }
+}
+
+template <int R>
+[[gnu::target("avx2,fma"), gnu::always_inline]] inline void tile8(const Int16Args& g, int64_t i0,
+                                                                  int64_t j0, int64_t valid,
+                                                                  const int16_t* panel) {
+  const int32_t* a = g.a + i0 * g.pairs;
+  const double* scale = g.scale + i0 * g.red_groups;
+  __m256d acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_pd();
+  for (int64_t rg = 0; rg < g.red_groups; ++rg) {
+    __m256i p[R];
+    for (int r = 0; r < R; ++r) p[r] = _mm256_setzero_si256();
+    for (int64_t q = g.pair_begin[rg]; q < g.pair_begin[rg + 1]; ++q) {
+      const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + q * 16));
+      for (int r = 0; r < R; ++r)
+        p[r] = _mm256_add_epi32(p[r], _mm256_madd_epi16(_mm256_set1_epi32(a[r * g.pairs + q]), b));
+    }
+    for (int r = 0; r < R; ++r) {
+      const __m256d s = _mm256_set1_pd(scale[r * g.red_groups + rg]);
+      acc[r][0] = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(p[r])), s, acc[r][0]);
+      acc[r][1] =
+          _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(p[r], 1)), s, acc[r][1]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    double* c = g.c + (i0 + r) * g.ldc + j0;
+    if (valid == 8) {
+      _mm256_storeu_pd(c, acc[r][0]);
+      _mm256_storeu_pd(c + 4, acc[r][1]);
+    } else {
+      alignas(32) double tmp[8];
+      _mm256_store_pd(tmp, acc[r][0]);
+      _mm256_store_pd(tmp + 4, acc[r][1]);
+      std::copy_n(tmp, valid, c);
+    }
+  }
+}
+
+[[gnu::target("avx2,fma")]] void run_avx2(const Int16Args& g) {
+  for (int64_t j0 = 0; j0 < g.cols; j0 += 8) {
+    const int64_t valid = std::min<int64_t>(8, g.cols - j0);
+    pack8(g, j0, valid, g.panel);
+    int64_t i = 0;
+    for (; i + 4 <= g.rows; i += 4) tile8<4>(g, i, j0, valid, g.panel);
+    for (; i + 2 <= g.rows; i += 2) tile8<2>(g, i, j0, valid, g.panel);
+    for (; i < g.rows; ++i) tile8<1>(g, i, j0, valid, g.panel);
+  }
+}
+
+struct Kernel {
+  void (*run)(const Int16Args&) = nullptr;
+  int width = 0;  // columns per panel
+  const char* name = "none";
+};
+
+bool has_avx512_vnni() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("fma");
+}
+bool has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
+const Kernel kAvx512Vnni{run_avx512_vnni, 16, "avx512-vnni"}, kAvx2{run_avx2, 8, "avx2"}, kNone{};
+
+const Kernel& best_kernel() {
+  __builtin_cpu_init();
+  return has_avx512_vnni() ? kAvx512Vnni : has_avx2() ? kAvx2 : kNone;
+}
+
+const Kernel*& current() {
+  static const Kernel* k = &best_kernel();
+  return k;
+}
+
+const Kernel& kernel() { return *current(); }
+
+}  // namespace
+
+bool select_int16_kernel(const std::string& name) {
+  if (name == "auto") current() = &best_kernel();
+  else if (name == "none") current() = &kNone;
+  else if (name == kAvx512Vnni.name && has_avx512_vnni()) current() = &kAvx512Vnni;
+  else if (name == kAvx2.name && has_avx2()) current() = &kAvx2;
+  else return false;
+  return true;
+}
+
+const char* int16_kernel_name() { return kernel().name; }
+
+bool int16_exact(const FoldedGemm& folded, int64_t a_max) {
+  constexpr int64_t kInt16Max = 32767, kInt32Max = 2147483647;
+  if (!kernel().run || folded.weight_pairs.empty() || a_max < 0 || a_max > kInt16Max)
+    return false;
+  // a_max <= 2^15 and block_abs_sum <= k * 128: the product is formed in 128 bits.
+  if (static_cast<unsigned __int128>(a_max) * static_cast<unsigned __int128>(folded.block_abs_sum) >
+      static_cast<unsigned __int128>(kInt32Max))
+    return false;
+  return fold_exact(folded, a_max);
+}
+
+bool detail::int16_packed(const FoldedGemm& folded) {
+  return kernel().run && !folded.weight_pairs.empty();
+}
+
+namespace {
+
+// y = x truncated to int16 (exact where |x| <= 2^15 - 1, the only case it is used in), lo/hi
+// lowered/raised to x's extremes, in one pass the compiler vectorises.
+[[gnu::always_inline]] inline void narrow_body(const int64_t* x, int64_t count, int16_t* y,
+                                               int64_t& lo_out, int64_t& hi_out) {
+  int64_t lo = lo_out, hi = hi_out;  // locals: through the references the loop would not vectorise
+  for (int64_t i = 0; i < count; ++i) {
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+    y[i] = static_cast<int16_t>(x[i]);
+  }
+  lo_out = lo;
+  hi_out = hi;
+}
+[[gnu::target(TS_AVX512)]] void narrow_avx512(const int64_t* x, int64_t count, int16_t* y,
+                                              int64_t& lo, int64_t& hi) {
+  narrow_body(x, count, y, lo, hi);
+}
+[[gnu::target("avx2")]] void narrow_avx2(const int64_t* x, int64_t count, int16_t* y, int64_t& lo,
+                                         int64_t& hi) {
+  narrow_body(x, count, y, lo, hi);
+}
+
+}  // namespace
+
+int64_t detail::input_to_int16(const GemmLayer& L, int64_t n, const int64_t* x, GemmScratch& ws) {
+  const int64_t count = n * L.shape.cin_g * L.groups * L.shape.h * L.shape.w;
+  ws.x16.resize(static_cast<std::size_t>(count));
+  int64_t lo = 0, hi = 0;
+  (kernel().width == 16 ? narrow_avx512 : narrow_avx2)(x, count, ws.x16.data(), lo, hi);
+  if (lo == std::numeric_limits<int64_t>::min()) return std::numeric_limits<int64_t>::max();
+  return std::max(-lo, hi);
+}
+
+void conv_gemm_int16(const GemmLayer& L, const FoldedGemm& f, int64_t n, const int64_t* x,
+                     int64_t* y, GemmScratch& ws) {
+  if (!detail::int16_packed(f))
+    throw std::logic_error("conv_gemm_int16: no int16 kernel on this CPU or no packed weights");
+  detail::input_to_int16(L, n, x, ws);
+  detail::int16_from_converted(L, f, n, y, ws);
+}
+
+void detail::int16_from_converted(const GemmLayer& L, const FoldedGemm& f, int64_t n, int64_t* y,
+                                  GemmScratch& ws) {
+  const Kernel& kern = kernel();
+  const layout::ConvShape& s = L.shape;
+  const int64_t k = s.k(), P = s.positions(), width = n * P, cout = L.out_channels;
+  const int64_t cout_g = cout / L.groups, cin = s.cin_g * L.groups, plane = s.h * s.w;
+  const int64_t pairs = f.pair_begin.back(), red = L.grid->red_groups;
+  // Slices of whole samples, about 512 columns each, so that a slice's int16 patch matrix stays in
+  // the core's L2 cache between its im2col and its panels.
+  const int64_t slice = std::max<int64_t>(1, std::min<int64_t>(512 / P, n));
+  ws.col16.resize(static_cast<std::size_t>(k * slice * P));
+  ws.panel16.resize(static_cast<std::size_t>(pairs * kern.width * 2));
+  ws.part.resize(static_cast<std::size_t>(cout * width));
+  for (int64_t first = 0; first < n; first += slice) {
+    const int64_t ns = std::min(slice, n - first), cols = ns * P;
+    for (int64_t gi = 0; gi < L.groups; ++gi) {
+      // |q_x| <= 2^15 - 1 (int16_exact): the narrowing copy is exact.
+      for (int64_t i = 0; i < ns; ++i)
+        layout::im2col_onnx(s, ws.x16.data() + ((first + i) * cin + gi * s.cin_g) * plane,
+                            ws.col16.data() + i * P, cols);
+      kern.run({cout_g, cols, pairs, red, width, f.weight_pairs.data() + gi * cout_g * pairs,
+                f.row_scale.data() + gi * cout_g * red, f.pair_begin.data(), f.pair_rows.data(),
+                ws.col16.data(), ws.part.data() + gi * cout_g * width + first * P,
+                ws.panel16.data()});
+    }
+  }
+  detail::finish_folded(L, n, ws.part.data(), y);
+}
+
+}  // namespace tilescale::quant::kernels

@@ -8,10 +8,12 @@
 
 namespace tilescale::quant::kernels::detail {
 
-// y[i][o][p] = the layer's output codes from the exact sums part[o][i * P + p] (integers below
-// 2^53 held in doubles): bias_q[o] added and the one rounding applied in int64, exactly as
-// conv_gemm_blocks does (or the accumulator kept, keep_acc).
-void finish_folded(const GemmLayer& layer, int64_t n, const double* part, int64_t* y);
+// y[i][o][oy][ox] = the layer's output codes from the exact sums (integers below 2^53 held in
+// doubles) part[o][i * ho * pitch + oy * pitch + ox], pitch >= wo (columns ox >= wo are not read):
+// bias_q[o] added and the one rounding applied in int64, exactly as conv_gemm_blocks does (or the
+// accumulator kept, keep_acc).
+void finish_folded(const GemmLayer& layer, int64_t n, const double* part, int64_t* y,
+                   int64_t pitch);
 
 // The int16 route in two steps, so that conv_gemm reads the input once to both bound and narrow
 // it. True iff this CPU has an int16 kernel and `folded` holds packed weights.

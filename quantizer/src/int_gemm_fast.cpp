@@ -132,11 +132,15 @@ void gemm(GemmArgs g, std::vector<double>& pack) {
   hi_out = hi;
 }
 
-// y[i][o][p] = the layer's output from the exact sums part[o][i * P + p] (the bias and the one
-// rounding in int64, exactly as conv_gemm_blocks).
+// y[i][o][oy][ox] = the layer's output from the exact sums part[o][i * ho * pitch + oy * pitch +
+// ox] (pitch >= wo; columns ox >= wo are skipped): the bias and the one rounding in int64, exactly
+// as conv_gemm_blocks.
 [[gnu::always_inline]] inline void finish_body(const GemmLayer& L, int64_t n, const double* part,
-                                               int64_t* y) {
-  const int64_t P = L.shape.positions(), width = n * P, cout = L.out_channels;
+                                               int64_t* y, int64_t pitch) {
+  const int64_t P = L.shape.positions(), cout = L.out_channels, ho = L.shape.ho, wo = L.shape.wo;
+  // Rows of the output plane as one run when they are contiguous in part as well.
+  const int64_t run = pitch == wo ? P : wo, runs = pitch == wo ? 1 : ho, step = pitch == wo ? P : pitch;
+  const int64_t sample = ho * pitch, width = n * sample;
   const int F = L.frac_bits;
   const IntRange range = L.range;
   // round_shift_half_up(acc, F) inlined for the loop to vectorise, where it provably neither
@@ -149,22 +153,23 @@ void gemm(GemmArgs g, std::vector<double>& pack) {
   const bool inline_round = F >= 1 && F <= 62 && widest_bias < (int64_t{1} << 61);
   const int64_t half = inline_round ? int64_t{1} << (F - 1) : 0, lo = range.lo, hi = range.hi;
   for (int64_t o = 0; o < cout; ++o)
-    for (int64_t i = 0; i < n; ++i) {
-      const double* src = part + o * width + i * P;
-      int64_t* dst = y + (i * cout + o) * P;
-      const int64_t bias = L.bias_q[o];
-      if (!L.keep_acc && inline_round) {
-        for (int64_t j = 0; j < P; ++j) {
-          const int64_t v = (bias + static_cast<int64_t>(src[j]) + half) >> F;
-          dst[j] = v < lo ? lo : (v > hi ? hi : v);  // saturate
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t r = 0; r < runs; ++r) {
+        const double* src = part + o * width + i * sample + r * step;
+        int64_t* dst = y + (i * cout + o) * P + r * run;
+        const int64_t bias = L.bias_q[o];
+        if (!L.keep_acc && inline_round) {
+          for (int64_t j = 0; j < run; ++j) {
+            const int64_t v = (bias + static_cast<int64_t>(src[j]) + half) >> F;
+            dst[j] = v < lo ? lo : (v > hi ? hi : v);  // saturate
+          }
+        } else if (L.keep_acc) {
+          for (int64_t j = 0; j < run; ++j) dst[j] = bias + static_cast<int64_t>(src[j]);
+        } else {
+          for (int64_t j = 0; j < run; ++j)
+            dst[j] = saturate(round_shift_half_up(bias + static_cast<int64_t>(src[j]), F), range);
         }
-      } else if (L.keep_acc) {
-        for (int64_t j = 0; j < P; ++j) dst[j] = bias + static_cast<int64_t>(src[j]);
-      } else {
-        for (int64_t j = 0; j < P; ++j)
-          dst[j] = saturate(round_shift_half_up(bias + static_cast<int64_t>(src[j]), F), range);
       }
-    }
 }
 
 [[gnu::target("avx512f,avx512dq")]] void to_double_avx512(const int64_t* x, int64_t count,
@@ -175,11 +180,13 @@ void to_double_baseline(const int64_t* x, int64_t count, double* y, int64_t& lo,
   to_double_body(x, count, y, lo, hi);
 }
 [[gnu::target("avx512f,avx512dq")]] void finish_avx512(const GemmLayer& L, int64_t n,
-                                                       const double* part, int64_t* y) {
-  finish_body(L, n, part, y);
+                                                       const double* part, int64_t* y,
+                                                       int64_t pitch) {
+  finish_body(L, n, part, y, pitch);
 }
-void finish_baseline(const GemmLayer& L, int64_t n, const double* part, int64_t* y) {
-  finish_body(L, n, part, y);
+void finish_baseline(const GemmLayer& L, int64_t n, const double* part, int64_t* y,
+                     int64_t pitch) {
+  finish_body(L, n, part, y, pitch);
 }
 
 // Two reductions the compiler vectorises (64-bit min/max need AVX-512F or SSE4.2).
@@ -338,13 +345,14 @@ void folded_from_doubles(const GemmLayer& L, const FoldedGemm& folded, int64_t n
            ws.wq);
     }
   }
-  detail::finish_folded(L, n, ws.part.data(), y);
+  detail::finish_folded(L, n, ws.part.data(), y, L.shape.wo);
 }
 
 }  // namespace
 
-void detail::finish_folded(const GemmLayer& L, int64_t n, const double* part, int64_t* y) {
-  (has_avx512dq() ? finish_avx512 : finish_baseline)(L, n, part, y);
+void detail::finish_folded(const GemmLayer& L, int64_t n, const double* part, int64_t* y,
+                           int64_t pitch) {
+  (has_avx512dq() ? finish_avx512 : finish_baseline)(L, n, part, y, pitch);
 }
 
 GemmPath conv_gemm(const GemmLayer& L, const FoldedGemm* folded, int64_t n, const int64_t* x,

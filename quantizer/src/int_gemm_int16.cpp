@@ -27,15 +27,16 @@ namespace layout = model::layout;
 
 namespace {
 
-// One group's GEMM over one slice: C[rows][cols] (doubles, rows ldc apart) = the exact sums
-// sum over rg of P[rg] * scale[row][rg], P from A (weight pairs) and the patch matrix b [k][cols].
+// One group's GEMM over one run of columns: C[rows][cols] (doubles, rows ldc apart) = the exact
+// sums over rg of P[rg] * scale[row][rg], P from A (weight pairs) and the patch matrix B, whose
+// row of each pair slot starts at b[2 q + t] (nullptr: a row of zeros). B's rows are read up to
+// the next multiple of the panel width past cols (the callers leave that much readable slack).
 struct Int16Args {
   int64_t rows, cols, pairs, red_groups, ldc;
   const int32_t* a;           // [rows][pairs] two int16 weights per int32
   const double* scale;        // [rows][red_groups]
   const int64_t* pair_begin;  // [red_groups + 1]
-  const int32_t* pair_rows;   // [pairs][2] rows of b, -1 = zero
-  const int16_t* b;           // [k][cols]
+  const int16_t* const* b;    // [pairs][2] row starts
   double* c;
   int16_t* panel;  // [pairs][W][2] scratch
 };
@@ -49,9 +50,8 @@ template <int W>
   for (int64_t q = 0; q < g.pairs; ++q)
     for (int t = 0; t < 2; ++t) {
       int16_t* dst = panel + q * 2 * W + t;
-      const int32_t row = g.pair_rows[2 * q + t];
-      const int16_t* src = g.b + row * g.cols + j0;
-      for (int64_t j = 0; j < W; ++j) dst[2 * j] = row >= 0 && j < valid ? src[j] : int16_t{0};
+      const int16_t* src = g.b[2 * q + t];
+      for (int64_t j = 0; j < W; ++j) dst[2 * j] = src && j < valid ? src[j0 + j] : int16_t{0};
     }
 }
 
@@ -67,13 +67,9 @@ template <int W>
   }
   const __m256i zero = _mm256_setzero_si256();
   for (int64_t q = 0; q < g.pairs; ++q) {
-    const int32_t r0 = g.pair_rows[2 * q], r1 = g.pair_rows[2 * q + 1];
-    const __m256i x0 =
-        r0 >= 0 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.b + r0 * g.cols + j0))
-                : zero;
-    const __m256i x1 =
-        r1 >= 0 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.b + r1 * g.cols + j0))
-                : zero;
+    const int16_t *r0 = g.b[2 * q], *r1 = g.b[2 * q + 1];
+    const __m256i x0 = r0 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + j0)) : zero;
+    const __m256i x1 = r1 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r1 + j0)) : zero;
     // unpack interleaves within 128-bit lanes: lo = columns 0-3 | 8-11, hi = 4-7 | 12-15.
     const __m256i lo = _mm256_unpacklo_epi16(x0, x1), hi = _mm256_unpackhi_epi16(x0, x1);
     __m256i* dst = reinterpret_cast<__m256i*>(panel + q * 32);
@@ -152,11 +148,9 @@ template <bool kVnni>
   }
   const __m128i zero = _mm_setzero_si128();
   for (int64_t q = 0; q < g.pairs; ++q) {
-    const int32_t r0 = g.pair_rows[2 * q], r1 = g.pair_rows[2 * q + 1];
-    const __m128i x0 =
-        r0 >= 0 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.b + r0 * g.cols + j0)) : zero;
-    const __m128i x1 =
-        r1 >= 0 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(g.b + r1 * g.cols + j0)) : zero;
+    const int16_t *r0 = g.b[2 * q], *r1 = g.b[2 * q + 1];
+    const __m128i x0 = r0 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(r0 + j0)) : zero;
+    const __m128i x1 = r1 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(r1 + j0)) : zero;
     __m128i* dst = reinterpret_cast<__m128i*>(panel + q * 16);
     _mm_storeu_si128(dst, _mm_unpacklo_epi16(x0, x1));
     _mm_storeu_si128(dst + 1, _mm_unpackhi_epi16(x0, x1));
@@ -290,6 +284,49 @@ namespace {
   narrow_body(x, count, y, lo, hi);
 }
 
+// layout::im2col_onnx for int16 codes, the same matrix: the per-row std::fill/std::copy calls
+// there cost more than the 7..28-element runs they move here, so the runs are plain loops the
+// compiler vectorises inline.
+[[gnu::always_inline]] inline void im2col_body(const layout::ConvShape& s, const int16_t* in,
+                                               int16_t* col, int64_t ld) {
+  const int64_t kh = s.win.kernel_h, kw = s.win.kernel_w, wo = s.wo, ho = s.ho;
+  for (int64_t c = 0; c < s.cin_g; ++c) {
+    const int16_t* plane = in + c * s.h * s.w;
+    for (int64_t ky = 0; ky < kh; ++ky)
+      for (int64_t kx = 0; kx < kw; ++kx) {
+        int16_t* row = col + layout::onnx_reduction_index(s.kernel(), c, ky * kw + kx) * ld;
+        const int64_t x0 = s.input_x(0, kx), sx = s.win.stride_w;
+        // Output columns lo..hi-1 read inside the input row: ox * sx + x0 in [0, w).
+        int64_t lo = 0, hi = wo;
+        while (lo < wo && lo * sx + x0 < 0) ++lo;
+        while (hi > lo && (hi - 1) * sx + x0 >= s.w) --hi;
+        for (int64_t oy = 0; oy < ho; ++oy) {
+          const int64_t iy = s.input_y(oy, ky);
+          int16_t* dst = row + oy * wo;
+          if (iy < 0 || iy >= s.h) {
+            for (int64_t j = 0; j < wo; ++j) dst[j] = 0;
+            continue;
+          }
+          const int16_t* src = plane + iy * s.w + x0;
+          for (int64_t j = 0; j < lo; ++j) dst[j] = 0;
+          if (sx == 1)
+            for (int64_t j = lo; j < hi; ++j) dst[j] = src[j];
+          else
+            for (int64_t j = lo; j < hi; ++j) dst[j] = src[j * sx];
+          for (int64_t j = hi; j < wo; ++j) dst[j] = 0;
+        }
+      }
+  }
+}
+[[gnu::target(TS_AVX512)]] void im2col_avx512(const layout::ConvShape& s, const int16_t* in,
+                                              int16_t* col, int64_t ld) {
+  im2col_body(s, in, col, ld);
+}
+[[gnu::target("avx2")]] void im2col_avx2(const layout::ConvShape& s, const int16_t* in,
+                                         int16_t* col, int64_t ld) {
+  im2col_body(s, in, col, ld);
+}
+
 }  // namespace
 
 int64_t detail::input_to_int16(const GemmLayer& L, int64_t n, const int64_t* x, GemmScratch& ws) {
@@ -313,29 +350,71 @@ void detail::int16_from_converted(const GemmLayer& L, const FoldedGemm& f, int64
                                   GemmScratch& ws) {
   const Kernel& kern = kernel();
   const layout::ConvShape& s = L.shape;
-  const int64_t k = s.k(), P = s.positions(), width = n * P, cout = L.out_channels;
+  const model::Window& win = s.win;
+  const int64_t k = s.k(), P = s.positions(), cout = L.out_channels;
   const int64_t cout_g = cout / L.groups, cin = s.cin_g * L.groups, plane = s.h * s.w;
-  const int64_t pairs = f.pair_begin.back(), red = L.grid->red_groups;
-  // Slices of whole samples, about 512 columns each, so that a slice's int16 patch matrix stays in
-  // the core's L2 cache between its im2col and its panels.
-  const int64_t slice = std::max<int64_t>(1, std::min<int64_t>(512 / P, n));
-  ws.col16.resize(static_cast<std::size_t>(k * slice * P));
+  const int64_t pairs = f.pair_begin.back(), red = L.grid->red_groups, kernel = s.kernel();
   ws.panel16.resize(static_cast<std::size_t>(pairs * kern.width * 2));
+  ws.rows16.resize(static_cast<std::size_t>(2 * pairs));
+  // |q_x| <= 2^15 - 1 (int16_exact): ws.x16 holds the codes exactly.
+  const int64_t hp = s.h + win.pad_top + win.pad_bottom, wp = s.w + win.pad_left + win.pad_right;
+  const bool direct = P > 1 && win.stride_h == 1 && win.stride_w == 1 && win.dilation_h == 1 &&
+                      win.dilation_w == 1 && s.ho == hp - win.kernel_h + 1 &&
+                      s.wo == wp - win.kernel_w + 1;
+  if (direct) {
+    // Stride 1 without im2col: in the zero-padded input plane (hp x wp), the taps (ky, kx) of the
+    // output pixels (oy, ox) with ox running past wo are one contiguous run starting at
+    // ky * wp + kx, so each patch-matrix row is read straight from the plane. The GEMM computes
+    // ho * wp columns per sample (pitch wp) and finish_folded skips the wp - wo extra ones; the
+    // runs of the last rows read at most kw - 1 + panel width elements past the plane (slack).
+    const int64_t padded = hp * wp, cols = s.ho * wp, sample = cols;
+    ws.pad16.assign(static_cast<std::size_t>(s.cin_g * padded + wp + 2 * kern.width), 0);
+    ws.part.resize(static_cast<std::size_t>(cout * n * sample));
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t gi = 0; gi < L.groups; ++gi) {
+        const int16_t* src = ws.x16.data() + (i * cin + gi * s.cin_g) * plane;
+        for (int64_t c = 0; c < s.cin_g; ++c)
+          for (int64_t yy = 0; yy < s.h; ++yy)
+            std::copy_n(src + (c * s.h + yy) * s.w, s.w,
+                        ws.pad16.data() + c * padded + (yy + win.pad_top) * wp + win.pad_left);
+        for (int64_t q = 0; q < 2 * pairs; ++q) {
+          const int32_t r = f.pair_rows[static_cast<std::size_t>(q)];
+          ws.rows16[static_cast<std::size_t>(q)] =
+              r < 0 ? nullptr
+                    : ws.pad16.data() + (r / kernel) * padded +
+                          (r % kernel) / win.kernel_w * wp + (r % kernel) % win.kernel_w;
+        }
+        kern.run({cout_g, cols, pairs, red, n * sample, f.weight_pairs.data() + gi * cout_g * pairs,
+                  f.row_scale.data() + gi * cout_g * red, f.pair_begin.data(), ws.rows16.data(),
+                  ws.part.data() + gi * cout_g * n * sample + i * sample, ws.panel16.data()});
+      }
+    detail::finish_folded(L, n, ws.part.data(), y, wp);
+    return;
+  }
+  // Otherwise (strides, dilation, Gemm) by im2col, in slices of whole samples of about 512
+  // columns, so that a slice's int16 patch matrix stays in the core's L2 cache between its im2col
+  // and its panels.
+  const int64_t width = n * P;
+  const int64_t slice = std::max<int64_t>(1, std::min<int64_t>(512 / P, n));
+  ws.col16.resize(static_cast<std::size_t>(k * slice * P + 2 * kern.width));
   ws.part.resize(static_cast<std::size_t>(cout * width));
   for (int64_t first = 0; first < n; first += slice) {
     const int64_t ns = std::min(slice, n - first), cols = ns * P;
+    for (int64_t q = 0; q < 2 * pairs; ++q) {
+      const int32_t r = f.pair_rows[static_cast<std::size_t>(q)];
+      ws.rows16[static_cast<std::size_t>(q)] = r < 0 ? nullptr : ws.col16.data() + r * cols;
+    }
     for (int64_t gi = 0; gi < L.groups; ++gi) {
-      // |q_x| <= 2^15 - 1 (int16_exact): the narrowing copy is exact.
       for (int64_t i = 0; i < ns; ++i)
-        layout::im2col_onnx(s, ws.x16.data() + ((first + i) * cin + gi * s.cin_g) * plane,
-                            ws.col16.data() + i * P, cols);
+        (kern.width == 16 ? im2col_avx512 : im2col_avx2)(
+            s, ws.x16.data() + ((first + i) * cin + gi * s.cin_g) * plane, ws.col16.data() + i * P,
+            cols);
       kern.run({cout_g, cols, pairs, red, width, f.weight_pairs.data() + gi * cout_g * pairs,
-                f.row_scale.data() + gi * cout_g * red, f.pair_begin.data(), f.pair_rows.data(),
-                ws.col16.data(), ws.part.data() + gi * cout_g * width + first * P,
-                ws.panel16.data()});
+                f.row_scale.data() + gi * cout_g * red, f.pair_begin.data(), ws.rows16.data(),
+                ws.part.data() + gi * cout_g * width + first * P, ws.panel16.data()});
     }
   }
-  detail::finish_folded(L, n, ws.part.data(), y);
+  detail::finish_folded(L, n, ws.part.data(), y, s.wo);
 }
 
 }  // namespace tilescale::quant::kernels

@@ -83,6 +83,8 @@ struct GemmScratch {
   std::vector<int16_t> x16;      // int16 route: the input codes as int16
   std::vector<int16_t> col16;    // int16 route: im2col of a slice of samples
   std::vector<int16_t> panel16;  // int16 route: one column panel, reduction pairs interleaved
+  std::vector<int16_t> pad16;    // int16 route: one sample's zero-padded input planes
+  std::vector<const int16_t*> rows16;  // int16 route: the patch-matrix row of each pair slot
 };
 
 // y = the layer on x, x [n][Cin][h][w] (Gemm: [n][K]), y [n][Cout][ho][wo] (Gemm: [n][Cout]).

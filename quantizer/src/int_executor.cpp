@@ -118,9 +118,9 @@ void IntExecutor::run_op(std::size_t oi, int64_t n, Workspace& ws) const {
       break;
     case QOpKind::Gemm: {
       const int l = layer_of_op_[oi];
-      const kernels::GemmPath path =
-          kernels::conv_gemm(gemm_layer_of(model_, model_.layers[l]),
-                             folded_.empty() ? nullptr : &folded_[l], n, in(0), out.data(), ws.gemm);
+      const kernels::GemmPath path = kernels::conv_gemm(gemm_layer_of(model_, model_.layers[l]),
+                                                        folded_.empty() ? nullptr : &folded_[l], n,
+                                                        in(0), out.data(), ws.gemm);
       ++(*path_calls_)[static_cast<std::size_t>(path)];
       break;
     }

@@ -139,7 +139,8 @@ void gemm(GemmArgs g, std::vector<double>& pack) {
                                                int64_t* y, int64_t pitch) {
   const int64_t P = L.shape.positions(), cout = L.out_channels, ho = L.shape.ho, wo = L.shape.wo;
   // Rows of the output plane as one run when they are contiguous in part as well.
-  const int64_t run = pitch == wo ? P : wo, runs = pitch == wo ? 1 : ho, step = pitch == wo ? P : pitch;
+  const int64_t run = pitch == wo ? P : wo, runs = pitch == wo ? 1 : ho,
+                step = pitch == wo ? P : pitch;
   const int64_t sample = ho * pitch, width = n * sample;
   const int F = L.frac_bits;
   const IntRange range = L.range;
@@ -184,8 +185,7 @@ void to_double_baseline(const int64_t* x, int64_t count, double* y, int64_t& lo,
                                                        int64_t pitch) {
   finish_body(L, n, part, y, pitch);
 }
-void finish_baseline(const GemmLayer& L, int64_t n, const double* part, int64_t* y,
-                     int64_t pitch) {
+void finish_baseline(const GemmLayer& L, int64_t n, const double* part, int64_t* y, int64_t pitch) {
   finish_body(L, n, part, y, pitch);
 }
 
@@ -295,8 +295,8 @@ FoldedGemm fold_gemm(const GemmLayer& L) {
       widest = std::max(widest, sum);
       // A used scale is at most S < 2^53 (its row has a nonzero weight), so the double is exact.
       if (sum > 0)
-        folded.row_scale[static_cast<std::size_t>(o * red + rg)] = static_cast<double>(
-            scale[static_cast<std::size_t>(grid.out_group[o] * red + rg)]);
+        folded.row_scale[static_cast<std::size_t>(o * red + rg)] =
+            static_cast<double>(scale[static_cast<std::size_t>(grid.out_group[o] * red + rg)]);
     }
   folded.block_abs_sum = widest;
   return folded;

@@ -4,8 +4,8 @@
 //
 // Why int16 and not int8: vpdpbusd (VNNI) multiplies unsigned by signed bytes, so signed
 // activations would need an offset and a correction term, and AVX2's vpmaddubsw saturates pairs at
-// 16 bits; vpmaddwd (AVX2, AVX-512BW) and vpdpwssd (VNNI) never saturate on 8-bit codes, take signed
-// and unsigned codes alike, and still do 4x (AVX2) to 8x (AVX-512) the multiply-adds per
+// 16 bits; vpmaddwd (AVX2, AVX-512BW) and vpdpwssd (VNNI) never saturate on 8-bit codes, take
+// signed and unsigned codes alike, and still do 4x (AVX2) to 8x (AVX-512) the multiply-adds per
 // instruction of the double GEMM. The patch matrix in int16 is also a quarter of the double one.
 // GCC 12 warns (-Wmaybe-uninitialized) inside avx512fintrin.h on the intrinsics that start from
 // _mm512_undefined_*: a known false positive of the header, not of this file.
@@ -59,8 +59,10 @@ template <int W>
 
 #define TS_AVX512 "avx512f,avx512bw,avx512vl,avx512dq,fma"
 
-[[gnu::target(TS_AVX512 ",avx512vnni"), gnu::always_inline]] inline void pack16(const Int16Args& g, int64_t j0,
-                                                                  int64_t valid, int16_t* panel) {
+[[gnu::target(TS_AVX512 ",avx512vnni"), gnu::always_inline]] inline void pack16(const Int16Args& g,
+                                                                                int64_t j0,
+                                                                                int64_t valid,
+                                                                                int16_t* panel) {
   if (valid < 16) {
     pack_panel_scalar<16>(g, j0, valid, panel);
     return;
@@ -235,11 +237,16 @@ const Kernel& kernel() { return *current(); }
 }  // namespace
 
 bool select_int16_kernel(const std::string& name) {
-  if (name == "auto") current() = &best_kernel();
-  else if (name == "none") current() = &kNone;
-  else if (name == kAvx512Vnni.name && has_avx512_vnni()) current() = &kAvx512Vnni;
-  else if (name == kAvx2.name && has_avx2()) current() = &kAvx2;
-  else return false;
+  if (name == "auto")
+    current() = &best_kernel();
+  else if (name == "none")
+    current() = &kNone;
+  else if (name == kAvx512Vnni.name && has_avx512_vnni())
+    current() = &kAvx512Vnni;
+  else if (name == kAvx2.name && has_avx2())
+    current() = &kAvx2;
+  else
+    return false;
   return true;
 }
 
@@ -247,8 +254,7 @@ const char* int16_kernel_name() { return kernel().name; }
 
 bool int16_exact(const FoldedGemm& folded, int64_t a_max) {
   constexpr int64_t kInt16Max = 32767, kInt32Max = 2147483647;
-  if (!kernel().run || folded.weight_pairs.empty() || a_max < 0 || a_max > kInt16Max)
-    return false;
+  if (!kernel().run || folded.weight_pairs.empty() || a_max < 0 || a_max > kInt16Max) return false;
   // a_max <= 2^15 and block_abs_sum <= k * 128: the product is formed in 128 bits.
   if (static_cast<unsigned __int128>(a_max) * static_cast<unsigned __int128>(folded.block_abs_sum) >
       static_cast<unsigned __int128>(kInt32Max))
@@ -379,10 +385,10 @@ void detail::int16_from_converted(const GemmLayer& L, const FoldedGemm& f, int64
                         ws.pad16.data() + c * padded + (yy + win.pad_top) * wp + win.pad_left);
         for (int64_t q = 0; q < 2 * pairs; ++q) {
           const int32_t r = f.pair_rows[static_cast<std::size_t>(q)];
-          ws.rows16[static_cast<std::size_t>(q)] =
-              r < 0 ? nullptr
-                    : ws.pad16.data() + (r / kernel) * padded +
-                          (r % kernel) / win.kernel_w * wp + (r % kernel) % win.kernel_w;
+          ws.rows16[static_cast<std::size_t>(q)] = r < 0 ? nullptr
+                                                         : ws.pad16.data() + (r / kernel) * padded +
+                                                               (r % kernel) / win.kernel_w * wp +
+                                                               (r % kernel) % win.kernel_w;
         }
         kern.run({cout_g, cols, pairs, red, n * sample, f.weight_pairs.data() + gi * cout_g * pairs,
                   f.row_scale.data() + gi * cout_g * red, f.pair_begin.data(), ws.rows16.data(),

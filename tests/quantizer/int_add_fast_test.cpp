@@ -1,7 +1,7 @@
-// kernels::add_fast (quant/int_add_fast.h) against the reference kernels::add (itself tested against
-// 128-bit arithmetic in int_kernels_test.cpp): the same codes on random tensors over steps that
-// give F in 1..62 (the vectorised loop) and F <= 0 (handed to add), and the same error where add
-// refuses the accumulator bound. Seeds are fixed and printed on failure.
+// kernels::add_fast (quant/int_add_fast.h) against the reference kernels::add (itself tested
+// against 128-bit arithmetic in int_kernels_test.cpp): the same codes on random tensors over steps
+// that give F in 1..62 (the vectorised loop) and F <= 0 (handed to add), and the same error where
+// add refuses the accumulator bound. Seeds are fixed and printed on failure.
 #include "tilescale/quant/int_add_fast.h"
 
 #include <gtest/gtest.h>
@@ -29,10 +29,10 @@ TEST(IntAddFast, MatchesReferenceOnRandomTensors) {
   const AddCase cases[] = {
       {0.05, 0.03, 0.07, 16, signed_range(8), signed_range(8)},
       {0.02, 0.05, 0.04, 16, unsigned_range(8), unsigned_range(8)},
-      {0.1, 0.1, 0.05, 16, signed_range(8), signed_range(8)},  // both saturation ends
-      {0.3, 0.07, 0.11, 1, signed_range(8), signed_range(8)},  // shift-only multipliers
-      {0.5, 1.5, 1.0, 16, signed_range(8), signed_range(10)},  // exact halves: ties
-      {4.0, 8.0, 1.0, 1, signed_range(8), wide},               // F < 0: add's own loop
+      {0.1, 0.1, 0.05, 16, signed_range(8), signed_range(8)},    // both saturation ends
+      {0.3, 0.07, 0.11, 1, signed_range(8), signed_range(8)},    // shift-only multipliers
+      {0.5, 1.5, 1.0, 16, signed_range(8), signed_range(10)},    // exact halves: ties
+      {4.0, 8.0, 1.0, 1, signed_range(8), wide},                 // F < 0: add's own loop
       {1e-9, 0.03, 0.07, 31, signed_range(8), signed_range(8)},  // F = 57, a bound add refuses
   };
   uint32_t seed = 40;

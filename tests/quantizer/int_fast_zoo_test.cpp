@@ -1,8 +1,9 @@
 // The integer executor's fast Conv/Gemm path (quant/int_gemm_fast.h) on every zoo model: the codes
 // of every tensor and the logits are byte-identical to the reference kernels'
 // (kernels::conv_gemm_blocks) for each granularity and weight bit widths 2..8, with each int16
-// kernel the CPU runs and with none, and independent of the thread count. Bundles are quantized here with the minmax search on a few calibration images
-// (the codes' values do not matter, only that both paths agree on them).
+// kernel the CPU runs and with none, and independent of the thread count. Bundles are quantized
+// here with the minmax search on a few calibration images (the codes' values do not matter, only
+// that both paths agree on them).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -83,12 +84,13 @@ TEST_P(IntFastZoo, FastPathCodesAndLogitsMatchReferenceEveryGranularityAndBitWid
         const int64_t int16 = fast.path_calls(kernels::GemmPath::Int16);
         // 8-bit activations and these layers keep every int16 bound: the route is taken.
         if (std::string(kernel) != "none") EXPECT_GT(int16, 0);
-        std::printf("%s, int16 kernel %s: %lld of %zu layers folded; calls int16 %lld, folded "
-                    "%lld, blocks %lld\n",
-                    what.c_str(), kernel, static_cast<long long>(fast.folded_layers()),
-                    m.layers.size(), static_cast<long long>(int16),
-                    static_cast<long long>(fast.path_calls(kernels::GemmPath::Folded)),
-                    static_cast<long long>(fast.path_calls(kernels::GemmPath::Blocks)));
+        std::printf(
+            "%s, int16 kernel %s: %lld of %zu layers folded; calls int16 %lld, folded "
+            "%lld, blocks %lld\n",
+            what.c_str(), kernel, static_cast<long long>(fast.folded_layers()), m.layers.size(),
+            static_cast<long long>(int16),
+            static_cast<long long>(fast.path_calls(kernels::GemmPath::Folded)),
+            static_cast<long long>(fast.path_calls(kernels::GemmPath::Blocks)));
       }
       kernels::select_int16_kernel("auto");
     }

@@ -55,7 +55,8 @@ Layer make_layer(Random& rnd, const std::string& granularity, int64_t cin, int64
     const int64_t pad = kernel / 2 * 2;
     L.view.shape = layout::conv_shape(
         node, model::Value{"x", {cin, 7, 6}},
-        model::Value{"y", {cout, (7 + pad - kernel) / stride + 1, (6 + pad - kernel) / stride + 1}});
+        model::Value{"y",
+                     {cout, (7 + pad - kernel) / stride + 1, (6 + pad - kernel) / stride + 1}});
   }
   L.grid = make_block_grid(node, Granularity::parse(granularity));
   for (int64_t i = 0; i < cout * L.view.shape.k(); ++i)
@@ -203,10 +204,9 @@ TEST(IntGemmFast, BoundEdgeOneCodeInsideFoldsOneCodeOutsideFallsBack) {
       // One sample at -a (the extreme), the others random within +-a.
       std::vector<int64_t> x = rnd.codes(3 * 16, {-a, a});
       std::fill(x.begin(), x.begin() + 16, -a);
-      EXPECT_EQ(expect_same_as_blocks(L.view, x, 3),
-                a == outside          ? GemmPath::Blocks
-                : kernel == "none"    ? GemmPath::Folded
-                                      : GemmPath::Int16);
+      EXPECT_EQ(expect_same_as_blocks(L.view, x, 3), a == outside       ? GemmPath::Blocks
+                                                     : kernel == "none" ? GemmPath::Folded
+                                                                        : GemmPath::Int16);
     }
   }
 }

@@ -1,7 +1,11 @@
-// A fast exact path for Conv/Gemm layers of the golden integer executor: the same codes as
-// kernels::conv_gemm_blocks (int_kernels.h, the reference and the fallback), from one double GEMM
-// per layer group instead of one GEMM and one int64 scale-and-add pass per reduction group.
+// Fast exact routes for Conv/Gemm layers of the golden integer executor: the same codes as
+// kernels::conv_gemm_blocks (int_kernels.h, the reference and the last fallback). conv_gemm tries
+// the int16 route first (int16 block sums, combined in double; "the int16 route" below), then the
+// folded double GEMM (one double GEMM per layer group instead of one GEMM and one int64
+// scale-and-add pass per reduction group), then the reference; each route's bound is checked per
+// call on the actual input codes.
 //
+// The folded double GEMM.
 // Why it is exact. conv_gemm_blocks computes, per output o and pixel,
 //   acc = bias_q[o] + sum over blocks b of P[b] * m[b] * 2^(F - r[b]),  P[b] = sum q_x * q_w.
 // The block scale s[b] = m[b] * 2^(F - r[b]) is an integer (F = max r), so
@@ -74,7 +78,7 @@ int64_t max_abs(const int64_t* x, int64_t count);
 void conv_gemm_folded(const GemmLayer& layer, const FoldedGemm& folded, int64_t n, const int64_t* x,
                       int64_t* y, GemmScratch& scratch);
 
-// --- the int16 route ------------------------------------------------------------------------------
+// --- the int16 route ---------------------------------------------------------------------------
 // Why it is exact. Per reduction group rg and output (o, pixel) the block partial sum
 // P = sum q_x * q_w is formed in int32 lanes from int16 operands (vpmaddwd / vpdpwssd: pairs of
 // int16 products summed into int32, then added across pairs). Every operand is exact as int16 when

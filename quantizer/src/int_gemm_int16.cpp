@@ -80,26 +80,36 @@ template <int W>
   }
 }
 
-template <int R, bool kVnni>
-[[gnu::target(TS_AVX512 ",avx512vnni"), gnu::always_inline]] inline void tile16(
-    const Int16Args& g, int64_t i0, int64_t j0, int64_t valid, const int16_t* panel) {
+// The row loops carry "#pragma GCC unroll" so that the accumulator arrays become registers early.
+template <int R>
+[[gnu::target(TS_AVX512 ",avx512vnni"), gnu::noinline]] void tile16(const Int16Args& g, int64_t i0,
+                                                                    int64_t j0, int64_t valid,
+                                                                    const int16_t* panel) {
   const int32_t* a = g.a + i0 * g.pairs;
   const double* scale = g.scale + i0 * g.red_groups;
   __m512d acc[R][2];
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_pd();
   for (int64_t rg = 0; rg < g.red_groups; ++rg) {
     __m512i p[R];
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) p[r] = _mm512_setzero_si512();
-    for (int64_t q = g.pair_begin[rg]; q < g.pair_begin[rg + 1]; ++q) {
-      const __m512i b = _mm512_loadu_si512(panel + q * 32);
+    // Walking pointers and a local stride: with a[r * g.pairs + q] GCC 12 keeps the
+    // accumulators in memory or copies them around every instruction (seen in the disassembly).
+    const int64_t q0 = g.pair_begin[rg], q1 = g.pair_begin[rg + 1], lda = g.pairs;
+    const int16_t* pb = panel + q0 * 32;
+    const int32_t* pa = a + q0;
+    for (int64_t q = q0; q < q1; ++q, pb += 32, ++pa) {
+      const __m512i b = _mm512_loadu_si512(pb);
+#pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
-        const __m512i w = _mm512_set1_epi32(a[r * g.pairs + q]);
-        if constexpr (kVnni)
-          p[r] = _mm512_dpwssd_epi32(p[r], w, b);
-        else
-          p[r] = _mm512_add_epi32(p[r], _mm512_madd_epi16(w, b));
+        const __m512i w = _mm512_set1_epi32(pa[r * lda]);
+        // p[r] += pairwise w * b (vpdpwssd, AT&T operand order), in inline assembly because the
+        // intrinsic's tied accumulator costs GCC 12 two register copies per instruction here.
+        __asm__("vpdpwssd %1, %2, %0" : "+v"(p[r]) : "v"(b), "v"(w));
       }
     }
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const __m512d s = _mm512_set1_pd(scale[r * g.red_groups + rg]);
       acc[r][0] = _mm512_fmadd_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(p[r])), s, acc[r][0]);
@@ -107,6 +117,7 @@ template <int R, bool kVnni>
           _mm512_fmadd_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(p[r], 1)), s, acc[r][1]);
     }
   }
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     double* c = g.c + (i0 + r) * g.ldc + j0;
     if (valid == 16) {
@@ -121,22 +132,18 @@ template <int R, bool kVnni>
   }
 }
 
-template <bool kVnni>
-[[gnu::target(TS_AVX512 ",avx512vnni"), gnu::always_inline]] inline void run16(const Int16Args& g) {
+[[gnu::target(TS_AVX512 ",avx512vnni")]] void run_avx512_vnni(const Int16Args& g) {
   for (int64_t j0 = 0; j0 < g.cols; j0 += 16) {
     const int64_t valid = std::min<int64_t>(16, g.cols - j0);
     pack16(g, j0, valid, g.panel);
     int64_t i = 0;
-    for (; i + 8 <= g.rows; i += 8) tile16<8, kVnni>(g, i, j0, valid, g.panel);
-    for (; i + 4 <= g.rows; i += 4) tile16<4, kVnni>(g, i, j0, valid, g.panel);
-    for (; i + 2 <= g.rows; i += 2) tile16<2, kVnni>(g, i, j0, valid, g.panel);
-    for (; i < g.rows; ++i) tile16<1, kVnni>(g, i, j0, valid, g.panel);
+    for (; i + 8 <= g.rows; i += 8) tile16<8>(g, i, j0, valid, g.panel);
+    for (; i + 4 <= g.rows; i += 4) tile16<4>(g, i, j0, valid, g.panel);
+    for (; i + 2 <= g.rows; i += 2) tile16<2>(g, i, j0, valid, g.panel);
+    for (; i < g.rows; ++i) tile16<1>(g, i, j0, valid, g.panel);
   }
 }
 
-[[gnu::target(TS_AVX512 ",avx512vnni")]] void run_avx512_vnni(const Int16Args& g) {
-  run16<true>(g);
-}
 // (AVX-512BW without VNNI, Skylake-X, runs the AVX2 kernel: a third variant would need the tile
 // compiled without the VNNI target, and the gain is small next to the AVX2 kernel's.)
 
@@ -160,21 +167,27 @@ template <bool kVnni>
 }
 
 template <int R>
-[[gnu::target("avx2,fma"), gnu::always_inline]] inline void tile8(const Int16Args& g, int64_t i0,
-                                                                  int64_t j0, int64_t valid,
-                                                                  const int16_t* panel) {
+[[gnu::target("avx2,fma"), gnu::noinline]] void tile8(const Int16Args& g, int64_t i0, int64_t j0,
+                                                      int64_t valid, const int16_t* panel) {
   const int32_t* a = g.a + i0 * g.pairs;
   const double* scale = g.scale + i0 * g.red_groups;
   __m256d acc[R][2];
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_pd();
   for (int64_t rg = 0; rg < g.red_groups; ++rg) {
     __m256i p[R];
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) p[r] = _mm256_setzero_si256();
-    for (int64_t q = g.pair_begin[rg]; q < g.pair_begin[rg + 1]; ++q) {
-      const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + q * 16));
+    const int64_t q0 = g.pair_begin[rg], q1 = g.pair_begin[rg + 1], lda = g.pairs;
+    const int16_t* pb = panel + q0 * 16;
+    const int32_t* pa = a + q0;
+    for (int64_t q = q0; q < q1; ++q, pb += 16, ++pa) {
+      const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pb));
+#pragma GCC unroll 8
       for (int r = 0; r < R; ++r)
-        p[r] = _mm256_add_epi32(p[r], _mm256_madd_epi16(_mm256_set1_epi32(a[r * g.pairs + q]), b));
+        p[r] = _mm256_add_epi32(p[r], _mm256_madd_epi16(_mm256_set1_epi32(pa[r * lda]), b));
     }
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const __m256d s = _mm256_set1_pd(scale[r * g.red_groups + rg]);
       acc[r][0] = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(p[r])), s, acc[r][0]);
@@ -182,6 +195,7 @@ template <int R>
           _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(p[r], 1)), s, acc[r][1]);
     }
   }
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     double* c = g.c + (i0 + r) * g.ldc + j0;
     if (valid == 8) {
@@ -364,40 +378,73 @@ void detail::int16_from_converted(const GemmLayer& L, const FoldedGemm& f, int64
   ws.rows16.resize(static_cast<std::size_t>(2 * pairs));
   // |q_x| <= 2^15 - 1 (int16_exact): ws.x16 holds the codes exactly.
   const int64_t hp = s.h + win.pad_top + win.pad_bottom, wp = s.w + win.pad_left + win.pad_right;
-  const bool direct = P > 1 && win.stride_h == 1 && win.stride_w == 1 && win.dilation_h == 1 &&
-                      win.dilation_w == 1 && s.ho == hp - win.kernel_h + 1 &&
-                      s.wo == wp - win.kernel_w + 1;
+  const int64_t sh = win.stride_h, sw = win.stride_w, kh = win.kernel_h, kw = win.kernel_w;
+  const bool direct = P > 1 && win.dilation_h == 1 && win.dilation_w == 1 && sh >= 1 && sw >= 1 &&
+                      hp >= kh && wp >= kw && s.ho == (hp - kh) / sh + 1 &&
+                      s.wo == (wp - kw) / sw + 1;
   if (direct) {
-    // Stride 1 without im2col: in the zero-padded input plane (hp x wp), the taps (ky, kx) of the
-    // output pixels (oy, ox) with ox running past wo are one contiguous run starting at
-    // ky * wp + kx, so each patch-matrix row is read straight from the plane. The GEMM computes
-    // ho * wp columns per sample (pitch wp) and finish_folded skips the wp - wo extra ones; the
-    // runs of the last rows read at most kw - 1 + panel width elements past the plane (slack).
-    const int64_t padded = hp * wp, cols = s.ho * wp, sample = cols;
-    ws.pad16.assign(static_cast<std::size_t>(s.cin_g * padded + wp + 2 * kern.width), 0);
+    // Convolutions without im2col. Split the zero-padded input plane (hp x wp) into sh * sw phase
+    // planes of hq x wq, phase (u, v) holding the padded elements (Y, X) with Y % sh = u and
+    // X % sw = v at (Y / sh, X / sw). Tap (ky, kx) of output pixel (oy, ox) reads padded element
+    // (oy * sh + ky, ox * sw + kx), i.e. element (oy + ky / sh, ox + kx / sw) of phase
+    // (ky % sh, kx % sw); so over the output pixels taken with pitch wq (ox running past wo) each
+    // tap is one contiguous run of its phase plane, starting at (ky / sh) * wq + kx / sw, and each
+    // patch-matrix row is read straight from the planes. The GEMM computes ho * wq columns per
+    // sample and finish_folded skips the wq - wo extra ones of each row (their reads stay inside
+    // the buffer: the last rows' runs pass the planes by at most (kw - 1) / sw + the panel width,
+    // the slack). Stride 1 is a single phase, the padded plane itself.
+    const int64_t hq = (hp + sh - 1) / sh, wq = (wp + sw - 1) / sw, phase = hq * wq;
+    const int64_t per_channel = sh * sw * phase, cols = s.ho * wq, sample = cols;
+    ws.pad16.assign(static_cast<std::size_t>(s.cin_g * per_channel + wq + 2 * kern.width), 0);
     ws.part.resize(static_cast<std::size_t>(cout * n * sample));
+    for (int64_t q = 0; q < 2 * pairs; ++q) {
+      const int32_t r = f.pair_rows[static_cast<std::size_t>(q)];
+      const int64_t c = r / kernel, ky = (r % kernel) / kw, kx = (r % kernel) % kw;
+      ws.rows16[static_cast<std::size_t>(q)] = r < 0 ? nullptr
+                                                     : ws.pad16.data() + c * per_channel +
+                                                           ((ky % sh) * sw + kx % sw) * phase +
+                                                           (ky / sh) * wq + kx / sw;
+    }
+    std::vector<int64_t> first(static_cast<std::size_t>(sw)), start(first.size());
+    for (int64_t v = 0; v < sw; ++v) {
+      first[static_cast<std::size_t>(v)] = ((v - win.pad_left) % sw + sw) % sw;
+      start[static_cast<std::size_t>(v)] = (first[static_cast<std::size_t>(v)] + win.pad_left) / sw;
+    }
     for (int64_t i = 0; i < n; ++i)
       for (int64_t gi = 0; gi < L.groups; ++gi) {
+        // This sample's and group's channels into the planes; the padding stays zero. Padded
+        // row Y = yy + pad_top goes to phase row Y / sh of phases Y % sh, padded column
+        // X = xx + pad_left to phase X % sw at X / sw (first[v], start[v]: the first input column
+        // of phase v and its place), all stepped without a division per row or element.
         const int16_t* src = ws.x16.data() + (i * cin + gi * s.cin_g) * plane;
-        for (int64_t c = 0; c < s.cin_g; ++c)
-          for (int64_t yy = 0; yy < s.h; ++yy)
-            std::copy_n(src + (c * s.h + yy) * s.w, s.w,
-                        ws.pad16.data() + c * padded + (yy + win.pad_top) * wp + win.pad_left);
-        for (int64_t q = 0; q < 2 * pairs; ++q) {
-          const int32_t r = f.pair_rows[static_cast<std::size_t>(q)];
-          ws.rows16[static_cast<std::size_t>(q)] = r < 0 ? nullptr
-                                                         : ws.pad16.data() + (r / kernel) * padded +
-                                                               (r % kernel) / win.kernel_w * wp +
-                                                               (r % kernel) % win.kernel_w;
+        for (int64_t c = 0; c < s.cin_g; ++c) {
+          int64_t u = win.pad_top % sh, yq = win.pad_top / sh;
+          for (int64_t yy = 0; yy < s.h; ++yy) {
+            const int16_t* row = src + (c * s.h + yy) * s.w;
+            int16_t* dst = ws.pad16.data() + c * per_channel + u * sw * phase + yq * wq;
+            if (sw == 1) {
+              std::copy_n(row, s.w, dst + win.pad_left);
+            } else {
+              for (int64_t v = 0; v < sw; ++v) {
+                int16_t* to = dst + v * phase + start[static_cast<std::size_t>(v)];
+                for (int64_t xx = first[static_cast<std::size_t>(v)]; xx < s.w; xx += sw)
+                  *to++ = row[xx];
+              }
+            }
+            if (++u == sh) {
+              u = 0;
+              ++yq;
+            }
+          }
         }
         kern.run({cout_g, cols, pairs, red, n * sample, f.weight_pairs.data() + gi * cout_g * pairs,
                   f.row_scale.data() + gi * cout_g * red, f.pair_begin.data(), ws.rows16.data(),
                   ws.part.data() + gi * cout_g * n * sample + i * sample, ws.panel16.data()});
       }
-    detail::finish_folded(L, n, ws.part.data(), y, wp);
+    detail::finish_folded(L, n, ws.part.data(), y, wq);
     return;
   }
-  // Otherwise (strides, dilation, Gemm) by im2col, in slices of whole samples of about 512
+  // Otherwise (dilation, Gemm) by im2col, in slices of whole samples of about 512
   // columns, so that a slice's int16 patch matrix stays in the core's L2 cache between its im2col
   // and its panels.
   const int64_t width = n * P;

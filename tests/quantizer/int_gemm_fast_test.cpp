@@ -35,8 +35,8 @@ struct Layer {
 // A Conv (kernel > 0) or Gemm (kernel == 0) layer with random codes: w_bits weights, multipliers
 // of 16 bits with shifts r in [r_lo, r_hi] (F = max r), small biases.
 Layer make_layer(Random& rnd, const std::string& granularity, int64_t cin, int64_t cout,
-                 int64_t groups, int64_t kernel, int w_bits, int r_lo, int r_hi,
-                 int64_t stride = 1) {
+                 int64_t groups, int64_t kernel, int w_bits, int r_lo, int r_hi, int64_t stride = 1,
+                 int64_t dilation = 1) {
   Layer L;
   model::Node node;
   const int64_t cin_g = cin / groups;
@@ -50,13 +50,13 @@ Layer make_layer(Random& rnd, const std::string& granularity, int64_t cin, int64
     node.window.pad_top = node.window.pad_left = node.window.pad_bottom = node.window.pad_right =
         kernel / 2;
     node.window.stride_h = node.window.stride_w = stride;
+    node.window.dilation_h = node.window.dilation_w = dilation;
     node.window.groups = groups;
     node.weight.shape = {cout, cin_g, kernel, kernel};
-    const int64_t pad = kernel / 2 * 2;
+    const int64_t pad = kernel / 2 * 2, span = dilation * (kernel - 1) + 1;
     L.view.shape = layout::conv_shape(
         node, model::Value{"x", {cin, 7, 6}},
-        model::Value{"y",
-                     {cout, (7 + pad - kernel) / stride + 1, (6 + pad - kernel) / stride + 1}});
+        model::Value{"y", {cout, (7 + pad - span) / stride + 1, (6 + pad - span) / stride + 1}});
   }
   L.grid = make_block_grid(node, Granularity::parse(granularity));
   for (int64_t i = 0; i < cout * L.view.shape.k(); ++i)
@@ -122,19 +122,20 @@ GemmPath expect_same_as_blocks(const GemmLayer& L, const std::vector<int64_t>& x
 struct RandomCase {
   std::string granularity;
   int64_t cin, cout, groups, kernel, stride;
+  int64_t dilation = 1;
 };
 
 // Every granularity, bit widths 2..8, unsigned and signed inputs, requantized and kept
-// accumulators, stride 1 (the int16 route's direct reads) and 2 (its im2col), 1x1, 3x3 and 5x5
-// kernels, Gemm: each takes the int16 route with every int16 kernel (the folded GEMM with none;
-// shift spread 0..3) and matches the reference.
+// accumulators, strides 1, 2 and 3 (the int16 route's direct reads from phase planes), dilation 2
+// and Gemm (its im2col), 1x1, 3x3 and 5x5 kernels: each takes the int16 route with every int16
+// kernel (the folded GEMM with none; shift spread 0..3) and matches the reference.
 TEST(IntGemmFast, RandomLayersMatchReferenceEveryGranularityAndBitWidth) {
   const RandomCase cases[] = {
       {"layer", 12, 8, 1, 3, 1},        {"channel", 12, 8, 1, 3, 1},  {"block:4x5", 12, 8, 1, 3, 1},
       {"block:16x16", 32, 20, 1, 3, 1}, {"mx:32", 12, 8, 1, 3, 1},    {"vsq:16", 12, 8, 1, 3, 1},
       {"channel", 8, 8, 8, 3, 1},       {"block:4x4", 8, 8, 2, 1, 1}, {"block:4x5", 12, 9, 1, 3, 2},
       {"mx:32", 12, 17, 1, 5, 1},       {"channel", 6, 12, 1, 1, 2},  {"mx:32", 70, 10, 1, 0, 1},
-      {"block:16x16", 70, 10, 1, 0, 1}};
+      {"block:16x16", 70, 10, 1, 0, 1}, {"mx:32", 12, 8, 1, 3, 1, 2}, {"block:4x4", 8, 6, 1, 3, 3}};
   for (const std::string& kernel : kernel_choices()) {
     const Int16Kernel choice(kernel);
     ASSERT_TRUE(choice.ok());
@@ -145,7 +146,8 @@ TEST(IntGemmFast, RandomLayersMatchReferenceEveryGranularityAndBitWidth) {
           SCOPED_TRACE(rnd.note() + "; int16 kernel " + kernel + "; " + c.granularity + " W" +
                        std::to_string(w_bits) + " cin " + std::to_string(c.cin) + " groups " +
                        std::to_string(c.groups) + " kernel " + std::to_string(c.kernel) +
-                       " stride " + std::to_string(c.stride) + (keep ? " keep_acc" : ""));
+                       " stride " + std::to_string(c.stride) + " dilation " +
+                       std::to_string(c.dilation) + (keep ? " keep_acc" : ""));
           const IntRange in = w_bits % 2 ? unsigned_range(8) : signed_range(w_bits < 5 ? 4 : 8);
           // Shifts that spread requantized outputs over the 8-bit range: a typical sum of K
           // products, times m ~ 1.5 * 2^15, lands near 16 output codes.
@@ -154,7 +156,7 @@ TEST(IntGemmFast, RandomLayersMatchReferenceEveryGranularityAndBitWidth) {
           const double typical = std::sqrt(k) * double(in.hi) * std::ldexp(1.0, w_bits - 1) / 3.0;
           const int r_lo = static_cast<int>(std::lround(std::log2(typical * 1.5 * 32768 / 16)));
           Layer L = make_layer(rnd, c.granularity, c.cin, c.cout, c.groups, c.kernel, w_bits, r_lo,
-                               r_lo + 3, c.stride);
+                               r_lo + 3, c.stride, c.dilation);
           L.view.keep_acc = keep;
           const int64_t n = c.kernel == 0 ? 37 : 3;  // Gemm: N = n, so whole panels too
           const std::vector<int64_t> x = rnd.codes(n * input_size(L.view), in);

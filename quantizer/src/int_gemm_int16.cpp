@@ -39,6 +39,14 @@ struct Int16Args {
   const int16_t* const* b;    // [pairs][2] row starts
   double* c;
   int16_t* panel;  // [pairs][W][2] scratch
+  // Fused finish (AVX-512 kernel only; y == nullptr: write C): instead of C, the output codes
+  // y[row * ldy + p] of one sample, column j being output pixel p = (j / pitch) * wo + j % pitch
+  // when j % pitch < wo (else dropped), each computed as in finish_folded's inline rounding:
+  // v = (acc + bias[row] + half) >> F, then saturated to [lo, hi].
+  int64_t* y = nullptr;
+  const int64_t* bias = nullptr;
+  int64_t ldy = 0, pitch = 0, wo = 0, half = 0, lo = 0, hi = 0;
+  int F = 0;
 };
 
 // The panel of columns j0 .. j0 + valid - 1 (valid <= W, the rest zero): for each pair q and
@@ -84,7 +92,8 @@ template <int W>
 template <int R>
 [[gnu::target(TS_AVX512 ",avx512vnni"), gnu::noinline]] void tile16(const Int16Args& g, int64_t i0,
                                                                     int64_t j0, int64_t valid,
-                                                                    const int16_t* panel) {
+                                                                    const int16_t* panel,
+                                                                    uint32_t keep, int64_t out0) {
   const int32_t* a = g.a + i0 * g.pairs;
   const double* scale = g.scale + i0 * g.red_groups;
   __m512d acc[R][2];
@@ -117,6 +126,29 @@ template <int R>
           _mm512_fmadd_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(p[r], 1)), s, acc[r][1]);
     }
   }
+  if (g.y) {
+    // The columns kept (bit t of keep: column j0 + t is a pixel inside the row) are consecutive
+    // output pixels from out0 on, so each half is compressed and stored contiguously.
+    const __m128i F = _mm_cvtsi64_si128(g.F);
+    const __m512i lo = _mm512_set1_epi64(g.lo), hi = _mm512_set1_epi64(g.hi);
+    const __mmask8 k0 = static_cast<__mmask8>(keep), k1 = static_cast<__mmask8>(keep >> 8);
+    const int n0 = __builtin_popcount(keep & 0xffu), n1 = __builtin_popcount(keep >> 8);
+    const __mmask8 s0 = static_cast<__mmask8>((1u << n0) - 1u);
+    const __mmask8 s1 = static_cast<__mmask8>((1u << n1) - 1u);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512i add = _mm512_set1_epi64(g.bias[i0 + r] + g.half);
+      int64_t* dst = g.y + (i0 + r) * g.ldy + out0;
+      // acc is an integer below 2^53: the truncating conversion is exact.
+      __m512i v0 = _mm512_sra_epi64(_mm512_add_epi64(_mm512_cvttpd_epi64(acc[r][0]), add), F);
+      __m512i v1 = _mm512_sra_epi64(_mm512_add_epi64(_mm512_cvttpd_epi64(acc[r][1]), add), F);
+      v0 = _mm512_min_epi64(_mm512_max_epi64(v0, lo), hi);  // saturate (lo <= hi)
+      v1 = _mm512_min_epi64(_mm512_max_epi64(v1, lo), hi);
+      _mm512_mask_storeu_epi64(dst, s0, _mm512_maskz_compress_epi64(k0, v0));
+      _mm512_mask_storeu_epi64(dst + n0, s1, _mm512_maskz_compress_epi64(k1, v1));
+    }
+    return;
+  }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     double* c = g.c + (i0 + r) * g.ldc + j0;
@@ -133,14 +165,30 @@ template <int R>
 }
 
 [[gnu::target(TS_AVX512 ",avx512vnni")]] void run_avx512_vnni(const Int16Args& g) {
+  int64_t ox = 0, oy = 0;  // the pixel of column j0 (fused finish)
   for (int64_t j0 = 0; j0 < g.cols; j0 += 16) {
     const int64_t valid = std::min<int64_t>(16, g.cols - j0);
+    uint32_t keep = 0;
+    int64_t out0 = 0;
+    if (g.y) {
+      for (int64_t t = 0; t < valid; ++t) {
+        if (ox < g.wo) {
+          if (keep == 0) out0 = oy * g.wo + ox;
+          keep |= 1u << t;
+        }
+        if (++ox == g.pitch) {
+          ox = 0;
+          ++oy;
+        }
+      }
+      if (keep == 0) continue;  // a run of padding columns only
+    }
     pack16(g, j0, valid, g.panel);
     int64_t i = 0;
-    for (; i + 8 <= g.rows; i += 8) tile16<8>(g, i, j0, valid, g.panel);
-    for (; i + 4 <= g.rows; i += 4) tile16<4>(g, i, j0, valid, g.panel);
-    for (; i + 2 <= g.rows; i += 2) tile16<2>(g, i, j0, valid, g.panel);
-    for (; i < g.rows; ++i) tile16<1>(g, i, j0, valid, g.panel);
+    for (; i + 8 <= g.rows; i += 8) tile16<8>(g, i, j0, valid, g.panel, keep, out0);
+    for (; i + 4 <= g.rows; i += 4) tile16<4>(g, i, j0, valid, g.panel, keep, out0);
+    for (; i + 2 <= g.rows; i += 2) tile16<2>(g, i, j0, valid, g.panel, keep, out0);
+    for (; i < g.rows; ++i) tile16<1>(g, i, j0, valid, g.panel, keep, out0);
   }
 }
 
@@ -396,7 +444,15 @@ void detail::int16_from_converted(const GemmLayer& L, const FoldedGemm& f, int64
     const int64_t hq = (hp + sh - 1) / sh, wq = (wp + sw - 1) / sw, phase = hq * wq;
     const int64_t per_channel = sh * sw * phase, cols = s.ho * wq, sample = cols;
     ws.pad16.assign(static_cast<std::size_t>(s.cin_g * per_channel + wq + 2 * kern.width), 0);
-    ws.part.resize(static_cast<std::size_t>(cout * n * sample));
+    // The finish fused into the AVX-512 kernel's tiles where finish_folded would take its inline
+    // rounding (the same conditions and formula, proven there) and saturation is min/max.
+    int64_t widest_bias = 0;
+    for (int64_t o = 0; o < cout; ++o)
+      widest_bias = std::max(widest_bias, L.bias_q[o] < 0 ? -(L.bias_q[o] + 1) : L.bias_q[o]);
+    const int F = L.frac_bits;
+    const bool fused = kern.width == 16 && !L.keep_acc && F >= 1 && F <= 62 &&
+                       widest_bias < (int64_t{1} << 61) && L.range.lo <= L.range.hi;
+    if (!fused) ws.part.resize(static_cast<std::size_t>(cout * n * sample));
     for (int64_t q = 0; q < 2 * pairs; ++q) {
       const int32_t r = f.pair_rows[static_cast<std::size_t>(q)];
       const int64_t c = r / kernel, ky = (r % kernel) / kw, kx = (r % kernel) % kw;
@@ -437,11 +493,31 @@ void detail::int16_from_converted(const GemmLayer& L, const FoldedGemm& f, int64
             }
           }
         }
-        kern.run({cout_g, cols, pairs, red, n * sample, f.weight_pairs.data() + gi * cout_g * pairs,
-                  f.row_scale.data() + gi * cout_g * red, f.pair_begin.data(), ws.rows16.data(),
-                  ws.part.data() + gi * cout_g * n * sample + i * sample, ws.panel16.data()});
+        Int16Args args{cout_g,
+                       cols,
+                       pairs,
+                       red,
+                       n * sample,
+                       f.weight_pairs.data() + gi * cout_g * pairs,
+                       f.row_scale.data() + gi * cout_g * red,
+                       f.pair_begin.data(),
+                       ws.rows16.data(),
+                       ws.part.data() + gi * cout_g * n * sample + i * sample,
+                       ws.panel16.data()};
+        if (fused) {
+          args.y = y + (i * cout + gi * cout_g) * P;
+          args.bias = L.bias_q + gi * cout_g;
+          args.ldy = P;
+          args.pitch = wq;
+          args.wo = s.wo;
+          args.half = int64_t{1} << (F - 1);
+          args.lo = L.range.lo;
+          args.hi = L.range.hi;
+          args.F = F;
+        }
+        kern.run(args);
       }
-    detail::finish_folded(L, n, ws.part.data(), y, wq);
+    if (!fused) detail::finish_folded(L, n, ws.part.data(), y, wq);
     return;
   }
   // Otherwise (dilation, Gemm) by im2col, in slices of whole samples of about 512

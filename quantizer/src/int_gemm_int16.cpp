@@ -112,10 +112,11 @@ template <int R>
       const __m512i b = _mm512_loadu_si512(pb);
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
-        const __m512i w = _mm512_set1_epi32(pa[r * lda]);
-        // p[r] += pairwise w * b (vpdpwssd, AT&T operand order), in inline assembly because the
-        // intrinsic's tied accumulator costs GCC 12 two register copies per instruction here.
-        __asm__("vpdpwssd %1, %2, %0" : "+v"(p[r]) : "v"(b), "v"(w));
+        // p[r] += pairwise (weight pair broadcast) * b: vpdpwssd with the pair as an embedded
+        // broadcast memory operand (one instruction instead of a broadcast and the multiply-add).
+        // In inline assembly because the intrinsic's tied accumulator costs GCC 12 two register
+        // copies per instruction here, and GCC does not fold the broadcast itself.
+        __asm__("vpdpwssd %1%{1to16%}, %2, %0" : "+v"(p[r]) : "m"(pa[r * lda]), "v"(b));
       }
     }
 #pragma GCC unroll 8

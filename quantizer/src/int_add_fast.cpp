@@ -8,63 +8,54 @@ namespace tilescale::quant::kernels {
 
 namespace {
 
-[[gnu::always_inline]] inline void extremes_body(const int64_t* x, int64_t count, int64_t& lo_out,
-                                                 int64_t& hi_out) {
-  int64_t lo = lo_out, hi = hi_out;  // locals: through the references the loop would not vectorise
-  for (int64_t i = 0; i < count; ++i) {
-    lo = std::min(lo, x[i]);
-    hi = std::max(hi, x[i]);
-  }
-  lo_out = lo;
-  hi_out = hi;
-}
-
 struct AddArgs {
   const int64_t *a, *b;
   int64_t sa, sb, half, lo, hi, count;
   int F;
   int64_t* y;
+  int64_t a_lo, a_hi, b_lo, b_hi;  // out: the extremes of a and b
 };
 
-[[gnu::always_inline]] inline void add_body(const AddArgs& g) {
-  const int64_t sa = g.sa, sb = g.sb, half = g.half, lo = g.lo, hi = g.hi, count = g.count;
+// The formula in one pass with the extremes of a and b, which decide afterwards whether it was
+// exact. The sum is formed in uint64 (wrapping is defined there, and where the bound holds the
+// bits are those of the exact int64 sum); the conversion back to int64 and >> are GCC's modular
+// conversion and arithmetic shift.
+[[gnu::always_inline]] inline void add_body(AddArgs& g) {
+  const uint64_t sa = static_cast<uint64_t>(g.sa), sb = static_cast<uint64_t>(g.sb);
+  const uint64_t half = static_cast<uint64_t>(g.half);
+  const int64_t lo = g.lo, hi = g.hi, count = g.count;
   const int64_t* a = g.a;
   const int64_t* b = g.b;
   int64_t* y = g.y;
   const int F = g.F;
+  int64_t a_lo = 0, a_hi = 0, b_lo = 0, b_hi = 0;
   for (int64_t i = 0; i < count; ++i) {
-    const int64_t v = (a[i] * sa + b[i] * sb + half) >> F;
+    a_lo = std::min(a_lo, a[i]);
+    a_hi = std::max(a_hi, a[i]);
+    b_lo = std::min(b_lo, b[i]);
+    b_hi = std::max(b_hi, b[i]);
+    const uint64_t sum = static_cast<uint64_t>(a[i]) * sa + static_cast<uint64_t>(b[i]) * sb + half;
+    const int64_t v = static_cast<int64_t>(sum) >> F;
     y[i] = v < lo ? lo : (v > hi ? hi : v);  // saturate
   }
+  g.a_lo = a_lo;
+  g.a_hi = a_hi;
+  g.b_lo = b_lo;
+  g.b_hi = b_hi;
 }
 
 // 64-bit multiplies and min/max vectorise with AVX-512DQ; the baseline build serves the others.
-[[gnu::target("avx512f,avx512dq")]] void add_avx512(const AddArgs& g) { add_body(g); }
-void add_baseline(const AddArgs& g) { add_body(g); }
-[[gnu::target("avx512f,avx512dq")]] void extremes_avx512(const int64_t* x, int64_t count,
-                                                         int64_t& lo, int64_t& hi) {
-  extremes_body(x, count, lo, hi);
-}
-[[gnu::target("avx2")]] void extremes_avx2(const int64_t* x, int64_t count, int64_t& lo,
-                                           int64_t& hi) {
-  extremes_body(x, count, lo, hi);
-}
+[[gnu::target("avx512f,avx512dq")]] void add_avx512(AddArgs& g) { add_body(g); }
+void add_baseline(AddArgs& g) { add_body(g); }
 
 bool has_avx512dq() {
   static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
   return yes;
 }
 
-// max |x|, as a double (exact up to 2^53, rounded beyond: only compared against 2^62 below, the
-// same comparison kernels::add makes in double).
-double max_abs(const int64_t* x, int64_t count) {
-  int64_t lo = 0, hi = 0;
-  if (has_avx512dq())
-    extremes_avx512(x, count, lo, hi);
-  else if (__builtin_cpu_supports("avx2"))
-    extremes_avx2(x, count, lo, hi);
-  else
-    extremes_body(x, count, lo, hi);
+// max(-lo, hi) as a double: kernels::add's max |x| (exact up to 2^53, rounded beyond as add's
+// own conversion rounds; only compared against 2^62 below, as add compares it).
+double magnitude(int64_t lo, int64_t hi) {
   return std::max(-static_cast<double>(lo), static_cast<double>(hi));
 }
 
@@ -85,15 +76,19 @@ void add_fast(const int64_t* a, double step_a, const int64_t* b, double step_b, 
   const int F = std::max(ma.r, mb.r);
   const int64_t sa = F >= 1 && F <= 62 ? aligned(ma, F) : -1;
   const int64_t sb = F >= 1 && F <= 62 ? aligned(mb, F) : -1;
-  // add's own bound, computed in double as add computes it.
-  if (sa < 0 || sb < 0 ||
-      max_abs(a, count) * static_cast<double>(sa) + max_abs(b, count) * static_cast<double>(sb) >=
-          std::ldexp(1.0, 62)) {
+  if (sa < 0 || sb < 0) {
     add(a, step_a, b, step_b, count, out, y);
     return;
   }
-  const AddArgs g{a, b, sa, sb, int64_t{1} << (F - 1), out.range.lo, out.range.hi, count, F, y};
+  AddArgs g{a, b, sa, sb, int64_t{1} << (F - 1), out.range.lo, out.range.hi, count, F, y,
+            0, 0, 0,  0};
   (has_avx512dq() ? add_avx512 : add_baseline)(g);
+  // add's own bound, computed in double as add computes it, on the extremes the pass found: if
+  // it fails, y is discarded and add itself decides (it throws).
+  if (magnitude(g.a_lo, g.a_hi) * static_cast<double>(sa) +
+          magnitude(g.b_lo, g.b_hi) * static_cast<double>(sb) >=
+      std::ldexp(1.0, 62))
+    add(a, step_a, b, step_b, count, out, y);
 }
 
 }  // namespace tilescale::quant::kernels

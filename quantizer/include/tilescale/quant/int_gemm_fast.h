@@ -103,7 +103,8 @@ const char* int16_kernel_name();
 // Picks the int16 kernel: "auto" (the best this CPU has, the default), "avx512-vnni", "avx2" or
 // "none" (no int16 route: conv_gemm goes on to the folded GEMM). Returns false, changing nothing,
 // for an unknown name or a kernel this CPU cannot run. Process-wide and not synchronised: for
-// tests and benchmarks, called before any executor runs.
+// tests and benchmarks, called before any executor runs. The environment variable
+// TILESCALE_INT16_KERNEL sets the initial choice the same way (an unusable name is ignored).
 bool select_int16_kernel(const std::string& name);
 
 // conv_gemm_blocks' result by the int16 route. Requires int16_exact(folded, max |x|).

@@ -7,6 +7,7 @@
 // 16 bits; vpmaddwd (AVX2, AVX-512BW) and vpdpwssd (VNNI) never saturate on 8-bit codes, take
 // signed and unsigned codes alike, and still do 4x (AVX2) to 8x (AVX-512) the multiply-adds per
 // instruction of the double GEMM. The patch matrix in int16 is also a quarter of the double one.
+//
 // GCC 12 warns (-Wmaybe-uninitialized) inside avx512fintrin.h on the intrinsics that start from
 // _mm512_undefined_*: a known false positive of the header, not of this file.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -30,8 +31,8 @@ namespace {
 
 // One group's GEMM over one run of columns: C[rows][cols] (doubles, rows ldc apart) = the exact
 // sums over rg of P[rg] * scale[row][rg], P from A (weight pairs) and the patch matrix B, whose
-// row of each pair slot starts at b[2 q + t] (nullptr: a row of zeros). B's rows are read up to
-// the next multiple of the panel width past cols (the callers leave that much readable slack).
+// row of each pair slot starts at b[2 q + t] (nullptr: a row of zeros); only its columns
+// 0 .. cols - 1 are read (a last, partial panel element by element).
 struct Int16Args {
   int64_t rows, cols, pairs, red_groups, ldc;
   const int32_t* a;           // [rows][pairs] two int16 weights per int32

@@ -510,17 +510,12 @@ void detail::int16_from_converted(const GemmLayer& L, const FoldedGemm& f, int64
             }
           }
         }
-        Int16Args args{cout_g,
-                       cols,
-                       pairs,
-                       red,
-                       n * sample,
-                       f.weight_pairs.data() + gi * cout_g * pairs,
-                       f.row_scale.data() + gi * cout_g * red,
-                       f.pair_begin.data(),
-                       ws.rows16.data(),
-                       ws.part.data() + gi * cout_g * n * sample + i * sample,
-                       ws.panel16.data()};
+        Int16Args args{
+            cout_g, cols, pairs, red, n * sample, f.weight_pairs.data() + gi * cout_g * pairs,
+            f.row_scale.data() + gi * cout_g * red, f.pair_begin.data(), ws.rows16.data(),
+            // (no part buffer when fused: no pointer into it is formed)
+            fused ? nullptr : ws.part.data() + gi * cout_g * n * sample + i * sample,
+            ws.panel16.data()};
         if (fused) {
           args.y = y + (i * cout + gi * cout_g) * P;
           args.bias = L.bias_q + gi * cout_g;

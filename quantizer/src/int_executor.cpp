@@ -12,6 +12,7 @@
 #include "tilescale/core/memory_budget.h"
 #include "tilescale/model/float_kernels.h"
 #include "tilescale/model/layout.h"
+#include "tilescale/quant/int_add_fast.h"
 #include "tilescale/quant/int_kernels.h"
 
 namespace tilescale::quant {
@@ -73,7 +74,8 @@ IntExecutor::IntExecutor(const QuantizedModel& model, int threads, IntGemm gemm)
   layer_of_op_.assign(model.plan.ops.size(), -1);
   for (std::size_t l = 0; l < model.layers.size(); ++l)
     layer_of_op_[model.layers[l].op] = static_cast<int>(l);
-  if (gemm == IntGemm::Fast)
+  fast_ = gemm == IntGemm::Fast;
+  if (fast_)
     for (const LayerQuant& layer : model.layers)
       folded_.push_back(kernels::fold_gemm(gemm_layer_of(model, layer)));
   for (std::size_t v = 0; v < model.acts.size(); ++v)
@@ -116,12 +118,15 @@ void IntExecutor::run_op(std::size_t oi, int64_t n, Workspace& ws) const {
       break;
     case QOpKind::Gemm: {
       const int l = layer_of_op_[oi];
-      kernels::conv_gemm(gemm_layer_of(model_, model_.layers[l]),
-                         folded_.empty() ? nullptr : &folded_[l], n, in(0), out.data(), ws.gemm);
+      const kernels::GemmPath path = kernels::conv_gemm(gemm_layer_of(model_, model_.layers[l]),
+                                                        folded_.empty() ? nullptr : &folded_[l], n,
+                                                        in(0), out.data(), ws.gemm);
+      ++(*path_calls_)[static_cast<std::size_t>(path)];
       break;
     }
     case QOpKind::Add:
-      kernels::add(in(0), step(0), in(1), step(1), count, grid, out.data());
+      (fast_ ? kernels::add_fast : kernels::add)(in(0), step(0), in(1), step(1), count, grid,
+                                                 out.data());
       break;
     case QOpKind::MaxPool:
       kernels::max_pool(model::layout::conv_shape(node(), in_v, g.values[op.output]),
@@ -165,6 +170,10 @@ void IntExecutor::run_op(std::size_t oi, int64_t n, Workspace& ws) const {
 int64_t IntExecutor::folded_layers() const {
   return std::count_if(folded_.begin(), folded_.end(),
                        [](const kernels::FoldedGemm& f) { return !f.weight.empty(); });
+}
+
+int64_t IntExecutor::path_calls(kernels::GemmPath path) const {
+  return (*path_calls_)[static_cast<std::size_t>(path)].load();
 }
 
 void IntExecutor::real_output(const Workspace& ws, int64_t n, float* out) const {

@@ -5,7 +5,10 @@
 // same codes as int_kernels.h's conv_gemm_blocks, which runs elsewhere).
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "tilescale/quant/int_gemm_fast.h"
@@ -21,8 +24,9 @@ kernels::GemmLayer gemm_layer_of(const QuantizedModel& model, const LayerQuant& 
 // How Conv/Gemm layers compute their block sums. Both give the same codes (int_gemm_fast.h proves
 // it); Reference exists so tests and benchmarks can compare the two.
 enum class IntGemm {
-  Fast,       // kernels::conv_gemm: the folded double GEMM where its bound holds, else Reference
-  Reference,  // kernels::conv_gemm_blocks only
+  Fast,       // kernels::conv_gemm (the int16 route, else the folded double GEMM, where their
+              // bounds hold, else conv_gemm_blocks) and kernels::add_fast
+  Reference,  // kernels::conv_gemm_blocks and kernels::add only
 };
 
 class IntExecutor {
@@ -45,6 +49,9 @@ class IntExecutor {
   int64_t chunk() const { return chunk_; }  // samples per chunk in run()
   // Layers whose folded weights exist (fold bound S < 2^53); each still checks its inputs per call.
   int64_t folded_layers() const;
+  // How many Conv/Gemm calls (one per layer and chunk) each route of kernels::conv_gemm took so far
+  // (IntGemm::Reference: all Blocks).
+  int64_t path_calls(kernels::GemmPath path) const;
 
  private:
   struct Workspace;
@@ -59,6 +66,10 @@ class IntExecutor {
       bytes_per_sample_;  // int64 codes of every value + the im2col of the largest Conv (doubles)
   std::vector<int> layer_of_op_;             // per plan op: index into model.layers, or -1
   std::vector<kernels::FoldedGemm> folded_;  // per layer; empty with IntGemm::Reference
+  bool fast_ = true;                         // IntGemm::Fast: also the vectorised Add
+  // Calls per GemmPath (Int16, Folded, Blocks); shared so the executor stays copyable.
+  std::shared_ptr<std::array<std::atomic<int64_t>, 3>> path_calls_ =
+      std::make_shared<std::array<std::atomic<int64_t>, 3>>();
 };
 
 }  // namespace tilescale::quant

@@ -134,12 +134,24 @@ void ScaleSearch::sample_layer(std::size_t l, const std::vector<std::vector<floa
                                         picks[p] % P, d.x.data() + g * d.k * d.positions + p,
                                         d.positions);
   }
-  // Reference output with float weights and float inputs (bias left out: it cancels in the error).
+  // Reference output with float weights and float inputs. The bias cancels in the L2 error and is
+  // left out there; the cosine of two outputs depends on it, so it is in both sides for cosine
+  // (add_cosine_bias).
   d.y_ref.resize(static_cast<std::size_t>(cout * d.positions));
   for (int64_t g = 0; g < d.groups; ++g)
     gemm(d.cout_g, d.positions, d.k, node.weight.data.data() + g * d.cout_g * d.k,
          d.x.data() + g * d.k * d.positions, d.y_ref.data() + g * d.cout_g * d.positions);
+  add_cosine_bias(l, d.y_ref);
   d.block_cols = grid.onnx_columns();
+}
+
+// Adds the layer's float bias to an output [Cout][positions] when the metric is cosine.
+void ScaleSearch::add_cosine_bias(std::size_t l, std::vector<float>& y) const {
+  if (m_.options.metric != SearchMetric::Cosine) return;
+  const model::Node& node = m_.graph.nodes[m_.plan.ops[m_.layers[l].op].node];
+  const int64_t P = data_[l].positions;
+  for (std::size_t o = 0; o < node.bias.data.size(); ++o)
+    for (int64_t p = 0; p < P; ++p) y[o * P + p] += node.bias.data[o];
 }
 
 double ScaleSearch::initial_step(std::size_t l, int64_t block) const {
@@ -346,6 +358,7 @@ double ScaleSearch::layer_error(std::size_t l, const std::vector<float>& xq) con
   for (int64_t g = 0; g < d.groups; ++g)
     gemm(d.cout_g, d.positions, d.k, w.data() + g * d.cout_g * d.k,
          xq.data() + g * d.k * d.positions, y.data() + g * d.cout_g * d.positions);
+  add_cosine_bias(l, y);
   if (m_.options.metric == SearchMetric::L2) {
     double e = 0.0;
     for (std::size_t i = 0; i < y.size(); ++i)
@@ -422,6 +435,7 @@ void ScaleSearch::search_weights_output(std::size_t l) {
   for (int64_t g = 0; g < d.groups; ++g)
     gemm(d.cout_g, P, d.k, w_cur.data() + g * d.cout_g * d.k, xq.data() + g * d.k * P,
          y.data() + g * d.cout_g * P);
+  add_cosine_bias(l, y);
   double dot = 0.0, ny = 0.0, nr = 0.0;  // for the cosine metric
   for (std::size_t i = 0; i < y.size(); ++i) {
     dot += double(y[i]) * d.y_ref[i];

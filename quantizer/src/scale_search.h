@@ -34,6 +34,7 @@ class ScaleSearch {
   void note_choice(std::size_t l, int64_t block, int64_t pick, int64_t n);
   void summarize_grid_use();
   void correct_biases();
+  void add_cosine_bias(std::size_t l, std::vector<float>& y) const;
   double initial_step(std::size_t l, int64_t block) const;
   void set_block(std::size_t l, int64_t block, double step);
   void search_weights_output(std::size_t l);

@@ -34,7 +34,8 @@ struct QuantizeArgs {
   std::string metric = quant::kSearchMetricNames.name(o.metric);          // --metric
   std::string calib_input = quant::kCalibInputNames.name(o.calib_input);  // --calib-input
   std::string reorder = quant::kReorderMethodNames.name(o.reorder);       // --reorder
-  std::string bias_correction = o.bias_correction ? "on" : "off";         // --bias-correction
+  std::string bias_correction =
+      quant::kBiasCorrectionNames.name(o.bias_correction);  // --bias-correction
   bool json = false;  // --json: print JSON instead of the table
   DataOptions data;   // the calibration images
 };
@@ -85,9 +86,8 @@ void parse_values(QuantizeArgs& a) {
   o.metric = parse_flag("--metric", a.metric, quant::kSearchMetricNames);
   o.calib_input = parse_flag("--calib-input", a.calib_input, quant::kCalibInputNames);
   o.reorder = parse_flag("--reorder", a.reorder, quant::kReorderMethodNames);
-  if (a.bias_correction != "on" && a.bias_correction != "off")
-    fail_input("--bias-correction", "'" + a.bias_correction + "' is not on or off");
-  o.bias_correction = a.bias_correction == "on";
+  o.bias_correction =
+      parse_flag("--bias-correction", a.bias_correction, quant::kBiasCorrectionNames);
   check_quant_flags(o);
 }
 

@@ -166,7 +166,9 @@ QuantOptions parse_options(const Manifest& mf, const json& root) {
   o.seed = mf.uint(j, w, "seed");
   o.reorder = mf.choice(j, w, "reorder", kReorderMethodNames);
   // Bundles written before bias correction existed have no key: they were made without it.
-  o.bias_correction = j.contains("bias_correction") && mf.boolean(j, w, "bias_correction");
+  o.bias_correction = j.contains("bias_correction")
+                          ? mf.choice(j, w, "bias_correction", kBiasCorrectionNames)
+                          : BiasCorrection::Off;
   try {
     o.validate();
   } catch (const InputError& e) {
@@ -342,11 +344,10 @@ std::vector<LayerEntry> read_layers(const Manifest& mf, const json& root, Quanti
     entries[l].frac_bits = mf.int32(j, w, "frac_bits");
     if (j.contains("bias_correction")) {
       const json& bc = mf.array(j, w, "bias_correction");
-      if (!m.options.bias_correction || bc.size() != node.bias.data.size())
-        mf.fail(wn + ".bias_correction", std::to_string(bc.size()) +
-                                             " values; needs options.bias_correction and one per "
-                                             "output channel (" +
-                                             std::to_string(node.bias.data.size()) + ")");
+      if (m.options.bias_correction != BiasCorrection::On || bc.size() != node.bias.data.size())
+        mf.fail(wn + ".bias_correction",
+                std::to_string(bc.size()) + " values; needs options.bias_correction on and one " +
+                    "value per output channel (" + std::to_string(node.bias.data.size()) + ")");
       for (std::size_t o = 0; o < bc.size(); ++o) {
         if (!bc[o].is_number() || !std::isfinite(bc[o].get<double>()))
           mf.fail(wn + ".bias_correction",

@@ -69,7 +69,7 @@ ojson options_json(const QuantOptions& o) {
   j["calib_positions"] = o.calib_positions;
   j["seed"] = o.seed;
   j["reorder"] = kReorderMethodNames.name(o.reorder);
-  j["bias_correction"] = o.bias_correction;
+  j["bias_correction"] = kBiasCorrectionNames.name(o.bias_correction);
   // threads is deliberately not recorded: it changes no result, and the bundle must be
   // byte-identical whatever the thread count.
   return j;

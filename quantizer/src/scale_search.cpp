@@ -625,7 +625,7 @@ void ScaleSearch::run() {
   set_logit_steps();
   realise_steps();
   summarize_grid_use();
-  if (m_.options.bias_correction) correct_biases();
+  if (m_.options.bias_correction == BiasCorrection::On) correct_biases();
 }
 
 // Bias correction: quantizing the weights moves each output channel's mean by

@@ -87,9 +87,9 @@ TEST(BiasCorrection, RemovesTheMeanOutputShiftOfWeightQuantizationOnASyntheticLa
   const std::vector<float> ref = run(g, test);
   for (int bits : {2, 3}) {
     QuantOptions o = options("layer", bits, SearchMethod::Minmax);
-    o.bias_correction = false;
+    o.bias_correction = BiasCorrection::Off;
     const QuantizedModel plain = quantize(g, o, calib);
-    o.bias_correction = true;
+    o.bias_correction = BiasCorrection::On;
     const QuantizedModel corrected = quantize(g, o, calib);
     ASSERT_EQ(corrected.layers[0].bias_correction.size(), 16u);
     EXPECT_TRUE(plain.layers[0].bias_correction.empty());
@@ -134,7 +134,7 @@ TEST(SearchMetric, CosineAndL2EachWinOnTheirOwnObjective) {
   const std::vector<float> ref = run(g, calib);
   for (const char* granularity : {"layer", "channel"}) {
     QuantOptions o = options(granularity, 2, SearchMethod::Output);
-    o.bias_correction = false;  // the search's objective alone
+    o.bias_correction = BiasCorrection::Off;  // the search's objective alone
     o.metric = SearchMetric::L2;
     const QuantizedModel l2 = quantize(g, o, calib);
     o.metric = SearchMetric::Cosine;
@@ -159,7 +159,7 @@ TEST(CalibInput, QuantizedInputsCompensateTheLayersBefore) {
   const Dataset calib = random_images(64, seed + 1);
   const std::vector<float> ref = run(g, calib);
   QuantOptions o = options("channel", 2, SearchMethod::Output);
-  o.bias_correction = false;
+  o.bias_correction = BiasCorrection::Off;
   o.calib_input = CalibInput::Float;
   const QuantizedModel flt = quantize(g, o, calib);
   o.calib_input = CalibInput::Quantized;

@@ -14,6 +14,7 @@
 #include "tilescale/core/memory_budget.h"
 #include "tilescale/core/npy.h"
 #include "tilescale/core/progress.h"
+#include "tilescale/map/arch_config.h"
 #include "tilescale/model/evaluate.h"
 #include "tilescale/model/float_executor.h"
 #include "tilescale/model/onnx_import.h"
@@ -32,6 +33,7 @@ struct EvalArgs {
   std::string model_path;   // --model: ONNX file, or empty
   std::string bundle_dir;   // --bundle: bundle directory, or empty
   std::string dump_logits;  // --dump-logits: .npy file to write, or empty
+  std::string arch_path;    // --arch: CIM config whose ADCs the int mode puts in the loop, or empty
   std::string mode = quant::kEvalModeNames.name(quant::EvalMode::Int);  // --mode, as typed
   int64_t batch = 256;  // --batch: images per executor call
   int threads = 0;      // --threads: worker threads, 0 = all cores
@@ -47,6 +49,7 @@ struct Network {
   model::Graph graph;                              // float, or the bundle's fake-quant graph
   std::optional<model::FloatExecutor> float_exec;  // runs graph (float and fake modes)
   std::optional<quant::IntExecutor> int_exec;      // runs qmodel (int mode)
+  std::optional<map::ArchConfig> arch;             // --arch: the CIM macro (int mode)
 
   const char* executor() const { return qmodel ? quant::kEvalModeNames.name(mode) : "float"; }
   int threads() const { return int_exec ? int_exec->threads() : float_exec->threads(); }
@@ -70,6 +73,9 @@ po::options_description describe_options(EvalArgs& a) {
       ("help,h", "show this help")
       ("model", po::value(&a.model_path), "ONNX model (float reference executor)")
       ("bundle", po::value(&a.bundle_dir), "quantized bundle (from tilescale quantize)")
+      ("arch", po::value(&a.arch_path),
+       "with --bundle --mode int: a CIM config (configs/cim*.json); its ADCs join the golden "
+       "executor (quantizer/include/tilescale/quant/adc.h)")
       ("mode", po::value(&a.mode)->default_value(a.mode), mode_help.c_str())
       ("batch", po::value(&a.batch)->default_value(a.batch), "images per batch")
       ("threads", po::value(&a.threads)->default_value(0), "worker threads (0 = all cores)")
@@ -97,7 +103,9 @@ Network load_network(const EvalArgs& a, quant::EvalMode mode) {
 
 void make_executor(Network& net, int threads) {
   if (net.qmodel && net.mode == quant::EvalMode::Int) {
-    net.int_exec.emplace(*net.qmodel, threads);
+    std::optional<quant::AdcNumerics> adc;
+    if (net.arch) adc = net.arch->cim_numerics();
+    net.int_exec.emplace(*net.qmodel, threads, quant::IntGemm::Fast, adc);
   } else {
     net.float_exec.emplace(net.graph, model::FloatExecutorOptions{threads});
   }
@@ -138,6 +146,10 @@ void print_report(const EvalArgs& a, const Network& net, const EvalResult& r) {
     nlohmann::ordered_json j;
     j["model"] = net.name;
     j["executor"] = net.executor();
+    if (net.arch) {
+      j["arch"] = net.arch->name;
+      j["adc"] = net.arch->cim_numerics().str();
+    }
     j["data"] = a.data.describe();
     j["images"] = r.images;
     j["correct"] = r.correct;
@@ -153,6 +165,9 @@ void print_report(const EvalArgs& a, const Network& net, const EvalResult& r) {
               net.qmodel
                   ? (net.mode == quant::EvalMode::Int ? "golden integer" : "fake-quant float")
                   : "float");
+  if (net.arch)
+    std::printf("CIM ADCs   %s (%s)\n", net.arch->name.c_str(),
+                net.arch->cim_numerics().str().c_str());
   std::printf("model      %s (%lld params, %lld MACs/image)\n", net.name.c_str(),
               static_cast<long long>(net.graph.parameter_count()),
               static_cast<long long>(net.graph.macs_per_sample()));
@@ -175,8 +190,16 @@ int run_eval(const std::vector<std::string>& args) {
   const quant::EvalMode mode = parse_flag("--mode", a.mode, quant::kEvalModeNames);
   if (a.batch < 1) fail_input("--batch", "must be >= 1");
   if (a.threads < 0) fail_input("--threads", "must be >= 0");
+  std::optional<map::ArchConfig> arch;
+  if (!a.arch_path.empty()) {
+    if (a.bundle_dir.empty() || mode != quant::EvalMode::Int)
+      fail_input("--arch", "needs --bundle and --mode int (the ADCs join the golden executor)");
+    arch = map::ArchConfig::parse_file(a.arch_path);
+    arch->require_kind(map::ArchKind::Cim, "tilescale eval --arch (the CIM ADC numerics)");
+  }
 
   Network net = load_network(a, mode);
+  net.arch = arch;
   const Dataset ds = a.data.load();
   model::check_model_fits_data(net.graph, ds, net.name);
   make_executor(net, a.threads);

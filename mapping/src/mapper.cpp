@@ -130,13 +130,12 @@ LayerMap map_cim(const LayerWorkload& l, const ArchConfig& arch, const MapOption
              (rounds > 1 ? rounds * arch.xbar_rows : 0) + kPostArrayLatency;
   double used_cells = 0;
   int64_t group_ends = 0;
-  const double max_col_sum_per_pass =
-      (std::ldexp(1.0, arch.cell_bits) - 1) * (std::ldexp(1.0, arch.input_bits_per_cycle) - 1);
+  const quant::AdcNumerics adc = arch.cim_numerics();
   for (const KFold& f : kf) {
     used_cells += static_cast<double>(f.length);
     group_ends += f.group_end ? 1 : 0;
-    if (static_cast<double>(f.length) * max_col_sum_per_pass > std::ldexp(1.0, arch.adc_bits) - 1)
-      r.adc_clips = true;
+    // The ADC may change a sum of this fold (quant/adc.h): clip saturates, rows drops low bits.
+    if (!quant::adc_lossless(adc, f.length)) r.adc_clips = true;
   }
   used_cells *= static_cast<double>(l.groups * l.n * slices);
   r.mapping_utilization =

@@ -75,11 +75,14 @@ struct GemmLayer {
 
 // Buffers of conv_gemm_blocks, grown on demand; one per thread.
 struct GemmScratch {
-  std::vector<double> col;   // im2col of the n samples, [groups][k][n * positions]
-  std::vector<double> wq;    // one group's weights of one reduction group (folded GEMM: B panel)
-  std::vector<double> xb;    // the matching rows of col (folded GEMM: the input as doubles)
-  std::vector<double> part;  // block partial sums of one group
-  std::vector<int64_t> acc;  // [Cout][n * positions] wide accumulators
+  std::vector<double> col;      // im2col of the n samples, [groups][k][n * positions]
+  std::vector<double> wq;       // one group's weights of one reduction group (folded GEMM: B panel)
+  std::vector<double> xb;       // the matching rows of col (folded GEMM: the input as doubles)
+  std::vector<double> part;     // block partial sums of one group
+  std::vector<int64_t> acc;     // [Cout][n * positions] wide accumulators
+  std::vector<int64_t> rows;    // CIM: one sample's hardware-order patch rows [positions][k]
+  std::vector<uint64_t> masks;  // CIM: one pixel's input bit planes [a_bits][mask words]
+  std::vector<int16_t> xsafe;   // CIM: one pixel's inputs on the safe steps [k]
 };
 
 // y = the layer on x, x [n][Cin][h][w] (Gemm: [n][K]), y [n][Cout][ho][wo] (Gemm: [n][Cout]).

@@ -5,6 +5,7 @@
 # the shipped config). Prints a markdown table (docs/results.md section 2). Results are cached in
 # the output folder, so a rerun only evaluates what is missing.
 # Usage: scripts/cim_table.sh [out_dir]   (default out/cim_table)
+# Environment: MODELS, GRANS, ADC_BITS as below; LIMIT=N evaluates the first N test images only.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 ts=${TILESCALE_BIN:-$root/build/tilescale}
@@ -13,6 +14,9 @@ mkdir -p "$out"
 models=${MODELS:-"lenet5_mnist:mnist resnet8_fmnist:fmnist mobilenet_fmnist:fmnist"}
 grans=${GRANS:-"layer channel block:16x16"}
 adcs=${ADC_BITS:-"4 6 8"}
+limit=()
+tag=""
+if [ -n "${LIMIT:-}" ]; then limit=(--limit "$LIMIT"); tag=".l$LIMIT"; fi
 py=/usr/bin/python3
 for bits in $adcs; do
   $py - "$root/configs/cim128_2b.json" "$out/cim128_2b_adc$bits.json" "$bits" <<'PY'
@@ -37,16 +41,17 @@ for m in $models; do
       "$ts" quantize --model "$root/models/$model.onnx" --dataset "$ds" --wbits 4 --abits 8 \
         --first-last 8 --granularity "$g" --out "$b" --json >"$out/$name.quantize.json"
     fi
-    if [ ! -f "$out/$name.ideal.json" ]; then
-      "$ts" eval --bundle "$b" --mode int --dataset "$ds" --json >"$out/$name.ideal.json.tmp"
-      mv "$out/$name.ideal.json.tmp" "$out/$name.ideal.json"
+    f="$out/$name.ideal$tag.json"
+    if [ ! -f "$f" ]; then
+      "$ts" eval --bundle "$b" --mode int --dataset "$ds" "${limit[@]}" --json >"$f.tmp"
+      mv "$f.tmp" "$f"
     fi
-    row="| $model | $g | $($py -c "import json,sys;print(f\"{100*json.load(open(sys.argv[1]))['top1']:.2f}%\")" "$out/$name.ideal.json") |"
+    row="| $model | $g | $($py -c "import json,sys;print(f\"{100*json.load(open(sys.argv[1]))['top1']:.2f}%\")" "$f") |"
     for bits in $adcs; do
-      f="$out/$name.adc$bits.json"
+      f="$out/$name.adc$bits$tag.json"
       if [ ! -f "$f" ]; then
         "$ts" eval --bundle "$b" --mode int --dataset "$ds" --arch "$out/cim128_2b_adc$bits.json" \
-          --json >"$f.tmp"
+          "${limit[@]}" --json >"$f.tmp"
         mv "$f.tmp" "$f"
       fi
       row+=" $($py -c "import json,sys;print(f\"{100*json.load(open(sys.argv[1]))['top1']:.2f}%\")" "$f") |"

@@ -15,6 +15,7 @@
 #include "tilescale/core/npy.h"
 #include "tilescale/core/progress.h"
 #include "tilescale/map/arch_config.h"
+#include "tilescale/map/mapper.h"
 #include "tilescale/model/evaluate.h"
 #include "tilescale/model/float_executor.h"
 #include "tilescale/model/onnx_import.h"
@@ -199,6 +200,8 @@ int run_eval(const std::vector<std::string>& args) {
   }
 
   Network net = load_network(a, mode);
+  // The macro must be able to run the bundle (weight and activation bits, scale unit).
+  if (arch) map::check_bundle_fits(*net.qmodel, *arch);
   net.arch = arch;
   const Dataset ds = a.data.load();
   model::check_model_fits_data(net.graph, ds, net.name);

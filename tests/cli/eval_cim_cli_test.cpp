@@ -88,6 +88,13 @@ TEST_F(EvalCimCli, BadArchExitsTwoAndWritesNothing) {
     EXPECT_EQ(r.code, 2);
     EXPECT_THAT(r.err, HasSubstr("adc_bits"));
   }
+  // A macro whose datapath is narrower than the bundle's 4-bit weights.
+  nlohmann::json narrow = nlohmann::json::parse(read_bytes(kSource + "/configs/cim128_2b.json"));
+  narrow["weight_bits"] = 2;
+  write_bytes(t.file("narrow.json"), narrow.dump());
+  r = eval(t, logits, {"--arch", t.file("narrow.json")});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("narrow.json"));
   r = run_tilescale({"eval", "--bundle", bundle(), "--mode", "fake", "--dataset", "mnist",
                      "--limit", "4", "--arch", cim_config(t, 6), "--dump-logits", logits},
                     t.path());

@@ -1,6 +1,6 @@
 // tilescale simulate: run test images through a bundle on the cycle-accurate SystemC model of an
-// accelerator; cycles, stalls, utilization, scale loads per layer; mismatches against the golden
-// executor; top-1.
+// accelerator (systolic array, or CIM macro with its ADCs in the loop); cycles, stalls,
+// utilization, scale loads per layer; mismatches against the golden executor; top-1.
 #include <boost/program_options.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -54,16 +54,18 @@ int run_simulate(const std::vector<std::string>& args) {
       trace.resize(trace.size() - 4);
     options.trace_path = trace;
   }
-  // The config first: a config of the wrong kind is refused before any other work.
+  // The config first: a bad config is refused before any other work.
   const map::ArchConfig arch = map::ArchConfig::parse_file(arch_path);
   const std::string arch_sha = sha256_hex(read_file(arch_path));
-  arch.require_kind(map::ArchKind::Systolic, "tilescale simulate (the SystemC systolic model)");
   const quant::QuantizedModel model = quant::read_bundle(bundle_dir);
   const Dataset ds = data.load();
   with_source("--images", [&] { sim::check_image_count(ds, images); });
   // A strict alignment refusal names the flag that chose strict (its default).
-  const sim::NetworkRun run = with_source<map::AlignError>(
-      "--align strict", [&] { return sim::simulate_network(model, arch, ds, images, options); });
+  const sim::NetworkRun run = with_source<map::AlignError>("--align strict", [&] {
+    return arch.kind == map::ArchKind::Cim
+               ? sim::simulate_network_cim(model, arch, ds, images, options)
+               : sim::simulate_network(model, arch, ds, images, options);
+  });
 
   if (json) {
     std::cout << with_provenance(

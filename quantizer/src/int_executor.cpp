@@ -58,7 +58,9 @@ kernels::GemmLayer gemm_layer_of(const QuantizedModel& model, const LayerQuant& 
   return L;
 }
 
-IntExecutor::IntExecutor(const QuantizedModel& model, int threads, IntGemm gemm) : model_(model) {
+IntExecutor::IntExecutor(const QuantizedModel& model, int threads, IntGemm gemm,
+                         std::optional<AdcNumerics> adc)
+    : model_(model) {
   threads_ =
       threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   openblas_set_num_threads(1);
@@ -75,14 +77,23 @@ IntExecutor::IntExecutor(const QuantizedModel& model, int threads, IntGemm gemm)
   for (std::size_t l = 0; l < model.layers.size(); ++l)
     layer_of_op_[model.layers[l].op] = static_cast<int>(l);
   fast_ = gemm == IntGemm::Fast;
-  if (fast_)
-    for (const LayerQuant& layer : model.layers)
-      folded_.push_back(kernels::fold_gemm(gemm_layer_of(model, layer)));
   for (std::size_t v = 0; v < model.acts.size(); ++v)
     if (model.plan.scale_source[v] == static_cast<int>(v) && model.acts[v].is_float() &&
         static_cast<int>(v) != model.graph.output)
       fail_input(model.graph.source,
                  "the integer executor needs integer activations (a_bits 4..8)");
+  if (adc) {
+    for (const LayerQuant& layer : model.layers) {
+      const ActQuant& in = model.act_of(model.plan.ops[layer.op].inputs[0]);
+      cim_.push_back(with_source(layer.name, [&] {
+        return kernels::make_cim_gemm(gemm_layer_of(model, layer), *adc, in.bits, in.is_signed,
+                                      layer.w_bits);
+      }));
+    }
+  } else if (gemm == IntGemm::Fast) {
+    for (const LayerQuant& layer : model.layers)
+      folded_.push_back(kernels::fold_gemm(gemm_layer_of(model, layer)));
+  }
 }
 
 void IntExecutor::run_chunk(const float* input, int64_t n, Workspace& ws) const {
@@ -118,6 +129,11 @@ void IntExecutor::run_op(std::size_t oi, int64_t n, Workspace& ws) const {
       break;
     case QOpKind::Gemm: {
       const int l = layer_of_op_[oi];
+      if (!cim_.empty()) {
+        kernels::conv_gemm_cim(gemm_layer_of(model_, model_.layers[l]), cim_[l], n, in(0),
+                               out.data(), ws.gemm);
+        break;
+      }
       const kernels::GemmPath path = kernels::conv_gemm(gemm_layer_of(model_, model_.layers[l]),
                                                         folded_.empty() ? nullptr : &folded_[l], n,
                                                         in(0), out.data(), ws.gemm);

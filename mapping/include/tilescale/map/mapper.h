@@ -95,6 +95,9 @@ void check_bundle_fits(const quant::QuantizedModel& model, const ArchConfig& arc
 // bias| over every layer and output channel (int_arith.h), plus a sign bit.
 int wide_accumulator_bits(const quant::QuantizedModel& model);
 
+// Maps one layer (tiles, cycles, scale registers; no area). Throws as map_network.
+LayerMap map_layer(const LayerWorkload& layer, const ArchConfig& arch, const MapOptions& options);
+
 // Maps every layer. Throws InputError for an alignment refusal (Align::Strict) or a fold that
 // needs more scale registers than the arch provides.
 NetworkMap map_network(const std::vector<LayerWorkload>& layers, const ArchConfig& arch,

@@ -22,6 +22,7 @@ nlohmann::json to_json(const NetworkMap& net) {
                         {"scale_ops", l.scale_ops},
                         {"padded_rows", l.padded_rows},
                         {"psum_bits", l.psum_bits},
+                        {"acc_words", l.acc_words},
                         {"sram",
                          {{"ifmap_reads", l.ifmap_reads},
                           {"weight_reads", l.weight_reads},
@@ -47,6 +48,8 @@ nlohmann::json to_json(const NetworkMap& net) {
             {"scale_registers", net.scale_registers},
             {"scale_ops", net.scale_ops},
             {"wide_acc_bits", net.wide_acc_bits},
+            {"acc_words", net.acc_words},
+            {"acc_words_needed", net.acc_words_needed},
             {"area_um2", a.total()},
             {"area_breakdown_um2",
              {{"pe_array", a.pe_array},
@@ -56,6 +59,7 @@ nlohmann::json to_json(const NetworkMap& net) {
               {"accumulators", a.accumulators},
               {"requant", a.requant},
               {"scale_registers", a.scale_registers},
+              {"acc_storage", a.acc_storage},
               {"sram", a.sram}}},
             {"area_sources", net.area_sources}}}};
 }
@@ -90,11 +94,19 @@ std::string to_table(const NetworkMap& net) {
   const AreaBreakdown& a = net.area;
   std::snprintf(line, sizeof line,
                 "area um^2: total %.0f = PEs/cells %.0f + ADCs %.0f + shift-add %.0f + scale units "
-                "%.0f + accumulators %.0f + requant %.0f + scale registers %.0f + SRAM %.0f "
-                "(wide accumulator %d bits)\n",
+                "%.0f + accumulators %.0f + requant %.0f + scale registers %.0f + accumulator "
+                "storage %.0f + SRAM %.0f (wide accumulator %d bits)\n",
                 a.total(), a.pe_array, a.adcs, a.shift_add, a.scale_units, a.accumulators,
-                a.requant, a.scale_registers, a.sram, net.wide_acc_bits <= 48 ? 48 : 64);
-  o << line << "area from " << net.area_sources << "\n";
+                a.requant, a.scale_registers, a.acc_storage, a.sram,
+                net.wide_acc_bits <= 48 ? 48 : 64);
+  o << line;
+  if (net.acc_words > 0) {
+    std::snprintf(
+        line, sizeof line, "accumulator storage: %lld of %lld words per column used (ofmap SRAM)\n",
+        static_cast<long long>(net.acc_words_needed), static_cast<long long>(net.acc_words));
+    o << line;
+  }
+  o << "area from " << net.area_sources << "\n";
   return o.str();
 }
 

@@ -70,6 +70,7 @@ LayerMap map_systolic(const LayerWorkload& l, const ArchConfig& arch, const MapO
     r.scale_ops += f.scaled_outputs;
     used += static_cast<double>(f.rows_used * f.cols_used) / static_cast<double>(pes);
     worst_len = std::max(worst_len, f.k.length);
+    r.acc_words = std::max(r.acc_words, fold_accumulator_words(arch, f.m_len, f.n_len));
     if (f.group == 0 && f.m0 == 0 && f.n0 == 0) ++k_folds_per_tile;
     switch (arch.dataflow) {
       case Dataflow::WS:
@@ -215,6 +216,15 @@ void compose_area(NetworkMap& net, const ArchConfig& arch, const AreaTable& t) {
   }
   a.sram = (arch.ifmap_sram_kib + arch.weight_sram_kib + arch.ofmap_sram_kib) *
            t.estimate("sram_um2_per_kib");
+  if (arch.kind == ArchKind::Systolic) {
+    // The accumulator storage lives in the ofmap SRAM (systolic_folds checked that it fits): the
+    // words the schedule keeps per column, int32 + wide each, shown as its own share.
+    const double kib = static_cast<double>(net.acc_words_needed * arch.cols *
+                                           (arch.acc_bits + kAccStorageWideBits)) /
+                       8192.0;
+    a.acc_storage = kib * t.estimate("sram_um2_per_kib");
+    a.sram -= a.acc_storage;
+  }
   net.area_sources = t.synth_source + " (" + t.yosys_version + ", " + t.liberty + "); " +
                      t.params_source + " (estimates)";
 }
@@ -295,6 +305,7 @@ NetworkMap map_network(const std::vector<LayerWorkload>& layers, const ArchConfi
   if (wide_acc_bits > 64)
     fail_input(arch.source, "the bundle needs a " + std::to_string(wide_acc_bits) +
                                 "-bit accumulator; at most 64 bits are supported");
+  if (arch.kind == ArchKind::Systolic) net.acc_words = accumulator_words(arch);
   for (const LayerWorkload& l : layers) {
     LayerMap r = arch.kind == ArchKind::Systolic ? map_systolic(l, arch, options)
                                                  : map_cim(l, arch, options);
@@ -303,6 +314,7 @@ NetworkMap map_network(const std::vector<LayerWorkload>& layers, const ArchConfi
     net.macs += r.macs;
     net.scale_ops += r.scale_ops;
     net.scale_registers = std::max(net.scale_registers, r.scale_registers);
+    net.acc_words_needed = std::max(net.acc_words_needed, r.acc_words);
     net.utilization += r.utilization * static_cast<double>(r.cycles);
     net.layers.push_back(std::move(r));
   }

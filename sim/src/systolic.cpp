@@ -780,7 +780,11 @@ struct SystolicSim::Impl : sc_core::sc_module {
     scale_m.assign(static_cast<std::size_t>(scale_banks) * C, 0);
     scale_r.assign(static_cast<std::size_t>(scale_banks) * C, 0);
     scale_owner.assign(static_cast<std::size_t>(scale_banks), -1);
-    m_cap = os ? R : L.m;
+    // The accumulator storage per column: ws the largest fold's pixels (map::systolic_folds cuts
+    // m into tiles of at most map::accumulator_words), os one word per row of the tile.
+    m_cap = os ? R : 0;
+    if (!os)
+      for (const map::SystolicFold& f : sf) m_cap = std::max(m_cap, f.m_len);
     gacc.assign(static_cast<std::size_t>(C * m_cap), 0);
     wacc.assign(static_cast<std::size_t>(C * m_cap), 0);
     s1.assign(static_cast<std::size_t>(C), Stage{});

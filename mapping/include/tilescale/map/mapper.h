@@ -45,6 +45,7 @@ struct LayerMap {
   int64_t padded_rows = 0;         // array rows left empty by --align pad, summed over folds
   int64_t ifmap_reads = 0, weight_reads = 0, psum_writes = 0, ofmap_writes = 0;  // SRAM, words
   int psum_bits = 0;       // worst-case bits of one fold's column sum (signed)
+  int64_t acc_words = 0;   // systolic: accumulator words per column its largest fold keeps
   bool adc_clips = false;  // CIM: a column sum can exceed the ADC range
   double scalesim_mapping_eff = 0, scalesim_compute_util = 0;  // scalesim model only, percent
 };
@@ -57,10 +58,12 @@ struct AreaBreakdown {         // um^2
   double accumulators = 0;     // int32 group accumulators and wide accumulators
   double requant = 0;          // requantization units
   double scale_registers = 0;  // scale registers the mapped granularity needs
-  double sram = 0;             // ifmap + weight + ofmap SRAM (estimate)
+  double acc_storage = 0;      // systolic: the part of the ofmap SRAM the schedule uses as
+                               // accumulator storage (acc_words_needed words per column, estimate)
+  double sram = 0;             // ifmap + weight + the rest of the ofmap SRAM (estimate)
   double total() const {
     return pe_array + adcs + shift_add + scale_units + accumulators + requant + scale_registers +
-           sram;
+           acc_storage + sram;
   }
 };
 
@@ -74,7 +77,9 @@ struct NetworkMap {
   int64_t macs = 0;             // one image
   int64_t scale_registers = 0;  // max over layers
   int64_t scale_ops = 0;
-  int wide_acc_bits = 48;  // wide accumulator width the bundle needs (48 or 64), bits
+  int64_t acc_words = 0;         // systolic: accumulator words per column the config provides
+  int64_t acc_words_needed = 0;  // systolic: the most any fold keeps (max over layers)
+  int wide_acc_bits = 48;        // wide accumulator width the bundle needs (48 or 64), bits
   AreaBreakdown area;
   std::string area_sources;  // synthesis table and estimate table used
   double utilization = 0;    // cycle-weighted mean of the layers' utilization, fraction

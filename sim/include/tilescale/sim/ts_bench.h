@@ -110,9 +110,10 @@ host::Bits from_pin(const pin_t<W>& v) {
 
 // One layer for the bench: its beats (host::make_stimulus) and the traffic around it.
 struct BenchLayer {
-  host::Stimulus stim;   // every input beat and the expected output beats
-  double out_stall = 0;  // probability that out_ready_i is low in a cycle of this layer
-  std::string name;      // for messages
+  host::Stimulus stim;        // every input beat and the expected output beats
+  double out_stall = 0;       // probability that out_ready_i is low in a cycle of this layer
+  std::string name;           // for messages
+  bool keep_outputs = false;  // record every lane taken (BenchLayerResult::lanes), for chaining
 };
 
 // What the bench saw of one layer.
@@ -123,7 +124,10 @@ struct BenchLayerResult {
   int64_t outputs = 0;         // output beats taken
   int64_t mismatches = 0;      // output lanes (or beat masks/last flags) that differ from golden
   std::string first_mismatch;  // layer, fold, pixel, channel, cycle of the first difference
-  bool done = false;           // the layer's last output beat was taken
+  int64_t first_mismatch_cycle = -1;  // its cycle in the layer's window, or -1
+  bool done = false;                  // the layer's last output beat was taken
+  std::vector<int64_t> lanes;         // keep_outputs: [beat * cols + c] value of lane c (masked: 0)
+  std::vector<int64_t> beat_cycles;   // keep_outputs: [beat] cycle it was taken (window cycle)
 };
 
 // Compares output beats with the expected ones, layer by layer, in order.
@@ -146,12 +150,20 @@ class GoldenChecker {
                   std::to_string(L.stim.out.size()) + " (cycle " + std::to_string(cycle) + ")");
       return;
     }
+    if (L.keep_outputs) r.beat_cycles.push_back(cycle);
+    if (L.keep_outputs)
+      for (int c = 0; c < cols; ++c)
+        r.lanes.push_back(((mask >> c) & 1u) != 0
+                              ? static_cast<int64_t>(lanes.get(c * wide_bits, wide_bits))
+                              : 0);
     const host::OutBeat& e = L.stim.out[oi];
     if (mask != e.mask || last != e.last) {
-      note(r, "beat " + std::to_string(oi) + " fold " + std::to_string(e.fold) + " cycle " +
-                  std::to_string(cycle) + ": mask " + std::to_string(mask) + " last " +
-                  std::to_string(last) + ", expected mask " + std::to_string(e.mask) + " last " +
-                  std::to_string(e.last));
+      note(r,
+           "beat " + std::to_string(oi) + " fold " + std::to_string(e.fold) + " cycle " +
+               std::to_string(cycle) + ": mask " + std::to_string(mask) + " last " +
+               std::to_string(last) + ", expected mask " + std::to_string(e.mask) + " last " +
+               std::to_string(e.last),
+           cycle);
     }
     for (int c = 0; c < cols; ++c) {
       if (((e.mask >> c) & 1u) == 0) continue;
@@ -161,7 +173,7 @@ class GoldenChecker {
         m << "fold " << e.fold << " pixel " << e.pixel0 << " channel " << e.n0 + c << " (beat "
           << oi << ", cycle " << cycle << "): got " << got << ", golden "
           << e.lane[static_cast<std::size_t>(c)];
-        note(r, m.str());
+        note(r, m.str(), cycle);
       }
     }
     if (last) {
@@ -174,10 +186,12 @@ class GoldenChecker {
   int64_t extra_beats() const { return extra_beats_; }
 
  private:
-  void note(BenchLayerResult& r, const std::string& what) {
-    if (r.mismatches++ == 0)
+  void note(BenchLayerResult& r, const std::string& what, int64_t cycle = -1) {
+    if (r.mismatches++ == 0) {
       r.first_mismatch =
           "layer " + std::to_string(layer_) + " (" + (*layers_)[layer_].name + "): " + what;
+      r.first_mismatch_cycle = cycle;
+    }
   }
   const std::vector<BenchLayer>* layers_;
   std::vector<BenchLayerResult> results_;
@@ -535,6 +549,18 @@ class TopBench {
     monitor_.stall_i(sig_.stall);
   }
   bool done() const { return checker_.layer() >= layers_.size(); }
+  // Appends a layer while the simulation is paused (between sc_start calls): every process reads
+  // the layer list by index each cycle, so a layer whose inputs depend on the previous layer's
+  // outputs (a chained network) can be added once those are in.
+  void add_layer(BenchLayer layer) {
+    layers_.push_back(std::move(layer));
+    checker_.results().emplace_back();
+  }
+  // Frees the beats of a finished layer (its outputs are all in, so no process reads them again),
+  // so a long chained run does not keep every layer's stimulus.
+  void release_layer(std::size_t i) {
+    if (i < checker_.layer()) layers_[i].stim = host::Stimulus{};
+  }
   const std::vector<BenchLayer>& layers() const { return layers_; }
   std::vector<BenchLayerResult>& results() { return checker_.results(); }
   int64_t extra_beats() const { return checker_.extra_beats(); }

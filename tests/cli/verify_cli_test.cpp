@@ -1,0 +1,137 @@
+// `tilescale verify` as a real process: LeNet-5 (W4A8 channelwise) through the Verilated ts_top of
+// sa8x8_ws, layers chained: 0 mismatches, RTL cycles == the mapper's on every layer and equal to
+// what `tilescale map` reports, the documented JSON keys; the FST waveform; and the refusals (exit
+// 2): an arch without a Verilated build, a config whose widths the bundle exceeds, a model that is
+// not in the build.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "support/run_tilescale.h"
+#include "support/test_files.h"
+
+namespace tilescale {
+namespace {
+
+using test::run_tilescale;
+using test::TempDir;
+using ::testing::HasSubstr;
+
+const std::string kSource = TILESCALE_SOURCE_DIR;
+const std::string kSa8x8 = kSource + "/configs/sa8x8_ws.json";
+
+class VerifyCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    const auto r = test::quantize_lenet5("channel", dir_->path() + "/bundle", dir_->path());
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static std::string bundle() { return dir_->path() + "/bundle"; }
+  static TempDir* dir_;
+};
+TempDir* VerifyCli::dir_ = nullptr;
+
+TEST_F(VerifyCli, Lenet5OnSa8x8WsIsBitExactInMapperCycles) {
+  TempDir t;
+  const auto r = run_tilescale({"verify", "--bundle", bundle(), "--arch", kSa8x8, "--dataset",
+                                "mnist", "--images", "1", "--json"},
+                               t.path());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  for (const char* key : {"mismatches", "rtl_cycles", "systemc_cycles", "mapper_cycles", "top1",
+                          "cycles_per_image", "stalls", "layers"})
+    EXPECT_TRUE(j.contains(key)) << key;
+  EXPECT_EQ(j.at("mismatches").get<int64_t>(), 0);
+  EXPECT_TRUE(j.at("systemc_cycles").is_null());  // --model rtl
+  const int64_t rtl = j.at("rtl_cycles").get<int64_t>();
+  EXPECT_GT(rtl, 0);
+  EXPECT_EQ(rtl, j.at("mapper_cycles").get<int64_t>());
+  EXPECT_EQ(j.at("cycles_per_image").get<int64_t>(), rtl);
+  EXPECT_EQ(j.at("stalls").get<int64_t>(), 0);
+  ASSERT_EQ(j.at("layers").size(), 5u);
+  int64_t sum = 0;
+  for (const auto& l : j.at("layers")) {
+    SCOPED_TRACE(l.dump());
+    EXPECT_FALSE(l.at("name").get<std::string>().empty());
+    EXPECT_GT(l.at("rtl_cycles").get<int64_t>(), 0);
+    EXPECT_EQ(l.at("rtl_cycles").get<int64_t>(), l.at("mapper_cycles").get<int64_t>());
+    EXPECT_TRUE(l.at("systemc_cycles").is_null());
+    EXPECT_EQ(l.at("mismatches").get<int64_t>(), 0);
+    EXPECT_GT(l.at("outputs").get<int64_t>(), 0);
+    sum += l.at("rtl_cycles").get<int64_t>();
+  }
+  EXPECT_EQ(sum, rtl);
+  const double top1 = j.at("top1").get<double>();
+  EXPECT_TRUE(top1 == 0.0 || top1 == 1.0);
+  // The mapper's cycles are what `tilescale map` reports for the bundle (layer by layer).
+  const auto m = run_tilescale({"map", "--bundle", bundle(), "--arch", kSa8x8, "--json"}, t.path());
+  ASSERT_EQ(m.code, 0) << m.err;
+  const auto mj = nlohmann::json::parse(m.out);
+  EXPECT_EQ(mj.at("total").at("cycles").get<int64_t>(), rtl);
+  for (std::size_t i = 0; i < 5; ++i)
+    EXPECT_EQ(mj.at("layers")[i].at("cycles").get<int64_t>(),
+              j.at("layers")[i].at("mapper_cycles").get<int64_t>());
+}
+
+TEST_F(VerifyCli, TraceWritesAnFstOfTheRtl) {
+  TempDir t;
+  const std::string fst = t.path() + "/run.fst";
+  const auto r = run_tilescale({"verify", "--bundle", bundle(), "--arch", kSa8x8, "--dataset",
+                                "mnist", "--images", "1", "--trace", fst},
+                               t.path());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("bit-exact with the golden executor"));
+  ASSERT_TRUE(std::filesystem::exists(fst));
+  EXPECT_GT(std::filesystem::file_size(fst), 1000u);
+  // Only the complete waveform is left, no temporary beside it.
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(t.path())) files += e.path() != fst;
+  EXPECT_EQ(files, 0);
+}
+
+TEST_F(VerifyCli, ArchWithoutAVerilatedBuildNamesTheBuiltOnesAndHowToAddOne) {
+  TempDir t;
+  const auto r = run_tilescale({"verify", "--bundle", bundle(), "--arch",
+                                kSource + "/configs/sa16x16_ws.json", "--dataset", "mnist"},
+                               t.path());
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("config 'sa16x16_ws' has no Verilated ts_top in this build"));
+  EXPECT_THAT(r.err, HasSubstr("sa8x8_ws"));
+  EXPECT_THAT(r.err, HasSubstr("TILESCALE_VERIFY_CONFIGS"));
+  EXPECT_TRUE(r.out.empty());
+}
+
+TEST_F(VerifyCli, BundleWiderThanTheRtlIsRefused) {
+  TempDir t;
+  // sa8x8_ws with 2-bit weights: the bundle's 4-bit weights do not fit.
+  std::string cfg = test::read_bytes(kSa8x8);
+  const std::string from = "\"weight_bits\": 8";
+  ASSERT_NE(cfg.find(from), std::string::npos) << cfg;
+  cfg.replace(cfg.find(from), from.size(), "\"weight_bits\": 2");
+  const std::string path = t.path() + "/sa8x8_ws.json";
+  test::write_bytes(path, cfg);
+  const auto r = run_tilescale(
+      {"verify", "--bundle", bundle(), "--arch", path, "--dataset", "mnist"}, t.path());
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr(path + ": field 'weight_bits'"));
+  EXPECT_THAT(r.err, HasSubstr("4-bit weights, the datapath takes 2"));
+  EXPECT_TRUE(r.out.empty());
+}
+
+TEST_F(VerifyCli, SystemcModelIsRefusedUntilTheTwinIsBuilt) {
+  TempDir t;
+  for (const char* model : {"systemc", "both"}) {
+    const auto r = run_tilescale(
+        {"verify", "--bundle", bundle(), "--arch", kSa8x8, "--dataset", "mnist", "--model", model},
+        t.path());
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("--model: '" + std::string(model) + "' needs the SystemC twin"));
+  }
+}
+
+}  // namespace
+}  // namespace tilescale

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -87,6 +88,14 @@ TEST_F(VerifyCli, TraceWritesAnFstOfTheRtl) {
   EXPECT_THAT(r.out, HasSubstr("bit-exact with the golden executor"));
   ASSERT_TRUE(std::filesystem::exists(fst));
   EXPECT_GT(std::filesystem::file_size(fst), 1000u);
+  // An FST starts with its header block: type 0 (FST_BL_HDR), then the block length 329 as a
+  // big-endian uint64 (gtkwave's fstapi.c).
+  const std::string head = test::read_bytes(fst).substr(0, 9);
+  ASSERT_EQ(head.size(), 9u);
+  EXPECT_EQ(head[0], '\0');
+  uint64_t len = 0;
+  for (int i = 1; i < 9; ++i) len = len << 8 | static_cast<unsigned char>(head[i]);
+  EXPECT_EQ(len, 329u);
   // Only the complete waveform is left, no temporary beside it.
   int files = 0;
   for (const auto& e : std::filesystem::directory_iterator(t.path())) files += e.path() != fst;

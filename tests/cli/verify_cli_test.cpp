@@ -78,6 +78,32 @@ TEST_F(VerifyCli, Lenet5OnSa8x8WsIsBitExactInMapperCycles) {
               j.at("layers")[i].at("mapper_cycles").get<int64_t>());
 }
 
+// A shift-only bundle (1-bit mantissas) on the two 4x4 builds: output-stationary, and
+// weight-stationary with 42 accumulator words (the 784-pixel layer in 19 pixel tiles).
+TEST_F(VerifyCli, ShiftOnlyBundleOnSa4x4OsAndWsIsBitExactInMapperCycles) {
+  TempDir t;
+  const auto q =
+      run_tilescale({"quantize", "--model", kSource + "/models/lenet5_mnist.onnx", "--dataset",
+                     "mnist", "--wbits", "4", "--granularity", "channel", "--search", "minmax",
+                     "--calib", "8", "--scale-bits", "1", "--out", t.path() + "/shift"},
+                    t.path());
+  ASSERT_EQ(q.code, 0) << q.err;
+  for (const char* arch : {"sa4x4_os", "sa4x4_ws"}) {
+    SCOPED_TRACE(arch);
+    const auto r =
+        run_tilescale({"verify", "--bundle", t.path() + "/shift", "--arch",
+                       kSource + "/configs/" + arch + ".json", "--dataset", "mnist", "--json"},
+                      t.path());
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j.at("mismatches").get<int64_t>(), 0);
+    EXPECT_GT(j.at("rtl_cycles").get<int64_t>(), 0);
+    for (const auto& l : j.at("layers"))
+      EXPECT_EQ(l.at("rtl_cycles").get<int64_t>(), l.at("mapper_cycles").get<int64_t>())
+          << l.dump();
+  }
+}
+
 TEST_F(VerifyCli, TraceWritesAnFstOfTheRtl) {
   TempDir t;
   const std::string fst = t.path() + "/run.fst";

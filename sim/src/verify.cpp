@@ -322,6 +322,8 @@ VerifyRun verify_network(const quant::QuantizedModel& model, const map::ArchConf
     v.folds = predicted.layers[l].folds;
     run.layers.push_back(v);
   }
+  const char* corrupt = std::getenv("TILESCALE_VERIFY_CORRUPT_LAYER");
+  const int64_t corrupt_layer = corrupt != nullptr ? std::strtoll(corrupt, nullptr, 10) : -1;
   quant::IntExecutor golden(model, 1);
   std::mt19937_64 junk(1);  // don't-care lanes (ts_host.h): any content gives the same outputs
   const int64_t in_size = data.image_size();
@@ -362,6 +364,8 @@ VerifyRun verify_network(const quant::QuantizedModel& model, const map::ArchConf
           if ((beats[bi].mask >> c) & 1u)
             out[(beats[bi].n0 + c) * m + beats[bi].pixel0] =
                 r.lanes[bi * static_cast<std::size_t>(A.cols) + static_cast<std::size_t>(c)];
+      if (static_cast<int64_t>(l) == corrupt_layer)  // test only: see verify.h
+        for (int64_t i = 0; i < job.layer.groups * job.layer.n * m; ++i) out[i] ^= 1;
       VerifyLayer& v = run.layers[l];
       v.stalls += r.stalls;
       v.mapper_cycles += predicted.layers[l].cycles;

@@ -104,6 +104,27 @@ TEST_F(VerifyCli, ShiftOnlyBundleOnSa4x4OsAndWsIsBitExactInMapperCycles) {
   }
 }
 
+// The chain runs on the simulated outputs: with layer 0's outputs corrupted after their check
+// (test-only $TILESCALE_VERIFY_CORRUPT_LAYER), layer 0 still matches and the first mismatch is
+// reported at layer 1 with its fold, pixel, channel and cycle; exit 1.
+TEST_F(VerifyCli, ACorruptedLayerOutputIsCaughtAtTheNextLayer) {
+  TempDir t;
+  const auto r = run_tilescale({"verify", "--bundle", bundle(), "--arch", kSa8x8, "--dataset",
+                                "mnist", "--images", "1", "--json"},
+                               t.path(), {"TILESCALE_VERIFY_CORRUPT_LAYER=0"});
+  ASSERT_EQ(r.code, 1) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_GT(j.at("mismatches").get<int64_t>(), 0);
+  EXPECT_EQ(j.at("layers")[0].at("mismatches").get<int64_t>(), 0);
+  EXPECT_GT(j.at("layers")[1].at("mismatches").get<int64_t>(), 0);
+  const std::string first = j.at("first_mismatch").get<std::string>();
+  EXPECT_THAT(first, HasSubstr("/conv2/Conv"));
+  for (const char* part : {"fold ", " pixel ", " channel ", ", cycle ", "golden"})
+    EXPECT_THAT(first, HasSubstr(part));
+  // The cycles do not depend on the data.
+  EXPECT_EQ(j.at("rtl_cycles").get<int64_t>(), j.at("mapper_cycles").get<int64_t>());
+}
+
 TEST_F(VerifyCli, TraceWritesAnFstOfTheRtl) {
   TempDir t;
   const std::string fst = t.path() + "/run.fst";

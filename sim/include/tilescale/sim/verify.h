@@ -7,6 +7,10 @@
 // same image); its cycles are measured by the SystemC testbench (ts_bench.h) from the handshakes
 // and set beside map::native_systolic_cycles, the mapper's prediction.
 //
+// Test only: $TILESCALE_VERIFY_CORRUPT_LAYER=L flips bit 0 of every output of layer L after it was
+// compared, before it feeds the chain, so the next layers see wrong inputs; a test shows that the
+// first mismatch is then reported at layer L + 1 (the chain really runs on simulated outputs).
+//
 // The Verilated models are compiled into the library (sim/CMakeLists.txt,
 // TILESCALE_VERIFY_CONFIGS); SystemC elaborates once per process, so verify_network runs once per
 // process.

@@ -371,8 +371,14 @@ VerifyRun verify_network(const quant::QuantizedModel& model, const map::ArchConf
       v.mapper_cycles += predicted.layers[l].cycles;
       v.outputs += job.layer.groups * job.layer.n * m;
       v.mismatches += r.mismatches;
-      if (r.mismatches > 0 && v.first_mismatch.empty()) v.first_mismatch = r.first_mismatch;
-      if (r.mismatches > 0 && run.first_mismatch.empty()) run.first_mismatch = r.first_mismatch;
+      if (r.mismatches > 0 && v.first_mismatch.empty()) {
+        // The bench numbers its layers over the whole run; name the network's layer instead.
+        const std::size_t at = r.first_mismatch.find("): ");
+        v.first_mismatch =
+            "image " + std::to_string(img) + ", layer '" + job.layer.name +
+            "': " + (at == std::string::npos ? r.first_mismatch : r.first_mismatch.substr(at + 3));
+      }
+      if (r.mismatches > 0 && run.first_mismatch.empty()) run.first_mismatch = v.first_mismatch;
       if (models.rtl) v.rtl_cycles += results.front().cycles;
       if (models.twin)
         v.systemc_cycles = std::max<int64_t>(v.systemc_cycles, 0) + results.back().cycles;

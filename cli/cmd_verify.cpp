@@ -63,7 +63,7 @@ int run_verify(const std::vector<std::string>& args) {
   const Dataset ds = data.load();
   with_source("--images", [&] { sim::check_image_count(ds, images); });
   // A strict alignment refusal names the flag that chose strict (its default).
-  // The model's refusals (no twin in the build, a waveform of the twin) name --model.
+  // The model's refusals (a waveform of the twin; no twin in a build without it) name --model.
   if (options.model != sim::VerifyModel::Rtl)
     with_source("--model", [&] { sim::check_verify_model(options); });
   const sim::VerifyRun run = with_source<map::AlignError>(

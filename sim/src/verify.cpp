@@ -40,9 +40,12 @@ namespace {
 
 using rtl::RtlConfig;
 
+// Every ts_top parameter of a generated config: the port widths the bench needs and what the
+// SystemC twin is built from.
 template <const RtlConfig& C>
-using ShapeOf =
-    TopShape<C.rows, C.cols, C.act_bits, C.weight_bits, C.mant_bits, C.regs_per_bank, C.wide_bits>;
+using ParamsOf =
+    TopParams<C.rows, C.cols, C.dataflow, C.act_bits, C.weight_bits, C.acc_bits, C.scale_kind,
+              C.mant_bits, C.scale_banks, C.regs_per_bank, C.acc_words, C.wide_bits>;
 
 host::Arch arch_of(const RtlConfig& c) {
   host::Arch a;
@@ -193,10 +196,11 @@ void make_models(Models& m, const VerifyOptions& options) {
   m.config = &C;
   const std::string base = std::string("verify_") + C.name;
   if (options.model != VerifyModel::SystemC)
-    m.rtl = std::make_unique<BenchRunner<ShapeOf<C>, Dut, kFst>>(base + "_rtl", options.trace_path);
+    m.rtl =
+        std::make_unique<BenchRunner<ParamsOf<C>, Dut, kFst>>(base + "_rtl", options.trace_path);
 #if TILESCALE_VERIFY_HAS_TWIN
   if (options.model != VerifyModel::Rtl)
-    m.twin = std::make_unique<BenchRunner<ShapeOf<C>, TsTopModel<ShapeOf<C>>, false>>(
+    m.twin = std::make_unique<BenchRunner<ParamsOf<C>, TsTopModel<ParamsOf<C>>, false>>(
         base + "_systemc", "");
 #endif
 }

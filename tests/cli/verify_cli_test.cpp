@@ -1,8 +1,8 @@
 // `tilescale verify` as a real process: LeNet-5 (W4A8 channelwise) through the Verilated ts_top of
 // sa8x8_ws, layers chained: 0 mismatches, RTL cycles == the mapper's on every layer and equal to
 // what `tilescale map` reports, the documented JSON keys; the FST waveform; and the refusals (exit
-// 2): an arch without a Verilated build, a config whose widths the bundle exceeds, a model that is
-// not in the build.
+// 2): an arch without a Verilated build, a config whose widths the bundle exceeds; the SystemC twin
+// alone and in lockstep with the RTL.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -178,15 +178,40 @@ TEST_F(VerifyCli, BundleWiderThanTheRtlIsRefused) {
   EXPECT_TRUE(r.out.empty());
 }
 
-TEST_F(VerifyCli, SystemcModelIsRefusedUntilTheTwinIsBuilt) {
+// The SystemC twin of ts_top (TsTopModel): alone, and beside the RTL in lockstep, where every
+// output beat of the two (its lanes and the cycle it is taken) must agree.
+TEST_F(VerifyCli, SystemcTwinAloneAndInLockstepMatchesTheRtlAndTheMapper) {
   TempDir t;
-  for (const char* model : {"systemc", "both"}) {
-    const auto r = run_tilescale(
-        {"verify", "--bundle", bundle(), "--arch", kSa8x8, "--dataset", "mnist", "--model", model},
-        t.path());
-    EXPECT_EQ(r.code, 2) << r.err;
-    EXPECT_THAT(r.err, HasSubstr("--model: '" + std::string(model) + "' needs the SystemC twin"));
+  auto run = [&](const char* model) {
+    const auto r = run_tilescale({"verify", "--bundle", bundle(), "--arch", kSa8x8, "--dataset",
+                                  "mnist", "--model", model, "--json"},
+                                 t.path());
+    EXPECT_EQ(r.code, 0) << r.err;
+    return nlohmann::json::parse(r.out);
+  };
+  const auto both = run("both");
+  EXPECT_EQ(both.at("mismatches").get<int64_t>(), 0);
+  EXPECT_EQ(both.at("model_differences").get<int64_t>(), 0);
+  const int64_t mapper = both.at("mapper_cycles").get<int64_t>();
+  EXPECT_EQ(both.at("rtl_cycles").get<int64_t>(), mapper);
+  EXPECT_EQ(both.at("systemc_cycles").get<int64_t>(), mapper);
+  for (const auto& l : both.at("layers")) {
+    SCOPED_TRACE(l.dump());
+    EXPECT_EQ(l.at("systemc_cycles").get<int64_t>(), l.at("rtl_cycles").get<int64_t>());
+    EXPECT_EQ(l.at("model_differences").get<int64_t>(), 0);
   }
+  const auto alone = run("systemc");
+  EXPECT_EQ(alone.at("mismatches").get<int64_t>(), 0);
+  EXPECT_TRUE(alone.at("rtl_cycles").is_null());
+  EXPECT_EQ(alone.at("systemc_cycles").get<int64_t>(), mapper);
+  EXPECT_EQ(alone.at("cycles_per_image").get<int64_t>(), mapper);
+  // The waveform is the RTL's: the twin alone cannot write it.
+  const auto r = run_tilescale({"verify", "--bundle", bundle(), "--arch", kSa8x8, "--dataset",
+                                "mnist", "--model", "systemc", "--trace", t.path() + "/x.fst"},
+                               t.path());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--model: the FST waveform is the Verilated RTL's"));
+  EXPECT_FALSE(std::filesystem::exists(t.path() + "/x.fst"));
 }
 
 }  // namespace

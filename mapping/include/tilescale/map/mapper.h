@@ -100,6 +100,21 @@ void check_bundle_fits(const quant::QuantizedModel& model, const ArchConfig& arc
 // bias| over every layer and output channel (int_arith.h), plus a sign bit.
 int wide_accumulator_bits(const quant::QuantizedModel& model);
 
+// Signed bits the accumulator registers (acc_bits) need for a layer's systolic folds at the
+// largest activation and weight codes: `fold`, a fold's column sum (the PE partial sums); `run`,
+// the sum the edge keeps over a run of folds of one reduction group (the group sum of a block).
+struct AccumulatorBits {
+  int fold = 0;  // bits, one fold
+  int run = 0;   // bits, the longest run of folds of one reduction group
+};
+AccumulatorBits accumulator_bits(const LayerWorkload& layer,
+                                 const std::vector<SystolicFold>& folds);
+// Throws InputError naming the arch file and the layer when acc_bits is narrower than either
+// (registers would wrap where the golden executor does not). map_network, `tilescale simulate`
+// and `tilescale verify` call this one function, so they refuse the same configs alike.
+void check_accumulator_bits(const LayerWorkload& layer, const std::vector<SystolicFold>& folds,
+                            const ArchConfig& arch);
+
 // Maps every layer. Throws InputError for an alignment refusal (Align::Strict) or a fold that
 // needs more scale registers than the arch provides.
 NetworkMap map_network(const std::vector<LayerWorkload>& layers, const ArchConfig& arch,

@@ -62,8 +62,11 @@ int run_map(const std::vector<std::string>& args) {
     layers = map::read_scalesim_gemm(gemm, arch.act_bits, arch.weight_bits);
   }
   // A strict alignment refusal names the flag that chose strict (its default).
-  const map::NetworkMap net = with_source<map::AlignError>(
+  map::NetworkMap net = with_source<map::AlignError>(
       "--align strict", [&] { return map::map_network(layers, arch, options, area, wide_bits); });
+  // The whole synthesized top belongs to the default area tables' source tree; a user's own
+  // --area-dir tables have no ts_top beside them.
+  if (area_dir.empty()) net.synthesized_top = map::find_synthesized_top_default(arch);
   if (json) {
     std::cout << map::to_json(net).dump(2) << "\n";
   } else {

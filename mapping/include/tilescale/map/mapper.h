@@ -5,12 +5,14 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "tilescale/core/enum_names.h"
 #include "tilescale/map/arch_config.h"
 #include "tilescale/map/area_model.h"
+#include "tilescale/map/synth_top.h"
 #include "tilescale/map/tiling.h"
 #include "tilescale/map/workload.h"
 
@@ -77,7 +79,10 @@ struct NetworkMap {
   int wide_acc_bits = 48;  // wide accumulator width the bundle needs (48 or 64), bits
   AreaBreakdown area;
   std::string area_sources;  // synthesis table and estimate table used
-  double utilization = 0;    // cycle-weighted mean of the layers' utilization, fraction
+  // ts_top synthesized for this arch (rtl/ts_top_area.json), shown beside the composed `area`;
+  // set by the caller (find_synthesized_top), not by map_network.
+  std::optional<SynthesizedTop> synthesized_top;
+  double utilization = 0;  // cycle-weighted mean of the layers' utilization, fraction
 };
 
 // Checks that a bundle can run on the architecture: weight and activation bits within the

@@ -118,7 +118,7 @@ SC_MODULE(TsArrayModel) {
           const int64_t psum_in = r == 0 ? 0 : psum_q_[r - 1][c];
           const bool load = tap(ld_line_, r + c, ld);
           const uint64_t a = act_at(r, c);
-          psum_q_[r][c] = bits::wrap(psum_in + product(a, act_signed, w_q_[r][c]), kAcc);
+          psum_q_[r][c] = bits::add(psum_in, product(a, act_signed, w_q_[r][c]), kAcc);
           if (load) w_q_[r][c] = shadow_q_[r][c];
           act_q_[r][c] = a;
         }
@@ -163,7 +163,7 @@ SC_MODULE(TsArrayModel) {
           const uint64_t a = act_at(r, c);
           const uint64_t w = r == 0 ? wskew_out(c) : w_q_[r - 1][c];
           const int64_t p = product(a, act_signed, w);
-          acc_q_[r][c] = tap(first_line_, r + c, first) ? p : bits::wrap(acc_q_[r][c] + p, kAcc);
+          acc_q_[r][c] = tap(first_line_, r + c, first) ? p : bits::add(acc_q_[r][c], p, kAcc);
           w_q_[r][c] = w;
           act_q_[r][c] = a;
         }

@@ -103,7 +103,7 @@ SC_MODULE(TsEdgeModel) {
       const uint64_t word1 = bits::u64<kWordBits>(word1_i.read());
       const int64_t psum = bits::sext(bits::u64<kAcc>(psum_i.read()), kAcc);
       const int64_t grp_sum =
-          restart1_i.read() ? psum : bits::wrap(read(grp_mem_, word1) + psum, kAcc);
+          restart1_i.read() ? psum : bits::add(read(grp_mem_, word1), psum, kAcc);
       if (v1_i.read()) write(grp_mem_, word1, grp_sum);
       // Stage 2: OutBits'(P) * OutBits'({1'b0, m}) <<< (F - r), all in WideBits.
       const uint64_t m = kMant == 1 || S::kShiftOnly ? 1u : bits::u64<kMant>(mant_i.read());
@@ -114,9 +114,7 @@ SC_MODULE(TsEdgeModel) {
       // registered term.
       const uint64_t word3 = bits::u64<kWordBits>(word3_i.read());
       const int64_t base = use_bias3_i.read() ? bias_q_ : read(wide_mem_, word3);
-      const int64_t wide_sum = bits::wrap(
-          static_cast<int64_t>(static_cast<uint64_t>(base) + static_cast<uint64_t>(scaled_q_)),
-          kWide);
+      const int64_t wide_sum = bits::add(base, scaled_q_, kWide);
       if (v3_i.read()) write(wide_mem_, word3, wide_sum);
       // Stage 4: requantize the registered wide sum to the output grid (ts_requant).
       const int f = static_cast<int>(bits::u64<host::kShiftBits>(frac_i.read()));

@@ -74,6 +74,11 @@ constexpr int64_t sext(uint64_t v, int w) {
 // v wrapped to a `w`-bit two's complement register (what an adder of that width keeps).
 constexpr int64_t wrap(int64_t v, int w) { return sext(static_cast<uint64_t>(v), w); }
 
+// a + b in a `w`-bit two's complement adder (w <= 64): the sum modulo 2^w, never a signed overflow.
+constexpr int64_t add(int64_t a, int64_t b, int w) {
+  return sext(static_cast<uint64_t>(a) + static_cast<uint64_t>(b), w);
+}
+
 // Bits [lsb, lsb + width) of a port value (width <= 64).
 template <int W>
 uint64_t get(const pin_t<W>& p, int lsb, int width) {

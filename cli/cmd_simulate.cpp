@@ -2,6 +2,7 @@
 // accelerator (systolic array, or CIM macro with its ADCs in the loop); cycles, stalls,
 // utilization, scale loads per layer; mismatches against the golden executor; top-1.
 #include <boost/program_options.hpp>
+#include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -53,6 +54,14 @@ int run_simulate(const std::vector<std::string>& args) {
     if (trace.size() > 4 && trace.compare(trace.size() - 4, 4, ".vcd") == 0)
       trace.resize(trace.size() - 4);
     options.trace_path = trace;
+  }
+  // Test only (sim::SimOptions::allow_narrow_acc): $TILESCALE_TEST_ALLOW_NARROW_ACC=1 lets an
+  // acc_bits narrower than `tilescale map` accepts through, so tests can show the registers wrap.
+  // Deliberately not an option: no design should be simulated this way.
+  if (const char* e = std::getenv("TILESCALE_TEST_ALLOW_NARROW_ACC"); e && std::string(e) == "1") {
+    options.allow_narrow_acc = true;
+    std::cerr << "warning: TILESCALE_TEST_ALLOW_NARROW_ACC=1 (test only): acc_bits is not checked, "
+                 "partial sums wrap at acc_bits\n";
   }
   // The config first: a bad config is refused before any other work.
   const map::ArchConfig arch = map::ArchConfig::parse_file(arch_path);

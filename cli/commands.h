@@ -13,5 +13,6 @@ int run_quantize(const std::vector<std::string>& args);
 int run_sweep(const std::vector<std::string>& args);
 int run_map(const std::vector<std::string>& args);
 int run_simulate(const std::vector<std::string>& args);
+int run_verify(const std::vector<std::string>& args);
 
 }  // namespace tilescale::cli

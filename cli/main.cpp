@@ -20,17 +20,18 @@ const char kUsage[] =
     "  sweep     top-1 versus scale cost over weight bits x granularity x reordering\n"
     "  map       tile a bundle onto an accelerator: folds, cycles, scale registers, area\n"
     "  simulate  run images on the cycle-accurate SystemC accelerator, checked bit for bit\n"
+    "  verify    run images through the Verilated RTL of the accelerator, layers chained, checked\n"
+    "            bit for bit against the golden executor and cycle for cycle against the mapper\n"
     "run 'tilescale <command> --help' for the options of a command\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using Command = std::function<int(const std::vector<std::string>&)>;
-  const std::map<std::string, Command> commands = {{"eval", tilescale::cli::run_eval},
-                                                   {"quantize", tilescale::cli::run_quantize},
-                                                   {"sweep", tilescale::cli::run_sweep},
-                                                   {"map", tilescale::cli::run_map},
-                                                   {"simulate", tilescale::cli::run_simulate}};
+  const std::map<std::string, Command> commands = {
+      {"eval", tilescale::cli::run_eval},         {"quantize", tilescale::cli::run_quantize},
+      {"sweep", tilescale::cli::run_sweep},       {"map", tilescale::cli::run_map},
+      {"simulate", tilescale::cli::run_simulate}, {"verify", tilescale::cli::run_verify}};
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? tilescale::kInputErrorExit : 0;

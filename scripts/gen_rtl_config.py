@@ -11,7 +11,9 @@ disagree. Derived parameters (rtl/README.md, "Parameters"):
 Configs the RTL does not build (CIM, input-stationary, scale_unit "none") are skipped with a note.
 
 Usage:
-  gen_rtl_config.py --out DIR CONFIG.json...   write DIR/rtl_params.cmake and DIR/tilescale_rtl_configs.h
+  gen_rtl_config.py --out DIR CONFIG.json...   write DIR/rtl_params.cmake (TILESCALE_RTL_GARGS_<c>,
+                                               TILESCALE_RTL_CONST_<c>: the C++ constant's name)
+                                               and DIR/tilescale_rtl_configs.h
   gen_rtl_config.py --chparam CONFIG.json      print yosys "chparam -set K V ..." arguments for ts_top
   gen_rtl_config.py --show CONFIG.json         print the parameter set
 """
@@ -131,6 +133,7 @@ def main(argv):
     for _, name, p in configs:
         cm.append(f"set(TILESCALE_RTL_GARGS_{ident(name)} " +
                   " ".join(f"-G{k}={p[k]}" for k in PARAMS) + ")")
+        cm.append(f"set(TILESCALE_RTL_CONST_{ident(name)} {camel(name)})")
     write_if_changed(os.path.join(out, "rtl_params.cmake"), "\n".join(cm) + "\n")
     h = [f"// {stamp}", "#pragma once", "", "namespace tilescale::rtl {", "",
          "// One Verilated ts_top parameter set (rtl/README.md, \"Parameters\").",

@@ -16,7 +16,8 @@ nlohmann::json synthesized_json(const SynthesizedTop& s, const AreaBreakdown& a)
     auto it = s.parts_um2.find(m);
     return it == s.parts_um2.end() ? 0.0 : it->second;
   };
-  const double composed_logic = a.total() - a.sram;
+  // The accumulator storage is the ofmap SRAM's share (ts_acc_mem is a black box in synthesis).
+  const double composed_logic = a.total() - a.sram - a.acc_storage;
   return {{"config", s.config},
           {"source", s.source},
           {"area_um2", s.area_um2},
@@ -34,7 +35,7 @@ nlohmann::json synthesized_json(const SynthesizedTop& s, const AreaBreakdown& a)
             {"control_and_glue",
              {{"synthesized", part("ts_ctrl") + part("ts_top (glue)") + part("ts_clock_gate")},
               {"composed", 0.0}}},
-            {"sram", {{"synthesized", 0.0}, {"composed", a.sram}}}}}};
+            {"sram", {{"synthesized", 0.0}, {"composed", a.sram + a.acc_storage}}}}}};
 }
 
 }  // namespace
@@ -55,6 +56,7 @@ nlohmann::json to_json(const NetworkMap& net) {
                         {"scale_ops", l.scale_ops},
                         {"padded_rows", l.padded_rows},
                         {"psum_bits", l.psum_bits},
+                        {"acc_words", l.acc_words},
                         {"sram",
                          {{"ifmap_reads", l.ifmap_reads},
                           {"weight_reads", l.weight_reads},
@@ -80,6 +82,8 @@ nlohmann::json to_json(const NetworkMap& net) {
                         {"scale_registers", net.scale_registers},
                         {"scale_ops", net.scale_ops},
                         {"wide_acc_bits", net.wide_acc_bits},
+                        {"acc_words", net.acc_words},
+                        {"acc_words_needed", net.acc_words_needed},
                         {"area_um2", a.total()},
                         {"area_breakdown_um2",
                          {{"pe_array", a.pe_array},
@@ -89,6 +93,7 @@ nlohmann::json to_json(const NetworkMap& net) {
                           {"accumulators", a.accumulators},
                           {"requant", a.requant},
                           {"scale_registers", a.scale_registers},
+                          {"acc_storage", a.acc_storage},
                           {"sram", a.sram}}},
                         {"area_sources", net.area_sources}}}};
   if (net.synthesized_top)
@@ -126,11 +131,19 @@ std::string to_table(const NetworkMap& net) {
   const AreaBreakdown& a = net.area;
   std::snprintf(line, sizeof line,
                 "area um^2: total %.0f = PEs/cells %.0f + ADCs %.0f + shift-add %.0f + scale units "
-                "%.0f + accumulators %.0f + requant %.0f + scale registers %.0f + SRAM %.0f "
-                "(wide accumulator %d bits)\n",
+                "%.0f + accumulators %.0f + requant %.0f + scale registers %.0f + accumulator "
+                "storage %.0f + SRAM %.0f (wide accumulator %d bits)\n",
                 a.total(), a.pe_array, a.adcs, a.shift_add, a.scale_units, a.accumulators,
-                a.requant, a.scale_registers, a.sram, net.wide_acc_bits <= 48 ? 48 : 64);
-  o << line << "area from " << net.area_sources << "\n";
+                a.requant, a.scale_registers, a.acc_storage, a.sram,
+                net.wide_acc_bits <= 48 ? 48 : 64);
+  o << line;
+  if (net.acc_words > 0) {
+    std::snprintf(
+        line, sizeof line, "accumulator storage: %lld of %lld words per column used (ofmap SRAM)\n",
+        static_cast<long long>(net.acc_words_needed), static_cast<long long>(net.acc_words));
+    o << line;
+  }
+  o << "area from " << net.area_sources << "\n";
   if (net.synthesized_top) {
     const nlohmann::json s = synthesized_json(*net.synthesized_top, a);
     const auto& p = s["side_by_side_um2"];

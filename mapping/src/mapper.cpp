@@ -61,7 +61,7 @@ LayerMap map_systolic(const LayerWorkload& l, const ArchConfig& arch, const MapO
   }
   const std::vector<SystolicFold> folds = systolic_folds(l, arch, opt.align);
   double used = 0;
-  int64_t worst_len = 0, k_folds_per_tile = 0;
+  int64_t k_folds_per_tile = 0;
   for (std::size_t i = 0; i < folds.size(); ++i) {
     const SystolicFold& f = folds[i];
     if (f.blocks > r.scale_registers) r.scale_registers = f.blocks;
@@ -69,7 +69,7 @@ LayerMap map_systolic(const LayerWorkload& l, const ArchConfig& arch, const MapO
     r.scale_loads += f.scale_loads;
     r.scale_ops += f.scaled_outputs;
     used += static_cast<double>(f.rows_used * f.cols_used) / static_cast<double>(pes);
-    worst_len = std::max(worst_len, f.k.length);
+    r.acc_words = std::max(r.acc_words, fold_accumulator_words(arch, f.m_len, f.n_len));
     if (f.group == 0 && f.m0 == 0 && f.n0 == 0) ++k_folds_per_tile;
     switch (arch.dataflow) {
       case Dataflow::WS:
@@ -95,11 +95,8 @@ LayerMap map_systolic(const LayerWorkload& l, const ArchConfig& arch, const MapO
     const int64_t tiles = static_cast<int64_t>(folds.size()) / k_folds_per_tile;
     r.padded_rows = (k_folds_per_tile - ceil_div(l.k, R)) * R * tiles;
   }
-  r.psum_bits = signed_bits(static_cast<double>(worst_len) * max_act_code(l) * max_weight_code(l));
-  if (r.psum_bits > arch.acc_bits)
-    fail_input(arch.source, "layer '" + l.name + "': a fold's column sum needs " +
-                                std::to_string(r.psum_bits) + " bits, acc_bits is " +
-                                std::to_string(arch.acc_bits));
+  r.psum_bits = accumulator_bits(l, folds).fold;
+  check_accumulator_bits(l, folds, arch);
   if (opt.cycle_model == CycleModel::Native) {
     const NativeCycles c = native_systolic_cycles(folds, arch);
     r.folds = static_cast<int64_t>(folds.size());
@@ -110,6 +107,38 @@ LayerMap map_systolic(const LayerWorkload& l, const ArchConfig& arch, const MapO
   }
   return r;
 }
+
+}  // namespace
+
+AccumulatorBits accumulator_bits(const LayerWorkload& l, const std::vector<SystolicFold>& folds) {
+  const double code = max_act_code(l) * max_weight_code(l);
+  int64_t worst_fold = 0, worst_run = 0, run = 0;
+  for (const SystolicFold& f : folds) {
+    worst_fold = std::max(worst_fold, f.k.length);
+    run += f.k.length;
+    worst_run = std::max(worst_run, run);
+    if (f.k.group_end) run = 0;
+  }
+  return {signed_bits(static_cast<double>(worst_fold) * code),
+          signed_bits(static_cast<double>(worst_run) * code)};
+}
+
+void check_accumulator_bits(const LayerWorkload& l, const std::vector<SystolicFold>& folds,
+                            const ArchConfig& arch) {
+  const AccumulatorBits b = accumulator_bits(l, folds);
+  if (b.fold > arch.acc_bits)
+    fail_input(arch.source, "layer '" + l.name + "': a fold's column sum needs " +
+                                std::to_string(b.fold) + " bits, acc_bits is " +
+                                std::to_string(arch.acc_bits));
+  if (b.run > arch.acc_bits)
+    fail_input(arch.source, "layer '" + l.name +
+                                "': a reduction group's sum over a run of folds "
+                                "needs " +
+                                std::to_string(b.run) + " bits, acc_bits is " +
+                                std::to_string(arch.acc_bits));
+}
+
+namespace {
 
 LayerMap map_cim(const LayerWorkload& l, const ArchConfig& arch, const MapOptions& opt) {
   if (opt.cycle_model == CycleModel::ScaleSim)
@@ -224,6 +253,15 @@ void compose_area(NetworkMap& net, const ArchConfig& arch, const AreaTable& t) {
   }
   a.sram = (arch.ifmap_sram_kib + arch.weight_sram_kib + arch.ofmap_sram_kib) *
            t.estimate("sram_um2_per_kib");
+  if (arch.kind == ArchKind::Systolic) {
+    // The accumulator storage lives in the ofmap SRAM (systolic_folds checked that it fits): the
+    // words the schedule keeps per column, int32 + wide each, shown as its own share.
+    const double kib = static_cast<double>(net.acc_words_needed * arch.cols *
+                                           (arch.acc_bits + kAccStorageWideBits)) /
+                       8192.0;
+    a.acc_storage = kib * t.estimate("sram_um2_per_kib");
+    a.sram -= a.acc_storage;
+  }
   net.area_sources = t.synth_source + " (" + t.yosys_version + ", " + t.liberty + "); " +
                      t.params_source + " (estimates)";
 }
@@ -309,6 +347,7 @@ NetworkMap map_network(const std::vector<LayerWorkload>& layers, const ArchConfi
   if (wide_acc_bits > 64)
     fail_input(arch.source, "the bundle needs a " + std::to_string(wide_acc_bits) +
                                 "-bit accumulator; at most 64 bits are supported");
+  if (arch.kind == ArchKind::Systolic) net.acc_words = accumulator_words(arch);
   for (const LayerWorkload& l : layers) {
     LayerMap r = map_layer(l, arch, options);
     net.cycles += r.cycles;
@@ -316,6 +355,7 @@ NetworkMap map_network(const std::vector<LayerWorkload>& layers, const ArchConfi
     net.macs += r.macs;
     net.scale_ops += r.scale_ops;
     net.scale_registers = std::max(net.scale_registers, r.scale_registers);
+    net.acc_words_needed = std::max(net.acc_words_needed, r.acc_words);
     net.utilization += r.utilization * static_cast<double>(r.cycles);
     net.layers.push_back(std::move(r));
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -17,6 +18,12 @@ std::vector<int64_t> blocks_of(const LayerWorkload& layer, int64_t o0, int64_t c
   for (int64_t o = o0; o < o0 + count; ++o)
     s.insert(layer.out_group[static_cast<std::size_t>(o)] * layer.red_groups + red_group);
   return {s.begin(), s.end()};
+}
+
+std::string kib_text(double kib) {
+  std::ostringstream s;
+  s << kib;
+  return s.str();
 }
 
 }  // namespace
@@ -70,10 +77,28 @@ std::vector<KFold> reduction_segments(const LayerWorkload& layer) {
   return segs;
 }
 
+int64_t accumulator_words(const ArchConfig& arch) {
+  if (arch.dataflow == Dataflow::OS) return arch.rows;
+  const int64_t bits = static_cast<int64_t>(arch.ofmap_sram_kib * 8192);
+  return bits / (int64_t{arch.cols} * (arch.acc_bits + kAccStorageWideBits));
+}
+
 std::vector<SystolicFold> systolic_folds(const LayerWorkload& layer, const ArchConfig& arch,
                                          Align align) {
   arch.require_kind(ArchKind::Systolic, "systolic tiling");
   const int64_t R = arch.rows, C = arch.cols;
+  // The edge keeps one int32 and one wide word per output and column of a fold in the ofmap SRAM.
+  const int64_t words = accumulator_words(arch);
+  const int64_t word_bits = arch.acc_bits + kAccStorageWideBits;
+  const int64_t needed_bits = (arch.dataflow == Dataflow::OS ? R : 1) * C * word_bits;
+  if (words < 1 || needed_bits > static_cast<int64_t>(arch.ofmap_sram_kib * 8192))
+    fail_input(arch.source, "field 'ofmap_sram_kib': " + kib_text(arch.ofmap_sram_kib) +
+                                " KiB cannot hold the accumulator storage (" +
+                                std::to_string(arch.dataflow == Dataflow::OS ? R : 1) +
+                                " word(s) of " + std::to_string(word_bits) + " bits, acc_bits + " +
+                                std::to_string(kAccStorageWideBits) + ", per column, " +
+                                std::to_string(C) + " columns: " + std::to_string(needed_bits) +
+                                " bits)");
   std::vector<SystolicFold> folds;
   std::vector<int64_t> prev_blocks;
   auto add = [&](SystolicFold f, int64_t o0, int64_t o_count, bool output_end) {
@@ -91,18 +116,26 @@ std::vector<SystolicFold> systolic_folds(const LayerWorkload& layer, const ArchC
       const auto kf = reduction_folds(layer, R, align);
       for (int64_t n0 = 0; n0 < layer.n; n0 += C) {
         const int64_t n_len = std::min(C, layer.n - n0);
-        for (std::size_t i = 0; i < kf.size(); ++i) {
-          SystolicFold f{g, 0, layer.m, n0, n_len, kf[i], kf[i].length, n_len, layer.m};
-          add(f, o_base + n0, n_len, i + 1 == kf.size());
+        // Pixel tiles: a fold streams at most `words` pixels, whose sums the edge keeps.
+        for (int64_t m0 = 0; m0 < layer.m; m0 += words) {
+          const int64_t m_len = std::min(words, layer.m - m0);
+          for (std::size_t i = 0; i < kf.size(); ++i) {
+            SystolicFold f{g, m0, m_len, n0, n_len, kf[i], kf[i].length, n_len, m_len};
+            add(f, o_base + n0, n_len, i + 1 == kf.size());
+          }
         }
       }
     } else if (arch.dataflow == Dataflow::IS) {
       const auto kf = reduction_folds(layer, R, align);
       for (int64_t m0 = 0; m0 < layer.m; m0 += C) {
         const int64_t m_len = std::min(C, layer.m - m0);
-        for (std::size_t i = 0; i < kf.size(); ++i) {
-          SystolicFold f{g, m0, m_len, 0, layer.n, kf[i], kf[i].length, m_len, layer.n};
-          add(f, o_base, layer.n, i + 1 == kf.size());
+        // Channel tiles: a fold streams at most `words` output channels.
+        for (int64_t n0 = 0; n0 < layer.n; n0 += words) {
+          const int64_t n_len = std::min(words, layer.n - n0);
+          for (std::size_t i = 0; i < kf.size(); ++i) {
+            SystolicFold f{g, m0, m_len, n0, n_len, kf[i], kf[i].length, m_len, n_len};
+            add(f, o_base + n0, n_len, i + 1 == kf.size());
+          }
         }
       }
     } else {

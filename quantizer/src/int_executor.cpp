@@ -18,9 +18,10 @@
 namespace tilescale::quant {
 
 struct IntExecutor::Workspace {
-  std::vector<std::vector<float>> host;     // float values of host nodes [value][n * size]
-  std::vector<std::vector<int64_t>> codes;  // integer values [value][n * size]
-  kernels::GemmScratch gemm;                // im2col, weights, partial sums, accumulators
+  std::vector<std::vector<float>> host;         // float values of host nodes [value][n * size]
+  std::vector<std::vector<int64_t>> codes;      // integer values [value][n * size]
+  kernels::GemmScratch gemm;                    // im2col, weights, partial sums, accumulators
+  const IntExecutor::GemmHook* hook = nullptr;  // run_codes_chained: computes Conv/Gemm layers
 };
 
 namespace {
@@ -129,6 +130,10 @@ void IntExecutor::run_op(std::size_t oi, int64_t n, Workspace& ws) const {
       break;
     case QOpKind::Gemm: {
       const int l = layer_of_op_[oi];
+      if (ws.hook != nullptr) {
+        (*ws.hook)(static_cast<std::size_t>(l), in(0), out.data());
+        break;
+      }
       if (!cim_.empty()) {
         kernels::conv_gemm_cim(gemm_layer_of(model_, model_.layers[l]), cim_[l], n, in(0),
                                out.data(), ws.gemm);
@@ -227,6 +232,14 @@ std::vector<std::vector<int64_t>> IntExecutor::run_codes(const float* input, int
                       static_cast<double>(n) * bytes_per_sample_);
   Workspace ws;
   run_chunk(input, n, ws);
+  return std::move(ws.codes);
+}
+
+std::vector<std::vector<int64_t>> IntExecutor::run_codes_chained(const float* input,
+                                                                 const GemmHook& gemm) const {
+  Workspace ws;
+  ws.hook = &gemm;
+  run_chunk(input, 1, ws);
   return std::move(ws.codes);
 }
 

@@ -83,6 +83,8 @@ NetworkRun simulate_network(const quant::QuantizedModel& model, const map::ArchC
     LayerTotals t;
     t.name = w.name;
     const auto folds = map::systolic_folds(w, arch, options.align);
+    // The registers are acc_bits wide: refuse as `tilescale map` does (the same check).
+    if (!options.allow_narrow_acc) map::check_accumulator_bits(w, folds, arch);
     const map::NativeCycles nc = map::native_systolic_cycles(folds, arch);
     t.native_cycles = nc.cycles;
     t.native_stall_free = nc.stall_free_cycles;

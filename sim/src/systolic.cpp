@@ -130,6 +130,16 @@ void sc_trace(sc_core::sc_trace_file*, const T&, const std::string&) {}
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// A partial sum as an acc_bits register holds it: the PEs and group accumulators compute modulo
+// 2^32 (exact for any valid bundle, int_arith.h: |P| < 2^31), and every value that leaves them is
+// cut to acc_bits two's complement, which is the same as computing in acc_bits throughout. Only a
+// too-narrow acc_bits (SimOptions::allow_narrow_acc, test only) makes a difference: it wraps.
+int32_t wrap_acc(uint32_t v, int bits) {
+  if (bits >= 32) return static_cast<int32_t>(v);
+  const uint32_t sign = 1u << (bits - 1);
+  return static_cast<int32_t>(((v & ((sign << 1) - 1u)) ^ sign) - sign);
+}
+
 // One output-stationary PE row in one cycle: acc = (restart ? 0 : acc) + a * w; on the fold's
 // last step the sum also goes to the shadow register.
 void mac_row_os(uint32_t* __restrict acc, uint32_t* __restrict shadow, const uint32_t* __restrict a,
@@ -475,7 +485,7 @@ struct SystolicSim::Impl : sc_core::sc_module {
       p_next.valid[c] = mt.valid;
       p_next.fold[c] = mt.fold;
       p_next.j[c] = mt.j;
-      p_next.psum[c] = static_cast<int32_t>(bottom[c]);
+      p_next.psum[c] = wrap_acc(bottom[c], arch.acc_bits);
     }
     psum_out.write(p_next);
     // Weight preload: words into the column chains; the last beat starts the latch wave.
@@ -548,7 +558,7 @@ struct SystolicSim::Impl : sc_core::sc_module {
         const int row = left - 1;  // left = R: row R - 1 first
         p_next.fold[c] = chain_fold[static_cast<std::size_t>(c)];
         p_next.j[c] = row;
-        p_next.psum[c] = static_cast<int32_t>(chain[static_cast<std::size_t>(c) * R + row]);
+        p_next.psum[c] = wrap_acc(chain[static_cast<std::size_t>(c) * R + row], arch.acc_bits);
         --left;
       }
       const int64_t tin = done_tin - c;
@@ -634,8 +644,8 @@ struct SystolicSim::Impl : sc_core::sc_module {
         if (os && in.j[c] >= fc.f.rows_used) continue;  // idle row of an os fold
         int32_t& g = gacc[static_cast<std::size_t>(c * m_cap + in.j[c])];
         g = fc.first_in_run ? in.psum[c]
-                            : static_cast<int32_t>(static_cast<uint32_t>(g) +
-                                                   static_cast<uint32_t>(in.psum[c]));
+                            : wrap_acc(static_cast<uint32_t>(g) + static_cast<uint32_t>(in.psum[c]),
+                                       arch.acc_bits);
         if (fc.f.k.group_end) s1[c] = {true, in.fold[c], in.j[c], g};
       }
     }
@@ -780,7 +790,11 @@ struct SystolicSim::Impl : sc_core::sc_module {
     scale_m.assign(static_cast<std::size_t>(scale_banks) * C, 0);
     scale_r.assign(static_cast<std::size_t>(scale_banks) * C, 0);
     scale_owner.assign(static_cast<std::size_t>(scale_banks), -1);
-    m_cap = os ? R : L.m;
+    // The accumulator storage per column: ws the largest fold's pixels (map::systolic_folds cuts
+    // m into tiles of at most map::accumulator_words), os one word per row of the tile.
+    m_cap = os ? R : 0;
+    if (!os)
+      for (const map::SystolicFold& f : sf) m_cap = std::max(m_cap, f.m_len);
     gacc.assign(static_cast<std::size_t>(C * m_cap), 0);
     wacc.assign(static_cast<std::size_t>(C * m_cap), 0);
     s1.assign(static_cast<std::size_t>(C), Stage{});

@@ -146,5 +146,37 @@ TEST_F(SimulateCli, BadInputExitsTwo) {
   EXPECT_THAT(r.err, HasSubstr("--bundle"));
 }
 
+// The same width check as `tilescale map` (map::check_accumulator_bits): an acc_bits too narrow
+// for a layer's fold sums is refused by both with the same message and exit 2. The test-only
+// $TILESCALE_TEST_ALLOW_NARROW_ACC=1 lets simulate through; its partial sums then wrap at acc_bits,
+// so outputs differ from the golden executor (exit 1, mismatches counted).
+TEST_F(SimulateCli, NarrowAccumulatorIsRefusedAsMapRefusesItUnlessTheTestOverride) {
+  TempDir t;
+  nlohmann::json a = nlohmann::json::parse(test::read_bytes(kSource + "/configs/sa8x8_ws.json"));
+  a["acc_bits"] = 12;
+  const std::string arch = t.path() + "/acc12.json";
+  write_bytes(arch, a.dump());
+  const auto m = run_tilescale({"map", "--bundle", bundle(), "--arch", arch}, t.path());
+  const std::vector<std::string> sim_args = {"simulate", "--bundle",  bundle(), "--arch",
+                                             arch,       "--dataset", "mnist",  "--images",
+                                             "1",        "--json"};
+  const auto s = run_tilescale(sim_args, t.path());
+  EXPECT_EQ(m.code, 2) << m.err;
+  EXPECT_EQ(s.code, 2) << s.err;
+  // The same sentence from both commands: from the file name to the end of its line.
+  const auto sentence = [](const std::string& err) {
+    const auto b = err.find("acc12.json: layer '");
+    return b == std::string::npos ? std::string() : err.substr(b, err.find('\n', b) - b);
+  };
+  EXPECT_THAT(sentence(m.err), HasSubstr("a fold's column sum needs "));
+  EXPECT_THAT(sentence(m.err), HasSubstr("acc_bits is 12"));
+  EXPECT_EQ(sentence(s.err), sentence(m.err));
+  const auto o = run_tilescale(sim_args, t.path(), {"TILESCALE_TEST_ALLOW_NARROW_ACC=1"});
+  EXPECT_EQ(o.code, 1) << o.err;
+  EXPECT_THAT(o.err, HasSubstr("TILESCALE_TEST_ALLOW_NARROW_ACC=1 (test only)"));
+  const auto j = nlohmann::json::parse(o.out);
+  EXPECT_GT(j.at("mismatches").get<int64_t>(), 0) << "12-bit partial sums did not wrap";
+}
+
 }  // namespace
 }  // namespace tilescale

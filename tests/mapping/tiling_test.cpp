@@ -75,6 +75,54 @@ TEST(Tiling, FoldCountsMatchCeilDivisionPerDataflow) {
             2u * 3 * 3);  // groups x ceil(10/4) x ceil(7/3) x one segment
 }
 
+// The edge keeps one int32 and one 64-bit word per output and column of a fold in the ofmap SRAM:
+// ws folds stream at most accumulator_words() pixels (is: channels); the tiles cover every MAC.
+TEST(Tiling, PixelTilesKeepEveryFoldWithinTheAccumulatorWords) {
+  ArchConfig ws = systolic(4, 3, Dataflow::WS);
+  ws.ofmap_sram_kib = 0.25;  // 2048 bits / (3 columns * 96 bits) = 7 words
+  EXPECT_EQ(accumulator_words(ws), 7);
+  const LayerWorkload l = make_layer(2, 17, 5, 9, 5, 5, 5);  // m 17: tiles 7 + 7 + 3
+  const auto folds = systolic_folds(l, ws, Align::Strict);
+  // groups x n tiles x m tiles x k folds
+  EXPECT_EQ(folds.size(), 2u * 2 * 3 * 12);
+  for (const SystolicFold& f : folds) {
+    EXPECT_LE(f.m_len, 7);
+    EXPECT_EQ(f.stream, f.m_len);
+  }
+  EXPECT_EQ(folds[0].m_len, 7);
+  EXPECT_EQ(folds[12].m0, 7);  // the second pixel tile follows the first one's k folds
+  EXPECT_EQ(folds[24].m_len, 3);
+  expect_exact_cover(l, folds, ws);
+  ArchConfig is = systolic(4, 3, Dataflow::IS);
+  is.ofmap_sram_kib = 0.125;  // 1024 / 288 = 3 channels per fold
+  const auto ifolds = systolic_folds(l, is, Align::Pad);
+  for (const SystolicFold& f : ifolds) EXPECT_LE(f.stream, 3);
+  expect_exact_cover(l, ifolds, is);
+  // os: one word per row of the tile, whatever the layer.
+  EXPECT_EQ(accumulator_words(systolic(4, 3, Dataflow::OS)), 4);
+}
+
+TEST(Tiling, AnOfmapSramWithoutRoomForTheAccumulatorsIsRefused) {
+  const LayerWorkload l = make_layer(1, 4, 4, 9, 8, 4, 4);
+  ArchConfig a = systolic(4, 16, Dataflow::WS);
+  a.ofmap_sram_kib = 0.125;  // 1024 bits < 16 columns * 96 bits
+  EXPECT_EQ(accumulator_words(a), 0);
+  try {
+    systolic_folds(l, a, Align::Pad);
+    FAIL() << "expected a refusal";
+  } catch (const InputError& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind("test.json: field 'ofmap_sram_kib': 0.125", 0), 0u) << msg;
+    EXPECT_NE(msg.find("16 columns: 1536 bits"), std::string::npos) << msg;
+  }
+  a.dataflow = Dataflow::OS;
+  a.rows = 8;  // 8 words of 96 bits per column, 16 columns: 12288 bits
+  a.ofmap_sram_kib = 1;
+  EXPECT_THROW(systolic_folds(l, a, Align::Pad), InputError);
+  a.ofmap_sram_kib = 1.5;
+  EXPECT_NO_THROW(systolic_folds(l, a, Align::Pad));
+}
+
 TEST(Tiling, StrictRefusesAFoldThatMixesInputBlocksAndNamesIt) {
   // 8 input channels in blocks of 4, 3x3 kernel: rows of 8 cover 4+4 channels of two blocks.
   const LayerWorkload l = make_layer(1, 4, 4, 9, 8, 4, 4);

@@ -72,6 +72,7 @@ TEST(RtlContract, GeneratedParametersEqualArchConfig) {
                                                       : static_cast<int>(a.ofmap_sram_kib * 8192) /
                                                             (a.cols * (a.acc_bits + c.wide_bits));
     EXPECT_EQ(words, c.acc_words);
+    EXPECT_EQ(map::accumulator_words(a), c.acc_words);
   }
 }
 

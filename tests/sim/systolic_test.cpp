@@ -9,6 +9,7 @@
 #include <random>
 
 #include "tilescale/map/cycle_model.h"
+#include "tilescale/map/tiling.h"
 
 namespace tilescale::sim {
 namespace {
@@ -118,6 +119,24 @@ TEST(SystolicWs, EdgeShapesSingleRowColumnAndOneByOne) {
   expect_run(random_job(rng, 1, 11, 1, 13, 1, 5, false), arch(4, 4), "single column");
   expect_run(random_job(rng, 1, 6, 5, 9, 1, 0, false), arch(1, 1), "1x1 array");
   expect_run(random_job(rng, 3, 4, 2, 5, 1, 0, false), arch(3, 8), "grouped, 3 groups");
+}
+
+// A small ofmap SRAM: accumulator_words() = 2048 bits / (3 columns * 96 bits) = 7 pixels, so ws
+// layers run in pixel tiles (the last one shorter than the 4 rows, where the preload sets the
+// pace); the model executes map::systolic_folds and meets its cycles.
+TEST(SystolicWs, PixelTilesOfTheAccumulatorWordsAreBitExactInNativeCycles) {
+  std::mt19937_64 rng(3);
+  map::ArchConfig a = arch(4, 3);
+  a.ofmap_sram_kib = 0.25;
+  ASSERT_EQ(map::accumulator_words(a), 7);
+  expect_run(random_job(rng, 1, 16, 5, 11, 2, 3, false), a, "m16 = 7 + 7 + 2 pixels");
+  expect_run(random_job(rng, 2, 30, 4, 6, 1, 0, true), a, "grouped, m30, logits");
+  ASSERT_GT(
+      map::systolic_folds(random_job(rng, 1, 16, 5, 11, 2, 3, false).layer, a, map::Align::Pad)
+          .size(),
+      map::systolic_folds(random_job(rng, 1, 16, 5, 11, 2, 3, false).layer, arch(4, 3),
+                          map::Align::Pad)
+          .size());
 }
 
 TEST(SystolicWs, SeededRandomShapesAreBitExactWithNativeCycles) {

@@ -47,6 +47,7 @@ struct LayerMap {
   int64_t padded_rows = 0;         // array rows left empty by --align pad, summed over folds
   int64_t ifmap_reads = 0, weight_reads = 0, psum_writes = 0, ofmap_writes = 0;  // SRAM, words
   int psum_bits = 0;       // worst-case bits of one fold's column sum (signed)
+  int64_t acc_words = 0;   // systolic: accumulator words per column its largest fold keeps
   bool adc_clips = false;  // CIM: a column sum can exceed the ADC range
   double scalesim_mapping_eff = 0, scalesim_compute_util = 0;  // scalesim model only, percent
 };
@@ -59,10 +60,12 @@ struct AreaBreakdown {         // um^2
   double accumulators = 0;     // int32 group accumulators and wide accumulators
   double requant = 0;          // requantization units
   double scale_registers = 0;  // scale registers the mapped granularity needs
-  double sram = 0;             // ifmap + weight + ofmap SRAM (estimate)
+  double acc_storage = 0;      // systolic: the part of the ofmap SRAM the schedule uses as
+                               // accumulator storage (acc_words_needed words per column, estimate)
+  double sram = 0;             // ifmap + weight + the rest of the ofmap SRAM (estimate)
   double total() const {
     return pe_array + adcs + shift_add + scale_units + accumulators + requant + scale_registers +
-           sram;
+           acc_storage + sram;
   }
 };
 
@@ -76,7 +79,9 @@ struct NetworkMap {
   int64_t macs = 0;             // one image
   int64_t scale_registers = 0;  // max over layers
   int64_t scale_ops = 0;
-  int wide_acc_bits = 48;  // wide accumulator width the bundle needs (48 or 64), bits
+  int64_t acc_words = 0;         // systolic: accumulator words per column the config provides
+  int64_t acc_words_needed = 0;  // systolic: the most any fold keeps (max over layers)
+  int wide_acc_bits = 48;        // wide accumulator width the bundle needs (48 or 64), bits
   AreaBreakdown area;
   std::string area_sources;  // synthesis table and estimate table used
   // ts_top synthesized for this arch (rtl/ts_top_area.json), shown beside the composed `area`;
@@ -97,6 +102,20 @@ int wide_accumulator_bits(const quant::QuantizedModel& model);
 
 // Maps one layer (tiles, cycles, scale registers; no area). Throws as map_network.
 LayerMap map_layer(const LayerWorkload& layer, const ArchConfig& arch, const MapOptions& options);
+// Signed bits the accumulator registers (acc_bits) need for a layer's systolic folds at the
+// largest activation and weight codes: `fold`, a fold's column sum (the PE partial sums); `run`,
+// the sum the edge keeps over a run of folds of one reduction group (the group sum of a block).
+struct AccumulatorBits {
+  int fold = 0;  // bits, one fold
+  int run = 0;   // bits, the longest run of folds of one reduction group
+};
+AccumulatorBits accumulator_bits(const LayerWorkload& layer,
+                                 const std::vector<SystolicFold>& folds);
+// Throws InputError naming the arch file and the layer when acc_bits is narrower than either
+// (registers would wrap where the golden executor does not). map_network, `tilescale simulate`
+// and `tilescale verify` call this one function, so they refuse the same configs alike.
+void check_accumulator_bits(const LayerWorkload& layer, const std::vector<SystolicFold>& folds,
+                            const ArchConfig& arch);
 
 // Maps every layer. Throws InputError for an alignment refusal (Align::Strict) or a fold that
 // needs more scale registers than the arch provides.

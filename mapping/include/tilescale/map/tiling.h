@@ -65,8 +65,28 @@ struct SystolicFold {
   int64_t scaled_outputs = 0;  // scale-unit operations it triggers (0 unless k.group_end)
 };
 
-// The fold sequence in execution order: ws: group, n tile, k fold (every output pixel streamed);
-// is: group, m tile, k fold (every output channel streamed); os: group, m tile, n tile, segment.
+// Wide accumulator bits of the hardware's accumulator storage (the RTL's WideBits: int_arith.h's
+// wide sum is exact in int64).
+inline constexpr int kAccStorageWideBits = 64;
+
+// Accumulator words per array column at the edge: the outputs one fold may keep in flight per
+// column, each an int32 group sum (acc_bits) and a wide sum (kAccStorageWideBits), held in the
+// ofmap SRAM. ws/is: floor(ofmap_sram_kib * 8192 / (cols * (acc_bits + 64))) (rtl/README.md
+// "AccWords", scripts/gen_rtl_config.py computes the same); os: rows (one word per pixel of the
+// tile; the PEs hold the sums). Can be 0 for a tiny ofmap SRAM (systolic_folds refuses it).
+int64_t accumulator_words(const ArchConfig& arch);
+
+// Accumulator words per column a fold keeps (ws: its output pixels, is: its output channels, os:
+// its pixels), i.e. what accumulator_words() must hold.
+inline int64_t fold_accumulator_words(const ArchConfig& arch, int64_t m_len, int64_t n_len) {
+  return arch.dataflow == Dataflow::IS ? n_len : m_len;
+}
+
+// The fold sequence in execution order: ws: group, n tile, m tile, k fold (m tiles of at most
+// accumulator_words() pixels); is: group, m tile, n tile, k fold (n tiles of at most
+// accumulator_words() channels); os: group, m tile, n tile, segment. Throws InputError naming the
+// arch file when ofmap_sram_kib holds no accumulator word per column, or (os) not the Rows words
+// per column an output tile needs.
 std::vector<SystolicFold> systolic_folds(const LayerWorkload& layer, const ArchConfig& arch,
                                          Align align);
 

@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -51,6 +52,16 @@ class IntExecutor {
   // empty for host-only values and values folded away by fusion. Throws InputError if n samples
   // would not fit the memory budget.
   std::vector<std::vector<int64_t>> run_codes(const float* input, int64_t n) const;
+
+  // Computes a Conv/Gemm layer of one sample in place of the kernels: (index into model.layers,
+  // the layer input's codes (CHW), the output buffer to fill ([groups * n][m] codes, or the int64
+  // accumulators with F fractional bits of a float output)).
+  using GemmHook = std::function<void(std::size_t layer, const int64_t* input, int64_t* output)>;
+  // run_codes for one sample with every Conv/Gemm layer computed by `gemm` (a simulator) and every
+  // other op (Quantize, Add, pools, Concat, Pad, Clamp, Reshape) by this executor's own kernels, so
+  // a simulated network is chained exactly as the golden one runs.
+  std::vector<std::vector<int64_t>> run_codes_chained(const float* input,
+                                                      const GemmHook& gemm) const;
 
   int threads() const { return threads_; }
   int64_t chunk() const { return chunk_; }  // samples per chunk in run()

@@ -66,9 +66,10 @@ struct NetworkRun {
 void check_image_count(const Dataset& data, int64_t images);
 
 // Simulates the first `images` images of `data`. Throws InputError if the bundle does not fit the
-// arch (map::check_bundle_fits), the image count is out of range (check_image_count), or the model
-// does not take its images (model::check_model_fits_data); map::AlignError for a fold that strict
-// alignment refuses.
+// arch (map::check_bundle_fits), acc_bits is too narrow for a layer's folds
+// (map::check_accumulator_bits, as `tilescale map`; unless options.allow_narrow_acc), the image
+// count is out of range (check_image_count), or the model does not take its images
+// (model::check_model_fits_data); map::AlignError for a fold that strict alignment refuses.
 NetworkRun simulate_network(const quant::QuantizedModel& model, const map::ArchConfig& arch,
                             const Dataset& data, int64_t images, const SimOptions& options);
 

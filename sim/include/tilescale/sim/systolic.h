@@ -73,6 +73,10 @@ struct SimOptions {
   map::Align align = map::Align::Strict;  // how folds meet scale blocks (as tilescale map)
   std::string trace_path;                 // VCD of the stream handshakes, empty: none
   int64_t max_cycles = int64_t{1} << 40;  // watchdog per layer, cycles
+  // Test only: run an arch whose acc_bits is narrower than map::check_accumulator_bits requires,
+  // so the partial sums wrap at acc_bits as the RTL's registers do (`tilescale simulate` sets it
+  // from $TILESCALE_TEST_ALLOW_NARROW_ACC). Never set it to simulate a real design.
+  bool allow_narrow_acc = false;
 };
 
 // The SystemC model. SystemC elaborates once per process, so there is one instance per process

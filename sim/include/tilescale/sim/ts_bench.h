@@ -2,26 +2,27 @@
 // ports only, so it binds the Verilated RTL (verilate(... SYSTEMC ... --pins-sc-uint)) or any
 // SystemC model that exposes the same ports (SystemC's fir / fir_rtl pattern, STYLE.md):
 //
-//   HostFeeder     drives the five input streams with the beats of host::make_stimulus (fold
-//                  descriptors, preload rows, activations, scale registers, biases), layers back to
-//                  back, every beat offered as soon as the previous one on its stream is taken.
+//   HostFeeder      drives the five input streams with the beats of host::make_stimulus (fold
+//                   descriptors, preload rows, activations, scale registers, biases), layers back
+//                   to back, every beat offered as soon as the previous one on its stream is taken,
+//                   or after random gaps (BenchLayer::in_gap; an offered beat is held until taken).
 //   OutputCollector drives out_ready_i (high, or randomly low per layer) and hands every output
-//   beat
-//                  it takes to the GoldenChecker, which compares it with int_arith.h's golden codes
-//                  (host::reference) lane by lane.
-//   CycleMonitor   watches the handshakes: a layer's window runs from the cycle its first input
-//   beat
-//                  is taken to the cycle its last output beat (out_last_o) is taken, both included;
-//                  a stall is a cycle in that window where the output stream was valid and not
-//                  ready. The feeder never withholds a beat, so that is the only way the
-//                  accelerator can wait (rtl/README.md, "The global freeze"): cycles = stall-free
-//                  cycles + stalls. stall_o is counted beside it as a cross-check, not used.
+//                   beat it takes to the GoldenChecker, which compares it with int_arith.h's golden
+//                   codes (host::reference) lane by lane.
+//   CycleMonitor    watches the handshakes: a layer's window runs from the cycle its first input
+//                   beat is taken to the cycle its last output beat (out_last_o) is taken, both
+//                   included; a stall is a cycle in that window where the output stream was valid
+//                   and not ready. Without input gaps that is the only way the accelerator can wait
+//                   (rtl/README.md, "The global freeze"): cycles = stall-free cycles + stalls.
+//                   stall_o is counted beside it (with gaps it also counts cycles a needed input
+//                   beat was missing: cycles = stall-free cycles + stall_o cycles).
 //
 // The bench never calls the mapper: its cycle counts are measurements, and tests compare them with
 // map::native_systolic_cycles (the prediction being checked).
 //
 // Port types are Verilator's --pins-sc-uint choice: bool for 1 bit, sc_uint<W> for 2..64 bits,
-// sc_bv<W> above (pin_t). Every template is parameterized by a TopShape with ts_top's parameters.
+// sc_bv<W> above (pin_t, ts_pins.h). Every template is parameterized by a TopShape with ts_top's
+// parameters.
 // Header-only because the port widths are template parameters; include it only where SystemC is.
 #pragma once
 
@@ -38,40 +39,9 @@
 #include <vector>
 
 #include "tilescale/sim/ts_host.h"
+#include "tilescale/sim/ts_pins.h"
 
 namespace tilescale::sim {
-
-// ---- Port types and widths.
-
-constexpr int clog2_min1(int n) {
-  int b = 0;
-  while ((1 << b) < n) ++b;
-  return b < 1 ? 1 : b;
-}
-
-// The C++ type of a W-bit port of Verilator's SystemC wrapper with --pins-sc-uint.
-template <int W>
-using pin_t = std::conditional_t<W == 1, bool,
-                                 std::conditional_t<(W <= 64), sc_dt::sc_uint<W>, sc_dt::sc_bv<W>>>;
-
-// ts_top's parameters that set port widths or the beats (rtl/README.md, "Parameters").
-template <int RowsP, int ColsP, int ActBitsP, int WeightBitsP, int MantBitsP, int RegsP,
-          int WideBitsP = 64>
-struct TopShape {
-  static constexpr int kRows = RowsP;              // PE rows
-  static constexpr int kCols = ColsP;              // PE columns
-  static constexpr int kActBits = ActBitsP;        // activation code bits
-  static constexpr int kWeightBits = WeightBitsP;  // weight code bits
-  static constexpr int kMantBits = MantBitsP;      // scale mantissa bits (1: shift only)
-  static constexpr int kRegs = RegsP;              // scale registers per bank
-  static constexpr int kWideBits = WideBitsP;      // bias and output lane bits
-  static constexpr int kSelBits = clog2_min1(RegsP);
-  static constexpr int kDescSelW = ColsP * kSelBits;
-  static constexpr int kWgtW = ColsP * WeightBitsP;
-  static constexpr int kActW = RowsP * ActBitsP;
-  static constexpr int kBiasW = ColsP * WideBitsP;
-  static constexpr int kOutW = ColsP * WideBitsP;
-};
 
 // host::Bits (lane i at [i*w +: w]) to a port value and back.
 template <int W>
@@ -110,9 +80,11 @@ host::Bits from_pin(const pin_t<W>& v) {
 
 // One layer for the bench: its beats (host::make_stimulus) and the traffic around it.
 struct BenchLayer {
-  host::Stimulus stim;   // every input beat and the expected output beats
-  double out_stall = 0;  // probability that out_ready_i is low in a cycle of this layer
-  std::string name;      // for messages
+  host::Stimulus stim;        // every input beat and the expected output beats
+  double out_stall = 0;       // probability that out_ready_i is low in a cycle of this layer
+  double in_gap = 0;          // probability that a stream withholds its next beat in a cycle (gaps)
+  std::string name;           // for messages
+  bool keep_outputs = false;  // record every lane taken (BenchLayerResult::lanes), for chaining
 };
 
 // What the bench saw of one layer.
@@ -123,7 +95,10 @@ struct BenchLayerResult {
   int64_t outputs = 0;         // output beats taken
   int64_t mismatches = 0;      // output lanes (or beat masks/last flags) that differ from golden
   std::string first_mismatch;  // layer, fold, pixel, channel, cycle of the first difference
-  bool done = false;           // the layer's last output beat was taken
+  int64_t first_mismatch_cycle = -1;  // its cycle in the layer's window, or -1
+  bool done = false;                  // the layer's last output beat was taken
+  std::vector<int64_t> lanes;         // keep_outputs: [beat * cols + c] value of lane c (masked: 0)
+  std::vector<int64_t> beat_cycles;   // keep_outputs: [beat] cycle it was taken (window cycle)
 };
 
 // Compares output beats with the expected ones, layer by layer, in order.
@@ -146,12 +121,20 @@ class GoldenChecker {
                   std::to_string(L.stim.out.size()) + " (cycle " + std::to_string(cycle) + ")");
       return;
     }
+    if (L.keep_outputs) r.beat_cycles.push_back(cycle);
+    if (L.keep_outputs)
+      for (int c = 0; c < cols; ++c)
+        r.lanes.push_back(((mask >> c) & 1u) != 0
+                              ? static_cast<int64_t>(lanes.get(c * wide_bits, wide_bits))
+                              : 0);
     const host::OutBeat& e = L.stim.out[oi];
     if (mask != e.mask || last != e.last) {
-      note(r, "beat " + std::to_string(oi) + " fold " + std::to_string(e.fold) + " cycle " +
-                  std::to_string(cycle) + ": mask " + std::to_string(mask) + " last " +
-                  std::to_string(last) + ", expected mask " + std::to_string(e.mask) + " last " +
-                  std::to_string(e.last));
+      note(r,
+           "beat " + std::to_string(oi) + " fold " + std::to_string(e.fold) + " cycle " +
+               std::to_string(cycle) + ": mask " + std::to_string(mask) + " last " +
+               std::to_string(last) + ", expected mask " + std::to_string(e.mask) + " last " +
+               std::to_string(e.last),
+           cycle);
     }
     for (int c = 0; c < cols; ++c) {
       if (((e.mask >> c) & 1u) == 0) continue;
@@ -161,7 +144,7 @@ class GoldenChecker {
         m << "fold " << e.fold << " pixel " << e.pixel0 << " channel " << e.n0 + c << " (beat "
           << oi << ", cycle " << cycle << "): got " << got << ", golden "
           << e.lane[static_cast<std::size_t>(c)];
-        note(r, m.str());
+        note(r, m.str(), cycle);
       }
     }
     if (last) {
@@ -174,10 +157,12 @@ class GoldenChecker {
   int64_t extra_beats() const { return extra_beats_; }
 
  private:
-  void note(BenchLayerResult& r, const std::string& what) {
-    if (r.mismatches++ == 0)
+  void note(BenchLayerResult& r, const std::string& what, int64_t cycle = -1) {
+    if (r.mismatches++ == 0) {
       r.first_mismatch =
           "layer " + std::to_string(layer_) + " (" + (*layers_)[layer_].name + "): " + what;
+      r.first_mismatch_cycle = cycle;
+    }
   }
   const std::vector<BenchLayer>* layers_;
   std::vector<BenchLayerResult> results_;
@@ -209,38 +194,41 @@ struct TopSignals {
   sc_core::sc_signal<pin_t<S::kCols>> out_mask;
   sc_core::sc_signal<bool> out_last, busy, stall;
 
-  // Binds a ts_top (Verilated or a model with the same port names and types).
+  // Binds a ts_top (Verilated or a model with the same port names and types). With `outs`, its
+  // outputs go to those signals instead (a second model beside the first in lockstep,
+  // ts_lockstep.h).
   template <class Top>
-  void bind(Top& t, sc_core::sc_clock& clk) {
+  void bind(Top& t, sc_core::sc_clock& clk, TopSignals* outs = nullptr) {
+    TopSignals& o = outs != nullptr ? *outs : *this;
     t.clk_i(clk);
     t.rst_ni(rst_n);
     t.desc_valid_i(desc_valid);
-    t.desc_ready_o(desc_ready);
+    t.desc_ready_o(o.desc_ready);
     t.desc_i(desc);
     t.desc_layer_i(desc_layer);
     t.desc_sel_i(desc_sel);
     t.wgt_valid_i(wgt_valid);
-    t.wgt_ready_o(wgt_ready);
+    t.wgt_ready_o(o.wgt_ready);
     t.wgt_data_i(wgt_data);
     t.act_valid_i(act_valid);
-    t.act_ready_o(act_ready);
+    t.act_ready_o(o.act_ready);
     t.act_data_i(act_data);
     t.act_wgt_i(act_wgt);
     t.scl_valid_i(scl_valid);
-    t.scl_ready_o(scl_ready);
+    t.scl_ready_o(o.scl_ready);
     t.scl_reg_i(scl_reg);
     t.scl_mant_i(scl_mant);
     t.scl_shift_i(scl_shift);
     t.bias_valid_i(bias_valid);
-    t.bias_ready_o(bias_ready);
+    t.bias_ready_o(o.bias_ready);
     t.bias_data_i(bias_data);
-    t.out_valid_o(out_valid);
+    t.out_valid_o(o.out_valid);
     t.out_ready_i(out_ready);
-    t.out_data_o(out_data);
-    t.out_mask_o(out_mask);
-    t.out_last_o(out_last);
-    t.busy_o(busy);
-    t.stall_o(stall);
+    t.out_data_o(o.out_data);
+    t.out_mask_o(o.out_mask);
+    t.out_last_o(o.out_last);
+    t.busy_o(o.busy);
+    t.stall_o(o.stall);
   }
 };
 
@@ -275,8 +263,8 @@ SC_MODULE(HostFeeder) {
   sc_core::sc_out<pin_t<S::kBiasW>> bias_data_o;
 
   SC_HAS_PROCESS(HostFeeder);
-  HostFeeder(sc_core::sc_module_name name, const std::vector<BenchLayer>* layers)
-      : sc_core::sc_module(name), layers_(layers) {
+  HostFeeder(sc_core::sc_module_name name, const std::vector<BenchLayer>* layers, uint64_t seed = 0)
+      : sc_core::sc_module(name), layers_(layers), rng_(seed) {
     SC_THREAD(run);
   }
 
@@ -294,6 +282,13 @@ SC_MODULE(HostFeeder) {
     }
   }
   bool has(const Cursor& c) const { return c.layer < layers_->size(); }
+  // Offers the cursor's beat this cycle: always while an offered beat waits to be taken (valid is
+  // held), otherwise unless the layer's in_gap draws a gap. Never depends on a ready.
+  bool offer(const Cursor& c, bool held) {
+    if (!has(c)) return false;
+    const double p = (*layers_)[c.layer].in_gap;
+    return held || !(p > 0 && std::uniform_real_distribution<double>(0.0, 1.0)(rng_) < p);
+  }
   const host::Stimulus& st(const Cursor& c) const { return (*layers_)[c.layer].stim; }
 
   void run() {
@@ -317,28 +312,31 @@ SC_MODULE(HostFeeder) {
     auto na = [](const host::Stimulus& x) { return x.act.size(); };
     auto ns = [](const host::Stimulus& x) { return x.scl.size(); };
     auto nb = [](const host::Stimulus& x) { return x.bias.size(); };
+    bool hd = false, hw = false, ha = false, hs = false, hb = false;  // beats held (not taken)
     for (;;) {
       settle(d, nd);
       settle(w, nw);
       settle(a, na);
       settle(s, ns);
       settle(b, nb);
-      desc_valid_o.write(has(d));
-      if (has(d)) {
+      const bool od = offer(d, hd), ow = offer(w, hw), oa = offer(a, ha), os = offer(s, hs),
+                 ob = offer(b, hb);
+      desc_valid_o.write(od);
+      if (od) {
         const host::DescBeat& x = st(d).desc[d.beat];
         desc_o.write(to_pin<host::kDescBits>(x.desc));
         desc_layer_o.write(to_pin<host::kLayerBits>(x.layer));
         desc_sel_o.write(to_pin<S::kDescSelW>(x.sel));
       }
-      wgt_valid_o.write(has(w));
-      if (has(w)) wgt_data_o.write(to_pin<S::kWgtW>(st(w).wgt[w.beat]));
-      act_valid_o.write(has(a));
-      if (has(a)) {
+      wgt_valid_o.write(ow);
+      if (ow) wgt_data_o.write(to_pin<S::kWgtW>(st(w).wgt[w.beat]));
+      act_valid_o.write(oa);
+      if (oa) {
         act_data_o.write(to_pin<S::kActW>(st(a).act[a.beat]));
         act_wgt_o.write(to_pin<S::kWgtW>(st(a).act_wgt[a.beat]));
       }
-      scl_valid_o.write(has(s));
-      if (has(s)) {
+      scl_valid_o.write(os);
+      if (os) {
         const host::ScaleBeat& x = st(s).scl[s.beat];
         host::Bits reg(S::kSelBits), mant(S::kMantBits), shift(host::kShiftBits);
         reg.set(0, S::kSelBits, static_cast<uint64_t>(x.reg));
@@ -348,19 +346,25 @@ SC_MODULE(HostFeeder) {
         scl_mant_o.write(to_pin<S::kMantBits>(mant));
         scl_shift_o.write(to_pin<host::kShiftBits>(shift));
       }
-      bias_valid_o.write(has(b));
-      if (has(b)) bias_data_o.write(to_pin<S::kBiasW>(st(b).bias[b.beat]));
+      bias_valid_o.write(ob);
+      if (ob) bias_data_o.write(to_pin<S::kBiasW>(st(b).bias[b.beat]));
       wait(clk_i.posedge_event());
       // The cycle that just ended: which offered beats were taken.
-      if (has(d) && desc_ready_i.read()) ++d.beat;
-      if (has(w) && wgt_ready_i.read()) ++w.beat;
-      if (has(a) && act_ready_i.read()) ++a.beat;
-      if (has(s) && scl_ready_i.read()) ++s.beat;
-      if (has(b) && bias_ready_i.read()) ++b.beat;
+      hd = od && !desc_ready_i.read();
+      hw = ow && !wgt_ready_i.read();
+      ha = oa && !act_ready_i.read();
+      hs = os && !scl_ready_i.read();
+      hb = ob && !bias_ready_i.read();
+      d.beat += od && !hd;
+      w.beat += ow && !hw;
+      a.beat += oa && !ha;
+      s.beat += os && !hs;
+      b.beat += ob && !hb;
     }
   }
 
   const std::vector<BenchLayer>* layers_;
+  std::mt19937_64 rng_;  // input gaps
 };
 
 // ---- The output collector: out_ready_i per the current layer's traffic, every beat taken goes
@@ -485,7 +489,7 @@ class TopBench {
         clk_((name + "_clk").c_str(), period_ns, sc_core::SC_NS),
         checker_(&layers_),
         top_(std::make_unique<Top>((name + "_top").c_str())),
-        feeder_((name + "_feeder").c_str(), &layers_),
+        feeder_((name + "_feeder").c_str(), &layers_, seed ^ 0x5851f42d4c957f2dull),
         monitor_((name + "_monitor").c_str(), &checker_.results()),
         collector_((name + "_collector").c_str(), &layers_, &checker_, monitor_.window_cycle(),
                    seed) {
@@ -535,6 +539,18 @@ class TopBench {
     monitor_.stall_i(sig_.stall);
   }
   bool done() const { return checker_.layer() >= layers_.size(); }
+  // Appends a layer while the simulation is paused (between sc_start calls): every process reads
+  // the layer list by index each cycle, so a layer whose inputs depend on the previous layer's
+  // outputs (a chained network) can be added once those are in.
+  void add_layer(BenchLayer layer) {
+    layers_.push_back(std::move(layer));
+    checker_.results().emplace_back();
+  }
+  // Frees the beats of a finished layer (its outputs are all in, so no process reads them again),
+  // so a long chained run does not keep every layer's stimulus.
+  void release_layer(std::size_t i) {
+    if (i < checker_.layer()) layers_[i].stim = host::Stimulus{};
+  }
   const std::vector<BenchLayer>& layers() const { return layers_; }
   std::vector<BenchLayerResult>& results() { return checker_.results(); }
   int64_t extra_beats() const { return checker_.extra_beats(); }

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <random>
 #include <set>
 #include <sstream>
@@ -130,8 +131,8 @@ inline std::vector<std::vector<int64_t>> reduction_runs(const GemmLayer& L, int6
   return folds;
 }
 
-// The fold list in execution order (map::systolic_folds): ws: n tile, k fold (all m pixels
-// streamed); os: m tile, n tile, one segment per reduction group (all its indices streamed).
+// The fold list in execution order (map::systolic_folds): ws: n tile, m tile of at most AccWords
+// pixels, k fold; os: m tile, n tile, one segment per reduction group (all its indices streamed).
 inline std::vector<Fold> make_folds(const GemmLayer& L, const Arch& A, Align align) {
   const int64_t R = A.rows, C = A.cols;
   std::vector<Fold> folds;
@@ -170,8 +171,13 @@ inline std::vector<Fold> make_folds(const GemmLayer& L, const Arch& A, Align ali
     }
   };
   if (!A.os) {
+    // Pixel tiles of at most AccWords pixels: the edge keeps one int32 and one wide word per
+    // pixel and column of a fold (map::accumulator_words).
     const auto kf = reduction_runs(L, R, align);
-    for (int64_t n0 = 0; n0 < L.n; n0 += C) add_tile(0, L.m, n0, std::min(C, L.n - n0), kf);
+    const int64_t words = A.acc_words;
+    for (int64_t n0 = 0; n0 < L.n; n0 += C)
+      for (int64_t m0 = 0; m0 < L.m; m0 += words)
+        add_tile(m0, std::min(words, L.m - m0), n0, std::min(C, L.n - n0), kf);
   } else {
     std::vector<std::vector<int64_t>> segs(static_cast<std::size_t>(L.red_groups));
     for (int64_t kk = 0; kk < L.k; ++kk)
@@ -380,6 +386,49 @@ Stimulus make_stimulus(const GemmLayer& L, const Arch& A, const std::vector<Fold
   return s;
 }
 
+// A grouped layer as one ts_top layer: `groups` are its conv groups (one GemmLayer each, with the
+// layer's constants and global block ids, as sim::host_layers builds them), run back to back in
+// one fold stream, group outermost, exactly as map::systolic_folds schedules the whole layer: a
+// group's first fold loads no scales when its blocks equal the previous fold's, only the last
+// fold of the last group is `last`, and the layer's cycles are the mapper's for the whole layer.
+// Output beats name global channels (OutBeat::n0 = g * n + the fold's n0) and fold indices of the
+// whole stream.
+template <class Rng>
+Stimulus make_group_stimulus(const std::vector<GemmLayer>& groups, const Arch& A, Align align,
+                             int act_bits, int weight_bits, Rng& junk) {
+  Stimulus all;
+  std::vector<Fold> every;
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    std::vector<Fold> folds = make_folds(groups[g], A, align);
+    if (!every.empty() && every.back().reg_block == folds.front().reg_block)
+      folds.front().scale_loads = 0;
+    Stimulus s = make_stimulus(groups[g], A, folds, act_bits, weight_bits, junk);
+    const bool final_group = g + 1 == groups.size();
+    if (!final_group) {
+      s.desc.back().desc.set(56, 1, 0);
+      s.out.back().last = false;
+    }
+    for (OutBeat& o : s.out) {
+      o.fold += static_cast<int64_t>(every.size());
+      o.n0 += static_cast<int64_t>(g) * groups[g].n;
+    }
+    auto append = [](auto& to, auto& from) {
+      to.insert(to.end(), std::make_move_iterator(from.begin()),
+                std::make_move_iterator(from.end()));
+    };
+    append(all.desc, s.desc);
+    append(all.wgt, s.wgt);
+    append(all.act, s.act);
+    append(all.act_wgt, s.act_wgt);
+    append(all.scl, s.scl);
+    append(all.bias, s.bias);
+    append(all.out, s.out);
+    every.insert(every.end(), folds.begin(), folds.end());
+  }
+  all.cycles = every.empty() ? 0 : expected_cycles(every, A);
+  return all;
+}
+
 // A random layer for an array (the tests' generator): shapes, block structure, bit widths,
 // scales, grids.
 struct LayerCase {
@@ -409,12 +458,14 @@ LayerCase random_layer(Rng& rng, const Arch& A, int act_bits) {
   GemmLayer& L = lc.layer;
   const int shape = static_cast<int>(rng() % 8);
   // Shapes: 0 a Gemm (one pixel, many folds: back-to-back folds of T = 1), 1 one block per
-  // layer, 2 (ws) every accumulator word in use, else general; several tiles in m (os) and n,
-  // partial last tiles.
-  L.m = shape == 0   ? 1
-        : A.os       ? pick(1, 2 * R + 1)
-        : shape == 2 ? A.acc_words
-                     : pick(1, std::min<int64_t>(A.acc_words, 3 * R));
+  // layer, 2 (ws) every accumulator word in use, 3 (ws, AccWords <= 64) several pixel tiles, else
+  // general; several tiles in m (os) and n, partial last tiles.
+  // Small accumulators (ws) also get layers of up to two and a bit pixel tiles (shape 3).
+  L.m = shape == 0                        ? 1
+        : A.os                            ? pick(1, 2 * R + 1)
+        : shape == 2                      ? A.acc_words
+        : shape == 3 && A.acc_words <= 64 ? pick(A.acc_words + 1, 2 * A.acc_words + 3)
+                                          : pick(1, std::min<int64_t>(A.acc_words, 3 * R));
   L.n = pick(1, 2 * C + 1);
   L.k = shape == 0 ? pick(2 * R, 6 * R) : pick(1, 4 * R);
   lc.a_bits = static_cast<int>(pick(4, act_bits));

@@ -1,0 +1,218 @@
+// `tilescale verify` as a real process: LeNet-5 (W4A8 channelwise) through the Verilated ts_top of
+// sa8x8_ws, layers chained: 0 mismatches, RTL cycles == the mapper's on every layer and equal to
+// what `tilescale map` reports, the documented JSON keys; the FST waveform; and the refusals (exit
+// 2): an arch without a Verilated build, a config whose widths the bundle exceeds; the SystemC twin
+// alone and in lockstep with the RTL.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "support/run_tilescale.h"
+#include "support/test_files.h"
+
+namespace tilescale {
+namespace {
+
+using test::run_tilescale;
+using test::TempDir;
+using ::testing::HasSubstr;
+
+const std::string kSource = TILESCALE_SOURCE_DIR;
+const std::string kSa8x8 = kSource + "/configs/sa8x8_ws.json";
+
+class VerifyCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    const auto r = test::quantize_lenet5("channel", dir_->path() + "/bundle", dir_->path());
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static std::string bundle() { return dir_->path() + "/bundle"; }
+  static TempDir* dir_;
+};
+TempDir* VerifyCli::dir_ = nullptr;
+
+TEST_F(VerifyCli, Lenet5OnSa8x8WsIsBitExactInMapperCycles) {
+  TempDir t;
+  const auto r = run_tilescale({"verify", "--bundle", bundle(), "--arch", kSa8x8, "--dataset",
+                                "mnist", "--images", "1", "--json"},
+                               t.path());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  for (const char* key : {"mismatches", "rtl_cycles", "systemc_cycles", "mapper_cycles", "top1",
+                          "cycles_per_image", "stalls", "layers"})
+    EXPECT_TRUE(j.contains(key)) << key;
+  EXPECT_EQ(j.at("mismatches").get<int64_t>(), 0);
+  EXPECT_TRUE(j.at("systemc_cycles").is_null());  // --model rtl
+  const int64_t rtl = j.at("rtl_cycles").get<int64_t>();
+  EXPECT_GT(rtl, 0);
+  EXPECT_EQ(rtl, j.at("mapper_cycles").get<int64_t>());
+  EXPECT_EQ(j.at("cycles_per_image").get<int64_t>(), rtl);
+  EXPECT_EQ(j.at("stalls").get<int64_t>(), 0);
+  ASSERT_EQ(j.at("layers").size(), 5u);
+  int64_t sum = 0;
+  for (const auto& l : j.at("layers")) {
+    SCOPED_TRACE(l.dump());
+    EXPECT_FALSE(l.at("name").get<std::string>().empty());
+    EXPECT_GT(l.at("rtl_cycles").get<int64_t>(), 0);
+    EXPECT_EQ(l.at("rtl_cycles").get<int64_t>(), l.at("mapper_cycles").get<int64_t>());
+    EXPECT_TRUE(l.at("systemc_cycles").is_null());
+    EXPECT_EQ(l.at("mismatches").get<int64_t>(), 0);
+    EXPECT_GT(l.at("outputs").get<int64_t>(), 0);
+    sum += l.at("rtl_cycles").get<int64_t>();
+  }
+  EXPECT_EQ(sum, rtl);
+  const double top1 = j.at("top1").get<double>();
+  EXPECT_TRUE(top1 == 0.0 || top1 == 1.0);
+  // The mapper's cycles are what `tilescale map` reports for the bundle (layer by layer).
+  const auto m = run_tilescale({"map", "--bundle", bundle(), "--arch", kSa8x8, "--json"}, t.path());
+  ASSERT_EQ(m.code, 0) << m.err;
+  const auto mj = nlohmann::json::parse(m.out);
+  EXPECT_EQ(mj.at("total").at("cycles").get<int64_t>(), rtl);
+  for (std::size_t i = 0; i < 5; ++i)
+    EXPECT_EQ(mj.at("layers")[i].at("cycles").get<int64_t>(),
+              j.at("layers")[i].at("mapper_cycles").get<int64_t>());
+}
+
+// A shift-only bundle (1-bit mantissas) on the two 4x4 builds: output-stationary, and
+// weight-stationary with 42 accumulator words (the 784-pixel layer in 19 pixel tiles).
+TEST_F(VerifyCli, ShiftOnlyBundleOnSa4x4OsAndWsIsBitExactInMapperCycles) {
+  TempDir t;
+  const auto q =
+      run_tilescale({"quantize", "--model", kSource + "/models/lenet5_mnist.onnx", "--dataset",
+                     "mnist", "--wbits", "4", "--granularity", "channel", "--search", "minmax",
+                     "--calib", "8", "--scale-bits", "1", "--out", t.path() + "/shift"},
+                    t.path());
+  ASSERT_EQ(q.code, 0) << q.err;
+  for (const char* arch : {"sa4x4_os", "sa4x4_ws"}) {
+    SCOPED_TRACE(arch);
+    const auto r =
+        run_tilescale({"verify", "--bundle", t.path() + "/shift", "--arch",
+                       kSource + "/configs/" + arch + ".json", "--dataset", "mnist", "--json"},
+                      t.path());
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j.at("mismatches").get<int64_t>(), 0);
+    EXPECT_GT(j.at("rtl_cycles").get<int64_t>(), 0);
+    for (const auto& l : j.at("layers"))
+      EXPECT_EQ(l.at("rtl_cycles").get<int64_t>(), l.at("mapper_cycles").get<int64_t>())
+          << l.dump();
+  }
+}
+
+// The chain runs on the simulated outputs: with layer 0's outputs corrupted after their check
+// (test-only $TILESCALE_VERIFY_CORRUPT_LAYER), layer 0 still matches and the first mismatch is
+// reported at layer 1 with its fold, pixel, channel and cycle; exit 1.
+TEST_F(VerifyCli, ACorruptedLayerOutputIsCaughtAtTheNextLayer) {
+  TempDir t;
+  const auto r = run_tilescale({"verify", "--bundle", bundle(), "--arch", kSa8x8, "--dataset",
+                                "mnist", "--images", "1", "--json"},
+                               t.path(), {"TILESCALE_VERIFY_CORRUPT_LAYER=0"});
+  ASSERT_EQ(r.code, 1) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_GT(j.at("mismatches").get<int64_t>(), 0);
+  EXPECT_EQ(j.at("layers")[0].at("mismatches").get<int64_t>(), 0);
+  EXPECT_GT(j.at("layers")[1].at("mismatches").get<int64_t>(), 0);
+  const std::string first = j.at("first_mismatch").get<std::string>();
+  EXPECT_THAT(first, HasSubstr("/conv2/Conv"));
+  for (const char* part : {"fold ", " pixel ", " channel ", ", cycle ", "golden"})
+    EXPECT_THAT(first, HasSubstr(part));
+  // The cycles do not depend on the data.
+  EXPECT_EQ(j.at("rtl_cycles").get<int64_t>(), j.at("mapper_cycles").get<int64_t>());
+}
+
+TEST_F(VerifyCli, TraceWritesAnFstOfTheRtl) {
+  TempDir t;
+  const std::string fst = t.path() + "/run.fst";
+  const auto r = run_tilescale({"verify", "--bundle", bundle(), "--arch", kSa8x8, "--dataset",
+                                "mnist", "--images", "1", "--trace", fst},
+                               t.path());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("bit-exact with the golden executor"));
+  ASSERT_TRUE(std::filesystem::exists(fst));
+  EXPECT_GT(std::filesystem::file_size(fst), 1000u);
+  // An FST starts with its header block: type 0 (FST_BL_HDR), then the block length 329 as a
+  // big-endian uint64 (gtkwave's fstapi.c).
+  const std::string head = test::read_bytes(fst).substr(0, 9);
+  ASSERT_EQ(head.size(), 9u);
+  EXPECT_EQ(head[0], '\0');
+  uint64_t len = 0;
+  for (int i = 1; i < 9; ++i) len = len << 8 | static_cast<unsigned char>(head[i]);
+  EXPECT_EQ(len, 329u);
+  // Only the complete waveform is left, no temporary beside it.
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(t.path())) files += e.path() != fst;
+  EXPECT_EQ(files, 0);
+}
+
+TEST_F(VerifyCli, ArchWithoutAVerilatedBuildNamesTheBuiltOnesAndHowToAddOne) {
+  TempDir t;
+  const auto r = run_tilescale({"verify", "--bundle", bundle(), "--arch",
+                                kSource + "/configs/sa16x16_ws.json", "--dataset", "mnist"},
+                               t.path());
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("config 'sa16x16_ws' has no Verilated ts_top in this build"));
+  EXPECT_THAT(r.err, HasSubstr("sa8x8_ws"));
+  EXPECT_THAT(r.err, HasSubstr("TILESCALE_VERIFY_CONFIGS"));
+  EXPECT_TRUE(r.out.empty());
+}
+
+TEST_F(VerifyCli, BundleWiderThanTheRtlIsRefused) {
+  TempDir t;
+  // sa8x8_ws with 2-bit weights: the bundle's 4-bit weights do not fit.
+  std::string cfg = test::read_bytes(kSa8x8);
+  const std::string from = "\"weight_bits\": 8";
+  ASSERT_NE(cfg.find(from), std::string::npos) << cfg;
+  cfg.replace(cfg.find(from), from.size(), "\"weight_bits\": 2");
+  const std::string path = t.path() + "/sa8x8_ws.json";
+  test::write_bytes(path, cfg);
+  const auto r = run_tilescale(
+      {"verify", "--bundle", bundle(), "--arch", path, "--dataset", "mnist"}, t.path());
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr(path + ": field 'weight_bits'"));
+  EXPECT_THAT(r.err, HasSubstr("4-bit weights, the datapath takes 2"));
+  EXPECT_TRUE(r.out.empty());
+}
+
+// The SystemC twin of ts_top (TsTopModel): alone, and beside the RTL in lockstep, where every
+// output beat of the two (its lanes and the cycle it is taken) must agree.
+TEST_F(VerifyCli, SystemcTwinAloneAndInLockstepMatchesTheRtlAndTheMapper) {
+  TempDir t;
+  auto run = [&](const char* model) {
+    const auto r = run_tilescale({"verify", "--bundle", bundle(), "--arch", kSa8x8, "--dataset",
+                                  "mnist", "--model", model, "--json"},
+                                 t.path());
+    EXPECT_EQ(r.code, 0) << r.err;
+    return nlohmann::json::parse(r.out);
+  };
+  const auto both = run("both");
+  EXPECT_EQ(both.at("mismatches").get<int64_t>(), 0);
+  EXPECT_EQ(both.at("model_differences").get<int64_t>(), 0);
+  const int64_t mapper = both.at("mapper_cycles").get<int64_t>();
+  EXPECT_EQ(both.at("rtl_cycles").get<int64_t>(), mapper);
+  EXPECT_EQ(both.at("systemc_cycles").get<int64_t>(), mapper);
+  for (const auto& l : both.at("layers")) {
+    SCOPED_TRACE(l.dump());
+    EXPECT_EQ(l.at("systemc_cycles").get<int64_t>(), l.at("rtl_cycles").get<int64_t>());
+    EXPECT_EQ(l.at("model_differences").get<int64_t>(), 0);
+  }
+  const auto alone = run("systemc");
+  EXPECT_EQ(alone.at("mismatches").get<int64_t>(), 0);
+  EXPECT_TRUE(alone.at("rtl_cycles").is_null());
+  EXPECT_EQ(alone.at("systemc_cycles").get<int64_t>(), mapper);
+  EXPECT_EQ(alone.at("cycles_per_image").get<int64_t>(), mapper);
+  // The waveform is the RTL's: the twin alone cannot write it.
+  const auto r = run_tilescale({"verify", "--bundle", bundle(), "--arch", kSa8x8, "--dataset",
+                                "mnist", "--model", "systemc", "--trace", t.path() + "/x.fst"},
+                               t.path());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--model: the FST waveform is the Verilated RTL's"));
+  EXPECT_FALSE(std::filesystem::exists(t.path() + "/x.fst"));
+}
+
+}  // namespace
+}  // namespace tilescale

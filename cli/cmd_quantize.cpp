@@ -99,6 +99,18 @@ void print_report(const QuantizeArgs& a, const quant::QuantizedModel& model, dou
     j["w_bits"] = o.w_bits;
     j["a_bits"] = o.a_bits;
     j["reorder"] = reorder;
+    if (o.reorder != quant::ReorderMethod::None) {
+      const quant::ReorderCheck& c = model.reorder_check;
+      nlohmann::ordered_json r;
+      r["spaces_reordered"] = c.spaces_reordered;
+      r["checked"] = c.checked;
+      if (c.checked) {
+        r["kl_reordered"] = c.kl_reordered;
+        r["kl_identity"] = c.kl_identity;
+      }
+      r["kept"] = c.checked ? c.kept : false;
+      j["reorder_check"] = std::move(r);
+    }
     j["layers"] = model.layers.size();
     j["weights"] = s.weights;
     j["scales"] = s.scales;
@@ -114,6 +126,16 @@ void print_report(const QuantizeArgs& a, const quant::QuantizedModel& model, dou
               model.layers.size(), static_cast<long long>(s.weights));
   std::printf("format     W%dA%d %s, reorder %s, search %s\n", o.w_bits, o.a_bits,
               o.granularity.str().c_str(), reorder, quant::kSearchMethodNames.name(o.search));
+  if (o.reorder != quant::ReorderMethod::None) {
+    const quant::ReorderCheck& c = model.reorder_check;
+    if (!c.checked)
+      std::printf("reorder    no space's error drops with another order: identity kept\n");
+    else
+      std::printf(
+          "reorder    %d spaces reordered; network KL %.4f reordered vs %.4f identity: %s\n",
+          c.spaces_reordered, c.kl_reordered, c.kl_identity,
+          c.kept ? "reordered kept" : "identity kept");
+  }
   std::printf("scales     %lld (%.3f bits per weight incl. scales)\n",
               static_cast<long long>(s.scales), s.bits_per_weight());
   std::printf("time       %.2f s\n", seconds);

@@ -99,10 +99,21 @@ struct LayerQuant {
   std::vector<int64_t> bias_q;              // [Cout] round_half_up(bias / s_y * 2^F)
 };
 
+// How quantize() decided a reorder (docs/reorder.md): the spaces the error-driven choice moved and
+// the network-level check against the same quantization without reordering. Not stored in bundles.
+struct ReorderCheck {
+  int spaces_reordered = 0;   // spaces whose chosen order is not the identity
+  bool checked = false;       // the network-level check ran (some space was reordered)
+  double kl_reordered = 0.0;  // mean KL(float || integer path) on the check images, reordered
+  double kl_identity = 0.0;   // the same without reordering
+  bool kept = false;          // the reordered model was kept
+};
+
 struct QuantizedModel {
   QuantOptions options;
-  std::string model_sha256;  // of the source ONNX file
-  model::Graph graph;        // float graph with permutations applied
+  ReorderCheck reorder_check;  // filled by quantize(), not stored
+  std::string model_sha256;    // of the source ONNX file
+  model::Graph graph;          // float graph with permutations applied
   QuantPlan plan;
   std::vector<ActQuant> acts;      // per value id (meaningful where plan.scale_source[v] == v)
   std::vector<LayerQuant> layers;  // one per plan.layer_ops entry, same order

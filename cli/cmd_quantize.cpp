@@ -29,7 +29,8 @@ struct QuantizeArgs {
   std::string model_path;   // --model: ONNX file
   std::string out_dir;      // --out: bundle directory
   std::string export_onnx;  // --export-onnx: fake-quant ONNX file, or empty
-  std::string granularity = o.granularity.str();                          // --granularity
+  std::string granularity = o.granularity.str();  // --granularity
+  std::string per_layer_file;  // --granularity-per-layer: layer name -> granularity JSON
   std::string search = quant::kSearchMethodNames.name(o.search);          // --search
   std::string metric = quant::kSearchMetricNames.name(o.metric);          // --metric
   std::string calib_input = quant::kCalibInputNames.name(o.calib_input);  // --calib-input
@@ -52,6 +53,7 @@ po::options_description describe_options(QuantizeArgs& a) {
       ("out", po::value(&a.out_dir), "bundle directory to write (atomically)")
       ("export-onnx", po::value(&a.export_onnx), "also write the fake-quant model as standard ONNX (opset 13, QDQ) to this file")
       ("granularity", po::value(&a.granularity)->default_value(a.granularity), "layer | channel | block:BOxBI | mx:N | vsq:N")
+      ("granularity-per-layer", po::value(&a.per_layer_file), "JSON file: layer name -> granularity, for the layers that differ from --granularity")
       ("wbits", po::value(&o.w_bits)->default_value(o.w_bits), "weight bits, 2..8")
       ("abits", po::value(&o.a_bits)->default_value(o.a_bits), "activation bits, 4..8, or 32 for float")
       ("first-last", po::value(&o.first_last_bits)->default_value(0), "bits of the first and last layer (0 = as the rest)")
@@ -96,6 +98,11 @@ void print_report(const QuantizeArgs& a, const quant::QuantizedModel& model, dou
     if (!a.export_onnx.empty()) j["onnx"] = a.export_onnx;
     j["model"] = a.model_path;
     j["granularity"] = o.granularity.str();
+    if (!o.layer_granularity.empty()) {
+      nlohmann::ordered_json per = nlohmann::ordered_json::object();
+      for (const quant::LayerQuant& l : model.layers) per[l.name] = l.granularity.str();
+      j["layer_granularity"] = std::move(per);
+    }
     j["w_bits"] = o.w_bits;
     j["a_bits"] = o.a_bits;
     j["reorder"] = reorder;
@@ -126,6 +133,9 @@ void print_report(const QuantizeArgs& a, const quant::QuantizedModel& model, dou
               model.layers.size(), static_cast<long long>(s.weights));
   std::printf("format     W%dA%d %s, reorder %s, search %s\n", o.w_bits, o.a_bits,
               o.granularity.str().c_str(), reorder, quant::kSearchMethodNames.name(o.search));
+  for (const quant::LayerQuant& l : model.layers)
+    if (o.layer_granularity.count(l.name))
+      std::printf("layer      %s: %s\n", l.name.c_str(), l.granularity.str().c_str());
   if (o.reorder != quant::ReorderMethod::None) {
     const quant::ReorderCheck& c = model.reorder_check;
     if (!c.checked)
@@ -157,6 +167,10 @@ int run_quantize(const std::vector<std::string>& args) {
   const model::Graph graph = model::import_onnx_bytes(onnx_bytes, a.model_path);
   const Dataset calib = a.data.load();
   with_source("--granularity", [&] { quant::check_granularity_fits(graph, a.o.granularity); });
+  if (!a.per_layer_file.empty()) {
+    a.o.layer_granularity = quant::read_layer_granularity(a.per_layer_file);
+    quant::check_layer_granularity(graph, a.o.layer_granularity, a.per_layer_file);
+  }
   quant::QuantizedModel model = quant::quantize(graph, a.o, calib);
   model.model_sha256 = sha256_hex(onnx_bytes);
   quant::write_bundle(model, onnx_bytes, a.out_dir);

@@ -60,7 +60,9 @@ void apply_reorder(QuantizedModel& m, const std::vector<std::vector<float>>& val
   calib.values = &values;
   calib.images = images;
   calib.a_bits = o.a_bits;
-  calib.granularity.assign(m.graph.nodes.size(), o.granularity);
+  calib.granularity.resize(m.graph.nodes.size());
+  for (std::size_t n = 0; n < m.graph.nodes.size(); ++n)
+    calib.granularity[n] = o.granularity_of(m.graph.nodes[n].name);
   calib.w_bits.assign(m.graph.nodes.size(), o.w_bits);
   // The first/last-layer override, as the layers get it below.
   const QuantPlan plan = make_quant_plan(m.graph);
@@ -146,7 +148,8 @@ QuantizedModel quantize_once(const model::Graph& graph, const QuantOptions& opti
     layer.w_bits = options.first_last_bits > 0 && is_first_or_last(m.plan, l)
                        ? options.first_last_bits
                        : options.w_bits;
-    layer.grid = make_block_grid(node, options.granularity);
+    layer.granularity = options.granularity_of(node.name);
+    layer.grid = make_block_grid(node, layer.granularity);
     for (float w : node.weight.data)
       if (!std::isfinite(w))
         fail_input(graph.source, "layer '" + node.name + "' has a NaN or Inf weight");
@@ -171,6 +174,7 @@ QuantizedModel quantize(const model::Graph& graph, const QuantOptions& options,
                         const Dataset& calib_set) {
   options.validate();
   check_granularity_fits(graph, options.granularity);
+  check_layer_granularity(graph, options.layer_granularity, "layer_granularity");
   const auto& in_shape = graph.input_value().shape;
   if (in_shape != std::vector<int64_t>{calib_set.channels, calib_set.height, calib_set.width})
     fail_input(calib_set.source, "calibration images do not have the model's input shape");

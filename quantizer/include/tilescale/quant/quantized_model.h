@@ -11,6 +11,7 @@
 #include "tilescale/model/graph.h"
 #include "tilescale/quant/granularity.h"
 #include "tilescale/quant/int_arith.h"
+#include "tilescale/quant/layer_granularity.h"
 #include "tilescale/quant/quant_plan.h"
 #include "tilescale/quant/reorder.h"
 
@@ -51,11 +52,12 @@ inline constexpr QuantCheck kQuantChecks[] = {QuantCheck::WBits,          QuantC
 const char* field_name(QuantCheck c);
 
 struct QuantOptions {
-  Granularity granularity;  // weight scale sharing
-  int w_bits = 4;           // weight bits, 2..8
-  int a_bits = 8;           // activation bits, 4..8, or 32 for float activations
-  int first_last_bits = 0;  // 0: none; else w and a bits of the first and last layer
-  int scale_bits = 16;      // mantissa bits of the fixed-point multipliers (1 = shift only)
+  Granularity granularity;  // weight scale sharing of every layer not in layer_granularity
+  LayerGranularity layer_granularity;  // per-layer overrides, by Conv/Gemm node name
+  int w_bits = 4;                      // weight bits, 2..8
+  int a_bits = 8;                      // activation bits, 4..8, or 32 for float activations
+  int first_last_bits = 0;             // 0: none; else w and a bits of the first and last layer
+  int scale_bits = 16;  // mantissa bits of the fixed-point multipliers (1 = shift only)
   SearchMethod search = SearchMethod::Output;
   SearchMetric metric = SearchMetric::L2;
   CalibInput calib_input = CalibInput::Float;
@@ -75,6 +77,9 @@ struct QuantOptions {
   void check(QuantCheck c) const;
   // Every check, each message prefixed with its field name ("w_bits: 9 is outside 2..8").
   void validate() const;
+  // The granularity of layer `name`: its layer_granularity entry, else `granularity`. A vsq entry
+  // takes granularity.vsq_bits.
+  Granularity granularity_of(const std::string& name) const;
 };
 
 // The grid of one quantized activation tensor.
@@ -90,6 +95,7 @@ struct LayerQuant {
   int op = -1;                     // index into QuantPlan::ops (a Gemm op)
   std::string name;                // graph node name
   int w_bits = 4;                  // weight bits of this layer
+  Granularity granularity;         // its weight scale sharing (QuantOptions::granularity_of)
   BlockGrid grid;                  // which weights share a scale
   std::vector<int8_t> q_weight;    // integer weights, ONNX layout [Cout][Cin/g][kh][kw]
   std::vector<float> block_scale;  // [num_blocks] weight step s_w of each block

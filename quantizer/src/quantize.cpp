@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "quantize_detail.h"
 #include "scale_search.h"
 #include "tilescale/core/error.h"
 #include "tilescale/model/float_executor.h"
@@ -13,15 +14,10 @@
 
 namespace tilescale::quant {
 
-namespace {
-
-// Which layers take the first/last-layer bit override: the first and the last Gemm op.
 bool is_first_or_last(const QuantPlan& plan, std::size_t layer) {
   return layer == 0 || layer + 1 == plan.layer_ops.size();
 }
 
-// Bits of each own-scale tensor: a_bits, the first/last override for the inputs of the first and
-// last layers, 32 (float) for the logits of a final Gemm.
 void init_act_bits(QuantizedModel& m) {
   const QuantOptions& o = m.options;
   m.acts.assign(m.graph.values.size(), ActQuant{});
@@ -39,6 +35,12 @@ void init_act_bits(QuantizedModel& m) {
   for (const QOp& op : m.plan.ops)
     if (op.kind == QOpKind::Gemm && op.output == m.graph.output) m.acts[op.output].bits = 32;
 }
+
+int layer_w_bits(const QuantOptions& o, const QuantPlan& plan, std::size_t l) {
+  return o.first_last_bits > 0 && is_first_or_last(plan, l) ? o.first_last_bits : o.w_bits;
+}
+
+namespace {
 
 float max_abs(const std::vector<float>& x) {
   float m = 0.0f;
@@ -67,8 +69,7 @@ void apply_reorder(QuantizedModel& m, const std::vector<std::vector<float>>& val
   // The first/last-layer override, as the layers get it below.
   const QuantPlan plan = make_quant_plan(m.graph);
   for (std::size_t l = 0; l < plan.layer_ops.size(); ++l)
-    if (o.first_last_bits > 0 && is_first_or_last(plan, l))
-      calib.w_bits[plan.ops[plan.layer_ops[l]].node] = o.first_last_bits;
+    calib.w_bits[plan.ops[plan.layer_ops[l]].node] = layer_w_bits(o, plan, l);
   const auto perms = choose_permutations(m.graph, r, calib);
   apply_permutations(m.graph, perms);
   for (const ChannelPermutation& p : perms) {
@@ -145,9 +146,7 @@ QuantizedModel quantize_once(const model::Graph& graph, const QuantOptions& opti
     layer.op = m.plan.layer_ops[l];
     const model::Node& node = m.graph.nodes[m.plan.ops[layer.op].node];
     layer.name = node.name;
-    layer.w_bits = options.first_last_bits > 0 && is_first_or_last(m.plan, l)
-                       ? options.first_last_bits
-                       : options.w_bits;
+    layer.w_bits = layer_w_bits(options, m.plan, l);
     layer.granularity = options.granularity_of(node.name);
     layer.grid = make_block_grid(node, layer.granularity);
     for (float w : node.weight.data)

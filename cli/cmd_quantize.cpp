@@ -154,6 +154,9 @@ void print_report(const QuantizeArgs& a, const quant::QuantizedModel& model, dou
       r["spaces_reordered"] = c.spaces_reordered;
       r["checked"] = c.checked;
       if (c.checked) {
+        r["images"] = c.images;
+        r["agree_reordered"] = c.agree_reordered;
+        r["agree_identity"] = c.agree_identity;
         r["kl_reordered"] = c.kl_reordered;
         r["kl_identity"] = c.kl_identity;
       }
@@ -193,9 +196,11 @@ void print_report(const QuantizeArgs& a, const quant::QuantizedModel& model, dou
       std::printf("reorder    no space's error drops with another order: identity kept\n");
     else
       std::printf(
-          "reorder    %d spaces reordered; network KL %.4f reordered vs %.4f identity: %s\n",
-          c.spaces_reordered, c.kl_reordered, c.kl_identity,
-          c.kept ? "reordered kept" : "identity kept");
+          "reorder    %d spaces reordered; top-1 agreement with float on %lld check images %lld "
+          "reordered vs %lld identity (KL %.4f vs %.4f): %s\n",
+          c.spaces_reordered, static_cast<long long>(c.images),
+          static_cast<long long>(c.agree_reordered), static_cast<long long>(c.agree_identity),
+          c.kl_reordered, c.kl_identity, c.kept ? "reordered kept" : "identity kept");
   }
   std::printf("scales     %lld (%.3f bits per weight incl. scales)\n",
               static_cast<long long>(s.scales), s.bits_per_weight());

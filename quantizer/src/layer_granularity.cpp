@@ -53,11 +53,6 @@ void check_layer_granularity(const model::Graph& graph, const LayerGranularity& 
       fail_input(source, "'" + name + "' is not a Conv/Gemm layer of " + graph.source +
                              " (its layers: " + names + ")");
     }
-    if (g.kind == GranularityKind::Block && g.block_out > node->weight.shape[0] &&
-        g.block_in > node->weight.shape[1])
-      fail_input(source, "layer '" + name + "': block " + g.str() + " is larger than the layer (" +
-                             std::to_string(node->weight.shape[0]) + " output x " +
-                             std::to_string(node->weight.shape[1]) + " input channels)");
   }
 }
 

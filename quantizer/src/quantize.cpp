@@ -83,19 +83,25 @@ void apply_reorder(QuantizedModel& m, const std::vector<std::vector<float>>& val
 }
 
 // Images of the network-level check that decides whether a reorder is kept.
-constexpr int64_t kVerifyImages = 512;
+constexpr int64_t kVerifyImages = 2048;
 
-// Mean over the images of KL(softmax(float logits) || softmax(integer-path logits)): how far the
-// quantized network's outputs are from the float network's.
-double network_error(const QuantizedModel& m, const std::vector<float>& images, int64_t n,
-                     const std::vector<float>& float_logits) {
+// How far the integer path's outputs are from the float network's on the check images.
+struct NetworkError {
+  int64_t agree = 0;  // images whose top-1 class is the float network's
+  double kl = 0.0;    // mean KL(softmax(float logits) || softmax(integer-path logits))
+};
+
+NetworkError network_error(const QuantizedModel& m, const std::vector<float>& images, int64_t n,
+                           const std::vector<float>& float_logits) {
   std::vector<float> q(float_logits.size());
   IntExecutor(m, m.options.threads).run(images.data(), n, q.data());
   const int64_t classes = static_cast<int64_t>(q.size()) / n;
+  NetworkError e;
   double sum = 0.0;
   for (int64_t i = 0; i < n; ++i) {
     const float* f = float_logits.data() + i * classes;
     const float* g = q.data() + i * classes;
+    e.agree += std::max_element(f, f + classes) - f == std::max_element(g, g + classes) - g;
     const double fm = *std::max_element(f, f + classes), gm = *std::max_element(g, g + classes);
     double fz = 0.0, gz = 0.0;
     for (int64_t c = 0; c < classes; ++c) {
@@ -107,7 +113,8 @@ double network_error(const QuantizedModel& m, const std::vector<float>& images, 
       sum += std::exp(lp) * (lp - lq);
     }
   }
-  return sum / static_cast<double>(n);
+  e.kl = sum / static_cast<double>(n);
+  return e;
 }
 
 QuantizedModel quantize_once(const model::Graph& graph, const QuantOptions& options,
@@ -186,9 +193,9 @@ QuantizedModel quantize(const model::Graph& graph, const QuantOptions& options,
   for (const auto& p : reordered.permutations) any = any || !p.empty();
   if (!any) return reordered;  // every space kept the identity: nothing to check
   // The network-level check: the per-layer errors that chose the orders do not see how errors
-  // compound, so the reordered model is kept only if its outputs are closer to the float
-  // network's than those of the same quantization without reordering, on a seeded sample of the
-  // calibration split (a different draw from the calibration images).
+  // compound, so the reordered model is kept only if its top-1 agrees with the float network's
+  // on more images than the same quantization without reordering (ties: lower KL), on a seeded
+  // sample of the calibration split (a different draw from the calibration images).
   QuantizedModel plain = quantize_once(graph, options, calib_set, false);
   const auto picks = sample_indices(calib_set.count, kVerifyImages, splitmix64(options.seed + 1));
   const int64_t n = static_cast<int64_t>(picks.size());
@@ -198,14 +205,19 @@ QuantizedModel quantize(const model::Graph& graph, const QuantOptions& options,
   std::vector<float> logits(static_cast<std::size_t>(n * graph.output_value().size()));
   model::FloatExecutor(graph, model::FloatExecutorOptions{options.threads})
       .run(images.data(), n, logits.data());
-  const double e_reordered = network_error(reordered, images, n, logits);
-  const double e_plain = network_error(plain, images, n, logits);
+  const NetworkError r = network_error(reordered, images, n, logits);
+  const NetworkError p = network_error(plain, images, n, logits);
   ReorderCheck check;
   check.spaces_reordered = reordered.reorder_check.spaces_reordered;
   check.checked = true;
-  check.kl_reordered = e_reordered;
-  check.kl_identity = e_plain;
-  check.kept = e_reordered < e_plain;
+  check.images = n;
+  check.kl_reordered = r.kl;
+  check.kl_identity = p.kl;
+  check.agree_reordered = r.agree;
+  check.agree_identity = p.agree;
+  // Top-1 agreement decides (a lower KL alone kept orders that lost test accuracy: resnet8 W3A8
+  // block:16x16, KL 0.071 vs 0.078 on 512 images and 91.1% vs 92.2% top-1); KL breaks ties.
+  check.kept = r.agree > p.agree || (r.agree == p.agree && r.kl < p.kl);
   QuantizedModel& kept = check.kept ? reordered : plain;
   kept.reorder_check = check;
   return std::move(kept);

@@ -19,8 +19,8 @@ using LayerGranularity = std::map<std::string, Granularity>;
 LayerGranularity read_layer_granularity(const std::string& path);
 
 // Throws InputError(source, ...) naming the first entry whose name is not a Conv/Gemm layer of
-// `graph` (with the layer names it has), or whose block is larger than that layer in both
-// dimensions.
+// `graph` (with the layer names it has). A block larger than its layer covers the whole dimension,
+// as with the model-wide granularity.
 void check_layer_granularity(const model::Graph& graph, const LayerGranularity& layers,
                              const std::string& source);
 

@@ -108,11 +108,14 @@ struct LayerQuant {
 // How quantize() decided a reorder (docs/reorder.md): the spaces the error-driven choice moved and
 // the network-level check against the same quantization without reordering. Not stored in bundles.
 struct ReorderCheck {
-  int spaces_reordered = 0;   // spaces whose chosen order is not the identity
-  bool checked = false;       // the network-level check ran (some space was reordered)
-  double kl_reordered = 0.0;  // mean KL(float || integer path) on the check images, reordered
-  double kl_identity = 0.0;   // the same without reordering
-  bool kept = false;          // the reordered model was kept
+  int spaces_reordered = 0;     // spaces whose chosen order is not the identity
+  bool checked = false;         // the network-level check ran (some space was reordered)
+  int64_t images = 0;           // check images (a seeded draw from the calibration split)
+  int64_t agree_reordered = 0;  // check images whose integer-path top-1 is the float one's
+  int64_t agree_identity = 0;   // the same without reordering
+  double kl_reordered = 0.0;    // mean KL(float || integer path) on the check images, reordered
+  double kl_identity = 0.0;     // the same without reordering
+  bool kept = false;            // reordered kept: more agreement, or as much and a lower KL
 };
 
 struct QuantizedModel {

@@ -10,10 +10,15 @@
 #include "commands.h"
 #include "data_options.h"
 #include "parse_options.h"
+#include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
 #include "tilescale/core/memory_budget.h"
 #include "tilescale/core/npy.h"
 #include "tilescale/core/progress.h"
+#include "tilescale/core/provenance.h"
+#include "tilescale/core/sha256.h"
+#include "tilescale/map/arch_config.h"
+#include "tilescale/map/mapper.h"
 #include "tilescale/model/evaluate.h"
 #include "tilescale/model/float_executor.h"
 #include "tilescale/model/onnx_import.h"
@@ -32,6 +37,7 @@ struct EvalArgs {
   std::string model_path;   // --model: ONNX file, or empty
   std::string bundle_dir;   // --bundle: bundle directory, or empty
   std::string dump_logits;  // --dump-logits: .npy file to write, or empty
+  std::string arch_path;    // --arch: CIM config whose ADCs the int mode puts in the loop, or empty
   std::string mode = quant::kEvalModeNames.name(quant::EvalMode::Int);  // --mode, as typed
   int64_t batch = 256;  // --batch: images per executor call
   int threads = 0;      // --threads: worker threads, 0 = all cores
@@ -47,6 +53,7 @@ struct Network {
   model::Graph graph;                              // float, or the bundle's fake-quant graph
   std::optional<model::FloatExecutor> float_exec;  // runs graph (float and fake modes)
   std::optional<quant::IntExecutor> int_exec;      // runs qmodel (int mode)
+  std::optional<map::ArchConfig> arch;             // --arch: the CIM macro (int mode)
 
   const char* executor() const { return qmodel ? quant::kEvalModeNames.name(mode) : "float"; }
   int threads() const { return int_exec ? int_exec->threads() : float_exec->threads(); }
@@ -70,6 +77,9 @@ po::options_description describe_options(EvalArgs& a) {
       ("help,h", "show this help")
       ("model", po::value(&a.model_path), "ONNX model (float reference executor)")
       ("bundle", po::value(&a.bundle_dir), "quantized bundle (from tilescale quantize)")
+      ("arch", po::value(&a.arch_path),
+       "with --bundle --mode int: a CIM config (configs/cim*.json); its ADCs join the golden "
+       "executor (quantizer/include/tilescale/quant/adc.h)")
       ("mode", po::value(&a.mode)->default_value(a.mode), mode_help.c_str())
       ("batch", po::value(&a.batch)->default_value(a.batch), "images per batch")
       ("threads", po::value(&a.threads)->default_value(0), "worker threads (0 = all cores)")
@@ -97,7 +107,9 @@ Network load_network(const EvalArgs& a, quant::EvalMode mode) {
 
 void make_executor(Network& net, int threads) {
   if (net.qmodel && net.mode == quant::EvalMode::Int) {
-    net.int_exec.emplace(*net.qmodel, threads);
+    std::optional<quant::AdcNumerics> adc;
+    if (net.arch) adc = net.arch->cim_numerics();
+    net.int_exec.emplace(*net.qmodel, threads, quant::IntGemm::Fast, adc);
   } else {
     net.float_exec.emplace(net.graph, model::FloatExecutorOptions{threads});
   }
@@ -138,6 +150,10 @@ void print_report(const EvalArgs& a, const Network& net, const EvalResult& r) {
     nlohmann::ordered_json j;
     j["model"] = net.name;
     j["executor"] = net.executor();
+    if (net.arch) {
+      j["arch"] = net.arch->name;
+      j["adc"] = net.arch->cim_numerics().str();
+    }
     j["data"] = a.data.describe();
     j["images"] = r.images;
     j["correct"] = r.correct;
@@ -146,13 +162,20 @@ void print_report(const EvalArgs& a, const Network& net, const EvalResult& r) {
     j["images_per_s"] = r.images_per_s();
     j["batch"] = a.batch;
     j["threads"] = net.threads();
-    std::cout << j.dump(2) << "\n";
+    const std::string bundle_sha = net.qmodel ? bundle_sha256(a.bundle_dir) : "";
+    const std::string model_sha =
+        net.qmodel ? net.qmodel->model_sha256 : sha256_hex(read_file(a.model_path));
+    const std::string arch_sha = a.arch_path.empty() ? "" : sha256_hex(read_file(a.arch_path));
+    std::cout << with_provenance(j, provenance(bundle_sha, arch_sha, model_sha)).dump(2) << "\n";
     return;
   }
   std::printf("executor   %s\n",
               net.qmodel
                   ? (net.mode == quant::EvalMode::Int ? "golden integer" : "fake-quant float")
                   : "float");
+  if (net.arch)
+    std::printf("CIM ADCs   %s (%s)\n", net.arch->name.c_str(),
+                net.arch->cim_numerics().str().c_str());
   std::printf("model      %s (%lld params, %lld MACs/image)\n", net.name.c_str(),
               static_cast<long long>(net.graph.parameter_count()),
               static_cast<long long>(net.graph.macs_per_sample()));
@@ -175,8 +198,18 @@ int run_eval(const std::vector<std::string>& args) {
   const quant::EvalMode mode = parse_flag("--mode", a.mode, quant::kEvalModeNames);
   if (a.batch < 1) fail_input("--batch", "must be >= 1");
   if (a.threads < 0) fail_input("--threads", "must be >= 0");
+  std::optional<map::ArchConfig> arch;
+  if (!a.arch_path.empty()) {
+    if (a.bundle_dir.empty() || mode != quant::EvalMode::Int)
+      fail_input("--arch", "needs --bundle and --mode int (the ADCs join the golden executor)");
+    arch = map::ArchConfig::parse_file(a.arch_path);
+    arch->require_kind(map::ArchKind::Cim, "tilescale eval --arch (the CIM ADC numerics)");
+  }
 
   Network net = load_network(a, mode);
+  // The macro must be able to run the bundle (weight and activation bits, scale unit).
+  if (arch) map::check_bundle_fits(*net.qmodel, *arch);
+  net.arch = arch;
   const Dataset ds = a.data.load();
   model::check_model_fits_data(net.graph, ds, net.name);
   make_executor(net, a.threads);

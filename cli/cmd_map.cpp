@@ -5,7 +5,10 @@
 
 #include "commands.h"
 #include "parse_options.h"
+#include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
+#include "tilescale/core/provenance.h"
+#include "tilescale/core/sha256.h"
 #include "tilescale/map/mapper.h"
 #include "tilescale/quant/bundle.h"
 
@@ -62,10 +65,19 @@ int run_map(const std::vector<std::string>& args) {
     layers = map::read_scalesim_gemm(gemm, arch.act_bits, arch.weight_bits);
   }
   // A strict alignment refusal names the flag that chose strict (its default).
-  const map::NetworkMap net = with_source<map::AlignError>(
+  map::NetworkMap net = with_source<map::AlignError>(
       "--align strict", [&] { return map::map_network(layers, arch, options, area, wide_bits); });
+  // The whole synthesized top belongs to the default area tables' source tree; a user's own
+  // --area-dir tables have no ts_top beside them.
+  if (area_dir.empty()) net.synthesized_top = map::find_synthesized_top_default(arch);
   if (json) {
-    std::cout << map::to_json(net).dump(2) << "\n";
+    const std::string arch_file = arch_path.empty() ? scalesim_cfg : arch_path;
+    const auto report = nlohmann::ordered_json::parse(map::to_json(net).dump());
+    std::cout << with_provenance(report,
+                                 provenance(bundle_dir.empty() ? "" : bundle_sha256(bundle_dir),
+                                            sha256_hex(read_file(arch_file))))
+                     .dump(2)
+              << "\n";
   } else {
     std::cout << map::to_table(net);
   }

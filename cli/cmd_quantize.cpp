@@ -12,6 +12,7 @@
 #include "quant_flags.h"
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
+#include "tilescale/core/provenance.h"
 #include "tilescale/core/sha256.h"
 #include "tilescale/map/arch_config.h"
 #include "tilescale/map/area_model.h"
@@ -42,6 +43,8 @@ struct QuantizeArgs {
   std::string metric = quant::kSearchMetricNames.name(o.metric);  // --metric
   std::string calib_input = quant::kCalibInputNames.name(o.calib_input);  // --calib-input
   std::string reorder = quant::kReorderMethodNames.name(o.reorder);       // --reorder
+  std::string bias_correction =
+      quant::kBiasCorrectionNames.name(o.bias_correction);  // --bias-correction
   bool json = false;  // --json: print JSON instead of the table
   DataOptions data;   // the calibration images
 };
@@ -58,7 +61,7 @@ po::options_description describe_options(QuantizeArgs& a) {
       ("help,h", "show this help")
       ("model", po::value(&a.model_path), "ONNX model to quantize")
       ("out", po::value(&a.out_dir), "bundle directory to write (atomically)")
-      ("export-onnx", po::value(&a.export_onnx), "also write the fake-quant model as standard ONNX (opset 13, QDQ) to this file")
+      ("export-onnx", po::value(&a.export_onnx), "also write the fake-quant model as standard ONNX (opset 13: QDQ activations, int8 weight codes) to this file")
       ("granularity", po::value(&a.granularity)->default_value(a.granularity), "layer | channel | block:BOxBI | mx:N | vsq:N")
       ("granularity-per-layer", po::value(&a.per_layer_file), "JSON file: layer name -> granularity, for the layers that differ from --granularity")
       ("auto-granularity", po::bool_switch(&a.auto_granularity), "choose each layer's granularity: the least layer output error on the calibration images among candidates whose cost on --arch fits --budget")
@@ -74,10 +77,11 @@ po::options_description describe_options(QuantizeArgs& a) {
       ("calib-positions", po::value(&o.calib_positions)->default_value(o.calib_positions), "output positions per layer in the search objective")
       ("calib-input", po::value(&a.calib_input)->default_value(a.calib_input), "each layer's search input: float (float model) | quantized (quantized layers before it)")
       ("grid-points", po::value(&o.grid_points)->default_value(o.grid_points), "step candidates per block")
-      ("grid-lo", po::value(&o.grid_lo)->default_value(o.grid_lo), "smallest candidate / min-max step")
+      ("grid-lo", po::value(&o.grid_lo)->default_value(o.grid_lo), "smallest candidate / min-max step (0 = by weight bits: 0.15 at W2/W3, 0.3 at W4, 0.5 above; activations 0.5)")
       ("grid-hi", po::value(&o.grid_hi)->default_value(o.grid_hi), "largest candidate / min-max step")
       ("rounds", po::value(&o.rounds)->default_value(o.rounds), "alternating weight/activation rounds")
       ("reorder", po::value(&a.reorder)->default_value(a.reorder), reorder_help.c_str())
+      ("bias-correction", po::value(&a.bias_correction)->default_value(a.bias_correction), "fold each layer's expected output shift from weight quantization (calibration inputs) into its bias: on | off")
       ("seed", po::value(&o.seed)->default_value(o.seed), "calibration sample and k-means seed")
       ("threads", po::value(&o.threads)->default_value(0), "worker threads (0 = all cores)")
       ("json", po::bool_switch(&a.json), "print a JSON report");
@@ -95,6 +99,8 @@ void parse_values(QuantizeArgs& a) {
   o.metric = parse_flag("--metric", a.metric, quant::kSearchMetricNames);
   o.calib_input = parse_flag("--calib-input", a.calib_input, quant::kCalibInputNames);
   o.reorder = parse_flag("--reorder", a.reorder, quant::kReorderMethodNames);
+  o.bias_correction =
+      parse_flag("--bias-correction", a.bias_correction, quant::kBiasCorrectionNames);
   check_quant_flags(o);
 }
 
@@ -167,8 +173,25 @@ void print_report(const QuantizeArgs& a, const quant::QuantizedModel& model, dou
     j["weights"] = s.weights;
     j["scales"] = s.scales;
     j["bits_per_weight"] = s.bits_per_weight();
+    // How the weight search used its step grid: blocks whose choice sat on an edge (a grid too
+    // narrow there) and the chosen factors of the min-max step.
+    j["weight_grid"] = nlohmann::ordered_json::array();
+    for (const quant::GridUse& g : model.grid_use)
+      j["weight_grid"].push_back({{"w_bits", g.w_bits},
+                                  {"lo", g.lo},
+                                  {"hi", g.hi},
+                                  {"blocks", g.blocks},
+                                  {"at_lo_edge", g.at_lo},
+                                  {"at_hi_edge", g.at_hi},
+                                  {"factor_min", g.quantile(0.0)},
+                                  {"factor_p10", g.quantile(0.1)},
+                                  {"factor_p50", g.quantile(0.5)},
+                                  {"factor_p90", g.quantile(0.9)},
+                                  {"factor_max", g.quantile(1.0)}});
     j["seconds"] = seconds;
-    std::cout << j.dump(2) << "\n";
+    std::cout
+        << with_provenance(j, provenance(bundle_sha256(a.out_dir), "", model.model_sha256)).dump(2)
+        << "\n";
     return;
   }
   std::printf("bundle     %s\n", a.out_dir.c_str());
@@ -204,6 +227,12 @@ void print_report(const QuantizeArgs& a, const quant::QuantizedModel& model, dou
   }
   std::printf("scales     %lld (%.3f bits per weight incl. scales)\n",
               static_cast<long long>(s.scales), s.bits_per_weight());
+  for (const quant::GridUse& g : model.grid_use)
+    std::printf(
+        "grid W%d    [%.2f, %.2f] x min-max step: %lld blocks, %lld at the lower edge, %lld at the "
+        "upper; chosen factor p10/p50/p90 %.2f/%.2f/%.2f\n",
+        g.w_bits, g.lo, g.hi, static_cast<long long>(g.blocks), static_cast<long long>(g.at_lo),
+        static_cast<long long>(g.at_hi), g.quantile(0.1), g.quantile(0.5), g.quantile(0.9));
   std::printf("time       %.2f s\n", seconds);
 }
 

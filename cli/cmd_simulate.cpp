@@ -1,6 +1,6 @@
 // tilescale simulate: run test images through a bundle on the cycle-accurate SystemC model of an
-// accelerator; cycles, stalls, utilization, scale loads per layer; mismatches against the golden
-// executor; top-1.
+// accelerator (systolic array, or CIM macro with its ADCs in the loop); cycles, stalls,
+// utilization, scale loads per layer; mismatches against the golden executor; top-1.
 #include <boost/program_options.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -8,7 +8,10 @@
 #include "commands.h"
 #include "data_options.h"
 #include "parse_options.h"
+#include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
+#include "tilescale/core/provenance.h"
+#include "tilescale/core/sha256.h"
 #include "tilescale/map/arch_config.h"
 #include "tilescale/quant/bundle.h"
 #include "tilescale/sim/network_sim.h"
@@ -51,18 +54,25 @@ int run_simulate(const std::vector<std::string>& args) {
       trace.resize(trace.size() - 4);
     options.trace_path = trace;
   }
-  // The config first: a config of the wrong kind is refused before any other work.
+  // The config first: a bad config is refused before any other work.
   const map::ArchConfig arch = map::ArchConfig::parse_file(arch_path);
-  arch.require_kind(map::ArchKind::Systolic, "tilescale simulate (the SystemC systolic model)");
+  const std::string arch_sha = sha256_hex(read_file(arch_path));
   const quant::QuantizedModel model = quant::read_bundle(bundle_dir);
   const Dataset ds = data.load();
   with_source("--images", [&] { sim::check_image_count(ds, images); });
   // A strict alignment refusal names the flag that chose strict (its default).
-  const sim::NetworkRun run = with_source<map::AlignError>(
-      "--align strict", [&] { return sim::simulate_network(model, arch, ds, images, options); });
+  const sim::NetworkRun run = with_source<map::AlignError>("--align strict", [&] {
+    return arch.kind == map::ArchKind::Cim
+               ? sim::simulate_network_cim(model, arch, ds, images, options)
+               : sim::simulate_network(model, arch, ds, images, options);
+  });
 
   if (json) {
-    std::cout << sim::to_json(run, bundle_dir).dump(2) << "\n";
+    std::cout << with_provenance(
+                     sim::to_json(run, bundle_dir),
+                     provenance(bundle_sha256(bundle_dir), arch_sha, model.model_sha256))
+                     .dump(2)
+              << "\n";
   } else {
     std::cout << sim::to_table(run, arch, bundle_dir, data.describe());
   }

@@ -58,7 +58,7 @@ for model in $models; do
     case $path in
       float) ts_args=(--model "$onnx"); ort_model=$onnx; ort_args=() ;;
       int) ts_args=(--bundle "$bundle" --mode int); ort_model=$bundle.qdq.onnx; ort_args=(--ort-qdq-transforms) ;;
-      fake) ts_args=(--bundle "$bundle" --mode fake); ort_model=$bundle.qdq.onnx; ort_args=() ;;
+      fake) ts_args=(--bundle "$bundle" --mode fake); ort_model=$bundle.qdq.onnx; ort_args=(--no-qdq-transforms) ;;
     esac
     logits="$work/$model.$path.logits.npy"
     best_ts=""; best_ort=""

@@ -22,7 +22,8 @@ strip() {
   $py -c '
 import json, sys
 drop = {"seconds", "seconds_per_image", "images_per_s", "pe_cycles_per_s", "cpu_seconds",
-        "pe_cycles_per_cpu_s", "threads", "quantize_seconds", "eval_seconds", "search_seconds"}
+        "pe_cycles_per_cpu_s", "threads", "quantize_seconds", "eval_seconds", "search_seconds",
+        "provenance"}
 def walk(x):
     if isinstance(x, dict):
         return {k: walk(v) for k, v in x.items() if k not in drop}
@@ -67,6 +68,20 @@ done
 "$ts" sweep --model "$root/models/lenet5_mnist.onnx" --dataset mnist --granularity layer,channel,block:8x4 \
   --reorder none,kmeans --search minmax --wbits 4 --calib 8 --eval-limit 200 --no-timing \
   --out "$out/sweep" >/dev/null
+# The study rows name the commit they were made by (git_commit): dropped, like "provenance" above.
+$py - "$out/sweep" <<'PY'
+import csv, io, json, sys
+d = sys.argv[1]
+rows = [json.loads(l) for l in open(f"{d}/results.jsonl")]
+with open(f"{d}/results.jsonl", "w") as f:
+    for r in rows:
+        r.pop("git_commit", None)
+        f.write(json.dumps(r) + "\n")
+table = list(csv.reader(open(f"{d}/results.csv", newline="")))
+col = table[0].index("git_commit")
+with open(f"{d}/results.csv", "w", newline="") as f:
+    csv.writer(f, lineterminator="\n").writerows([r[:col] + r[col + 1:] for r in table])
+PY
 (cd "$out" && find . -type f ! -name sha256.txt | LC_ALL=C sort | xargs sha256sum) >"$out/sha256.txt"
 mkdir -p "$(dirname "$final")"; mv "$out" "$final"
 echo "identity_check: $(wc -l <"$final/sha256.txt") files fingerprinted in $final/sha256.txt"

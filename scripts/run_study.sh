@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The PTQ-SL study of docs/results.md: every zoo model at W4A8, W3A8 and W2A8 (first/last layer 8
 # bit), layer, channel and four block sizes, each with none/sort/kmeans reordering; then the
-# tables and plots. One thread per sweep so runs are reproducible byte for byte.
+# tables and plots. One thread per point (points run in parallel on the cores; the results are the
+# same bytes whatever the thread and job counts).
 # Usage: scripts/run_study.sh [model ...]   (default: all three; results under out/study/)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -12,6 +12,7 @@ packages=(
   libonnx-dev libprotobuf-dev protobuf-compiler libopenblas-dev libdnnl-dev libeigen3-dev
   ocl-icd-opencl-dev
   libsystemc-dev verilator yosys qflow-tech-osu018
+  libopenmpi-dev openmpi-bin
   python3-numpy python3-matplotlib python3-onnx
   time
 )

@@ -65,8 +65,9 @@ class FieldReader {
 
   // A string field naming one value of an enum's name table.
   template <typename E, std::size_t N>
-  E choice(const std::string& key, const EnumNames<E, N>& names) {
-    const std::string value = text(key, names.list(" | "));
+  E choice(const std::string& key, const EnumNames<E, N>& names,
+           std::optional<std::string> fallback = {}) {
+    const std::string value = text(key, names.list(" | "), fallback);
     try {
       return names.parse(value);
     } catch (const InputError& e) {
@@ -191,13 +192,15 @@ ArchConfig ArchConfig::parse(const json& j, const std::string& source) {
     a.dataflow = r.choice("dataflow", kDataflowNames);
     a.acc_bits = r.integer("acc_bits", 8, 64);
   } else {
-    a.xbar_rows = r.integer("xbar_rows", 1, 4096);
+    a.xbar_rows = r.integer("xbar_rows", 1, quant::kMaxXbarRows);
     a.xbar_cols = r.integer("xbar_cols", 1, 4096);
     a.cell_bits = r.integer("cell_bits", 1, 8);
-    a.adc_bits = r.integer("adc_bits", 1, 16);
+    a.adc_bits = r.integer("adc_bits", 1, quant::kMaxAdcBits);
     a.cols_per_adc = r.integer("cols_per_adc", 1, a.xbar_cols);
     a.input_bits_per_cycle = r.integer("input_bits_per_cycle", 1, 8);
     a.macros = r.integer("macros", 1, 1 << 16);
+    a.adc_range = r.choice("adc_range", quant::kAdcRangeNames,
+                           std::string(quant::kAdcRangeNames.name(quant::AdcRange::Clip)));
     if (a.xbar_cols % a.cols_per_adc != 0)
       r.bad("cols_per_adc", std::to_string(a.cols_per_adc) + " does not divide xbar_cols " +
                                 std::to_string(a.xbar_cols));
@@ -279,6 +282,17 @@ ArchConfig ArchConfig::from_scalesim_cfg(const std::string& path) {
   return parse(j, path);
 }
 
+quant::AdcNumerics ArchConfig::cim_numerics() const {
+  require_kind(ArchKind::Cim, "the ADC numerics");
+  quant::AdcNumerics n;
+  n.xbar_rows = xbar_rows;
+  n.cell_bits = cell_bits;
+  n.input_bits_per_cycle = input_bits_per_cycle;
+  n.adc_bits = adc_bits;
+  n.range = adc_range;
+  return n;
+}
+
 json ArchConfig::to_json() const {
   json j = {{"name", name},
             {"kind", kArchKindNames.name(kind)},
@@ -306,6 +320,8 @@ json ArchConfig::to_json() const {
     j["cols_per_adc"] = cols_per_adc;
     j["input_bits_per_cycle"] = input_bits_per_cycle;
     j["macros"] = macros;
+    // Written only when not the default, so reports of older configs keep their bytes.
+    if (adc_range != quant::AdcRange::Clip) j["adc_range"] = quant::kAdcRangeNames.name(adc_range);
   }
   return j;
 }

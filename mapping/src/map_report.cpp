@@ -5,6 +5,39 @@
 #include "tilescale/map/mapper.h"
 
 namespace tilescale::map {
+namespace {
+
+// The synthesized ts_top beside the composed estimate, part by part, so the difference explains
+// itself: the composed area sizes each block for this network from per-block syntheses and adds
+// SRAM estimates; the synthesized top is the RTL as built (skew and de-skew registers, control,
+// its accumulator and scale banks sized by the config, not by the network), SRAM black-boxed.
+nlohmann::json synthesized_json(const SynthesizedTop& s, const AreaBreakdown& a) {
+  auto part = [&](const char* m) {
+    auto it = s.parts_um2.find(m);
+    return it == s.parts_um2.end() ? 0.0 : it->second;
+  };
+  const double composed_logic = a.total() - a.sram;
+  return {{"config", s.config},
+          {"source", s.source},
+          {"area_um2", s.area_um2},
+          {"cells", s.cells},
+          {"flops", s.flops},
+          {"composed_logic_area_um2", composed_logic},
+          {"synthesized_over_composed_logic", composed_logic > 0 ? s.area_um2 / composed_logic : 0},
+          {"side_by_side_um2",
+           {{"array", {{"synthesized", part("ts_systolic_array")}, {"composed", a.pe_array}}},
+            {"edges",
+             {{"synthesized", part("ts_edge")},
+              {"composed", a.scale_units + a.accumulators + a.requant}}},
+            {"scale_registers",
+             {{"synthesized", part("ts_scale_regs")}, {"composed", a.scale_registers}}},
+            {"control_and_glue",
+             {{"synthesized", part("ts_ctrl") + part("ts_top (glue)") + part("ts_clock_gate")},
+              {"composed", 0.0}}},
+            {"sram", {{"synthesized", 0.0}, {"composed", a.sram}}}}}};
+}
+
+}  // namespace
 
 nlohmann::json to_json(const NetworkMap& net) {
   nlohmann::json layers = nlohmann::json::array();
@@ -35,29 +68,32 @@ nlohmann::json to_json(const NetworkMap& net) {
     layers.push_back(std::move(j));
   }
   const AreaBreakdown& a = net.area;
-  return {{"arch", net.arch},
-          {"cycle_model", kCycleModelNames.name(net.cycle_model)},
-          {"granularity", net.granularity},
-          {"layers", layers},
-          {"total",
-           {{"cycles", net.cycles},
-            {"stalls", net.stalls},
-            {"macs", net.macs},
-            {"utilization", net.utilization},
-            {"scale_registers", net.scale_registers},
-            {"scale_ops", net.scale_ops},
-            {"wide_acc_bits", net.wide_acc_bits},
-            {"area_um2", a.total()},
-            {"area_breakdown_um2",
-             {{"pe_array", a.pe_array},
-              {"adcs", a.adcs},
-              {"shift_add", a.shift_add},
-              {"scale_units", a.scale_units},
-              {"accumulators", a.accumulators},
-              {"requant", a.requant},
-              {"scale_registers", a.scale_registers},
-              {"sram", a.sram}}},
-            {"area_sources", net.area_sources}}}};
+  nlohmann::json j = {{"arch", net.arch},
+                      {"cycle_model", kCycleModelNames.name(net.cycle_model)},
+                      {"granularity", net.granularity},
+                      {"layers", layers},
+                      {"total",
+                       {{"cycles", net.cycles},
+                        {"stalls", net.stalls},
+                        {"macs", net.macs},
+                        {"utilization", net.utilization},
+                        {"scale_registers", net.scale_registers},
+                        {"scale_ops", net.scale_ops},
+                        {"wide_acc_bits", net.wide_acc_bits},
+                        {"area_um2", a.total()},
+                        {"area_breakdown_um2",
+                         {{"pe_array", a.pe_array},
+                          {"adcs", a.adcs},
+                          {"shift_add", a.shift_add},
+                          {"scale_units", a.scale_units},
+                          {"accumulators", a.accumulators},
+                          {"requant", a.requant},
+                          {"scale_registers", a.scale_registers},
+                          {"sram", a.sram}}},
+                        {"area_sources", net.area_sources}}}};
+  if (net.synthesized_top)
+    j["total"]["synthesized_top"] = synthesized_json(*net.synthesized_top, a);
+  return j;
 }
 
 std::string to_table(const NetworkMap& net) {
@@ -95,6 +131,27 @@ std::string to_table(const NetworkMap& net) {
                 a.total(), a.pe_array, a.adcs, a.shift_add, a.scale_units, a.accumulators,
                 a.requant, a.scale_registers, a.sram, net.wide_acc_bits <= 48 ? 48 : 64);
   o << line << "area from " << net.area_sources << "\n";
+  if (net.synthesized_top) {
+    const nlohmann::json s = synthesized_json(*net.synthesized_top, a);
+    const auto& p = s["side_by_side_um2"];
+    auto pair = [&](const char* k) {
+      return std::pair<double, double>{p[k]["synthesized"].get<double>(),
+                                       p[k]["composed"].get<double>()};
+    };
+    const auto [arr_s, arr_c] = pair("array");
+    const auto [edge_s, edge_c] = pair("edges");
+    const auto [reg_s, reg_c] = pair("scale_registers");
+    const auto [ctl_s, ctl_c] = pair("control_and_glue");
+    std::snprintf(line, sizeof line,
+                  "synthesized ts_top (%s, yosys, SRAM excluded): %.0f um^2 = %.2fx the composed "
+                  "logic %.0f; synthesized/composed: array %.0f/%.0f, edges %.0f/%.0f, scale "
+                  "registers %.0f/%.0f, control %.0f/%.0f\n",
+                  net.synthesized_top->config.c_str(), net.synthesized_top->area_um2,
+                  s["synthesized_over_composed_logic"].get<double>(),
+                  s["composed_logic_area_um2"].get<double>(), arr_s, arr_c, edge_s, edge_c, reg_s,
+                  reg_c, ctl_s, ctl_c);
+    o << line;
+  }
   return o.str();
 }
 

@@ -121,22 +121,18 @@ LayerMap map_cim(const LayerWorkload& l, const ArchConfig& arch, const MapOption
   const int64_t col_tiles = ceil_div(l.n, ch_per_xbar);
   const int64_t xbars = l.groups * static_cast<int64_t>(kf.size()) * col_tiles;
   const int64_t rounds = ceil_div(xbars, arch.macros);
-  const int64_t passes = ceil_div(l.a_bits, arch.input_bits_per_cycle);
+  // Bit-serial input steps (quant/adc.h input_steps): a signed input's sign bit has its own step.
+  const int64_t passes = l.act_signed ? ceil_div(l.a_bits - 1, arch.input_bits_per_cycle) + 1
+                                      : ceil_div(l.a_bits, arch.input_bits_per_cycle);
   r.folds = xbars;
-  // All crossbars of a round work in parallel, one input vector at a time: each bit-serial pass
-  // converts every column through the shared ADCs. A layer larger than the macros reprograms them
-  // between rounds, a row per cycle (estimate).
-  r.cycles = rounds * l.m * passes * arch.cols_per_adc +
-             (rounds > 1 ? rounds * arch.xbar_rows : 0) + kPostArrayLatency;
   double used_cells = 0;
   int64_t group_ends = 0;
-  const double max_col_sum_per_pass =
-      (std::ldexp(1.0, arch.cell_bits) - 1) * (std::ldexp(1.0, arch.input_bits_per_cycle) - 1);
+  const quant::AdcNumerics adc = arch.cim_numerics();
   for (const KFold& f : kf) {
     used_cells += static_cast<double>(f.length);
     group_ends += f.group_end ? 1 : 0;
-    if (static_cast<double>(f.length) * max_col_sum_per_pass > std::ldexp(1.0, arch.adc_bits) - 1)
-      r.adc_clips = true;
+    // The ADC may change a sum of this fold (quant/adc.h): clip saturates, rows drops low bits.
+    if (!quant::adc_lossless(adc, f.length)) r.adc_clips = true;
   }
   used_cells *= static_cast<double>(l.groups * l.n * slices);
   r.mapping_utilization =
@@ -152,6 +148,19 @@ LayerMap map_cim(const LayerWorkload& l, const ArchConfig& arch, const MapOption
     }
   }
   check_registers(l, arch, r.scale_registers, "a crossbar");
+  // All crossbars of a round work in parallel, one input step of one pixel at a time: a crossbar
+  // read latches every column sum, then the shared ADCs convert cols_per_adc column groups, one
+  // per cycle, while the next read waits in the second sample-and-hold buffer (the timeline of
+  // sim/src/cim.cpp). A round of N = m * passes reads thus converts for N * cols_per_adc cycles.
+  // One round: the cells are resident; + 1 command register + 1 crossbar read before the first
+  // conversion and the digital pipeline (shift-add, scale unit, accumulator, requantization)
+  // after the last. More rounds: each first programs a cell row (and a scale register) of every
+  // crossbar per cycle, P = max(xbar_rows, scale registers) cycles, and the next round starts one
+  // cycle after the ADCs have finished (the array's idle handshake).
+  const int64_t conv = l.m * passes * arch.cols_per_adc;
+  const int64_t program = std::max<int64_t>(arch.xbar_rows, r.scale_registers);
+  r.cycles =
+      rounds > 1 ? rounds * (program + conv + 1) + kPostArrayLatency : conv + 2 + kPostArrayLatency;
   r.scale_loads = rounds > 1 ? xbars * r.scale_registers : 0;
   r.scale_ops = l.groups * l.m * l.n * group_ends;
   r.padded_rows = (static_cast<int64_t>(kf.size()) - ceil_div(l.k, arch.xbar_rows)) *
@@ -285,6 +294,11 @@ int wide_accumulator_bits(const quant::QuantizedModel& model) {
   return bits;
 }
 
+LayerMap map_layer(const LayerWorkload& layer, const ArchConfig& arch, const MapOptions& options) {
+  return arch.kind == ArchKind::Systolic ? map_systolic(layer, arch, options)
+                                         : map_cim(layer, arch, options);
+}
+
 NetworkMap map_network(const std::vector<LayerWorkload>& layers, const ArchConfig& arch,
                        const MapOptions& options, const AreaTable& area, int wide_acc_bits) {
   NetworkMap net;
@@ -299,8 +313,7 @@ NetworkMap map_network(const std::vector<LayerWorkload>& layers, const ArchConfi
     fail_input(arch.source, "the bundle needs a " + std::to_string(wide_acc_bits) +
                                 "-bit accumulator; at most 64 bits are supported");
   for (const LayerWorkload& l : layers) {
-    LayerMap r = arch.kind == ArchKind::Systolic ? map_systolic(l, arch, options)
-                                                 : map_cim(l, arch, options);
+    LayerMap r = map_layer(l, arch, options);
     net.cycles += r.cycles;
     net.stalls += r.stalls;
     net.macs += r.macs;

@@ -1,6 +1,7 @@
 #include "tilescale/model/float_kernels.h"
 
 #include <cblas.h>
+#include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
@@ -209,6 +210,68 @@ void global_average_pool_nhwc(int64_t n, int64_t c, int64_t hw, const float* in,
   }
 }
 
+namespace {
+
+// FakeQuant: exactly the integer path's rounding, quantize_to_grid (model/grid.h, as int_arith.h:
+// the division in double, half up, saturate). The scalar loop calls floor per element on
+// x86-64's baseline (no roundsd before SSE4.1), which took half of a fake-quant run; so it gets an
+// SSE4.1 build, and AVX-512DQ CPUs an intrinsic loop whose every step has the scalar step's
+// result: vcvtps2pd is exact, vdivpd and vaddpd are IEEE like divsd and addsd, vrndscalepd rounds
+// down like floor, vcvttpd2qq returns the same value as cvttsd2si (also out of range and for
+// NaN), min/max is the saturation when lo <= hi, vcvtqq2ps rounds like cvtsi2ss, vmulps is mulss.
+[[gnu::always_inline]] inline void fake_quant_body(const float* x, int64_t count, double step,
+                                                   float fstep, int64_t lo, int64_t hi,
+                                                   float* out) {
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t q = static_cast<int64_t>(std::floor(static_cast<double>(x[i]) / step + 0.5));
+    out[i] = static_cast<float>(q < lo ? lo : (q > hi ? hi : q)) * fstep;  // saturate
+  }
+}
+// GCC 12 warns (-Wmaybe-uninitialized) inside avx512fintrin.h on intrinsics that start from
+// _mm512_undefined_*: a false positive of the header.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+[[gnu::target("avx512f,avx512dq,avx512vl")]] void fake_quant_avx512(const float* x, int64_t count,
+                                                                    double step, float fstep,
+                                                                    int64_t lo, int64_t hi,
+                                                                    float* out) {
+  int64_t i = 0;
+  if (lo <= hi) {
+    const __m512d vstep = _mm512_set1_pd(step), half = _mm512_set1_pd(0.5);
+    const __m512i vlo = _mm512_set1_epi64(lo), vhi = _mm512_set1_epi64(hi);
+    const __m256 vfstep = _mm256_set1_ps(fstep);
+    for (; i + 8 <= count; i += 8) {
+      const __m512d t =
+          _mm512_add_pd(_mm512_div_pd(_mm512_cvtps_pd(_mm256_loadu_ps(x + i)), vstep), half);
+      __m512i q =
+          _mm512_cvttpd_epi64(_mm512_roundscale_pd(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
+      q = _mm512_min_epi64(_mm512_max_epi64(q, vlo), vhi);
+      _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm512_cvtepi64_ps(q), vfstep));
+    }
+  }
+  fake_quant_body(x + i, count - i, step, fstep, lo, hi, out + i);
+}
+#pragma GCC diagnostic pop
+[[gnu::target("sse4.1")]] void fake_quant_sse41(const float* x, int64_t count, double step,
+                                                float fstep, int64_t lo, int64_t hi, float* out) {
+  fake_quant_body(x, count, step, fstep, lo, hi, out);
+}
+void fake_quant_baseline(const float* x, int64_t count, double step, float fstep, int64_t lo,
+                         int64_t hi, float* out) {
+  fake_quant_body(x, count, step, fstep, lo, hi, out);
+}
+
+void fake_quant(const float* x, int64_t count, const Node& node, float* out) {
+  static const auto kernel = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
+                                 ? fake_quant_avx512
+                             : __builtin_cpu_supports("sse4.1") ? fake_quant_sse41
+                                                                : fake_quant_baseline;
+  kernel(x, count, node.fq_step, node.fq_step, static_cast<int64_t>(node.fq_lo),
+         static_cast<int64_t>(node.fq_hi), out);
+}
+
+}  // namespace
+
 void run_node(const Graph& g, const Node& node, int64_t n, const std::vector<const float*>& ins,
               float* out, const Clamp& clamp, Scratch& scratch) {
   const Value& in_v = g.values[node.inputs[0]];
@@ -255,14 +318,9 @@ void run_node(const Graph& g, const Node& node, int64_t n, const std::vector<con
     case Op::Pad:
       pad(g, node, n, ins[0], out);
       break;
-    case Op::FakeQuant: {
-      // Exactly the integer path's rounding (model/grid.h, as int_arith.h): double division, half
-      // up, saturate.
-      const IntRange r{static_cast<int64_t>(node.fq_lo), static_cast<int64_t>(node.fq_hi)};
-      for (int64_t i = 0; i < n * size; ++i)
-        out[i] = static_cast<float>(quantize_to_grid(ins[0][i], node.fq_step, r)) * node.fq_step;
+    case Op::FakeQuant:
+      fake_quant(ins[0], n * size, node, out);
       break;
-    }
   }
 }
 

@@ -1,5 +1,6 @@
 // The ONNX importer's elementwise and shape ops: Add/Sub/Mul/Div (with broadcast constants), Clip,
 // Reshape, Concat, Pad and QuantizeLinear/DequantizeLinear pairs.
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -50,12 +51,68 @@ Tensor broadcast_to(const Constant& c, const std::vector<int64_t>& shape, const 
   return t;
 }
 
+// a * b of two float constants with numpy broadcasting, each product rounded to float32 as a
+// runtime's float Mul computes it (an exported weight's code times its step).
+Constant multiply_constants(const Constant& a, const Constant& b,
+                            const std::function<void(const std::string&)>& fail) {
+  const std::size_t rank = std::max(a.shape.size(), b.shape.size());
+  std::vector<int64_t> as(rank, 1), bs(rank, 1), out(rank, 1);
+  std::copy(a.shape.begin(), a.shape.end(), as.begin() + (rank - a.shape.size()));
+  std::copy(b.shape.begin(), b.shape.end(), bs.begin() + (rank - b.shape.size()));
+  int64_t total = 1;
+  for (std::size_t i = 0; i < rank; ++i) {
+    if (as[i] != bs[i] && as[i] != 1 && bs[i] != 1)
+      fail("constants " + shape_str(a.shape) + " and " + shape_str(b.shape) + " do not broadcast");
+    out[i] = std::max(as[i], bs[i]);
+    if (out[i] != 0 && total > kMaxTensorElements / out[i])
+      fail("the product of two constants would exceed " + std::to_string(kMaxTensorElements) +
+           " elements");
+    total *= out[i];
+  }
+  std::vector<int64_t> sa(rank, 0), sb(rank, 0);
+  for (int64_t i = static_cast<int64_t>(rank) - 1, ta = 1, tb = 1; i >= 0; --i) {
+    sa[i] = as[i] == 1 ? 0 : ta;
+    sb[i] = bs[i] == 1 ? 0 : tb;
+    ta *= as[i];
+    tb *= bs[i];
+  }
+  Constant c;
+  c.type = onnx::TensorProto::FLOAT;
+  c.shape = out;
+  c.data.resize(static_cast<std::size_t>(total));
+  std::vector<int64_t> idx(rank, 0);
+  for (int64_t flat = 0; flat < total; ++flat) {
+    int64_t ia = 0, ib = 0;
+    for (std::size_t i = 0; i < rank; ++i) {
+      ia += idx[i] * sa[i];
+      ib += idx[i] * sb[i];
+    }
+    c.data[flat] = static_cast<float>(a.data[ia]) * static_cast<float>(b.data[ib]);
+    for (int64_t i = static_cast<int64_t>(rank) - 1; i >= 0; --i) {
+      if (++idx[i] < out[i]) break;
+      idx[i] = 0;
+    }
+  }
+  return c;
+}
+
 }  // namespace
 
 void Importer::import_binary(const onnx::NodeProto& n, Op op) {
   if (n.input_size() != 2) fail_node(n, "expects 2 inputs");
   const bool c0 = is_const(n.input(0)), c1 = is_const(n.input(1));
-  if (c0 && c1) fail_node(n, "both operands are constants; constant folding is not supported");
+  if (c0 && c1) {
+    // A Mul of two constants (an exported integer weight times its steps) is folded; other
+    // arithmetic on constants is not.
+    if (op != Op::Mul) fail_node(n, "both operands are constants; only a Mul of them is folded");
+    const Constant& a = constants_.at(n.input(0));
+    const Constant& b = constants_.at(n.input(1));
+    if (a.type != onnx::TensorProto::FLOAT || b.type != onnx::TensorProto::FLOAT)
+      fail_node(n, "a Mul of constants is folded only for float tensors");
+    constants_[n.output(0)] =
+        multiply_constants(a, b, [&](const std::string& p) { fail_node(n, p); });
+    return;
+  }
   auto node_fail = [&](const std::string& p) { fail_node(n, p); };
   if (c0 || c1) {
     const int in = value_of(n, c0 ? 1 : 0);
@@ -227,6 +284,23 @@ void Importer::import_qdq(const onnx::NodeProto& n) {
   }
   const float lo = static_cast<float>((is_signed ? -128.0 : 0.0) - zero);
   const float hi = static_cast<float>((is_signed ? 127.0 : 255.0) - zero);
+  if (n.op_type() == "DequantizeLinear" && is_const(n.input(0))) {
+    // Integer weights (the exporter's form): float(code - zero point) * scale, in float32 as ONNX
+    // defines it; the codes' type must be the zero point's.
+    const Constant& codes = constants_.at(n.input(0));
+    const bool has_zero = n.input_size() > 2 && !n.input(2).empty();
+    const bool int8 = codes.type == onnx::TensorProto::INT8;
+    if ((!int8 && codes.type != onnx::TensorProto::UINT8) || (has_zero && int8 != is_signed))
+      fail_node(n, "constant input must be int8 or uint8, of the zero point's type");
+    Constant c;
+    c.type = onnx::TensorProto::FLOAT;
+    c.shape = codes.shape;
+    c.data.resize(codes.data.size());
+    for (std::size_t i = 0; i < c.data.size(); ++i)
+      c.data[i] = static_cast<float>(codes.data[i] - zero) * step;
+    constants_[n.output(0)] = std::move(c);
+    return;
+  }
   if (n.op_type() == "QuantizeLinear") {
     if (n.output_size() < 1 || onnx_consumers_[n.output(0)] != 1 || n.output(0) == output_name_)
       fail_node(n, "its integer output must be read by exactly one DequantizeLinear");

@@ -50,6 +50,11 @@ class Exporter {
   }
   std::string add_int64(const std::string& base, const std::vector<int64_t>& data);
   std::string add_zero_point(const std::string& base, bool is_signed);
+  std::string add_int8(const std::string& base, const std::vector<int64_t>& dims,
+                       const std::vector<int8_t>& data);
+
+  // The Conv/Gemm weight input: a float initializer, or (weight_codes set) the integer form.
+  std::string weight_input(const Node& n);
 
   onnx::NodeProto* add_node(const std::string& op_type, const std::string& name,
                             const std::vector<std::string>& inputs, const std::string& output);
@@ -124,6 +129,59 @@ std::string Exporter::add_zero_point(const std::string& base, bool is_signed) {
   t->set_data_type(is_signed ? onnx::TensorProto::INT8 : onnx::TensorProto::UINT8);
   t->set_raw_data(std::string(1, '\0'));
   return t->name();
+}
+
+std::string Exporter::add_int8(const std::string& base, const std::vector<int64_t>& dims,
+                               const std::vector<int8_t>& data) {
+  auto* t = graph_->add_initializer();
+  t->set_name(tensors_.unique(base));
+  t->set_data_type(onnx::TensorProto::INT8);
+  for (int64_t d : dims) t->add_dims(d);
+  t->set_raw_data(std::string(reinterpret_cast<const char*>(data.data()), data.size()));
+  return t->name();
+}
+
+// Integer weights as DequantizeLinear(codes int8, scale 1, zero point 0) -> Mul(step), the step
+// tensor broadcast over the weight (per block, so any granularity fits). Why this form and not a
+// float initializer or a per-axis DequantizeLinear: docs/export.md ("Weights"). The product is
+// checked against `weight` element by element, so the file computes exactly what the executors
+// compute.
+std::string Exporter::weight_input(const Node& n) {
+  const std::string base = n.name + "/W";
+  if (n.weight_codes.empty()) return add_float(base, n.weight.shape, n.weight.data);
+  const auto& ws = n.weight.shape;
+  const auto& ss = n.weight_step.shape;
+  bool fits = n.weight_codes.size() == n.weight.data.size() && ss.size() == ws.size();
+  for (std::size_t i = 0; fits && i < ws.size(); ++i) fits = ss[i] == ws[i] || ss[i] == 1;
+  if (!fits || n.weight_step.data.size() != static_cast<std::size_t>(n.weight_step.numel()))
+    fail_input(source_, "node '" + n.name + "': integer weight form does not match the weight");
+  // Strides of the step tensor, zero along its broadcast axes.
+  std::vector<int64_t> stride(ws.size(), 0);
+  for (int64_t i = static_cast<int64_t>(ws.size()) - 1, st = 1; i >= 0; --i) {
+    stride[i] = ss[i] == 1 ? 0 : st;
+    st *= ss[i];
+  }
+  std::vector<int64_t> idx(ws.size(), 0);
+  for (std::size_t flat = 0; flat < n.weight.data.size(); ++flat) {
+    int64_t at = 0;
+    for (std::size_t i = 0; i < ws.size(); ++i) at += idx[i] * stride[i];
+    const float w = static_cast<float>(n.weight_codes[flat]) * n.weight_step.data[at];
+    if (std::memcmp(&w, &n.weight.data[flat], sizeof(float)) != 0)
+      fail_input(source_, "node '" + n.name + "': weight " + std::to_string(flat) +
+                              " is not its code times its step");
+    for (int64_t i = static_cast<int64_t>(ws.size()) - 1; i >= 0; --i) {
+      if (++idx[i] < ws[i]) break;
+      idx[i] = 0;
+    }
+  }
+  const std::string codes = add_int8(base + "/codes", ws, n.weight_codes);
+  const std::string dq = tensors_.unique(base + "/codes_f");
+  add_node("DequantizeLinear", base + "/dequantize",
+           {codes, add_float_scalar(base + "/one", 1.0f), add_zero_point(base + "/zero", true)},
+           dq);
+  const std::string w = tensors_.unique(base);
+  add_node("Mul", base + "/scale", {dq, add_float(base + "/step", ss, n.weight_step.data)}, w);
+  return w;
 }
 
 onnx::NodeProto* Exporter::add_node(const std::string& op_type, const std::string& name,
@@ -203,18 +261,16 @@ void Exporter::export_node(const Node& n) {
   auto in = [&](std::size_t i) { return value_name_[n.inputs[i]]; };
   switch (n.op) {
     case Op::Conv: {
+      const std::string w = weight_input(n);
       auto* p = add_node("Conv", n.name,
-                         {in(0), add_float(n.name + "/W", n.weight.shape, n.weight.data),
-                          add_float(n.name + "/B", n.bias.shape, n.bias.data)},
-                         out);
+                         {in(0), w, add_float(n.name + "/B", n.bias.shape, n.bias.data)}, out);
       export_window(n, p, true, true);
       break;
     }
     case Op::Gemm: {
+      const std::string w = weight_input(n);
       auto* p = add_node("Gemm", n.name,
-                         {in(0), add_float(n.name + "/W", n.weight.shape, n.weight.data),
-                          add_float(n.name + "/B", n.bias.shape, n.bias.data)},
-                         out);
+                         {in(0), w, add_float(n.name + "/B", n.bias.shape, n.bias.data)}, out);
       add_attr(p, "transB", int64_t{1});
       break;
     }

@@ -165,6 +165,10 @@ QuantOptions parse_options(const Manifest& mf, const json& root) {
   o.calib_positions = mf.integer(j, w, "calib_positions", 0, std::numeric_limits<int64_t>::max());
   o.seed = mf.uint(j, w, "seed");
   o.reorder = mf.choice(j, w, "reorder", kReorderMethodNames);
+  // Bundles written before bias correction existed have no key: they were made without it.
+  o.bias_correction = j.contains("bias_correction")
+                          ? mf.choice(j, w, "bias_correction", kBiasCorrectionNames)
+                          : BiasCorrection::Off;
   try {
     o.validate();
   } catch (const InputError& e) {
@@ -349,6 +353,19 @@ std::vector<LayerEntry> read_layers(const Manifest& mf, const json& root, int64_
                       std::to_string(layer.grid.out_groups) + " x " +
                       std::to_string(layer.grid.red_groups) + " blocks)");
     entries[l].frac_bits = mf.int32(j, w, "frac_bits");
+    if (j.contains("bias_correction")) {
+      const json& bc = mf.array(j, w, "bias_correction");
+      if (m.options.bias_correction != BiasCorrection::On || bc.size() != node.bias.data.size())
+        mf.fail(wn + ".bias_correction",
+                std::to_string(bc.size()) + " values; needs options.bias_correction on and one " +
+                    "value per output channel (" + std::to_string(node.bias.data.size()) + ")");
+      for (std::size_t o = 0; o < bc.size(); ++o) {
+        if (!bc[o].is_number() || !std::isfinite(bc[o].get<double>()))
+          mf.fail(wn + ".bias_correction",
+                  "value " + std::to_string(o) + " is not a finite number");
+        layer.bias_correction.push_back(static_cast<float>(bc[o].get<double>()));
+      }
+    }
     const auto sizes = blob_bytes(node, layer.grid);
     for (int b = 0; b < kNumBlobs; ++b) {
       const std::string wb = wn + "." + kBlobKeys[b];

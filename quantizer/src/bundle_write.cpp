@@ -69,6 +69,7 @@ ojson options_json(const QuantOptions& o) {
   j["calib_positions"] = o.calib_positions;
   j["seed"] = o.seed;
   j["reorder"] = kReorderMethodNames.name(o.reorder);
+  j["bias_correction"] = kBiasCorrectionNames.name(o.bias_correction);
   // threads is deliberately not recorded: it changes no result, and the bundle must be
   // byte-identical whatever the thread count.
   return j;
@@ -121,6 +122,10 @@ ojson layer_json(const QuantizedModel& m, std::size_t l, BundleFiles& files) {
   j["red_groups"] = grid.red_groups;
   j["num_blocks"] = grid.num_blocks();
   j["frac_bits"] = layer.frac_bits;
+  // Floats widened to double: JSON numbers that read back to the same float32.
+  if (!layer.bias_correction.empty())
+    j["bias_correction"] =
+        std::vector<double>(layer.bias_correction.begin(), layer.bias_correction.end());
   for (int b = 0; b < kNumBlobs; ++b) {
     ojson where;
     where["offset"] = files.blobs[b].size();

@@ -52,15 +52,37 @@ std::vector<int64_t> avg_pool_counts(const model::Node& node, const model::Value
 
 // A Conv/Gemm layer's bias as the integer path adds it, bias_q * 2^-F * s_y (rounded to the
 // accumulator's resolution), plus the tie offset of its requantization (none for float logits,
-// which are not rounded). Float-activation layers keep their float bias.
+// which are not rounded). Float-activation layers keep their float bias (layer_bias: with its
+// bias correction).
 void realise_bias(const QuantizedModel& model, const LayerQuant& layer, std::vector<float>& bias) {
   const QOp& op = model.plan.ops[layer.op];
-  if (model.act_of(op.inputs[0]).is_float()) return;
+  if (model.act_of(op.inputs[0]).is_float()) {
+    for (std::size_t o = 0; o < bias.size(); ++o) bias[o] = layer_bias(model, layer, o);
+    return;
+  }
   const ActQuant& out = model.act_of(op.output);
   const double s_y = model.output_step(layer);
   const double tie = out.is_float() ? 0.0 : tie_offset(layer.frac_bits, s_y);
   for (std::size_t o = 0; o < bias.size(); ++o)
     bias[o] = static_cast<float>(std::ldexp(double(layer.bias_q[o]), -layer.frac_bits) * s_y + tie);
+}
+
+// The layer's codes and per-weight steps as the node's integer weight form (for the ONNX writer),
+// the steps stored once per (output, input channel) when they are constant over the kernel window
+// (every granularity but mx, whose runs cut through windows).
+void set_integer_form(const LayerQuant& layer, std::vector<float> step, model::Node& n) {
+  n.weight_codes = layer.q_weight;
+  n.weight_step.shape = n.weight.shape;
+  const int64_t kernel = layer.grid.kernel;
+  bool per_window = kernel > 1 && n.weight.shape.size() == 4;
+  for (std::size_t i = 0; per_window && i < step.size(); ++i)
+    per_window = step[i] == step[i - i % kernel];
+  if (per_window) {
+    for (std::size_t i = 0; i * kernel < step.size(); ++i) step[i] = step[i * kernel];
+    step.resize(step.size() / kernel);
+    n.weight_step.shape[2] = n.weight_step.shape[3] = 1;
+  }
+  n.weight_step.data = std::move(step);
 }
 
 // Builds the fake-quant graph node by node; see make_fake_quant_graph.
@@ -243,6 +265,7 @@ model::Graph make_fake_quant_graph(const QuantizedModel& model) {
     if (layer_of_node[i] >= 0) {
       const LayerQuant& layer = model.layers[layer_of_node[i]];
       n.weight.data = realized_weight(model, layer);
+      set_integer_form(layer, realized_weight_step(model, layer), n);
       realise_bias(model, layer, n.bias.data);
     }
     const int out = n.output;

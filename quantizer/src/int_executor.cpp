@@ -12,6 +12,7 @@
 #include "tilescale/core/memory_budget.h"
 #include "tilescale/model/float_kernels.h"
 #include "tilescale/model/layout.h"
+#include "tilescale/quant/int_add_fast.h"
 #include "tilescale/quant/int_kernels.h"
 
 namespace tilescale::quant {
@@ -57,7 +58,9 @@ kernels::GemmLayer gemm_layer_of(const QuantizedModel& model, const LayerQuant& 
   return L;
 }
 
-IntExecutor::IntExecutor(const QuantizedModel& model, int threads, IntGemm gemm) : model_(model) {
+IntExecutor::IntExecutor(const QuantizedModel& model, int threads, IntGemm gemm,
+                         std::optional<AdcNumerics> adc)
+    : model_(model) {
   threads_ =
       threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   openblas_set_num_threads(1);
@@ -73,14 +76,24 @@ IntExecutor::IntExecutor(const QuantizedModel& model, int threads, IntGemm gemm)
   layer_of_op_.assign(model.plan.ops.size(), -1);
   for (std::size_t l = 0; l < model.layers.size(); ++l)
     layer_of_op_[model.layers[l].op] = static_cast<int>(l);
-  if (gemm == IntGemm::Fast)
-    for (const LayerQuant& layer : model.layers)
-      folded_.push_back(kernels::fold_gemm(gemm_layer_of(model, layer)));
+  fast_ = gemm == IntGemm::Fast;
   for (std::size_t v = 0; v < model.acts.size(); ++v)
     if (model.plan.scale_source[v] == static_cast<int>(v) && model.acts[v].is_float() &&
         static_cast<int>(v) != model.graph.output)
       fail_input(model.graph.source,
                  "the integer executor needs integer activations (a_bits 4..8)");
+  if (adc) {
+    for (const LayerQuant& layer : model.layers) {
+      const ActQuant& in = model.act_of(model.plan.ops[layer.op].inputs[0]);
+      cim_.push_back(with_source(layer.name, [&] {
+        return kernels::make_cim_gemm(gemm_layer_of(model, layer), *adc, in.bits, in.is_signed,
+                                      layer.w_bits);
+      }));
+    }
+  } else if (gemm == IntGemm::Fast) {
+    for (const LayerQuant& layer : model.layers)
+      folded_.push_back(kernels::fold_gemm(gemm_layer_of(model, layer)));
+  }
 }
 
 void IntExecutor::run_chunk(const float* input, int64_t n, Workspace& ws) const {
@@ -116,12 +129,20 @@ void IntExecutor::run_op(std::size_t oi, int64_t n, Workspace& ws) const {
       break;
     case QOpKind::Gemm: {
       const int l = layer_of_op_[oi];
-      kernels::conv_gemm(gemm_layer_of(model_, model_.layers[l]),
-                         folded_.empty() ? nullptr : &folded_[l], n, in(0), out.data(), ws.gemm);
+      if (!cim_.empty()) {
+        kernels::conv_gemm_cim(gemm_layer_of(model_, model_.layers[l]), cim_[l], n, in(0),
+                               out.data(), ws.gemm);
+        break;
+      }
+      const kernels::GemmPath path = kernels::conv_gemm(gemm_layer_of(model_, model_.layers[l]),
+                                                        folded_.empty() ? nullptr : &folded_[l], n,
+                                                        in(0), out.data(), ws.gemm);
+      ++(*path_calls_)[static_cast<std::size_t>(path)];
       break;
     }
     case QOpKind::Add:
-      kernels::add(in(0), step(0), in(1), step(1), count, grid, out.data());
+      (fast_ ? kernels::add_fast : kernels::add)(in(0), step(0), in(1), step(1), count, grid,
+                                                 out.data());
       break;
     case QOpKind::MaxPool:
       kernels::max_pool(model::layout::conv_shape(node(), in_v, g.values[op.output]),
@@ -165,6 +186,10 @@ void IntExecutor::run_op(std::size_t oi, int64_t n, Workspace& ws) const {
 int64_t IntExecutor::folded_layers() const {
   return std::count_if(folded_.begin(), folded_.end(),
                        [](const kernels::FoldedGemm& f) { return !f.weight.empty(); });
+}
+
+int64_t IntExecutor::path_calls(kernels::GemmPath path) const {
+  return (*path_calls_)[static_cast<std::size_t>(path)].load();
 }
 
 void IntExecutor::real_output(const Workspace& ws, int64_t n, float* out) const {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "int_gemm_detail.h"
+
 namespace tilescale::quant::kernels {
 
 namespace layout = model::layout;
@@ -119,33 +121,56 @@ void gemm(GemmArgs g, std::vector<double>& pack) {
 
 // y = x as doubles, with lo/hi lowered/raised to x's extremes in the same pass over x.
 [[gnu::always_inline]] inline void to_double_body(const int64_t* x, int64_t count, double* y,
-                                                  int64_t& lo, int64_t& hi) {
+                                                  int64_t& lo_out, int64_t& hi_out) {
+  int64_t lo = lo_out, hi = hi_out;  // locals: through the references the loop would not vectorise
   for (int64_t i = 0; i < count; ++i) {
     y[i] = static_cast<double>(x[i]);
     lo = std::min(lo, x[i]);
     hi = std::max(hi, x[i]);
   }
+  lo_out = lo;
+  hi_out = hi;
 }
 
-// y[i][o][p] = the layer's output from the exact sums part[o][i * P + p] (the bias and the one
-// rounding in int64, exactly as conv_gemm_blocks).
+// y[i][o][oy][ox] = the layer's output from the exact sums part[o][i * ho * pitch + oy * pitch +
+// ox] (pitch >= wo; columns ox >= wo are skipped): the bias and the one rounding in int64, exactly
+// as conv_gemm_blocks.
 [[gnu::always_inline]] inline void finish_body(const GemmLayer& L, int64_t n, const double* part,
-                                               int64_t* y) {
-  const int64_t P = L.shape.positions(), width = n * P, cout = L.out_channels;
+                                               int64_t* y, int64_t pitch) {
+  const int64_t P = L.shape.positions(), cout = L.out_channels, ho = L.shape.ho, wo = L.shape.wo;
+  // Rows of the output plane as one run when they are contiguous in part as well.
+  const int64_t run = pitch == wo ? P : wo, runs = pitch == wo ? 1 : ho,
+                step = pitch == wo ? P : pitch;
+  const int64_t sample = ho * pitch, width = n * sample;
   const int F = L.frac_bits;
   const IntRange range = L.range;
+  // round_shift_half_up(acc, F) inlined for the loop to vectorise, where it provably neither
+  // throws nor wraps: F in 1..62 and |bias| <= 2^61 make |acc| < 2^61 + 2^53 < 2^62, so
+  // acc + 2^(F-1) < 2^63; (acc + 2^(F-1)) >> F is then the function's own formula (an arithmetic
+  // shift, as GCC defines >> on negative values). Otherwise the function itself runs.
+  int64_t widest_bias = 0;
   for (int64_t o = 0; o < cout; ++o)
-    for (int64_t i = 0; i < n; ++i) {
-      const double* src = part + o * width + i * P;
-      int64_t* dst = y + (i * cout + o) * P;
-      const int64_t bias = L.bias_q[o];
-      if (L.keep_acc) {
-        for (int64_t j = 0; j < P; ++j) dst[j] = bias + static_cast<int64_t>(src[j]);
-      } else {
-        for (int64_t j = 0; j < P; ++j)
-          dst[j] = saturate(round_shift_half_up(bias + static_cast<int64_t>(src[j]), F), range);
+    widest_bias = std::max(widest_bias, L.bias_q[o] < 0 ? -(L.bias_q[o] + 1) : L.bias_q[o]);
+  const bool inline_round = F >= 1 && F <= 62 && widest_bias < (int64_t{1} << 61);
+  const int64_t half = inline_round ? int64_t{1} << (F - 1) : 0, lo = range.lo, hi = range.hi;
+  for (int64_t o = 0; o < cout; ++o)
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t r = 0; r < runs; ++r) {
+        const double* src = part + o * width + i * sample + r * step;
+        int64_t* dst = y + (i * cout + o) * P + r * run;
+        const int64_t bias = L.bias_q[o];
+        if (!L.keep_acc && inline_round) {
+          for (int64_t j = 0; j < run; ++j) {
+            const int64_t v = (bias + static_cast<int64_t>(src[j]) + half) >> F;
+            dst[j] = v < lo ? lo : (v > hi ? hi : v);  // saturate
+          }
+        } else if (L.keep_acc) {
+          for (int64_t j = 0; j < run; ++j) dst[j] = bias + static_cast<int64_t>(src[j]);
+        } else {
+          for (int64_t j = 0; j < run; ++j)
+            dst[j] = saturate(round_shift_half_up(bias + static_cast<int64_t>(src[j]), F), range);
+        }
       }
-    }
 }
 
 [[gnu::target("avx512f,avx512dq")]] void to_double_avx512(const int64_t* x, int64_t count,
@@ -156,20 +181,24 @@ void to_double_baseline(const int64_t* x, int64_t count, double* y, int64_t& lo,
   to_double_body(x, count, y, lo, hi);
 }
 [[gnu::target("avx512f,avx512dq")]] void finish_avx512(const GemmLayer& L, int64_t n,
-                                                       const double* part, int64_t* y) {
-  finish_body(L, n, part, y);
+                                                       const double* part, int64_t* y,
+                                                       int64_t pitch) {
+  finish_body(L, n, part, y, pitch);
 }
-void finish_baseline(const GemmLayer& L, int64_t n, const double* part, int64_t* y) {
-  finish_body(L, n, part, y);
+void finish_baseline(const GemmLayer& L, int64_t n, const double* part, int64_t* y, int64_t pitch) {
+  finish_body(L, n, part, y, pitch);
 }
 
 // Two reductions the compiler vectorises (64-bit min/max need AVX-512F or SSE4.2).
-[[gnu::always_inline]] inline void min_max_body(const int64_t* x, int64_t count, int64_t& lo,
-                                                int64_t& hi) {
+[[gnu::always_inline]] inline void min_max_body(const int64_t* x, int64_t count, int64_t& lo_out,
+                                                int64_t& hi_out) {
+  int64_t lo = lo_out, hi = hi_out;  // locals: through the references the loop would not vectorise
   for (int64_t i = 0; i < count; ++i) {
     lo = std::min(lo, x[i]);
     hi = std::max(hi, x[i]);
   }
+  lo_out = lo;
+  hi_out = hi;
 }
 [[gnu::target("avx512f,avx512dq")]] void min_max_avx512(const int64_t* x, int64_t count,
                                                         int64_t& lo, int64_t& hi) {
@@ -241,6 +270,35 @@ FoldedGemm fold_gemm(const GemmLayer& L) {
       folded.weight[static_cast<std::size_t>(o * k + i)] =
           static_cast<double>(int64_t{L.weight[o * k + i]} * std::max<int64_t>(s, 0));
     }
+  // The int16 route's operands: reduction indices by reduction group, in pairs.
+  folded.pair_begin.push_back(0);
+  for (const std::vector<int64_t>& members : cols) {
+    for (int64_t c : members) folded.pair_rows.push_back(static_cast<int32_t>(c));
+    if (members.size() % 2) folded.pair_rows.push_back(-1);
+    folded.pair_begin.push_back(static_cast<int64_t>(folded.pair_rows.size() / 2));
+  }
+  const int64_t pairs = folded.pair_begin.back(), red = grid.red_groups;
+  auto code = [&](int64_t o, int32_t c) -> uint32_t {
+    return c < 0 ? 0u : static_cast<uint16_t>(static_cast<int16_t>(L.weight[o * k + c]));
+  };
+  folded.weight_pairs.resize(static_cast<std::size_t>(cout * pairs));
+  for (int64_t o = 0; o < cout; ++o)
+    for (int64_t q = 0; q < pairs; ++q)
+      folded.weight_pairs[static_cast<std::size_t>(o * pairs + q)] = static_cast<int32_t>(
+          code(o, folded.pair_rows[2 * q]) | (code(o, folded.pair_rows[2 * q + 1]) << 16));
+  folded.row_scale.assign(static_cast<std::size_t>(cout * red), 0.0);
+  int64_t widest = 0;
+  for (int64_t o = 0; o < cout; ++o)
+    for (int64_t rg = 0; rg < red; ++rg) {
+      int64_t sum = 0;  // at most k * 128
+      for (int64_t c : cols[static_cast<std::size_t>(rg)]) sum += std::llabs(L.weight[o * k + c]);
+      widest = std::max(widest, sum);
+      // A used scale is at most S < 2^53 (its row has a nonzero weight), so the double is exact.
+      if (sum > 0)
+        folded.row_scale[static_cast<std::size_t>(o * red + rg)] =
+            static_cast<double>(scale[static_cast<std::size_t>(grid.out_group[o] * red + rg)]);
+    }
+  folded.block_abs_sum = widest;
   return folded;
 }
 
@@ -287,13 +345,23 @@ void folded_from_doubles(const GemmLayer& L, const FoldedGemm& folded, int64_t n
            ws.wq);
     }
   }
-  (has_avx512dq() ? finish_avx512 : finish_baseline)(L, n, ws.part.data(), y);
+  detail::finish_folded(L, n, ws.part.data(), y, L.shape.wo);
 }
 
 }  // namespace
 
+void detail::finish_folded(const GemmLayer& L, int64_t n, const double* part, int64_t* y,
+                           int64_t pitch) {
+  (has_avx512dq() ? finish_avx512 : finish_baseline)(L, n, part, y, pitch);
+}
+
 GemmPath conv_gemm(const GemmLayer& L, const FoldedGemm* folded, int64_t n, const int64_t* x,
                    int64_t* y, GemmScratch& ws) {
+  if (folded && detail::int16_packed(*folded) &&
+      int16_exact(*folded, detail::input_to_int16(L, n, x, ws))) {
+    detail::int16_from_converted(L, *folded, n, y, ws);
+    return GemmPath::Int16;
+  }
   // The conversion to doubles finds max |q_x| on the way; on the fallback it is wasted, once.
   if (folded && !folded->weight.empty() && fold_exact(*folded, input_to_double(L, n, x, ws))) {
     folded_from_doubles(L, *folded, n, y, ws);

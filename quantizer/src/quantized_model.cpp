@@ -8,6 +8,29 @@
 
 namespace tilescale::quant {
 
+namespace {
+// The automatic lower grid edge by weight bits (index = bits). Measured weight-MSE optima of
+// resnet8 block:16x16 (docs/search.md): below 0.5 x min-max for most blocks at W2 and a third at
+// W3, none below 0.2; so W2/W3 start at 0.15, W4 at 0.3, wider grids at 0.5 as before.
+constexpr double kAutoGridLo[9] = {0.5, 0.5, 0.15, 0.15, 0.3, 0.5, 0.5, 0.5, 0.5};
+constexpr double kAutoGridLoMax = 0.5;
+}  // namespace
+
+double weight_grid_lo(const QuantOptions& options, int w_bits) {
+  if (options.grid_lo > 0.0) return options.grid_lo;
+  return kAutoGridLo[std::clamp(w_bits, 0, 8)];
+}
+
+double activation_grid_lo(const QuantOptions& options) {
+  return options.grid_lo > 0.0 ? options.grid_lo : 0.5;
+}
+
+double GridUse::quantile(double q) const {
+  if (factors.empty()) return 0.0;
+  const std::size_t i = static_cast<std::size_t>(std::lround(q * double(factors.size() - 1)));
+  return factors[std::min(i, factors.size() - 1)];
+}
+
 const char* field_name(QuantCheck c) {
   switch (c) {
     case QuantCheck::WBits:
@@ -55,7 +78,9 @@ void QuantOptions::check(QuantCheck c) const {
       if (grid_points < 1 || grid_points > 10000) fail("points must be in 1..10000");
       return;
     case QuantCheck::GridRange:
-      if (!(grid_lo > 0.0) || !(grid_hi >= grid_lo)) fail("needs 0 < lo <= hi");
+      if (!(grid_lo >= 0.0) || !(grid_hi >= std::max(grid_lo, kAutoGridLoMax)))
+        fail("needs 0 <= lo <= hi (lo 0 = by bit width, then hi >= " +
+             std::to_string(kAutoGridLoMax).substr(0, 3) + ")");
       return;
     case QuantCheck::Rounds:
       if (rounds < 1 || rounds > 20) fail("must be in 1..20");
@@ -96,6 +121,11 @@ float QuantizedModel::output_step(const LayerQuant& layer) const {
   return out.scale;
 }
 
+float layer_bias(const QuantizedModel& model, const LayerQuant& layer, std::size_t o) {
+  const float b = model.graph.nodes[model.plan.ops[layer.op].node].bias.data[o];
+  return layer.bias_correction.empty() ? b : b + layer.bias_correction[o];
+}
+
 void finalize_multipliers(QuantizedModel& model) {
   for (LayerQuant& layer : model.layers) {
     const QOp& op = model.plan.ops[layer.op];
@@ -123,7 +153,7 @@ void finalize_multipliers(QuantizedModel& model) {
                                  "too large for the output step)");
     layer.frac_bits = frac;
     for (std::size_t o = 0; o < layer.bias_q.size(); ++o) {
-      const double b = std::ldexp(node.bias.data[o] / s_y, frac);
+      const double b = std::ldexp(layer_bias(model, layer, o) / s_y, frac);
       // Checked before rounding: converting a double beyond int64 (or NaN) to an integer is
       // undefined behaviour. Tiny block scales in a bundle make frac large (found by
       // fuzz_bundle_blob); such a bias would not fit the accumulator anyway.
@@ -191,23 +221,27 @@ QuantSummary summarize(const QuantizedModel& model) {
   return s;
 }
 
-std::vector<float> realized_weight(const QuantizedModel& model, const LayerQuant& layer) {
+std::vector<float> realized_weight_step(const QuantizedModel& model, const LayerQuant& layer) {
   const QOp& op = model.plan.ops[layer.op];
-  const model::Node& node = model.graph.nodes[op.node];
   const ActQuant& in = model.act_of(op.inputs[0]);
   const ActQuant& out = model.act_of(op.output);
   const BlockGrid& grid = layer.grid;
   const int64_t cout = grid.out_channels, cin_g = grid.cin_g, kernel = grid.kernel;
-  std::vector<float> w(node.weight.data.size());
+  std::vector<float> step(layer.q_weight.size());
   for (int64_t o = 0; o < cout; ++o)
     for (int64_t c = 0; c < cin_g; ++c)
       for (int64_t p = 0; p < kernel; ++p) {
-        const int64_t idx = (o * cin_g + c) * kernel + p;
         const int64_t b = grid.block_of(o, grid.hw_index(c, p));
-        double step = layer.block_scale[b];
-        if (!in.is_float()) step = layer.multiplier[b].value() * out.scale / in.scale;
-        w[idx] = static_cast<float>(layer.q_weight[idx] * step);
+        const double s = in.is_float() ? double(layer.block_scale[b])
+                                       : layer.multiplier[b].value() * out.scale / in.scale;
+        step[(o * cin_g + c) * kernel + p] = static_cast<float>(s);
       }
+  return step;
+}
+
+std::vector<float> realized_weight(const QuantizedModel& model, const LayerQuant& layer) {
+  std::vector<float> w = realized_weight_step(model, layer);
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(layer.q_weight[i]) * w[i];
   return w;
 }
 

@@ -134,12 +134,24 @@ void ScaleSearch::sample_layer(std::size_t l, const std::vector<std::vector<floa
                                         picks[p] % P, d.x.data() + g * d.k * d.positions + p,
                                         d.positions);
   }
-  // Reference output with float weights and float inputs (bias left out: it cancels in the error).
+  // Reference output with float weights and float inputs. The bias cancels in the L2 error and is
+  // left out there; the cosine of two outputs depends on it, so it is in both sides for cosine
+  // (add_cosine_bias).
   d.y_ref.resize(static_cast<std::size_t>(cout * d.positions));
   for (int64_t g = 0; g < d.groups; ++g)
     gemm(d.cout_g, d.positions, d.k, node.weight.data.data() + g * d.cout_g * d.k,
          d.x.data() + g * d.k * d.positions, d.y_ref.data() + g * d.cout_g * d.positions);
+  add_cosine_bias(l, d.y_ref);
   d.block_cols = grid.onnx_columns();
+}
+
+// Adds the layer's float bias to an output [Cout][positions] when the metric is cosine.
+void ScaleSearch::add_cosine_bias(std::size_t l, std::vector<float>& y) const {
+  if (m_.options.metric != SearchMetric::Cosine) return;
+  const model::Node& node = m_.graph.nodes[m_.plan.ops[m_.layers[l].op].node];
+  const int64_t P = data_[l].positions;
+  for (std::size_t o = 0; o < node.bias.data.size(); ++o)
+    for (int64_t p = 0; p < P; ++p) y[o * P + p] += node.bias.data[o];
 }
 
 double ScaleSearch::initial_step(std::size_t l, int64_t block) const {
@@ -175,6 +187,56 @@ double ScaleSearch::initial_step(std::size_t l, int64_t block) const {
   }
 }
 
+// The factors of the min-max step a layer's blocks try: grid_points points evenly over
+// [weight_grid_lo, grid_hi] (the lower edge by the layer's bit width unless --grid-lo is set).
+std::vector<double> ScaleSearch::weight_factors(std::size_t l) const {
+  const int n = m_.options.grid_points;
+  const double lo = weight_grid_lo(m_.options, m_.layers[l].w_bits), hi = m_.options.grid_hi;
+  std::vector<double> f(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) f[i] = n == 1 ? lo : lo + (hi - lo) * i / (n - 1);
+  return f;
+}
+
+// Records block b's choice (candidate index `pick` of n) for the grid report; the last search
+// round's choice stands.
+void ScaleSearch::note_choice(std::size_t l, int64_t b, int64_t pick, int64_t n) {
+  const GranularityKind kind = m_.options.granularity.kind;
+  if (kind == GranularityKind::Mx || kind == GranularityKind::Vsq) return;
+  if (choice_.size() != m_.layers.size()) choice_.assign(m_.layers.size(), {});
+  auto& c = choice_[l];
+  if (c.empty()) c.assign(block_step_[l].size(), {-1, 0});
+  c[b] = {pick, n};
+}
+
+void ScaleSearch::summarize_grid_use() {
+  m_.grid_use.clear();
+  for (std::size_t l = 0; l < choice_.size(); ++l) {
+    if (choice_[l].empty()) continue;
+    const int bits = m_.layers[l].w_bits;
+    auto it = std::find_if(m_.grid_use.begin(), m_.grid_use.end(),
+                           [&](const GridUse& g) { return g.w_bits == bits; });
+    if (it == m_.grid_use.end()) {
+      GridUse g;
+      g.w_bits = bits;
+      g.lo = weight_grid_lo(m_.options, bits);
+      g.hi = m_.options.grid_hi;
+      m_.grid_use.push_back(g);
+      it = m_.grid_use.end() - 1;
+    }
+    const std::vector<double> f = weight_factors(l);
+    for (const auto& [pick, n] : choice_[l]) {
+      if (pick < 0) continue;
+      ++it->blocks;
+      it->at_lo += pick == 0 && n > 1;
+      it->at_hi += pick == n - 1 && n > 1;
+      it->factors.push_back(f[static_cast<std::size_t>(pick)]);
+    }
+  }
+  std::sort(m_.grid_use.begin(), m_.grid_use.end(),
+            [](const GridUse& a, const GridUse& b) { return a.w_bits < b.w_bits; });
+  for (GridUse& g : m_.grid_use) std::sort(g.factors.begin(), g.factors.end());
+}
+
 std::vector<double> ScaleSearch::candidates(std::size_t l, int64_t block) const {
   const double s0 = initial_step(l, block);
   std::vector<double> c;
@@ -198,15 +260,8 @@ std::vector<double> ScaleSearch::candidates(std::size_t l, int64_t block) const 
       for (int v = 1; v <= static_cast<int>(levels); ++v) c.push_back(s_ch * v);
       break;
     }
-    default: {
-      const int n = m_.options.grid_points;
-      for (int i = 0; i < n; ++i) {
-        const double f =
-            n == 1 ? m_.options.grid_lo
-                   : m_.options.grid_lo + (m_.options.grid_hi - m_.options.grid_lo) * i / (n - 1);
-        c.push_back(s0 * f);
-      }
-    }
+    default:
+      for (double f : weight_factors(l)) c.push_back(s0 * f);
   }
   // Each candidate is scored as the step the hardware applies, so the weights are quantized with
   // it too: a shift-only multiplier moves a float step by up to 41%, which a search on float steps
@@ -303,6 +358,7 @@ double ScaleSearch::layer_error(std::size_t l, const std::vector<float>& xq) con
   for (int64_t g = 0; g < d.groups; ++g)
     gemm(d.cout_g, d.positions, d.k, w.data() + g * d.cout_g * d.k,
          xq.data() + g * d.k * d.positions, y.data() + g * d.cout_g * d.positions);
+  add_cosine_bias(l, y);
   if (m_.options.metric == SearchMetric::L2) {
     double e = 0.0;
     for (std::size_t i = 0; i < y.size(); ++i)
@@ -327,7 +383,10 @@ void ScaleSearch::search_weights_mse(std::size_t l) {
   for (int64_t b = 0; b < grid.num_blocks(); ++b) {
     const int64_t og = b / grid.red_groups, rg = b % grid.red_groups;
     double best = std::numeric_limits<double>::infinity(), best_s = initial_step(l, b);
-    for (double s : candidates(l, b)) {
+    const std::vector<double> cands = candidates(l, b);
+    int64_t pick = -1;
+    for (std::size_t ci = 0; ci < cands.size(); ++ci) {
+      const double s = cands[ci];
       const float sf = static_cast<float>(s);
       double e = 0.0;
       for (int64_t o = 0; o < grid.out_channels; ++o) {
@@ -341,8 +400,10 @@ void ScaleSearch::search_weights_mse(std::size_t l) {
       if (e < best) {
         best = e;
         best_s = s;
+        pick = static_cast<int64_t>(ci);
       }
     }
+    if (pick >= 0) note_choice(l, b, pick, static_cast<int64_t>(cands.size()));
     set_block(l, b, best_s);
   }
 }
@@ -374,6 +435,7 @@ void ScaleSearch::search_weights_output(std::size_t l) {
   for (int64_t g = 0; g < d.groups; ++g)
     gemm(d.cout_g, P, d.k, w_cur.data() + g * d.cout_g * d.k, xq.data() + g * d.k * P,
          y.data() + g * d.cout_g * P);
+  add_cosine_bias(l, y);
   double dot = 0.0, ny = 0.0, nr = 0.0;  // for the cosine metric
   for (std::size_t i = 0; i < y.size(); ++i) {
     dot += double(y[i]) * d.y_ref[i];
@@ -455,6 +517,7 @@ void ScaleSearch::search_weights_output(std::size_t l) {
         if (value(c) < value(best) || (value(c) == value(best) && c < best)) best = c;
     }
     set_block(l, b, cands[best]);
+    note_choice(l, b, best, nc_all);
     // Update w_cur, Y and the cosine sums for the chosen step.
     apply_step(layer, rows, cols, static_cast<float>(block_step_[l][b]), d.k, d.cout_g, P, xq,
                w_cur, y);
@@ -473,13 +536,13 @@ void ScaleSearch::search_activation(int value) {
     if (m_.plan.scale_source[m_.plan.ops[m_.layers[l].op].inputs[0]] == value) readers.push_back(l);
   const double s0 = std::max(act_peak_[value], 1e-8f) / (static_cast<double>(a.range().hi) + 0.5);
   const int n = m_.options.search == SearchMethod::Minmax ? 1 : m_.options.grid_points;
+  const double lo = activation_grid_lo(m_.options), hi = m_.options.grid_hi;
   const bool by_output = m_.options.search == SearchMethod::Output && !readers.empty();
   double cost = 0.0;  // multiply-accumulates of one candidate's evaluation
   for (std::size_t l : readers)
     cost += static_cast<double>(m_.layers[l].grid.out_channels) * data_[l].k * data_[l].positions;
   auto step = [&](int64_t i) {
-    const double f =
-        n == 1 ? 1.0 : m_.options.grid_lo + (m_.options.grid_hi - m_.options.grid_lo) * i / (n - 1);
+    const double f = n == 1 ? 1.0 : lo + (hi - lo) * i / (n - 1);
     return static_cast<float>(s0 * f);
   };
   std::vector<double> err(static_cast<std::size_t>(n), -1.0);
@@ -561,6 +624,43 @@ void ScaleSearch::run() {
   }
   set_logit_steps();
   realise_steps();
+  summarize_grid_use();
+  if (m_.options.bias_correction == BiasCorrection::On) correct_biases();
+}
+
+// Bias correction: quantizing the weights moves each output channel's mean by
+// sum_k (W_q - W)[o][k] * E[x_k]; E[x_k] is the mean of the layer's sampled input columns (the
+// float model's inputs, or the quantized model's with --calib-input quantized; padding included as
+// the zeros it is). Subtracting that shift from the bias restores the float model's output mean.
+// W_q is the realised weight (code times the realised block step). Runs after the search, on the
+// final steps; the search itself scores output error without the correction.
+void ScaleSearch::correct_biases() {
+  for (std::size_t l = 0; l < m_.layers.size(); ++l) {
+    LayerQuant& layer = m_.layers[l];
+    const model::Node& node = m_.graph.nodes[m_.plan.ops[layer.op].node];
+    const LayerData& d = data_[l];
+    const BlockGrid& grid = layer.grid;
+    if (d.positions == 0) continue;
+    std::vector<double> mean(static_cast<std::size_t>(d.groups * d.k), 0.0);
+    for (std::size_t r = 0; r < mean.size(); ++r) {
+      double sum = 0.0;
+      for (int64_t p = 0; p < d.positions; ++p) sum += d.x[r * d.positions + p];
+      mean[r] = sum / static_cast<double>(d.positions);
+    }
+    layer.bias_correction.assign(static_cast<std::size_t>(grid.out_channels), 0.0f);
+    for (int64_t o = 0; o < grid.out_channels; ++o) {
+      const int64_t g = o / d.cout_g;
+      double shift = 0.0;
+      for (int64_t rg = 0; rg < grid.red_groups; ++rg) {
+        const double s = block_step_[l][grid.out_group[o] * grid.red_groups + rg];
+        for (int64_t k : d.block_cols[rg]) {
+          const double wq = static_cast<float>(layer.q_weight[o * d.k + k] * s);
+          shift += (wq - node.weight.data[o * d.k + k]) * mean[g * d.k + k];
+        }
+      }
+      layer.bias_correction[o] = static_cast<float>(-shift);
+    }
+  }
 }
 
 }  // namespace tilescale::quant

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "tilescale/quant/quantized_model.h"
@@ -28,7 +29,12 @@ class ScaleSearch {
 
   void sample_layer(std::size_t l, const std::vector<std::vector<float>>& values);
   void refresh_quantized_inputs(std::size_t up_to_layer);
+  std::vector<double> weight_factors(std::size_t l) const;
   std::vector<double> candidates(std::size_t l, int64_t block) const;
+  void note_choice(std::size_t l, int64_t block, int64_t pick, int64_t n);
+  void summarize_grid_use();
+  void correct_biases();
+  void add_cosine_bias(std::size_t l, std::vector<float>& y) const;
   double initial_step(std::size_t l, int64_t block) const;
   void set_block(std::size_t l, int64_t block, double step);
   void search_weights_output(std::size_t l);
@@ -47,6 +53,8 @@ class ScaleSearch {
   std::vector<std::vector<double>> block_step_;  // [layer][block] current step
   std::vector<float> act_peak_;                  // per value: max |x| on the calibration set
   std::vector<std::vector<float>> act_samples_;  // per value: up to 65536 calibration samples
+  // per layer, per block: (chosen candidate index, candidates) of the weight search; empty = none
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> choice_;
 };
 
 }  // namespace tilescale::quant

@@ -53,6 +53,11 @@ nlohmann::ordered_json to_json(const NetworkRun& run, const std::string& bundle)
     e["folds"] = l.folds;
     e["scale_loads"] = l.scale_loads;
     e["utilization"] = l.utilization;
+    if (run.cim) {
+      // native_cycles is the mapper's CIM formula; folds count crossbars.
+      e["adc_conversions_per_image"] = l.adc_conversions / run.images;
+      e["xbar_reads_per_image"] = l.xbar_reads / run.images;
+    }
     e["mismatches"] = l.mismatches;
     j["layers"].push_back(e);
   }
@@ -61,11 +66,20 @@ nlohmann::ordered_json to_json(const NetworkRun& run, const std::string& bundle)
 
 std::string to_table(const NetworkRun& run, const map::ArchConfig& arch, const std::string& bundle,
                      const std::string& data) {
-  const double pes = static_cast<double>(arch.rows) * arch.cols;
+  const bool cim = arch.kind == map::ArchKind::Cim;
+  const double pes = cim ? static_cast<double>(arch.macros) * arch.xbar_rows * arch.xbar_cols
+                         : static_cast<double>(arch.rows) * arch.cols;
   std::string t =
-      format("%s on %s (%dx%d %s), %lld image(s) of %s\n", bundle.c_str(), run.arch.c_str(),
-             arch.rows, arch.cols, map::kDataflowNames.name(arch.dataflow),
-             static_cast<long long>(run.images), data.c_str());
+      cim ? format(
+                "%s on %s (%d crossbars of %dx%d, %d-bit cells, %d-bit ADCs / %d columns, "
+                "%s ADC range), %lld image(s) of %s\n",
+                bundle.c_str(), run.arch.c_str(), arch.macros, arch.xbar_rows, arch.xbar_cols,
+                arch.cell_bits, arch.adc_bits, arch.cols_per_adc,
+                quant::kAdcRangeNames.name(arch.adc_range), static_cast<long long>(run.images),
+                data.c_str())
+          : format("%s on %s (%dx%d %s), %lld image(s) of %s\n", bundle.c_str(), run.arch.c_str(),
+                   arch.rows, arch.cols, map::kDataflowNames.name(arch.dataflow),
+                   static_cast<long long>(run.images), data.c_str());
   t += format("%-28s %12s %12s %10s %8s %8s %6s %10s\n", "layer", "cycles/img", "native", "stalls",
               "util", "folds", "sload", "mismatch");
   for (const LayerTotals& l : run.layers)
@@ -83,10 +97,11 @@ std::string to_table(const NetworkRun& run, const map::ArchConfig& arch, const s
   t += format("top-1 (simulated logits): %lld / %lld\n", static_cast<long long>(run.correct),
               static_cast<long long>(run.images));
   t += format(
-      "speed: %.3g PE-cycles/s, %.3f s per image (%.0f PEs, wall); %.3g PE-cycles/s, %.3f s per "
+      "speed: %.3g %s-cycles/s, %.3f s per image (%.0f %ss, wall); %.3g %s-cycles/s, %.3f s per "
       "image (CPU time of the simulating thread)\n",
-      run.pe_cycles_per_s, run.seconds / static_cast<double>(run.images), pes,
-      run.pe_cycles_per_cpu_s, run.cpu_seconds / static_cast<double>(run.images));
+      run.pe_cycles_per_s, cim ? "cell" : "PE", run.seconds / static_cast<double>(run.images), pes,
+      cim ? "cell" : "PE", run.pe_cycles_per_cpu_s, cim ? "cell" : "PE",
+      run.cpu_seconds / static_cast<double>(run.images));
   return t;
 }
 

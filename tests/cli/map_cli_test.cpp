@@ -62,6 +62,52 @@ TEST_F(MapCli, JsonReportHasTheDocumentedKeysAndConsistentTotals) {
   EXPECT_GT(area["pe_array"].get<double>(), 0);
 }
 
+// The synthesized ts_top (rtl/ts_top_area.json) is reported beside the composed estimate for a
+// config it was synthesized for, and not for one whose parameters changed since (a stale entry).
+TEST_F(MapCli, SynthesizedTopStandsBesideTheComposedAreaUnlessStale) {
+  TempDir t;
+  const std::string table = kSource + "/rtl/ts_top_area.json";
+  const auto synth = nlohmann::json::parse(test::read_bytes(table));
+  double expect = 0;
+  for (const auto& c : synth["configs"])
+    if (c["config"] == "sa8x8_ws") expect = c["area_um2"].get<double>();
+  ASSERT_GT(expect, 0);
+  const auto r = run_tilescale(
+      {"map", "--bundle", bundle(), "--arch", kSource + "/configs/sa8x8_ws.json", "--json"},
+      t.path());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j["total"].contains("synthesized_top")) << r.out;
+  const auto& s = j["total"]["synthesized_top"];
+  EXPECT_EQ(s["area_um2"].get<double>(), expect);
+  const double composed =
+      j["total"]["area_um2"].get<double>() - j["total"]["area_breakdown_um2"]["sram"].get<double>();
+  EXPECT_NEAR(s["composed_logic_area_um2"].get<double>(), composed, 1e-9 * composed);
+  double parts = 0;
+  for (const auto& [k, v] : s["side_by_side_um2"].items()) parts += v["synthesized"].get<double>();
+  EXPECT_NEAR(parts, expect, 1e-3 * expect);  // the parts cover the top (glue included)
+  const auto table_run = run_tilescale(
+      {"map", "--bundle", bundle(), "--arch", kSource + "/configs/sa8x8_ws.json"}, t.path());
+  EXPECT_THAT(table_run.out, HasSubstr("synthesized ts_top (sa8x8_ws"));
+
+  // The same arch with its scale registers changed after the synthesis: no synthesized figure.
+  auto arch = sa8x8();
+  arch["scale_regs_per_tile"] = 2 * arch["scale_regs_per_tile"].get<int>();
+  write_bytes(t.path() + "/sa8x8_ws.json", arch.dump());
+  const auto stale = run_tilescale(
+      {"map", "--bundle", bundle(), "--arch", t.path() + "/sa8x8_ws.json", "--json"}, t.path());
+  ASSERT_EQ(stale.code, 0) << stale.err;
+  EXPECT_FALSE(nlohmann::json::parse(stale.out)["total"].contains("synthesized_top"));
+
+  // A broken table is an error naming it, not a silently missing figure.
+  write_bytes(t.path() + "/bad.json", "{\"configs\": [");
+  const auto bad =
+      run_tilescale({"map", "--bundle", bundle(), "--arch", kSource + "/configs/sa8x8_ws.json"},
+                    t.path(), {"TILESCALE_RTL_AREA=" + t.path() + "/bad.json"});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("bad.json: not valid JSON"));
+}
+
 TEST_F(MapCli, BadArchitecturesExitTwoNamingTheField) {
   TempDir t;
   struct Case {

@@ -71,24 +71,39 @@ TEST_F(SimulateCli, TraceWritesAVcd) {
   EXPECT_THAT(vcd, HasSubstr("act_valid"));
 }
 
-// Regression: the fold builder got 0 rows from a CIM config and grew until memory ran out. A config
-// of the wrong kind is refused first: exit 2 naming the file and the kind needed, before the bundle
-// is even read (a bundle path that does not exist is not the error reported).
-TEST_F(SimulateCli, CimConfigIsRefusedBeforeAnyWork) {
+// A CIM config runs on the SystemC CIM macro: every layer bit-exact with the golden executor with
+// the config's ADCs in the loop, cycles per layer equal to the mapper's CIM prediction.
+TEST_F(SimulateCli, CimConfigRunsTheCimMacroBitExactAtPredictedCycles) {
   TempDir t;
-  const std::string cim = kSource + "/configs/cim128_2b.json";
-  auto r = run_tilescale(
-      {"simulate", "--bundle", bundle(), "--arch", cim, "--dataset", "mnist", "--images", "1"},
+  const auto r = run_tilescale(
+      {"simulate", "--bundle", bundle(), "--arch", kSource + "/configs/cim128_2b.json", "--dataset",
+       "mnist", "--images", "2", "--json"},
       t.path());
-  EXPECT_EQ(r.code, 2) << r.err;
-  EXPECT_THAT(r.err, HasSubstr("cim128_2b.json"));
-  EXPECT_THAT(r.err, HasSubstr("kind 'cim'"));
-  EXPECT_THAT(r.err, HasSubstr("needs a 'systolic' config"));
-  r = run_tilescale(
-      {"simulate", "--bundle", t.path() + "/no_such_bundle", "--arch", cim, "--dataset", "mnist"},
-      t.path());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["arch"], "cim128_2b");
+  EXPECT_EQ(j["mismatches"], 0);
+  ASSERT_FALSE(j["layers"].empty());
+  for (const auto& l : j["layers"]) {
+    EXPECT_EQ(l["cycles_per_image"], l["native_cycles"]) << l["name"];
+    EXPECT_GT(l["adc_conversions_per_image"].get<int64_t>(), 0) << l["name"];
+  }
+}
+
+// Regression: the fold builder got 0 rows from a CIM config and grew until memory ran out. A bad
+// config is refused first: exit 2 naming the file and the field, before the bundle is even read
+// (a bundle path that does not exist is not the error reported).
+TEST_F(SimulateCli, BadCimConfigIsRefusedBeforeAnyWork) {
+  TempDir t;
+  nlohmann::json cfg = nlohmann::json::parse(test::read_bytes(kSource + "/configs/cim128_2b.json"));
+  cfg["adc_bits"] = 0;
+  write_bytes(t.path() + "/adc0.json", cfg.dump());
+  const auto r = run_tilescale({"simulate", "--bundle", t.path() + "/no_such_bundle", "--arch",
+                                t.path() + "/adc0.json", "--dataset", "mnist"},
+                               t.path());
   EXPECT_EQ(r.code, 2);
-  EXPECT_THAT(r.err, HasSubstr("kind 'cim'"));
+  EXPECT_THAT(r.err, HasSubstr("adc0.json"));
+  EXPECT_THAT(r.err, HasSubstr("adc_bits"));
   EXPECT_THAT(r.err, ::testing::Not(HasSubstr("no_such_bundle")));
 }
 

@@ -1,10 +1,12 @@
-// tilescale sweep run as a process on a tiny LeNet-5 / MNIST sweep: rows, columns, CSV against
-// JSON, byte-identical reruns, and exit 2 naming the problem (the library: study/sweep_test.cpp).
+// tilescale sweep's flag form (a one-model study) run as a process on a tiny LeNet-5 / MNIST sweep:
+// rows, columns, CSV against JSONL, byte-identical reruns, and exit 2 naming the problem (study
+// files, resume, MPI: study_cli_test.cpp; the library: study/study_test.cpp).
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -78,23 +80,31 @@ std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
   return lines;
 }
 
-TEST(SweepCli, TinySweepWritesRowsInOrderWithEveryColumnAndCsvAgreesWithJson) {
+// The rows of results.jsonl.
+std::vector<nlohmann::ordered_json> parse_jsonl(const std::string& text) {
+  std::vector<nlohmann::ordered_json> rows;
+  std::stringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) rows.push_back(nlohmann::ordered_json::parse(line));
+  return rows;
+}
+
+TEST(SweepCli, TinySweepWritesRowsInOrderWithEveryColumnAndCsvAgreesWithJsonl) {
   ScratchDir dir("tiny");
   const CliResult r = run_cli(kTiny + " --threads 1 --out " + dir.path.string());
   ASSERT_EQ(r.code, 0) << r.err;
   const auto csv = parse_csv(read_file(dir.file("results.csv")));
-  const auto json = nlohmann::json::parse(read_file(dir.file("results.json")));
-
-  const std::vector<std::string> columns = {
-      "model",       "dataset", "w_bits",          "a_bits",           "first_last",
-      "granularity", "reorder", "search",          "executor",         "top1",
-      "images",      "scales",  "bits_per_weight", "quantize_seconds", "eval_seconds"};
+  const auto rows = parse_jsonl(read_file(dir.file("results.jsonl")));
   ASSERT_EQ(csv.size(), 6u) << "header + float baseline + 1 wbits x 2 granularities x 2 reorders";
+  ASSERT_EQ(rows.size(), 5u);
+  // The CSV columns are the JSONL keys between schema_version and quant_options.
+  std::vector<std::string> columns;
+  for (auto it = rows[0].begin(); it != rows[0].end(); ++it)
+    if (it.key() != "schema_version" && it.key() != "quant_options") columns.push_back(it.key());
   EXPECT_EQ(csv[0], columns);
-  EXPECT_EQ(json["columns"], columns);
-  EXPECT_EQ(json["complete"], true);
-  EXPECT_EQ(json["runs"], 5);
-  ASSERT_EQ(json["rows"].size(), 5u);
+  for (const char* c : {"point_id", "model", "granularity", "reorder", "top1", "scales",
+                        "bits_per_weight", "error", "git_commit", "quantize_seconds"})
+    EXPECT_NE(std::find(columns.begin(), columns.end(), c), columns.end()) << c;
 
   // Order: the float baseline, then granularity (as given) x reorder (as given).
   const std::vector<std::pair<std::string, std::string>> order = {{"float", "none"},
@@ -103,24 +113,28 @@ TEST(SweepCli, TinySweepWritesRowsInOrderWithEveryColumnAndCsvAgreesWithJson) {
                                                                   {"block:4x8", "none"},
                                                                   {"block:4x8", "sort"}};
   for (std::size_t i = 0; i < order.size(); ++i) {
-    const auto& row = json["rows"][i];
+    const auto& row = rows[i];
     const auto& line = csv[i + 1];
     ASSERT_EQ(line.size(), columns.size()) << "row " << i;
+    EXPECT_EQ(row["schema_version"], 1);
+    EXPECT_EQ(row["point_id"], i);
     EXPECT_EQ(row["granularity"], order[i].first) << "row " << i;
     EXPECT_EQ(row["reorder"], order[i].second) << "row " << i;
     for (std::size_t c = 0; c < columns.size(); ++c) {
-      ASSERT_TRUE(row.contains(columns[c])) << columns[c];
-      EXPECT_FALSE(line[c].empty()) << "row " << i << " column " << columns[c];
       const auto& v = row[columns[c]];
-      EXPECT_EQ(line[c], v.is_string() ? v.get<std::string>() : v.dump())
+      EXPECT_EQ(line[c], v.is_null()     ? ""
+                         : v.is_string() ? v.get<std::string>()
+                                         : v.dump())
           << "row " << i << " column " << columns[c];
     }
     EXPECT_EQ(row["model"], "lenet5_mnist");
     EXPECT_EQ(row["dataset"], "mnist");
     EXPECT_EQ(row["images"], 64);
+    EXPECT_TRUE(row["error"].is_null()) << row["error"];
     EXPECT_GE(row["top1"].get<double>(), 0.0);
     EXPECT_LE(row["top1"].get<double>(), 1.0);
     EXPECT_GE(row["eval_seconds"].get<double>(), 0.0);
+    EXPECT_EQ(row["model_sha256"].get<std::string>().size(), 64u);
     if (i == 0) {
       EXPECT_EQ(row["executor"], "float");
       EXPECT_EQ(row["scales"], 0);
@@ -132,32 +146,36 @@ TEST(SweepCli, TinySweepWritesRowsInOrderWithEveryColumnAndCsvAgreesWithJson) {
       EXPECT_EQ(row["a_bits"], 8);
       EXPECT_EQ(row["first_last"], 8);
       EXPECT_EQ(row["search"], "minmax");
+      EXPECT_EQ(row["quant_options"]["granularity"], order[i].first);
+      EXPECT_EQ(row["bundle_sha256"].get<std::string>().size(), 64u);
       EXPECT_GT(row["scales"].get<int64_t>(), 0);
       EXPECT_GT(row["bits_per_weight"].get<double>(), 4.0) << "4-bit codes plus scale storage";
     }
   }
   // Reordering changes which weights share a scale, never how many scales there are.
-  EXPECT_EQ(json["rows"][1]["scales"], json["rows"][2]["scales"]);
-  EXPECT_LT(json["rows"][2]["scales"].get<int64_t>(), json["rows"][3]["scales"].get<int64_t>());
-  // The human table: a line per run.
+  EXPECT_EQ(rows[1]["scales"], rows[2]["scales"]);
+  EXPECT_LT(rows[2]["scales"].get<int64_t>(), rows[3]["scales"].get<int64_t>());
+  // The log: a line per point.
   EXPECT_NE(r.out.find("block:4x8"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("5/5"), std::string::npos) << r.out;
 }
 
-TEST(SweepCli, NoTimingRunsAreByteIdenticalWhateverTheThreadCount) {
+TEST(SweepCli, NoTimingRunsAreByteIdenticalWhateverTheJobCount) {
   ScratchDir a("det_a"), b("det_b");
-  const CliResult ra = run_cli(kTiny + " --no-timing --threads 1 --out " + a.path.string());
+  const CliResult ra =
+      run_cli(kTiny + " --no-timing --jobs 1 --threads 1 --out " + a.path.string());
   ASSERT_EQ(ra.code, 0) << ra.err;
-  const CliResult rb = run_cli(kTiny + " --no-timing --json --threads 2 --out " + b.path.string());
+  const CliResult rb =
+      run_cli(kTiny + " --no-timing --json --jobs 2 --threads 1 --out " + b.path.string());
   ASSERT_EQ(rb.code, 0) << rb.err;
   const std::string csv = read_file(a.file("results.csv")),
-                    json = read_file(a.file("results.json"));
+                    jsonl = read_file(a.file("results.jsonl"));
   EXPECT_EQ(csv, read_file(b.file("results.csv")));
-  EXPECT_EQ(json, read_file(b.file("results.json")));
+  EXPECT_EQ(jsonl, read_file(b.file("results.jsonl")));
   EXPECT_EQ(csv.find("seconds"), std::string::npos);
-  EXPECT_EQ(json.find("seconds"), std::string::npos);
-  // --json prints the results document on stdout (and the table on stderr).
-  EXPECT_EQ(rb.out, json);
+  EXPECT_EQ(jsonl.find("seconds"), std::string::npos);
+  // --json prints results.jsonl on stdout (and the point lines on stderr).
+  EXPECT_EQ(rb.out, jsonl);
   EXPECT_NE(rb.err.find("block:4x8"), std::string::npos) << rb.err;
 }
 
@@ -175,7 +193,8 @@ class SweepCliErrors : public ::testing::TestWithParam<std::pair<std::string, st
 TEST_P(SweepCliErrors, ExitTwoNamesTheProblemAndWritesNothing) {
   ScratchDir dir("bad_input");
   const auto& [args, expect] = GetParam();
-  std::string cmd = "--dataset mnist --eval-limit 64 --threads 1 --out " + dir.path.string();
+  std::string cmd = "--dataset mnist --threads 1 --out " + dir.path.string();
+  if (args.find("--eval-limit") == std::string::npos) cmd += " --eval-limit 64";
   if (args.find("--model") == std::string::npos) cmd += " --model " + kLenet;
   if (args.find("--search") == std::string::npos) cmd += " --search minmax";
   const CliResult r = run_cli(cmd + " " + args);
@@ -200,7 +219,7 @@ INSTANTIATE_TEST_SUITE_P(
         std::make_pair("--mode gpu", "--mode: unknown evaluation mode 'gpu' (allowed: int, fake)"),
         std::make_pair("--search best", "--search: unknown search method 'best'"),
         std::make_pair("--abits 32", "--abits"),
-        std::make_pair("--eval-limit 20000", "--eval-limit")));
+        std::make_pair("--eval-limit 20000", "20000 is more than the")));
 
 }  // namespace
 }  // namespace tilescale::study

@@ -1,6 +1,7 @@
 // Export of the fake-quant path as standard ONNX (quant/onnx_export.h) and the importer's QDQ
 // pairs: the exported file re-imports into the same function, passes the ONNX checker and strict
-// shape inference, saturates narrow grids with an exact Clip, and is written atomically. The
+// shape inference, carries the weights as int8 codes times their block steps, saturates narrow
+// grids with an exact Clip, and is written atomically. The
 // comparison with ONNX Runtime itself is the "ort" ctest (scripts/check_export_ort.sh).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -269,6 +270,56 @@ TEST_P(ExportLenet, EveryGridIsAZeroPointQdqPairAndNarrowGridsEndInAnExactClip) 
   }
 }
 
+// The weights reach ONNX as int8 codes -> DequantizeLinear(scale 1, zero point 0) -> Mul(steps),
+// never as a float initializer: ONNX Runtime's QDQ transformers re-quantize a float weight next to
+// a QDQ pair (docs/export.md). The codes are the bundle's and code * step is the realised weight.
+TEST_P(ExportLenet, WeightsAreTheCodesTimesTheirBlockStepsNotFloatInitializers) {
+  const QuantizedModel& m = quantized(GetParam());
+  const onnx::ModelProto model = parse(fake_quant_onnx_bytes(m, "memory"));
+  const auto& g = model.graph();
+  auto producer = [&](const std::string& tensor) -> const onnx::NodeProto* {
+    for (const auto& n : g.node())
+      if (n.output(0) == tensor) return &n;
+    return nullptr;
+  };
+  std::size_t layer = 0;
+  for (const auto& n : g.node()) {
+    if (n.op_type() != "Conv" && n.op_type() != "Gemm") continue;
+    ASSERT_LT(layer, m.layers.size());
+    const LayerQuant& lq = m.layers[layer++];
+    EXPECT_EQ(initializer(g, n.input(1)), nullptr) << n.name() << ": float weight initializer";
+    const onnx::NodeProto* mul = producer(n.input(1));
+    ASSERT_NE(mul, nullptr) << n.name();
+    ASSERT_EQ(mul->op_type(), "Mul") << n.name();
+    const onnx::NodeProto* dq = producer(mul->input(0));
+    ASSERT_NE(dq, nullptr) << n.name();
+    ASSERT_EQ(dq->op_type(), "DequantizeLinear") << n.name();
+    EXPECT_EQ(scalar_f32(initializer(g, dq->input(1))), 1.0f);
+    const onnx::TensorProto* zp = initializer(g, dq->input(2));
+    ASSERT_NE(zp, nullptr);
+    EXPECT_EQ(zp->data_type(), onnx::TensorProto::INT8);
+    EXPECT_EQ(zp->raw_data(), std::string(1, '\0'));
+    const onnx::TensorProto* codes = initializer(g, dq->input(0));
+    ASSERT_NE(codes, nullptr);
+    EXPECT_EQ(codes->data_type(), onnx::TensorProto::INT8);
+    EXPECT_EQ(codes->raw_data(), std::string(lq.q_weight.begin(), lq.q_weight.end())) << n.name();
+    const onnx::TensorProto* step = initializer(g, mul->input(1));
+    ASSERT_NE(step, nullptr);
+    ASSERT_EQ(step->data_type(), onnx::TensorProto::FLOAT);
+    std::vector<float> steps(step->raw_data().size() / sizeof(float));
+    std::memcpy(steps.data(), step->raw_data().data(), step->raw_data().size());
+    // Steps once per (output, input channel), broadcast over the window, or once per weight.
+    const std::vector<float> want = realized_weight_step(m, lq);
+    const std::size_t per = want.size() / steps.size();
+    ASSERT_EQ(steps.size() * per, want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) ASSERT_EQ(steps[i / per], want[i]) << i;
+    const std::vector<float> w = realized_weight(m, lq);
+    for (std::size_t i = 0; i < w.size(); ++i)
+      ASSERT_EQ(float(lq.q_weight[i]) * want[i], w[i]) << n.name() << " weight " << i;
+  }
+  EXPECT_EQ(layer, m.layers.size());
+}
+
 TEST_P(ExportLenet, SameModelGivesByteIdenticalFiles) {
   const QuantizedModel& m = quantized(GetParam());
   EXPECT_EQ(fake_quant_onnx_bytes(m, "a"), fake_quant_onnx_bytes(m, "b"));
@@ -484,6 +535,87 @@ TEST(ImportQdq, RejectsWhatIsNotOnePerTensorPair) {
       ADD_FAILURE() << c.what << ": did not throw";
     } catch (const InputError& e) {
       EXPECT_THAT(e.what(), StartsWith("tiny.onnx: ")) << c.what;
+      EXPECT_THAT(e.what(), HasSubstr(c.problem)) << c.what;
+    }
+  }
+}
+
+// x [batch][2] -> Gemm(transB) with the weight DequantizeLinear(codes, 1, zero) -> Mul(steps).
+std::string int_weight_model(int codes_type, const std::string& combine = "Mul") {
+  onnx::ModelProto m;
+  m.set_ir_version(7);
+  m.add_opset_import()->set_version(13);
+  auto* g = m.mutable_graph();
+  auto* in = g->add_input();
+  in->set_name("x");
+  auto* tt = in->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  tt->mutable_shape()->add_dim()->set_dim_param("batch");
+  tt->mutable_shape()->add_dim()->set_dim_value(2);
+  g->add_output()->set_name("y");
+  auto tensor = [&](const std::string& name, int type, std::vector<int64_t> dims,
+                    const std::string& raw) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(type);
+    for (int64_t d : dims) t->add_dims(d);
+    t->set_raw_data(raw);
+  };
+  const int8_t codes[4] = {-3, 1, 7, -8};
+  tensor("codes", codes_type, {2, 2}, std::string(reinterpret_cast<const char*>(codes), 4));
+  const float one = 1.0f, steps[2] = {0.1f, 0.3f}, bias[2] = {0.0f, 0.0f};
+  tensor("one", onnx::TensorProto::FLOAT, {}, std::string(reinterpret_cast<const char*>(&one), 4));
+  tensor("zero", onnx::TensorProto::INT8, {}, std::string(1, '\0'));
+  tensor("steps", onnx::TensorProto::FLOAT, {2, 1},
+         std::string(reinterpret_cast<const char*>(steps), 8));
+  tensor("b", onnx::TensorProto::FLOAT, {2}, std::string(reinterpret_cast<const char*>(bias), 8));
+  auto node = [&](const std::string& type, std::vector<std::string> ins, const std::string& out) {
+    auto* n = g->add_node();
+    n->set_op_type(type);
+    n->set_name(out + "_node");
+    for (auto& i : ins) n->add_input(i);
+    n->add_output(out);
+    return n;
+  };
+  node("DequantizeLinear", {"codes", "one", "zero"}, "codes_f");
+  node(combine, {"codes_f", "steps"}, "w");
+  auto* gemm = node("Gemm", {"x", "w", "b"}, "y");
+  auto* a = gemm->add_attribute();
+  a->set_name("transB");
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(1);
+  std::string bytes;
+  m.SerializeToString(&bytes);
+  return bytes;
+}
+
+TEST(ImportIntegerWeights, DequantizedCodesTimesStepsFoldIntoTheFloat32Products) {
+  const model::Graph g =
+      model::import_onnx_bytes(int_weight_model(onnx::TensorProto::INT8), "w.onnx");
+  ASSERT_EQ(g.nodes.size(), 1u);
+  EXPECT_EQ(g.nodes[0].op, model::Op::Gemm);
+  EXPECT_EQ(g.nodes[0].weight.shape, (std::vector<int64_t>{2, 2}));
+  // Row o is scaled by steps[o] (shape [2][1] broadcasts along the input axis).
+  EXPECT_EQ(g.nodes[0].weight.data,
+            (std::vector<float>{-3.0f * 0.1f, 1.0f * 0.1f, 7.0f * 0.3f, -8.0f * 0.3f}));
+}
+
+TEST(ImportIntegerWeights, RejectsOtherConstantArithmeticAndCodesOfAnotherType) {
+  struct Case {
+    const char* what;
+    std::string bytes;
+    const char* problem;
+  };
+  for (const Case& c :
+       {Case{"Add of constants", int_weight_model(onnx::TensorProto::INT8, "Add"),
+             "only a Mul of them is folded"},
+        Case{"uint8 codes, int8 zero point", int_weight_model(onnx::TensorProto::UINT8),
+             "of the zero point's type"}}) {
+    try {
+      model::import_onnx_bytes(c.bytes, "w.onnx");
+      ADD_FAILURE() << c.what << ": did not throw";
+    } catch (const InputError& e) {
+      EXPECT_THAT(e.what(), StartsWith("w.onnx: ")) << c.what;
       EXPECT_THAT(e.what(), HasSubstr(c.problem)) << c.what;
     }
   }

@@ -1,8 +1,9 @@
 // The integer executor's fast Conv/Gemm path (quant/int_gemm_fast.h) on every zoo model: the codes
 // of every tensor and the logits are byte-identical to the reference kernels'
-// (kernels::conv_gemm_blocks) for each granularity and weight bit widths 2..8, and independent of
-// the thread count. Bundles are quantized here with the minmax search on a few calibration images
-// (the codes' values do not matter, only that both paths agree on them).
+// (kernels::conv_gemm_blocks) for each granularity and weight bit widths 2..8, with each int16
+// kernel the CPU runs and with none, and independent of the thread count. Bundles are quantized
+// here with the minmax search on a few calibration images (the codes' values do not matter, only
+// that both paths agree on them).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -59,22 +60,39 @@ TEST_P(IntFastZoo, FastPathCodesAndLogitsMatchReferenceEveryGranularityAndBitWid
                                std::to_string(a_bits) + " seed " + std::to_string(o.seed);
       SCOPED_TRACE(what);
       const QuantizedModel m = quantize(g, o, train);
-      const IntExecutor fast(m, 2, IntGemm::Fast), ref(m, 2, IntGemm::Reference);
-      const auto got = fast.run_codes(in.data(), n), want = ref.run_codes(in.data(), n);
-      ASSERT_EQ(got.size(), want.size());
-      for (std::size_t v = 0; v < got.size(); ++v)
-        EXPECT_TRUE(got[v] == want[v]) << "codes of value " << g.values[v].name << " differ";
-      // Logits through run(): chunked over 2 threads, and over 1 thread, and by the reference.
-      std::vector<float> l2(static_cast<std::size_t>(n * classes)), l1(l2.size()), lr(l2.size());
-      fast.run(in.data(), n, l2.data());
-      IntExecutor(m, 1, IntGemm::Fast).run(in.data(), n, l1.data());
+      const IntExecutor ref(m, 2, IntGemm::Reference);
+      const auto want = ref.run_codes(in.data(), n);
+      std::vector<float> lr(static_cast<std::size_t>(n * classes));
       ref.run(in.data(), n, lr.data());
-      EXPECT_EQ(std::memcmp(l2.data(), lr.data(), l2.size() * sizeof(float)), 0)
-          << "fast and reference logits differ";
-      EXPECT_EQ(std::memcmp(l2.data(), l1.data(), l2.size() * sizeof(float)), 0)
-          << "logits depend on the thread count";
-      std::printf("%s: %lld of %zu layers folded\n", what.c_str(),
-                  static_cast<long long>(fast.folded_layers()), m.layers.size());
+      // Each int16 kernel this CPU runs, and none (the folded double GEMM alone).
+      for (const char* kernel : {"avx512-vnni", "avx2", "none"}) {
+        if (!kernels::select_int16_kernel(kernel)) continue;
+        SCOPED_TRACE(std::string("int16 kernel ") + kernel);
+        const IntExecutor fast(m, 2, IntGemm::Fast);
+        const auto got = fast.run_codes(in.data(), n);
+        ASSERT_EQ(got.size(), want.size());
+        for (std::size_t v = 0; v < got.size(); ++v)
+          EXPECT_TRUE(got[v] == want[v]) << "codes of value " << g.values[v].name << " differ";
+        // Logits through run(): chunked over 2 threads, and over 1 thread, and by the reference.
+        std::vector<float> l2(lr.size()), l1(lr.size());
+        fast.run(in.data(), n, l2.data());
+        IntExecutor(m, 1, IntGemm::Fast).run(in.data(), n, l1.data());
+        EXPECT_EQ(std::memcmp(l2.data(), lr.data(), l2.size() * sizeof(float)), 0)
+            << "fast and reference logits differ";
+        EXPECT_EQ(std::memcmp(l2.data(), l1.data(), l2.size() * sizeof(float)), 0)
+            << "logits depend on the thread count";
+        const int64_t int16 = fast.path_calls(kernels::GemmPath::Int16);
+        // 8-bit activations and these layers keep every int16 bound: the route is taken.
+        if (std::string(kernel) != "none") EXPECT_GT(int16, 0);
+        std::printf(
+            "%s, int16 kernel %s: %lld of %zu layers folded; calls int16 %lld, folded "
+            "%lld, blocks %lld\n",
+            what.c_str(), kernel, static_cast<long long>(fast.folded_layers()), m.layers.size(),
+            static_cast<long long>(int16),
+            static_cast<long long>(fast.path_calls(kernels::GemmPath::Folded)),
+            static_cast<long long>(fast.path_calls(kernels::GemmPath::Blocks)));
+      }
+      kernels::select_int16_kernel("auto");
     }
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "tilescale/core/enum_names.h"
+#include "tilescale/quant/adc.h"
 
 namespace tilescale::map {
 
@@ -71,6 +72,7 @@ struct ArchConfig {
   int cols_per_adc = 0;          // bit lines sharing one ADC (converted one after another)
   int input_bits_per_cycle = 0;  // activation bits applied per pass (bit-serial inputs)
   int macros = 0;                // crossbars working in parallel
+  quant::AdcRange adc_range = quant::AdcRange::Clip;  // "adc_range": ADC LSB rule (quant/adc.h)
 
   // Validates a parsed JSON object; unknown keys are errors (they are usually typos). Throws
   // InputError "<source>: field '<f>': <problem> (allowed: ...)".
@@ -85,6 +87,9 @@ struct ArchConfig {
   // Throws InputError "<source>: kind '<kind>': <what> needs a '<wanted>' config" unless this
   // config is of kind `wanted`; commands call it before any other work.
   void require_kind(ArchKind wanted, const std::string& what) const;
+
+  // CIM: the numerics description the golden executor takes (quant/adc.h); refuses other kinds.
+  quant::AdcNumerics cim_numerics() const;
 
   nlohmann::json to_json() const;
   // CIM: bit lines one weight of w_bits occupies, ceil(w_bits / cell_bits).

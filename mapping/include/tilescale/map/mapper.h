@@ -5,12 +5,14 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "tilescale/core/enum_names.h"
 #include "tilescale/map/arch_config.h"
 #include "tilescale/map/area_model.h"
+#include "tilescale/map/synth_top.h"
 #include "tilescale/map/tiling.h"
 #include "tilescale/map/workload.h"
 
@@ -77,7 +79,10 @@ struct NetworkMap {
   int wide_acc_bits = 48;  // wide accumulator width the bundle needs (48 or 64), bits
   AreaBreakdown area;
   std::string area_sources;  // synthesis table and estimate table used
-  double utilization = 0;    // cycle-weighted mean of the layers' utilization, fraction
+  // ts_top synthesized for this arch (rtl/ts_top_area.json), shown beside the composed `area`;
+  // set by the caller (find_synthesized_top), not by map_network.
+  std::optional<SynthesizedTop> synthesized_top;
+  double utilization = 0;  // cycle-weighted mean of the layers' utilization, fraction
 };
 
 // Checks that a bundle can run on the architecture: weight and activation bits within the
@@ -89,6 +94,9 @@ void check_bundle_fits(const quant::QuantizedModel& model, const ArchConfig& arc
 // Bits the wide accumulator needs for a bundle: the largest |sum of scaled block partial sums +
 // bias| over every layer and output channel (int_arith.h), plus a sign bit.
 int wide_accumulator_bits(const quant::QuantizedModel& model);
+
+// Maps one layer (tiles, cycles, scale registers; no area). Throws as map_network.
+LayerMap map_layer(const LayerWorkload& layer, const ArchConfig& arch, const MapOptions& options);
 
 // Maps every layer. Throws InputError for an alignment refusal (Align::Strict) or a fold that
 // needs more scale registers than the arch provides.

@@ -72,6 +72,12 @@ struct Node {
   float fq_step = 1.0f;        // FakeQuant: grid step
   float fq_lo = 0.0f;          // FakeQuant: smallest code
   float fq_hi = 0.0f;          // FakeQuant: largest code
+  // Optional integer form of `weight`, read only by the ONNX writer (executors read `weight`):
+  // weight[i] == float(weight_codes[i]) * step[i], one float32 product, with `weight_step`
+  // broadcast over the weight's shape: [Cout][Cin/groups][1][1] when constant over the window,
+  // else the weight's shape. Empty: the weight is written as float.
+  std::vector<int8_t> weight_codes;  // same layout as weight
+  Tensor weight_step;
 };
 
 struct Graph {

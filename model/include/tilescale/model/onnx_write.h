@@ -23,13 +23,15 @@ struct OnnxWriteOptions {
 };
 
 // The serialized ModelProto of `graph`, batch axis symbolic ("N"). Ops map one to one (Conv and
-// Gemm with their weights and biases as initializers, Gemm with transB=1; Relu, Clip,
+// Gemm with their weights and biases as initializers, Gemm with transB=1; a weight with an integer
+// form (Node::weight_codes) becomes DequantizeLinear(int8 codes, 1, 0) -> Mul(weight_step), checked
+// to reproduce `weight` bit for bit; Relu, Clip,
 // Add/Sub/Mul/Div, MaxPool/AveragePool, GlobalAveragePool, Reshape, Concat, Pad); a FakeQuant
 // becomes QuantizeLinear + DequantizeLinear with a float scalar scale and a uint8 (unsigned grid)
 // or int8 (signed grid) zero point of 0, and a grid narrower than 8 bits gets a Clip at [lo * step,
 // hi * step] after the DequantizeLinear, so it saturates at its own codes. Every other value keeps
 // its name, made unique. Throws InputError naming `source` for a graph it cannot express (a grid
-// wider than 8 bits, a non-positive step).
+// wider than 8 bits, a non-positive step, an integer weight form that does not give the weight).
 std::string graph_onnx_bytes(const Graph& graph, const OnnxWriteOptions& options,
                              const std::string& source);
 

@@ -5,9 +5,15 @@
 // same codes as int_kernels.h's conv_gemm_blocks, which runs elsewhere).
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <vector>
 
+#include "tilescale/quant/adc.h"
+#include "tilescale/quant/int_cim.h"
 #include "tilescale/quant/int_gemm_fast.h"
 #include "tilescale/quant/int_kernels.h"
 #include "tilescale/quant/quantized_model.h"
@@ -21,15 +27,20 @@ kernels::GemmLayer gemm_layer_of(const QuantizedModel& model, const LayerQuant& 
 // How Conv/Gemm layers compute their block sums. Both give the same codes (int_gemm_fast.h proves
 // it); Reference exists so tests and benchmarks can compare the two.
 enum class IntGemm {
-  Fast,       // kernels::conv_gemm: the folded double GEMM where its bound holds, else Reference
-  Reference,  // kernels::conv_gemm_blocks only
+  Fast,       // kernels::conv_gemm (the int16 route, else the folded double GEMM, where their
+              // bounds hold, else conv_gemm_blocks) and kernels::add_fast
+  Reference,  // kernels::conv_gemm_blocks and kernels::add only
 };
 
 class IntExecutor {
  public:
   // Throws InputError naming the graph's file if one sample per thread would not fit the memory
   // budget (core/memory_budget.h); runs fewer than 8 samples per chunk if 8 would not.
-  explicit IntExecutor(const QuantizedModel& model, int threads = 0, IntGemm gemm = IntGemm::Fast);
+  // With `adc`, every Conv/Gemm layer runs on a CIM macro of those numerics (adc.h, int_cim.h):
+  // each crossbar row tile's partial sum passes the bit-serial inputs, bit slices and ADCs, and
+  // `gemm` is not used. Throws InputError naming the layer if a layer cannot take them.
+  explicit IntExecutor(const QuantizedModel& model, int threads = 0, IntGemm gemm = IntGemm::Fast,
+                       std::optional<AdcNumerics> adc = std::nullopt);
 
   // Real-valued network output for n NCHW float32 samples: [n][output size]. For a final Gemm this
   // is acc * 2^-F * s_y (no requantization), else the output codes times their step.
@@ -45,6 +56,9 @@ class IntExecutor {
   int64_t chunk() const { return chunk_; }  // samples per chunk in run()
   // Layers whose folded weights exist (fold bound S < 2^53); each still checks its inputs per call.
   int64_t folded_layers() const;
+  // How many Conv/Gemm calls (one per layer and chunk) each route of kernels::conv_gemm took so far
+  // (IntGemm::Reference: all Blocks).
+  int64_t path_calls(kernels::GemmPath path) const;
 
  private:
   struct Workspace;
@@ -58,7 +72,12 @@ class IntExecutor {
   double
       bytes_per_sample_;  // int64 codes of every value + the im2col of the largest Conv (doubles)
   std::vector<int> layer_of_op_;             // per plan op: index into model.layers, or -1
-  std::vector<kernels::FoldedGemm> folded_;  // per layer; empty with IntGemm::Reference
+  std::vector<kernels::FoldedGemm> folded_;  // per layer; empty with IntGemm::Reference or an ADC
+  bool fast_ = true;                         // IntGemm::Fast: also the vectorised Add
+  // Calls per GemmPath (Int16, Folded, Blocks); shared so the executor stays copyable.
+  std::shared_ptr<std::array<std::atomic<int64_t>, 3>> path_calls_ =
+      std::make_shared<std::array<std::atomic<int64_t>, 3>>();
+  std::vector<kernels::CimGemm> cim_;        // per layer with an ADC, else empty
 };
 
 }  // namespace tilescale::quant

@@ -75,11 +75,19 @@ struct GemmLayer {
 
 // Buffers of conv_gemm_blocks, grown on demand; one per thread.
 struct GemmScratch {
-  std::vector<double> col;   // im2col of the n samples, [groups][k][n * positions]
-  std::vector<double> wq;    // one group's weights of one reduction group (folded GEMM: B panel)
-  std::vector<double> xb;    // the matching rows of col (folded GEMM: the input as doubles)
-  std::vector<double> part;  // block partial sums of one group
-  std::vector<int64_t> acc;  // [Cout][n * positions] wide accumulators
+  std::vector<double> col;     // im2col of the n samples, [groups][k][n * positions]
+  std::vector<double> wq;      // one group's weights of one reduction group (folded GEMM: B panel)
+  std::vector<double> xb;      // the matching rows of col (folded GEMM: the input as doubles)
+  std::vector<double> part;    // block partial sums of one group
+  std::vector<int64_t> acc;    // [Cout][n * positions] wide accumulators
+  std::vector<int16_t> x16;    // int16 route: the input codes as int16
+  std::vector<int16_t> col16;  // int16 route: im2col of a slice of samples
+  std::vector<int16_t> panel16;        // int16 route: one column panel, reduction pairs interleaved
+  std::vector<int16_t> pad16;          // int16 route: one sample's zero-padded input planes
+  std::vector<const int16_t*> rows16;  // int16 route: the patch-matrix row of each pair slot
+  std::vector<int64_t> rows;           // CIM: one sample's hardware-order patch rows [positions][k]
+  std::vector<uint64_t> masks;         // CIM: one pixel's input bit planes [a_bits][mask words]
+  std::vector<int16_t> xsafe;          // CIM: one pixel's inputs on the safe steps [k]
 };
 
 // y = the layer on x, x [n][Cin][h][w] (Gemm: [n][K]), y [n][Cout][ho][wo] (Gemm: [n][Cout]).

@@ -14,11 +14,14 @@ inline constexpr const char* kExportInput = "input";  // [batch][C][H][W] float3
 inline constexpr const char* kExportOutput = "logits";  // [batch][classes] float32
 
 // The ONNX model of make_fake_quant_graph(model), serialized (a ModelProto):
-//   Conv/Gemm carry the realised dequantized weights (realized_weight: integer codes times the
-//   hardware's fixed-point block multipliers, channel permutations applied), Gemm with transB=1;
-//   every FakeQuant becomes QuantizeLinear + DequantizeLinear with a float scalar scale and a
-//   uint8 (unsigned grid) or int8 (signed grid) zero point of 0; a grid narrower than 8 bits gets a
-//   Clip at [lo * step, hi * step] after the DequantizeLinear, so it saturates at its own codes.
+//   Conv/Gemm weights are int8 codes -> DequantizeLinear(1, 0) -> Mul by the realised block steps
+//   (realized_weight_step: the hardware's fixed-point block multipliers, channel permutations
+//   applied), which computes realized_weight() bit for bit and which ONNX Runtime's QDQ
+//   transformers leave alone (a float weight initializer they would re-quantize); Gemm with
+//   transB=1; every FakeQuant becomes QuantizeLinear + DequantizeLinear with a float scalar scale
+//   and a uint8 (unsigned grid) or int8 (signed grid) zero point of 0; a grid narrower than 8 bits
+//   gets a Clip at [lo * step, hi * step] after the DequantizeLinear, so it saturates at its own
+//   codes.
 // The other ops map one to one (Relu, Clip, Add/Sub/Mul/Div, MaxPool/AveragePool,
 // GlobalAveragePool, Reshape, Concat, Pad). ONNX rounds half to even where tilescale rounds half
 // up: the two agree except where x / step falls on (or within float rounding of) a tie. Throws

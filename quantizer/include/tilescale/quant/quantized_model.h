@@ -25,6 +25,12 @@ inline constexpr auto kSearchMethodNames =
 enum class SearchMetric { L2, Cosine };
 inline constexpr auto kSearchMetricNames = make_enum_names<SearchMetric>(
     "search metric", {{SearchMetric::L2, "l2"}, {SearchMetric::Cosine, "cosine"}});
+// Bias correction (LayerQuant::bias_correction), on by default: measured to help at W2-W4 on
+// MobileNet and at W2-W3 on resnet8 (docs/search.md).
+enum class BiasCorrection { On, Off };
+inline constexpr auto kBiasCorrectionNames = make_enum_names<BiasCorrection>(
+    "bias correction", {{BiasCorrection::On, "on"}, {BiasCorrection::Off, "off"}});
+
 enum class CalibInput { Float, Quantized };
 inline constexpr auto kCalibInputNames = make_enum_names<CalibInput>(
     "calibration input", {{CalibInput::Float, "float"}, {CalibInput::Quantized, "quantized"}});
@@ -61,15 +67,18 @@ struct QuantOptions {
   SearchMethod search = SearchMethod::Output;
   SearchMetric metric = SearchMetric::L2;
   CalibInput calib_input = CalibInput::Float;
-  int grid_points = 100;           // step candidates per block
-  double grid_lo = 0.5;            // smallest candidate / start step
-  double grid_hi = 1.2;            // largest candidate / start step
-  int rounds = 2;                  // alternating weight / activation rounds
-  int64_t calib_images = 32;       // calibration images from the train split
+  int grid_points = 100;      // step candidates per block
+  double grid_lo = 0.0;       // smallest candidate / start step; 0 = by bit width (grid_lo_for)
+  double grid_hi = 1.2;       // largest candidate / start step
+  int rounds = 2;             // alternating weight / activation rounds
+  int64_t calib_images = 32;  // calibration images from the train split
   int64_t calib_positions = 2048;  // output positions per layer sampled for the search objective
   uint64_t seed = 0;               // calibration sampling and reorder
   ReorderMethod reorder = ReorderMethod::None;  // channel reordering
-  int threads = 0;                              // 0 = all cores
+  // Fold the expected output shift of each layer's weight quantization, measured on the
+  // calibration inputs, into its bias (LayerQuant::bias_correction).
+  BiasCorrection bias_correction = BiasCorrection::On;
+  int threads = 0;  // 0 = all cores
 
   // One range check: throws InputError describing the value and the allowed range ("9 is outside
   // 2..8") without saying where the value came from; the caller adds that with with_source (the
@@ -80,6 +89,27 @@ struct QuantOptions {
   // The granularity of layer `name`: its layer_granularity entry, else `granularity`. A vsq entry
   // takes granularity.vsq_bits.
   Granularity granularity_of(const std::string& name) const;
+};
+
+// Smallest weight-step candidate, as a factor of the block's min-max step, for a layer of w_bits
+// bits: options.grid_lo when set, else kAutoGridLo by bit width. The weight-MSE and output-error
+// optima of coarse blocks lie far below min-max at 2-3 bits (docs/search.md has the measured
+// positions), so a fixed [0.5, 1.2] grid clipped them at its lower edge.
+double weight_grid_lo(const QuantOptions& options, int w_bits);
+// Smallest activation-step candidate: options.grid_lo when set, else 0.5.
+double activation_grid_lo(const QuantOptions& options);
+
+// How the weight-step search used its grid (reported by quantize, not stored in the bundle): per
+// searched block, the chosen candidate's factor of the min-max step, and whether it sat on the
+// grid's lower or upper edge (a sign that the grid is too narrow there). Layer-, channel- and
+// block-granular searches only (mx and vsq have their own candidate sets).
+struct GridUse {
+  int w_bits = 0;                   // the layers' weight bits this entry counts
+  double lo = 0.0, hi = 0.0;        // the grid (factors of the min-max step)
+  int64_t blocks = 0;               // blocks searched
+  int64_t at_lo = 0, at_hi = 0;     // chosen factor on the lower / upper edge
+  std::vector<double> factors;      // chosen factor per block, ascending
+  double quantile(double q) const;  // of factors (0 when empty)
 };
 
 // The grid of one quantized activation tensor.
@@ -102,7 +132,10 @@ struct LayerQuant {
   // Hardware form, filled by finalize_multipliers(): M = s_x * s_w / s_y per block as m * 2^-r.
   std::vector<FixedMultiplier> multiplier;  // [num_blocks]
   int frac_bits = 0;                        // F = max r: fractional bits of the accumulator
-  std::vector<int64_t> bias_q;              // [Cout] round_half_up(bias / s_y * 2^F)
+  std::vector<int64_t> bias_q;              // [Cout] round_half_up(layer_bias / s_y * 2^F)
+  // [Cout] added to the float bias before bias_q (bias correction: minus the mean of
+  // (W_q - W) x over the calibration inputs); empty = none.
+  std::vector<float> bias_correction;
 };
 
 // How quantize() decided a reorder (docs/reorder.md): the spaces the error-driven choice moved and
@@ -127,6 +160,8 @@ struct QuantizedModel {
   std::vector<ActQuant> acts;      // per value id (meaningful where plan.scale_source[v] == v)
   std::vector<LayerQuant> layers;  // one per plan.layer_ops entry, same order
   std::vector<std::vector<int64_t>> permutations;  // per value id: channel order, empty = identity
+  std::vector<GridUse>
+      grid_use;  // per weight bit width searched (wmse/output), ascending; report only
 
   const ActQuant& act_of(int value) const { return acts[plan.scale_source[value]]; }
   // Codes a plan op writes: its output grid intersected with the Relu/Clip fused into it
@@ -136,6 +171,10 @@ struct QuantizedModel {
   // chosen so that every block multiplier is <= 1 (logits are then acc * 2^-F * step).
   float output_step(const LayerQuant& layer) const;
 };
+
+// The float bias of output channel o as the quantized layer uses it: the graph's bias plus the
+// layer's bias correction, rounded to float32.
+float layer_bias(const QuantizedModel& model, const LayerQuant& layer, std::size_t o);
 
 // Storage cost of a quantized model's Conv/Gemm weights.
 struct QuantSummary {
@@ -153,8 +192,12 @@ QuantSummary summarize(const QuantizedModel& model);
 // -kMaxShift..kMaxShift (int_arith.h).
 void finalize_multipliers(QuantizedModel& model);
 
-// Dequantized weight of a layer as the hardware realises it: q * (m * 2^-r) * s_y / s_x, so the
-// float fake-quant path carries the same multiplier rounding as the integer path.
+// Per weight (ONNX layout), the step the hardware realises for its block: (m * 2^-r) * s_y / s_x
+// computed in double and rounded once to float32 (the block scale s_w with float activations).
+std::vector<float> realized_weight_step(const QuantizedModel& model, const LayerQuant& layer);
+// Dequantized weight of a layer as the hardware realises it: float(q) * realized_weight_step, one
+// float32 product per weight, so the float fake-quant path carries the same multiplier rounding as
+// the integer path and the exported ONNX (DequantizeLinear then Mul) computes the same bits.
 std::vector<float> realized_weight(const QuantizedModel& model, const LayerQuant& layer);
 
 }  // namespace tilescale::quant

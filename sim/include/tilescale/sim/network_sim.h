@@ -38,11 +38,14 @@ struct LayerTotals {
   int64_t scale_loads = 0;        // per image, scale-register writes
   int64_t macs = 0;               // per image
   int64_t mismatches = 0;         // over all images
-  double utilization = 0;         // macs / (PEs * cycles), fraction
+  double utilization = 0;         // macs / (PEs * cycles), fraction (CIM: cells for PEs)
+  int64_t adc_conversions = 0;    // CIM: ADC conversions of used columns, all images
+  int64_t xbar_reads = 0;         // CIM: crossbar read handshakes, all images
 };
 
 struct NetworkRun {
   std::string arch;                  // architecture name
+  bool cim = false;                  // ran on the CIM macro (simulate_network_cim)
   int64_t images = 0;                // images simulated
   std::vector<LayerTotals> layers;   // Conv/Gemm layers in execution order
   int64_t total_cycles = 0;          // all images, cycles
@@ -68,6 +71,11 @@ void check_image_count(const Dataset& data, int64_t images);
 // alignment refuses.
 NetworkRun simulate_network(const quant::QuantizedModel& model, const map::ArchConfig& arch,
                             const Dataset& data, int64_t images, const SimOptions& options);
+
+// The same on the SystemC CIM macro (cim.h), every layer checked against the golden executor with
+// the arch's ADCs in the loop (quant/adc.h), cycles compared with the mapper's CIM formula.
+NetworkRun simulate_network_cim(const quant::QuantizedModel& model, const map::ArchConfig& arch,
+                                const Dataset& data, int64_t images, const SimOptions& options);
 
 // `tilescale simulate`'s report (sim_report.cpp): the JSON object of `--json` (bundle: the bundle
 // directory as given) and the human table (data: the data set as described to the user).

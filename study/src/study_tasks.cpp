@@ -1,0 +1,314 @@
+#include "study_tasks.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "tilescale/core/atomic_file.h"
+#include "tilescale/core/error.h"
+#include "tilescale/core/provenance.h"
+#include "tilescale/core/version.h"
+#include "tilescale/map/mapper.h"
+#include "tilescale/map/workload.h"
+#include "tilescale/model/evaluate.h"
+#include "tilescale/model/float_executor.h"
+#include "tilescale/model/onnx_import.h"
+#include "tilescale/quant/bundle.h"
+#include "tilescale/quant/fake_quant.h"
+#include "tilescale/quant/int_executor.h"
+#include "tilescale/quant/options_json.h"
+#include "tilescale/quant/quantize.h"
+#include "tilescale/sim/network_sim.h"
+
+namespace tilescale::study::detail {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr int64_t kEvalBatch = 256;  // test images per executor call
+
+double seconds_since(Clock::time_point t0) {
+  // Kept to the millisecond: finer digits are noise and only make the files longer.
+  return std::round(std::chrono::duration<double>(Clock::now() - t0).count() * 1000.0) / 1000.0;
+}
+
+int64_t count_correct(const Dataset& test, const model::Graph& graph, const model::BatchRun& run) {
+  model::Top1Options options;
+  options.batch = kEvalBatch;
+  return model::count_top1(test, graph.output_value().size(), run, options);
+}
+
+double fraction(int64_t correct, int64_t n) {
+  return n ? static_cast<double>(correct) / static_cast<double>(n) : 0.0;
+}
+
+// The columns that depend only on the study, with every measured column null.
+ojson base_row(const Study& s, const StudyPoint& p) {
+  const StudyModel& m = s.models[p.model];
+  ojson r;
+  for (const std::string& c : study_columns(true)) r[c] = nullptr;
+  r["point_id"] = p.id;
+  r["model"] = m.name;
+  r["dataset"] = m.dataset;
+  r["kind"] = p.quant < 0 ? "float" : "quant";
+  if (p.arch >= 0) {
+    const StudyArch& a = s.archs[p.arch];
+    r["arch"] = a.name;
+    r["arch_kind"] = map::kArchKindNames.name(a.config.kind);
+    r["arch_sha256"] = a.sha256;
+  }
+  r["executor"] = p.quant < 0 ? "float" : quant::kEvalModeNames.name(s.eval.executor);
+  if (p.quant >= 0) {
+    const StudyQuant& q = s.quants[p.quant];
+    const quant::QuantOptions& o = q.options;
+    r["quant_key"] = q.key;
+    r["w_bits"] = o.w_bits;
+    r["a_bits"] = o.a_bits;
+    r["first_last"] = o.first_last_bits;
+    r["granularity"] = o.granularity.str();
+    r["reorder"] = quant::kReorderMethodNames.name(o.reorder);
+    r["search"] = quant::kSearchMethodNames.name(o.search);
+    r["seed"] = o.seed;
+    r["scale_bits"] = o.scale_bits;
+  } else {
+    r["w_bits"] = r["a_bits"] = r["first_last"] = 32;
+    r["granularity"] = "float";
+    r["reorder"] = r["search"] = "none";
+    r["scales"] = 0;
+    r["bits_per_weight"] = 32.0;
+  }
+  r["tool_version"] = kToolVersion;
+  r["git_commit"] = git_commit();
+  r["model_sha256"] = m.sha256;
+  r["schema_version"] = kStudySchemaVersion;
+  r["quant_options"] =
+      p.quant >= 0 ? quant::quant_options_json(s.quants[p.quant].options) : ojson(nullptr);
+  return r;
+}
+
+ojson run_quant(WorkerContext& ctx, const StudyQuant& q) {
+  const Study& s = ctx.study();
+  const StudyModel& m = s.models[q.model];
+  const std::string bundle = ctx.bundle_dir(q);
+  const std::string top1_file = ctx.top1_file(q);
+  if (fs::exists(top1_file) && fs::exists(bundle + "/manifest.json")) return {};  // cached
+  quant::QuantOptions o = q.options;
+  o.threads = ctx.threads();
+  const auto t0 = Clock::now();
+  quant::QuantizedModel model;
+  double quantize_seconds = 0;
+  if (fs::exists(bundle + "/manifest.json")) {
+    model = quant::read_bundle(bundle);
+  } else {
+    model = quant::quantize(ctx.graph(q.model), o, ctx.dataset(m.dataset, "train"));
+    model.model_sha256 = m.sha256;
+    quant::write_bundle(model, ctx.onnx_bytes(q.model), bundle);
+    quantize_seconds = seconds_since(t0);
+  }
+  const auto t1 = Clock::now();
+  const Dataset& test = ctx.dataset(m.dataset, "test");
+  int64_t correct = 0;
+  if (s.eval.executor == quant::EvalMode::Int) {
+    const quant::IntExecutor exec(model, o.threads);
+    correct = count_correct(test, model.graph,
+                            [&](const float* x, int64_t n, float* out) { exec.run(x, n, out); });
+  } else {
+    const model::Graph fq = quant::make_fake_quant_graph(model);
+    const model::FloatExecutor exec(fq, model::FloatExecutorOptions{o.threads});
+    correct = count_correct(test, fq,
+                            [&](const float* x, int64_t n, float* out) { exec.run(x, n, out); });
+  }
+  const quant::QuantSummary sum = quant::summarize(model);
+  ojson r;
+  r["top1"] = fraction(correct, test.count);
+  r["correct"] = correct;
+  r["images"] = test.count;
+  r["scales"] = sum.scales;
+  r["layers"] = static_cast<int64_t>(model.layers.size());
+  r["bits_per_weight"] = sum.bits_per_weight();
+  r["quantize_seconds"] = quantize_seconds;
+  r["eval_seconds"] = seconds_since(t1);
+  write_file_atomic(top1_file, r.dump(2) + "\n");
+  return r;
+}
+
+void fill_map(WorkerContext& ctx, const quant::QuantizedModel& model, const StudyArch& a,
+              ojson& row) {
+  const auto t0 = Clock::now();
+  map::check_bundle_fits(model, a.config);
+  const map::NetworkMap net =
+      map::map_network(map::workloads_from_model(model), a.config, ctx.study().eval.map_options,
+                       ctx.area(), map::wide_accumulator_bits(model));
+  row["cycles"] = net.cycles;
+  row["macs"] = net.macs;
+  row["utilization"] = net.utilization;
+  row["scale_registers"] = net.scale_registers;
+  row["area_um2"] = net.area.total();
+  row["scale_area_um2"] = net.area.scale_units + net.area.scale_registers;
+  row["map_seconds"] = seconds_since(t0);
+}
+
+void fill_sim(WorkerContext& ctx, const quant::QuantizedModel& model, const StudyArch& a,
+              const Dataset& test, ojson& row) {
+  // The SystemC model exists for systolic arrays only; CIM points keep the columns empty.
+  if (a.config.kind != map::ArchKind::Systolic) return;
+  const int64_t images = std::min<int64_t>(ctx.study().eval.simulate, test.count);
+  sim::SimOptions options;
+  options.align = ctx.study().eval.map_options.align;
+  const auto t0 = Clock::now();
+  std::lock_guard<std::mutex> lock(ctx.sim_mutex());
+  const sim::NetworkRun run = sim::simulate_network(model, a.config, test, images, options);
+  row["sim_images"] = run.images;
+  row["sim_top1"] = fraction(run.correct, run.images);
+  row["sim_cycles"] = run.cycles_per_image();
+  row["sim_mismatches"] = run.mismatches;
+  row["sim_seconds"] = seconds_since(t0);
+  if (run.mismatches)
+    throw std::runtime_error("simulate: " + std::to_string(run.mismatches) +
+                             " output elements differ from the golden executor (" +
+                             run.first_mismatch + ")");
+}
+
+ojson run_point(WorkerContext& ctx, const StudyPoint& p) {
+  const Study& s = ctx.study();
+  const StudyModel& m = s.models[p.model];
+  ojson row = base_row(s, p);
+  std::string stage = "evaluate";
+  try {
+    const Dataset& test = ctx.dataset(m.dataset, "test");
+    row["images"] = test.count;
+    if (p.quant < 0) {
+      const auto t0 = Clock::now();
+      const model::FloatExecutor exec(ctx.graph(p.model),
+                                      model::FloatExecutorOptions{ctx.threads()});
+      const int64_t correct =
+          count_correct(test, ctx.graph(p.model),
+                        [&](const float* x, int64_t n, float* out) { exec.run(x, n, out); });
+      row["top1"] = fraction(correct, test.count);
+      row["eval_seconds"] = seconds_since(t0);
+      return row;
+    }
+    const StudyQuant& q = s.quants[p.quant];
+    const ojson top1 = ojson::parse(read_file(ctx.top1_file(q)));
+    for (const char* k : {"top1", "images", "scales", "layers", "bits_per_weight",
+                          "quantize_seconds", "eval_seconds"})
+      row[k] = top1.contains(k) ? top1[k] : ojson();  // older cache files lack "layers"
+    row["bundle_sha256"] = bundle_sha256(ctx.bundle_dir(q));
+    if (p.arch < 0 || (!s.eval.map && s.eval.simulate == 0)) return row;
+    const quant::QuantizedModel model = quant::read_bundle(ctx.bundle_dir(q));
+    const StudyArch& a = s.archs[p.arch];
+    if (s.eval.map) {
+      stage = "map";
+      fill_map(ctx, model, a, row);
+    }
+    if (s.eval.simulate > 0) {
+      stage = "simulate";
+      fill_sim(ctx, model, a, test, row);
+    }
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    row["error"] = what.rfind(stage + ":", 0) == 0 ? what : stage + ": " + what;
+  }
+  return row;
+}
+
+}  // namespace
+
+WorkerContext::WorkerContext(const Study& study, std::string cache_dir, int threads)
+    : study_(study), cache_dir_(std::move(cache_dir)), threads_(threads) {}
+
+std::string WorkerContext::bundle_dir(const StudyQuant& q) const {
+  return cache_dir_ + "/" + q.key;
+}
+
+std::string WorkerContext::top1_file(const StudyQuant& q) const {
+  return cache_dir_ + "/" + q.key + "." + quant::kEvalModeNames.name(study_.eval.executor) + "." +
+         std::to_string(study_.eval.images) + ".json";
+}
+
+const std::string& WorkerContext::onnx_bytes(int model) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = bytes_.find(model);
+  if (it == bytes_.end()) it = bytes_.emplace(model, read_file(study_.models[model].path)).first;
+  return it->second;
+}
+
+const model::Graph& WorkerContext::graph(int model) {
+  const std::string& bytes = onnx_bytes(model);
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = graphs_.find(model);
+  if (it == graphs_.end())
+    it = graphs_.emplace(model, model::import_onnx_bytes(bytes, study_.models[model].path)).first;
+  return it->second;
+}
+
+const Dataset& WorkerContext::dataset(const std::string& name, const std::string& split) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const std::string key = name + "/" + split;
+  auto it = data_.find(key);
+  if (it == data_.end()) {
+    Dataset d =
+        load_named(name, split, study_.data_dir.empty() ? default_data_dir() : study_.data_dir);
+    if (split == "test" && study_.eval.images > 0 && study_.eval.images < d.count)
+      d.truncate(study_.eval.images);
+    it = data_.emplace(key, std::move(d)).first;
+  }
+  return it->second;
+}
+
+const map::AreaTable& WorkerContext::area() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!area_) area_ = std::make_unique<map::AreaTable>(map::AreaTable::load_default());
+  return *area_;
+}
+
+ojson run_task(WorkerContext& ctx, const Task& task) {
+  ojson result = task.to_json();
+  if (!task.quant) {
+    result["row"] = run_point(ctx, ctx.study().points[task.index]);
+    return result;
+  }
+  try {
+    run_quant(ctx, ctx.study().quants[task.index]);
+    result["error"] = "";
+  } catch (const std::exception& e) {
+    result["error"] = std::string("quantize: ") + e.what();
+  }
+  return result;
+}
+
+ojson failed_row(const Study& study, const StudyPoint& point, const std::string& error) {
+  ojson row = base_row(study, point);
+  row["error"] = error;
+  return row;
+}
+
+std::string describe_row(const ojson& r) {
+  auto text = [&](const char* k) {
+    return r[k].is_string() ? r[k].get<std::string>() : r[k].dump();
+  };
+  std::string s = "p" + text("point_id") + " " + text("model") + " ";
+  if (text("kind") == "float") {
+    s += "float";
+  } else {
+    s += "W" + text("w_bits") + "A" + text("a_bits") + " " + text("granularity") + " " +
+         text("reorder") + " seed " + text("seed");
+  }
+  if (!r["arch"].is_null()) s += " | " + text("arch");
+  char buf[160];
+  if (!r["top1"].is_null()) {
+    std::snprintf(buf, sizeof buf, " | top1 %.2f%%", 100.0 * r["top1"].get<double>());
+    s += buf;
+  }
+  if (!r["cycles"].is_null()) s += " cycles " + text("cycles");
+  if (!r["scale_area_um2"].is_null()) {
+    std::snprintf(buf, sizeof buf, " scale area %.0f um^2", r["scale_area_um2"].get<double>());
+    s += buf;
+  }
+  if (!r["sim_cycles"].is_null()) s += " sim cycles " + text("sim_cycles");
+  if (!r["error"].is_null()) s += " | error: " + text("error");
+  return s;
+}
+
+}  // namespace tilescale::study::detail

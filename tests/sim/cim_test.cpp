@@ -1,0 +1,223 @@
+// The SystemC CIM macro (sim/cim.h): seeded random layers bit-exact against quant/adc.h's rule
+// (cim_tile_sum_reference, independent of both the model and the fast golden kernel) with
+// clipping, lossless and full-scale ADCs, one and several crossbar rounds, ADC sharing from 1 to
+// all columns; its measured cycles equal the mapper's CIM prediction; every layer of resnet8 (and
+// the other zoo models) for one image bit-exact on cim128_2b against the ADC-aware golden executor.
+// A separate binary from sim_tests: SystemC elaborates one model per process.
+#include "tilescale/sim/cim.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <random>
+
+#include "tilescale/map/mapper.h"
+#include "tilescale/model/onnx_import.h"
+#include "tilescale/quant/quantize.h"
+#include "tilescale/sim/network_sim.h"
+
+namespace tilescale::sim {
+namespace {
+
+const std::string kSource = TILESCALE_SOURCE_DIR;
+
+uint32_t seed_or(uint32_t fixed) {
+  const char* env = std::getenv("TILESCALE_TEST_SEED");
+  return env ? static_cast<uint32_t>(std::strtoul(env, nullptr, 10)) : fixed;
+}
+
+map::ArchConfig cim_arch(int rows, int cols, int cell_bits, int adc_bits, int cols_per_adc,
+                         int input_bits, int macros, quant::AdcRange range) {
+  map::ArchConfig a = map::ArchConfig::parse_file(kSource + "/configs/cim128_2b.json");
+  a.xbar_rows = rows;
+  a.xbar_cols = cols;
+  a.cell_bits = cell_bits;
+  a.adc_bits = adc_bits;
+  a.cols_per_adc = cols_per_adc;
+  a.input_bits_per_cycle = input_bits;
+  a.macros = macros;
+  a.adc_range = range;
+  a.scale_regs_per_tile = 1 << 16;
+  return a;
+}
+
+// A random grouped GEMM in hardware order with blocks of bo output x bi reduction indices.
+GemmJob random_job(std::mt19937& gen, int64_t groups, int64_t m, int64_t n, int64_t k, int64_t bo,
+                   int64_t bi, int w_bits, int a_bits, bool a_signed, bool keep_acc) {
+  auto uni = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(gen);
+  };
+  GemmJob job;
+  map::LayerWorkload& L = job.layer;
+  L.name = "random";
+  L.groups = groups;
+  L.m = m;
+  L.n = n;
+  L.k = k;
+  L.cin_g = k;
+  L.w_bits = w_bits;
+  L.a_bits = a_bits;
+  L.act_signed = a_signed;
+  L.out_groups = (groups * n + bo - 1) / bo;
+  L.red_groups = (k + bi - 1) / bi;
+  for (int64_t o = 0; o < groups * n; ++o) L.out_group.push_back(o / bo);
+  for (int64_t i = 0; i < k; ++i) L.red_group.push_back(i / bi);
+  const quant::IntRange ar = a_signed ? quant::signed_range(a_bits) : quant::unsigned_range(a_bits);
+  const quant::IntRange wr = quant::signed_range(w_bits);
+  for (int64_t i = 0; i < groups * m * k; ++i)
+    job.act.push_back(uni(0, 3) == 0 ? 0 : static_cast<int32_t>(uni(ar.lo, ar.hi)));
+  for (int64_t i = 0; i < groups * k * n; ++i)
+    job.weight.push_back(static_cast<int32_t>(uni(wr.lo, wr.hi)));
+  int F = 0;
+  for (int64_t b = 0; b < L.out_groups * L.red_groups; ++b) {
+    quant::FixedMultiplier f;
+    f.m = uni(1 << 15, (1 << 16) - 1);
+    f.r = static_cast<int>(uni(22, 25));
+    F = std::max(F, f.r);
+    job.multiplier.push_back(f);
+  }
+  job.frac_bits = F;
+  for (int64_t o = 0; o < groups * n; ++o) job.bias_q.push_back(uni(-(1 << 20), 1 << 20));
+  job.keep_acc = keep_acc;
+  job.clamp = quant::signed_range(8);
+  return job;
+}
+
+// quant/adc.h's rule, tile by tile with cim_tile_sum_reference: [groups * n][m] codes.
+std::vector<int64_t> expected_codes(const GemmJob& job, const quant::AdcNumerics& adc) {
+  const map::LayerWorkload& L = job.layer;
+  const auto tiles = quant::crossbar_row_tiles(L.red_group, adc.xbar_rows);
+  std::vector<int64_t> out(static_cast<std::size_t>(L.groups * L.n * L.m));
+  std::vector<int64_t> x, w;
+  for (int64_t g = 0; g < L.groups; ++g)
+    for (int64_t o = 0; o < L.n; ++o)
+      for (int64_t p = 0; p < L.m; ++p) {
+        int64_t acc = job.bias_q[static_cast<std::size_t>(g * L.n + o)];
+        for (const quant::RowTile& t : tiles) {
+          x.clear();
+          w.clear();
+          for (int64_t r = t.k0; r < t.k0 + t.length; ++r) {
+            x.push_back(job.act[static_cast<std::size_t>((g * L.m + p) * L.k + r)]);
+            w.push_back(job.weight[static_cast<std::size_t>((g * L.k + r) * L.n + o)]);
+          }
+          const int64_t blk =
+              L.out_group[static_cast<std::size_t>(g * L.n + o)] * L.red_groups + t.red_group;
+          const quant::FixedMultiplier& f = job.multiplier[static_cast<std::size_t>(blk)];
+          acc += quant::cim_tile_sum_reference(x.data(), w.data(), t.length, L.a_bits, L.act_signed,
+                                               L.w_bits, adc) *
+                 f.m * (int64_t{1} << (job.frac_bits - f.r));
+        }
+        out[static_cast<std::size_t>((g * L.n + o) * L.m + p)] =
+            job.keep_acc
+                ? acc
+                : quant::saturate(quant::round_shift_half_up(acc, job.frac_bits), job.clamp);
+      }
+  return out;
+}
+
+int64_t predicted_cycles(const GemmJob& job, const map::ArchConfig& arch) {
+  map::MapOptions o;
+  o.align = map::Align::Pad;
+  return map::map_layer(job.layer, arch, o).cycles;
+}
+
+struct RandomCase {
+  int64_t groups, m, n, k, bo, bi;
+  int w_bits, a_bits;
+  bool a_signed, keep_acc;
+  int rows, cols, cell_bits, adc_bits, cols_per_adc, input_bits, macros;
+  quant::AdcRange range;
+};
+
+TEST(CimSim, RandomLayersBitExactWithTheAdcRuleAndCyclesAsPredicted) {
+  using quant::AdcRange;
+  const RandomCase cases[] = {
+      // one round, clipping 3-bit ADCs shared by 4 columns
+      {1, 5, 6, 40, 3, 40, 4, 8, false, false, 16, 32, 2, 3, 4, 1, 4, AdcRange::Clip},
+      // several rounds (2 macros), blocks along the reduction, signed inputs
+      {1, 4, 20, 50, 4, 10, 4, 6, true, false, 16, 16, 2, 4, 2, 1, 2, AdcRange::Clip},
+      // groups, 3-bit cells (slices straddle ADC groups), 2 input bits per step, full-scale rule
+      {3, 3, 5, 20, 5, 20, 5, 8, false, true, 8, 12, 3, 5, 3, 2, 4, AdcRange::Rows},
+      // one ADC for all columns; one ADC per column; lossless 10-bit ADCs
+      {1, 3, 4, 30, 2, 30, 8, 8, true, false, 32, 16, 1, 4, 16, 1, 8, AdcRange::Clip},
+      {1, 3, 4, 30, 1, 15, 3, 4, false, false, 32, 8, 2, 3, 1, 3, 1, AdcRange::Clip},
+      {2, 4, 7, 70, 7, 70, 4, 8, false, true, 64, 32, 2, 10, 8, 1, 3, AdcRange::Clip},
+  };
+  const uint32_t seed = seed_or(1234);
+  std::mt19937 gen(seed);
+  int idx = 0;
+  for (const RandomCase& c : cases) {
+    SCOPED_TRACE("case " + std::to_string(idx++) + ", seed " + std::to_string(seed) +
+                 " (rerun with TILESCALE_TEST_SEED=" + std::to_string(seed) + ")");
+    const map::ArchConfig arch = cim_arch(c.rows, c.cols, c.cell_bits, c.adc_bits, c.cols_per_adc,
+                                          c.input_bits, c.macros, c.range);
+    GemmJob job = random_job(gen, c.groups, c.m, c.n, c.k, c.bo, c.bi, c.w_bits, c.a_bits,
+                             c.a_signed, c.keep_acc);
+    job.expected = expected_codes(job, arch.cim_numerics());
+    const CimLayerRun r = CimSim::instance().run(job, arch, SimOptions{});
+    EXPECT_EQ(r.run.mismatches, 0) << r.run.first_mismatch.str();
+    EXPECT_EQ(r.run.output, job.expected);
+    EXPECT_EQ(r.run.cycles, predicted_cycles(job, arch));
+    EXPECT_GT(r.conversions, 0);
+  }
+}
+
+TEST(CimSim, AdcSharingCostsColsPerAdcCyclesPerInputStep) {
+  // The same layer with 1, 2, 4 and 8 columns per ADC: one round, so N * cols_per_adc + 6 cycles.
+  std::mt19937 gen(seed_or(77));
+  GemmJob job = random_job(gen, 1, 6, 4, 24, 4, 24, 4, 8, false, false);
+  const int64_t reads = 6 * 8;  // pixels x input steps
+  for (const int cpa : {1, 2, 4, 8}) {
+    const map::ArchConfig arch = cim_arch(32, 16, 2, 6, cpa, 1, 2, quant::AdcRange::Clip);
+    job.expected = expected_codes(job, arch.cim_numerics());
+    const CimLayerRun r = CimSim::instance().run(job, arch, SimOptions{});
+    EXPECT_EQ(r.run.mismatches, 0);
+    EXPECT_EQ(r.reads, reads);
+    EXPECT_EQ(r.run.cycles, reads * cpa + 6) << "cols_per_adc " << cpa;
+  }
+}
+
+const quant::QuantizedModel& zoo_bundle(const std::string& model, const std::string& ds,
+                                        const std::string& granularity) {
+  static std::map<std::string, quant::QuantizedModel> cache;
+  const std::string key = model + granularity;
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  quant::QuantOptions o;
+  o.granularity = quant::Granularity::parse(granularity);
+  o.w_bits = 4;
+  o.a_bits = 8;
+  o.first_last_bits = 8;
+  o.search = quant::SearchMethod::Minmax;
+  o.calib_images = 8;
+  o.seed = 1;
+  const Dataset train = load_named(ds, "train", default_data_dir());
+  return cache
+      .emplace(key, quant::quantize(model::import_onnx(kSource + "/models/" + model + ".onnx"), o,
+                                    train))
+      .first->second;
+}
+
+// Every layer of the zoo for one image on cim128_2b (6-bit ADCs: clipping on most layers) bit-exact
+// with the ADC-aware golden executor, each layer's cycles equal to the mapper's prediction.
+TEST(CimSim, ZooEveryLayerOfOneImageBitExactOnCim128) {
+  const map::ArchConfig arch = map::ArchConfig::parse_file(kSource + "/configs/cim128_2b.json");
+  for (const auto& [model, ds, g] : {std::tuple<std::string, std::string, std::string>{
+                                         "resnet8_fmnist", "fmnist", "block:16x16"},
+                                     {"lenet5_mnist", "mnist", "channel"},
+                                     {"mobilenet_fmnist", "fmnist", "block:16x16"}}) {
+    SCOPED_TRACE(model + " " + g);
+    SimOptions opt;
+    opt.align = map::Align::Pad;
+    const Dataset test = load_named(ds, "test", default_data_dir());
+    const NetworkRun run = simulate_network_cim(zoo_bundle(model, ds, g), arch, test, 1, opt);
+    EXPECT_EQ(run.mismatches, 0) << run.first_mismatch;
+    for (const LayerTotals& l : run.layers) {
+      EXPECT_EQ(l.cycles, l.native_cycles) << l.name;
+      EXPECT_GT(l.adc_conversions, 0) << l.name;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tilescale::sim

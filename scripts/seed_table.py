@@ -49,7 +49,7 @@ def main():
             cells.append("%.2f ± %.2f (%d)" % (mean, std, len(v)))
         ok = "-"
         bound = "-"
-        if "none" in stats:
+        if "none" in stats and len(stats) > 1:
             mean, std, _ = stats["none"]
             lo = mean - max(2 * std, 0.1)
             bound = "%.2f" % lo

@@ -124,9 +124,9 @@ int64_t agreement(const model::Graph& g, const quant::QuantizedModel& m, const D
 }
 
 // LeNet-5 W2A8 block:16x16 (first/last 8 bit), output search, seed 0: k-means reorders two spaces
-// and the network-level check keeps them (2039 vs 2036 of 2048 check images agree with float
-// when written); on the 2,000 test images the kept model agrees with float as often as the
-// unreordered one to within 0.1 point.
+// and the network-level check decides (with main's bit-width search grid it refuses them: 2044 vs
+// 2045 of 2048 check images agree with float); on the 2,000 test images the returned model agrees
+// with float as often as the unreordered one to within 0.1 point.
 TEST(ReorderError, NetworkLevelCheckOnLenetBlock16x16) {
   const std::string path = std::string(TILESCALE_SOURCE_DIR) + "/models/lenet5_mnist.onnx";
   const model::Graph g = model::import_onnx(path);
@@ -149,10 +149,10 @@ TEST(ReorderError, NetworkLevelCheckOnLenetBlock16x16) {
   EXPECT_GT(c.spaces_reordered, 0);
   EXPECT_EQ(c.kept, c.agree_reordered > c.agree_identity ||
                         (c.agree_reordered == c.agree_identity && c.kl_reordered < c.kl_identity));
-  ASSERT_TRUE(c.kept);
+  // Whichever model the check returned: reordered exactly when kept.
   bool permuted = false;
   for (const auto& p : km.permutations) permuted |= !p.empty();
-  EXPECT_TRUE(permuted);
+  EXPECT_EQ(permuted, c.kept);
   const int64_t n = test.count;
   const int64_t a_none = agreement(g, none, test, n), a_km = agreement(g, km, test, n);
   std::printf("test images agreeing with float: none %lld, kmeans %lld of %lld\n",

@@ -7,12 +7,15 @@
 
 #include "commands.h"
 #include "data_options.h"
+#include "granularity_budget.h"
 #include "parse_options.h"
 #include "quant_flags.h"
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
 #include "tilescale/core/provenance.h"
 #include "tilescale/core/sha256.h"
+#include "tilescale/map/arch_config.h"
+#include "tilescale/map/area_model.h"
 #include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/bundle.h"
 #include "tilescale/quant/onnx_export.h"
@@ -30,9 +33,14 @@ struct QuantizeArgs {
   std::string model_path;   // --model: ONNX file
   std::string out_dir;      // --out: bundle directory
   std::string export_onnx;  // --export-onnx: fake-quant ONNX file, or empty
-  std::string granularity = o.granularity.str();                          // --granularity
-  std::string search = quant::kSearchMethodNames.name(o.search);          // --search
-  std::string metric = quant::kSearchMetricNames.name(o.metric);          // --metric
+  std::string granularity = o.granularity.str();  // --granularity
+  std::string per_layer_file;     // --granularity-per-layer: layer name -> granularity JSON
+  bool auto_granularity = false;  // --auto-granularity: per layer under --budget on --arch
+  std::string arch_path;          // --arch: architecture config for --auto-granularity
+  std::string budget;             // --budget: scale-regs=R | scale-area-um2=X
+  std::vector<quant::LayerGranularityChoice> choices;             // what --auto-granularity chose
+  std::string search = quant::kSearchMethodNames.name(o.search);  // --search
+  std::string metric = quant::kSearchMetricNames.name(o.metric);  // --metric
   std::string calib_input = quant::kCalibInputNames.name(o.calib_input);  // --calib-input
   std::string reorder = quant::kReorderMethodNames.name(o.reorder);       // --reorder
   std::string bias_correction =
@@ -55,6 +63,10 @@ po::options_description describe_options(QuantizeArgs& a) {
       ("out", po::value(&a.out_dir), "bundle directory to write (atomically)")
       ("export-onnx", po::value(&a.export_onnx), "also write the fake-quant model as standard ONNX (opset 13: QDQ activations, int8 weight codes) to this file")
       ("granularity", po::value(&a.granularity)->default_value(a.granularity), "layer | channel | block:BOxBI | mx:N | vsq:N")
+      ("granularity-per-layer", po::value(&a.per_layer_file), "JSON file: layer name -> granularity, for the layers that differ from --granularity")
+      ("auto-granularity", po::bool_switch(&a.auto_granularity), "choose each layer's granularity: the least layer output error on the calibration images among candidates whose cost on --arch fits --budget")
+      ("arch", po::value(&a.arch_path), "architecture config (configs/*.json) for --auto-granularity")
+      ("budget", po::value(&a.budget), "for --auto-granularity: scale-regs=R (scale registers per fold, what map reports as total.scale_registers) | scale-area-um2=X (scale units + scale registers)")
       ("wbits", po::value(&o.w_bits)->default_value(o.w_bits), "weight bits, 2..8")
       ("abits", po::value(&o.a_bits)->default_value(o.a_bits), "activation bits, 4..8, or 32 for float")
       ("first-last", po::value(&o.first_last_bits)->default_value(0), "bits of the first and last layer (0 = as the rest)")
@@ -92,6 +104,23 @@ void parse_values(QuantizeArgs& a) {
   check_quant_flags(o);
 }
 
+// --auto-granularity: every layer's granularity from the budget, into a.o.layer_granularity.
+void choose_granularity(QuantizeArgs& a, const model::Graph& graph, const Dataset& calib) {
+  if (!a.per_layer_file.empty())
+    fail_input("--auto-granularity", "give either --auto-granularity or --granularity-per-layer");
+  if (a.arch_path.empty()) fail_input("--arch", "required with --auto-granularity");
+  if (a.budget.empty()) fail_input("--budget", "required with --auto-granularity");
+  const Budget budget = parse_budget(a.budget);
+  const map::ArchConfig arch = map::ArchConfig::parse_file(a.arch_path);
+  const map::AreaTable area = map::AreaTable::load_default();
+  const auto candidates = quant::default_granularity_candidates();
+  const auto cost = granularity_costs(graph, a.o, candidates, arch, area, budget);
+  a.choices = with_source("--budget " + a.budget, [&] {
+    return quant::choose_layer_granularity(graph, a.o, calib, candidates, cost);
+  });
+  for (const auto& c : a.choices) a.o.layer_granularity[c.layer] = candidates[c.chosen];
+}
+
 void print_report(const QuantizeArgs& a, const quant::QuantizedModel& model, double seconds) {
   const quant::QuantOptions& o = a.o;
   const quant::QuantSummary s = quant::summarize(model);
@@ -102,9 +131,44 @@ void print_report(const QuantizeArgs& a, const quant::QuantizedModel& model, dou
     if (!a.export_onnx.empty()) j["onnx"] = a.export_onnx;
     j["model"] = a.model_path;
     j["granularity"] = o.granularity.str();
+    if (!o.layer_granularity.empty()) {
+      nlohmann::ordered_json per = nlohmann::ordered_json::object();
+      for (const quant::LayerQuant& l : model.layers) per[l.name] = l.granularity.str();
+      j["layer_granularity"] = std::move(per);
+    }
+    if (!a.choices.empty()) {
+      const auto candidates = quant::default_granularity_candidates();
+      nlohmann::ordered_json list = nlohmann::ordered_json::array();
+      for (const auto& c : a.choices) {
+        nlohmann::ordered_json e;
+        e["layer"] = c.layer;
+        e["granularity"] = candidates[c.chosen].str();
+        e["error"] = c.error[c.chosen];
+        e["scale_registers"] = c.cost[c.chosen].scale_registers;
+        e["scale_area_um2"] = c.cost[c.chosen].scale_area_um2;
+        e["cycles"] = c.cost[c.chosen].cycles;
+        list.push_back(std::move(e));
+      }
+      j["auto_granularity"] = std::move(list);
+    }
     j["w_bits"] = o.w_bits;
     j["a_bits"] = o.a_bits;
     j["reorder"] = reorder;
+    if (o.reorder != quant::ReorderMethod::None) {
+      const quant::ReorderCheck& c = model.reorder_check;
+      nlohmann::ordered_json r;
+      r["spaces_reordered"] = c.spaces_reordered;
+      r["checked"] = c.checked;
+      if (c.checked) {
+        r["images"] = c.images;
+        r["agree_reordered"] = c.agree_reordered;
+        r["agree_identity"] = c.agree_identity;
+        r["kl_reordered"] = c.kl_reordered;
+        r["kl_identity"] = c.kl_identity;
+      }
+      r["kept"] = c.checked ? c.kept : false;
+      j["reorder_check"] = std::move(r);
+    }
     j["layers"] = model.layers.size();
     j["weights"] = s.weights;
     j["scales"] = s.scales;
@@ -137,6 +201,30 @@ void print_report(const QuantizeArgs& a, const quant::QuantizedModel& model, dou
               model.layers.size(), static_cast<long long>(s.weights));
   std::printf("format     W%dA%d %s, reorder %s, search %s\n", o.w_bits, o.a_bits,
               o.granularity.str().c_str(), reorder, quant::kSearchMethodNames.name(o.search));
+  for (std::size_t i = 0; i < model.layers.size(); ++i) {
+    const quant::LayerQuant& l = model.layers[i];
+    if (!o.layer_granularity.count(l.name)) continue;
+    std::printf("layer      %s: %s", l.name.c_str(), l.granularity.str().c_str());
+    if (i < a.choices.size()) {
+      const auto& c = a.choices[i];
+      std::printf(" (layer error %.4g, %lld scale registers, %lld cycles)", c.error[c.chosen],
+                  static_cast<long long>(c.cost[c.chosen].scale_registers),
+                  static_cast<long long>(c.cost[c.chosen].cycles));
+    }
+    std::printf("\n");
+  }
+  if (o.reorder != quant::ReorderMethod::None) {
+    const quant::ReorderCheck& c = model.reorder_check;
+    if (!c.checked)
+      std::printf("reorder    no space's error drops with another order: identity kept\n");
+    else
+      std::printf(
+          "reorder    %d spaces reordered; top-1 agreement with float on %lld check images %lld "
+          "reordered vs %lld identity (KL %.4f vs %.4f): %s\n",
+          c.spaces_reordered, static_cast<long long>(c.images),
+          static_cast<long long>(c.agree_reordered), static_cast<long long>(c.agree_identity),
+          c.kl_reordered, c.kl_identity, c.kept ? "reordered kept" : "identity kept");
+  }
   std::printf("scales     %lld (%.3f bits per weight incl. scales)\n",
               static_cast<long long>(s.scales), s.bits_per_weight());
   for (const quant::GridUse& g : model.grid_use)
@@ -164,6 +252,11 @@ int run_quantize(const std::vector<std::string>& args) {
   const model::Graph graph = model::import_onnx_bytes(onnx_bytes, a.model_path);
   const Dataset calib = a.data.load();
   with_source("--granularity", [&] { quant::check_granularity_fits(graph, a.o.granularity); });
+  if (!a.per_layer_file.empty()) {
+    a.o.layer_granularity = quant::read_layer_granularity(a.per_layer_file);
+    quant::check_layer_granularity(graph, a.o.layer_granularity, a.per_layer_file);
+  }
+  if (a.auto_granularity) choose_granularity(a, graph, calib);
   quant::QuantizedModel model = quant::quantize(graph, a.o, calib);
   model.model_sha256 = sha256_hex(onnx_bytes);
   quant::write_bundle(model, onnx_bytes, a.out_dir);

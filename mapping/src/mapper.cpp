@@ -342,7 +342,10 @@ NetworkMap map_network(const std::vector<LayerWorkload>& layers, const ArchConfi
   NetworkMap net;
   net.arch = arch.name;
   net.cycle_model = options.cycle_model;
+  // One name when every layer shares a granularity, else "per-layer" (each LayerMap has its own).
   net.granularity = layers.empty() ? "" : layers.front().granularity;
+  for (const LayerWorkload& l : layers)
+    if (l.granularity != net.granularity) net.granularity = "per-layer";
   net.wide_acc_bits = wide_acc_bits;
   if (wide_acc_bits > 64)
     fail_input(arch.source, "the bundle needs a " + std::to_string(wide_acc_bits) +

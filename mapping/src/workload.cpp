@@ -102,7 +102,7 @@ std::vector<LayerWorkload> workloads_from_model(const quant::QuantizedModel& mod
     w.red_group = lq.grid.red_group;
     w.out_groups = lq.grid.out_groups;
     w.red_groups = lq.grid.red_groups;
-    w.granularity = model.options.granularity.str();
+    w.granularity = lq.granularity.str();
     out.push_back(std::move(w));
   }
   return out;

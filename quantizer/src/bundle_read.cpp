@@ -300,8 +300,8 @@ struct LayerEntry {
   std::array<uint64_t, kNumBlobs> offset{};  // where the layer starts in each blob, bytes
 };
 
-std::vector<LayerEntry> read_layers(const Manifest& mf, const json& root, QuantizedModel& m,
-                                    std::array<uint64_t, kNumBlobs>& totals) {
+std::vector<LayerEntry> read_layers(const Manifest& mf, const json& root, int64_t version,
+                                    QuantizedModel& m, std::array<uint64_t, kNumBlobs>& totals) {
   const json& list = mf.array(root, "", "layers");
   if (list.size() != m.plan.layer_ops.size())
     mf.fail("layers", std::to_string(list.size()) + " entries, model.onnx has " +
@@ -310,6 +310,7 @@ std::vector<LayerEntry> read_layers(const Manifest& mf, const json& root, Quanti
   totals.fill(0);
   m.layers.clear();
   const std::string gran = m.options.granularity.str();
+  m.options.layer_granularity.clear();
   for (std::size_t l = 0; l < list.size(); ++l) {
     const json& j = list[l];
     const std::string w = "layers[" + std::to_string(l) + "]";
@@ -329,9 +330,19 @@ std::vector<LayerEntry> read_layers(const Manifest& mf, const json& root, Quanti
     if (mf.integer(j, w, "groups", 1, std::numeric_limits<int64_t>::max()) != node.window.groups)
       mf.fail(wn + ".groups", "does not match model.onnx");
     layer.w_bits = static_cast<int>(mf.integer(j, w, "w_bits", 2, 8));
-    if (mf.string(j, w, "granularity") != gran)
-      mf.fail(wn + ".granularity", "differs from options.granularity '" + gran + "'");
-    layer.grid = make_block_grid(node, m.options.granularity);
+    // Version 1 has one granularity for all layers; version 2 lets each layer have its own.
+    const std::string layer_gran = mf.string(j, w, "granularity");
+    if (version == 1 && layer_gran != gran)
+      mf.fail(wn + ".granularity", "differs from options.granularity '" + gran +
+                                       "' (format_version 1 has no per-layer granularity)");
+    try {
+      layer.granularity = Granularity::parse(layer_gran);
+    } catch (const InputError& e) {
+      mf.fail(wn + ".granularity", e.what());
+    }
+    if (layer_gran != gran) m.options.layer_granularity[node.name] = layer.granularity;
+    layer.granularity = m.options.granularity_of(node.name);
+    layer.grid = make_block_grid(node, layer.granularity);
     if (mf.integer(j, w, "out_groups", 0, std::numeric_limits<int64_t>::max()) !=
             layer.grid.out_groups ||
         mf.integer(j, w, "red_groups", 0, std::numeric_limits<int64_t>::max()) !=
@@ -389,15 +400,17 @@ json parse_manifest(const DirReader& dir, const Manifest& mf) {
   return root;
 }
 
-void check_format(const Manifest& mf, const json& root) {
+// The manifest's format version: 1 (one granularity for every layer) or 2 (per-layer granularity).
+int64_t check_format(const Manifest& mf, const json& root) {
   const std::string format = mf.string(root, "", "format");
   if (format != kBundleFormat)
     mf.fail("format", "'" + format + "', expected '" + kBundleFormat + "'");
   const int64_t version =
       mf.integer(root, "", "format_version", 0, std::numeric_limits<int64_t>::max());
-  if (version != kBundleFormatVersion)
+  if (version < 1 || version > kBundleFormatVersion)
     mf.fail("format_version", std::to_string(version) + " is not supported (this tilescale reads " +
-                                  std::to_string(kBundleFormatVersion) + ")");
+                                  "1.." + std::to_string(kBundleFormatVersion) + ")");
+  return version;
 }
 
 // model.onnx, checked against the manifest's size and hash, imported into m.graph.
@@ -542,7 +555,7 @@ QuantizedModel read(const std::string& dir_name) {
   const json root = parse_manifest(dir, mf);
   QuantizedModel m;
   try {
-    check_format(mf, root);
+    const int64_t version = check_format(mf, root);
     m.options = parse_options(mf, root);
     read_model(dir, mf, root, m);
     std::map<std::string, int> value_id;
@@ -553,7 +566,7 @@ QuantizedModel read(const std::string& dir_name) {
     check_plan(mf, root, m);
     read_activations(mf, root, value_id, m);
     std::array<uint64_t, kNumBlobs> totals{};
-    const std::vector<LayerEntry> entries = read_layers(mf, root, m, totals);
+    const std::vector<LayerEntry> entries = read_layers(mf, root, version, m, totals);
     const Blobs blobs = read_blobs(dir, mf, root, totals);
     const StoredHardwareForm stored = decode_layers(dir, blobs, entries, m);
     check_hardware_form(dir, mf, entries, stored, m);

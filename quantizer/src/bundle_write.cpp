@@ -117,7 +117,7 @@ ojson layer_json(const QuantizedModel& m, std::size_t l, BundleFiles& files) {
   j["weight_shape"] = node.weight.shape;
   j["groups"] = node.window.groups;
   j["w_bits"] = layer.w_bits;
-  j["granularity"] = m.options.granularity.str();
+  j["granularity"] = layer.granularity.str();
   j["out_groups"] = grid.out_groups;
   j["red_groups"] = grid.red_groups;
   j["num_blocks"] = grid.num_blocks();

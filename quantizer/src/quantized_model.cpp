@@ -97,6 +97,14 @@ void QuantOptions::check(QuantCheck c) const {
   }
 }
 
+Granularity QuantOptions::granularity_of(const std::string& name) const {
+  const auto it = layer_granularity.find(name);
+  if (it == layer_granularity.end()) return granularity;
+  Granularity g = it->second;
+  g.vsq_bits = granularity.vsq_bits;
+  return g;
+}
+
 void QuantOptions::validate() const {
   for (QuantCheck c : kQuantChecks) with_source(field_name(c), [&] { check(c); });
 }
@@ -190,8 +198,8 @@ void finalize_multipliers(QuantizedModel& model) {
 
 QuantSummary summarize(const QuantizedModel& model) {
   QuantSummary s;
-  const Granularity& g = model.options.granularity;
   for (const LayerQuant& layer : model.layers) {
+    const Granularity& g = layer.granularity;
     const int64_t n = static_cast<int64_t>(layer.q_weight.size());
     const int64_t blocks = layer.grid.num_blocks();
     s.weights += n;

@@ -14,17 +14,6 @@ namespace {
 constexpr double kFloorLog2 = -24.0;
 constexpr int kMaxLloydIterations = 100;
 
-// log2 of each range relative to the side's max, so sides of very different magnitude weigh alike
-// and a block's error, which scales with its largest range, is compared in ratios.
-std::vector<double> log_relative(const std::vector<float>& range) {
-  const double max = *std::max_element(range.begin(), range.end());
-  std::vector<double> f(range.size(), 0.0);
-  if (max <= 0.0) return f;  // an all-zero side says nothing about the order
-  for (std::size_t c = 0; c < range.size(); ++c)
-    f[c] = std::max(std::log2(static_cast<double>(range[c]) / max), kFloorLog2);
-  return f;
-}
-
 // Mean of F over the sides of one kind; empty if the kind has no side.
 std::vector<double> mean_feature(const std::vector<SideRanges>& sides, bool out, int64_t channels) {
   std::vector<double> sum;
@@ -131,6 +120,17 @@ std::vector<int> lloyd(const std::vector<std::array<double, 2>>& pts,
 
 }  // namespace
 
+// log2 of each range relative to the side's max, so sides of very different magnitude weigh alike
+// and a block's error, which scales with its largest range, is compared in ratios.
+std::vector<double> log_relative(const std::vector<float>& range) {
+  const double max = *std::max_element(range.begin(), range.end());
+  std::vector<double> f(range.size(), 0.0);
+  if (max <= 0.0) return f;  // an all-zero side says nothing about the order
+  for (std::size_t c = 0; c < range.size(); ++c)
+    f[c] = std::max(std::log2(static_cast<double>(range[c]) / max), kFloorLog2);
+  return f;
+}
+
 ChannelFeatures channel_features(const std::vector<SideRanges>& sides, int64_t channels,
                                  int64_t block_out, int64_t block_in) {
   const std::vector<double> f_out = mean_feature(sides, true, channels);
@@ -188,6 +188,94 @@ std::vector<int64_t> kmeans_order(const ChannelFeatures& features, uint64_t stre
     if (ja != jb)
       return cluster_key[ja] != cluster_key[jb] ? cluster_key[ja] < cluster_key[jb] : ja < jb;
     if (features.key[a] != features.key[b]) return features.key[a] < features.key[b];
+    return a < b;
+  });
+  return order;
+}
+
+std::vector<int64_t> balanced_kmeans_order(const std::vector<std::vector<double>>& point,
+                                           const std::vector<double>& key, int64_t unit,
+                                           uint64_t stream_seed) {
+  const int64_t n = static_cast<int64_t>(point.size());
+  if (unit <= 0 || n == 0) return sort_order(key);
+  const int64_t k = (n + unit - 1) / unit;
+  auto dist = [](const std::vector<double>& a, const std::vector<double>& b) {
+    double d = 0.0;
+    for (std::size_t i = 0; i < a.size(); ++i) d += (a[i] - b[i]) * (a[i] - b[i]);
+    return d;
+  };
+  // k-means++ seeding, as kmeanspp_init but in any dimension.
+  std::mt19937_64 rng(stream_seed);
+  std::vector<std::vector<double>> centres{point[uniform_below(rng, static_cast<uint64_t>(n))]};
+  std::vector<double> d2(static_cast<std::size_t>(n));
+  for (int64_t c = 0; c < n; ++c) d2[c] = dist(point[c], centres[0]);
+  while (static_cast<int64_t>(centres.size()) < k) {
+    const double total = std::accumulate(d2.begin(), d2.end(), 0.0);
+    std::size_t pick = 0;
+    if (total > 0.0) {
+      const double target = uniform_unit(rng) * total;
+      double cum = 0.0;
+      for (int64_t c = 0; c < n; ++c) {
+        if (d2[c] <= 0.0) continue;
+        pick = static_cast<std::size_t>(c);
+        cum += d2[c];
+        if (cum > target) break;
+      }
+    }
+    centres.push_back(point[pick]);
+    for (int64_t c = 0; c < n; ++c) d2[c] = std::min(d2[c], dist(point[c], point[pick]));
+  }
+  std::vector<int64_t> assign(static_cast<std::size_t>(n), -1);
+  struct Pair {
+    double d;
+    int64_t c, j;
+  };
+  for (int it = 0; it < 20; ++it) {
+    std::vector<Pair> pairs;
+    pairs.reserve(static_cast<std::size_t>(n * k));
+    for (int64_t c = 0; c < n; ++c)
+      for (int64_t j = 0; j < k; ++j) pairs.push_back({dist(point[c], centres[j]), c, j});
+    std::sort(pairs.begin(), pairs.end(), [](const Pair& a, const Pair& b) {
+      if (a.d != b.d) return a.d < b.d;
+      return a.c != b.c ? a.c < b.c : a.j < b.j;
+    });
+    std::vector<int64_t> next(static_cast<std::size_t>(n), -1),
+        room(static_cast<std::size_t>(k), unit);
+    for (const Pair& p : pairs)
+      if (next[p.c] < 0 && room[p.j] > 0) {
+        next[p.c] = p.j;
+        --room[p.j];
+      }
+    if (next == assign) break;
+    assign = std::move(next);
+    std::vector<std::vector<double>> sum(centres.size(), std::vector<double>(point[0].size(), 0.0));
+    std::vector<int64_t> count(centres.size(), 0);
+    for (int64_t c = 0; c < n; ++c) {
+      for (std::size_t i = 0; i < point[c].size(); ++i) sum[assign[c]][i] += point[c][i];
+      ++count[assign[c]];
+    }
+    for (int64_t j = 0; j < k; ++j)
+      if (count[j] > 0)
+        for (std::size_t i = 0; i < sum[j].size(); ++i) centres[j][i] = sum[j][i] / count[j];
+  }
+  std::vector<double> cluster_key(static_cast<std::size_t>(k), 0.0);
+  std::vector<int64_t> count(static_cast<std::size_t>(k), 0);
+  for (int64_t c = 0; c < n; ++c) {
+    cluster_key[assign[c]] += key[c];
+    ++count[assign[c]];
+  }
+  for (int64_t j = 0; j < k; ++j)
+    if (count[j] > 0) cluster_key[j] /= count[j];
+  std::vector<int64_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    const int64_t ja = assign[a], jb = assign[b];
+    if (ja != jb) {
+      const bool fa = count[ja] == unit, fb = count[jb] == unit;
+      if (fa != fb) return fa;
+      return cluster_key[ja] != cluster_key[jb] ? cluster_key[ja] < cluster_key[jb] : ja < jb;
+    }
+    if (key[a] != key[b]) return key[a] < key[b];
     return a < b;
   });
   return order;

@@ -28,6 +28,9 @@ struct ChannelFeatures {
 ChannelFeatures channel_features(const std::vector<SideRanges>& sides, int64_t channels,
                                  int64_t block_out, int64_t block_in);
 
+// F[c] = log2(max(r[c], 2^-24 M) / M), M = max r (all 0 if M is 0): one side's log relative ranges.
+std::vector<double> log_relative(const std::vector<float>& range);
+
 // Channels by ascending key, ties by ascending index.
 std::vector<int64_t> sort_order(const std::vector<double>& key);
 
@@ -35,6 +38,17 @@ std::vector<int64_t> sort_order(const std::vector<double>& key);
 // stream_seed, Lloyd iterations until stable or 100); clusters laid out by ascending mean key, each
 // cluster's channels by ascending key. With unit == 0 this is sort_order.
 std::vector<int64_t> kmeans_order(const ChannelFeatures& features, uint64_t stream_seed);
+
+// Balanced k-means for the error-driven choice: k = ceil(n / unit) clusters of at most `unit`
+// channels each, on points of any dimension (one coordinate per block-sensitive side,
+// docs/reorder.md). k-means++ init from std::mt19937_64(stream_seed), then up to 20 rounds of
+// capacity-bounded assignment (all (channel, centre) pairs by ascending squared distance, ties by
+// channel then centre, a pair taken while its centre has room) and centre updates, until stable.
+// Layout: full clusters first, then by ascending mean key (ties by cluster index); inside a cluster
+// by key, then index. So every block of `unit` channels is one cluster.
+std::vector<int64_t> balanced_kmeans_order(const std::vector<std::vector<double>>& point,
+                                           const std::vector<double>& key, int64_t unit,
+                                           uint64_t stream_seed);
 
 // The seed of one space's random stream: splitmix64(seed ^ splitmix64(space_index)).
 uint64_t stream_seed(uint64_t seed, uint64_t space_index);

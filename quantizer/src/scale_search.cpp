@@ -168,7 +168,7 @@ double ScaleSearch::initial_step(std::size_t l, int64_t block) const {
   }
   if (peak == 0.0f) return 1.0;  // an all-zero block: any step quantizes it exactly
   const double s0 = peak / weight_qmax_edge(layer.w_bits);
-  switch (m_.options.granularity.kind) {
+  switch (layer.granularity.kind) {
     case GranularityKind::Mx:
       return std::ldexp(1.0, static_cast<int>(std::ceil(std::log2(s0))));  // no clipping
     case GranularityKind::Vsq: {
@@ -178,7 +178,7 @@ double ScaleSearch::initial_step(std::size_t l, int64_t block) const {
         if (grid.out_group[o] == og)
           for (int64_t k = 0; k < d.k; ++k)
             row_peak = std::max(row_peak, std::fabs(node.weight.data[o * d.k + k]));
-      const double levels = std::ldexp(1.0, m_.options.granularity.vsq_bits) - 1.0;
+      const double levels = std::ldexp(1.0, layer.granularity.vsq_bits) - 1.0;
       const double s_ch = row_peak / weight_qmax_edge(layer.w_bits) / levels;
       return s_ch * std::clamp(std::ceil(s0 / s_ch - 1e-9), 1.0, levels);
     }
@@ -240,12 +240,12 @@ void ScaleSearch::summarize_grid_use() {
 std::vector<double> ScaleSearch::candidates(std::size_t l, int64_t block) const {
   const double s0 = initial_step(l, block);
   std::vector<double> c;
-  switch (m_.options.granularity.kind) {
+  switch (m_.layers[l].granularity.kind) {
     case GranularityKind::Mx:
       for (int e = -3; e <= 1; ++e) c.push_back(std::ldexp(s0, e));
       break;
     case GranularityKind::Vsq: {
-      const double levels = std::ldexp(1.0, m_.options.granularity.vsq_bits) - 1.0;
+      const double levels = std::ldexp(1.0, m_.layers[l].granularity.vsq_bits) - 1.0;
       // s0 = s_ch * v0; recover s_ch from the largest-vector step of this channel's grid.
       const LayerQuant& layer = m_.layers[l];
       const BlockGrid& grid = layer.grid;
@@ -280,7 +280,7 @@ double ScaleSearch::realised_step(std::size_t l, double step) const {
   const ActQuant& in = m_.act_of(op.inputs[0]);
   const ActQuant& out = m_.act_of(op.output);
   // mx and vsq store their steps in a restricted form (E8M0, integer vector scales): kept.
-  const GranularityKind kind = m_.options.granularity.kind;
+  const GranularityKind kind = m_.layers[l].granularity.kind;
   if (bits >= kRealisedStepBits || kind == GranularityKind::Mx || kind == GranularityKind::Vsq ||
       in.is_float() || !(step > 0.0))
     return step;

@@ -450,7 +450,7 @@ TEST(BundleManifest, RecordsFormatVersionToolAndSourceWithoutPathsOrTimes) {
   const std::string text = read_bytes(tmp.file("b/manifest.json"));
   const ojson j = ojson::parse(text);
   EXPECT_EQ(j["format"], "tilescale-bundle");
-  EXPECT_EQ(j["format_version"], 1);
+  EXPECT_EQ(j["format_version"], 2);
   EXPECT_EQ(j["tool_version"], TILESCALE_VERSION);  // project(VERSION) of the build
   EXPECT_EQ(j["model"]["file"], "lenet5_mnist.onnx");
   EXPECT_EQ(j["model"]["sha256"], sha256_hex(onnx_bytes()));
@@ -664,9 +664,9 @@ const std::vector<Damage>& damages() {
        "manifest.json", "expected 'tilescale-bundle'"},
       {"WrongFormatVersion",
        [](const std::string& dir) {
-         edit_manifest(dir, [](ojson& j) { j["format_version"] = 2; });
+         edit_manifest(dir, [](ojson& j) { j["format_version"] = 3; });
        },
-       "manifest.json", "format_version: 2 is not supported"},
+       "manifest.json", "format_version: 3 is not supported"},
       {"MissingOption",
        [](const std::string& dir) {
          edit_manifest(dir, [](ojson& j) { j["options"].erase("seed"); });

@@ -9,7 +9,7 @@
 namespace tilescale::quant {
 
 inline constexpr const char* kBundleFormat = "tilescale-bundle";  // manifest "format"
-inline constexpr int kBundleFormatVersion = 1;                    // manifest "format_version"
+inline constexpr int kBundleFormatVersion = 2;                    // manifest "format_version"
 // The manifest's "tool_version" is kToolVersion (tilescale/core/version.h, from project(VERSION)).
 
 // Writes `dir` atomically (write_dir_atomic, tilescale/core/atomic_dir.h): everything goes to a

@@ -11,6 +11,7 @@
 #include "tilescale/model/graph.h"
 #include "tilescale/quant/granularity.h"
 #include "tilescale/quant/int_arith.h"
+#include "tilescale/quant/layer_granularity.h"
 #include "tilescale/quant/quant_plan.h"
 #include "tilescale/quant/reorder.h"
 
@@ -57,11 +58,12 @@ inline constexpr QuantCheck kQuantChecks[] = {QuantCheck::WBits,          QuantC
 const char* field_name(QuantCheck c);
 
 struct QuantOptions {
-  Granularity granularity;  // weight scale sharing
-  int w_bits = 4;           // weight bits, 2..8
-  int a_bits = 8;           // activation bits, 4..8, or 32 for float activations
-  int first_last_bits = 0;  // 0: none; else w and a bits of the first and last layer
-  int scale_bits = 16;      // mantissa bits of the fixed-point multipliers (1 = shift only)
+  Granularity granularity;  // weight scale sharing of every layer not in layer_granularity
+  LayerGranularity layer_granularity;  // per-layer overrides, by Conv/Gemm node name
+  int w_bits = 4;                      // weight bits, 2..8
+  int a_bits = 8;                      // activation bits, 4..8, or 32 for float activations
+  int first_last_bits = 0;             // 0: none; else w and a bits of the first and last layer
+  int scale_bits = 16;  // mantissa bits of the fixed-point multipliers (1 = shift only)
   SearchMethod search = SearchMethod::Output;
   SearchMetric metric = SearchMetric::L2;
   CalibInput calib_input = CalibInput::Float;
@@ -84,6 +86,9 @@ struct QuantOptions {
   void check(QuantCheck c) const;
   // Every check, each message prefixed with its field name ("w_bits: 9 is outside 2..8").
   void validate() const;
+  // The granularity of layer `name`: its layer_granularity entry, else `granularity`. A vsq entry
+  // takes granularity.vsq_bits.
+  Granularity granularity_of(const std::string& name) const;
 };
 
 // Smallest weight-step candidate, as a factor of the block's min-max step, for a layer of w_bits
@@ -120,6 +125,7 @@ struct LayerQuant {
   int op = -1;                     // index into QuantPlan::ops (a Gemm op)
   std::string name;                // graph node name
   int w_bits = 4;                  // weight bits of this layer
+  Granularity granularity;         // its weight scale sharing (QuantOptions::granularity_of)
   BlockGrid grid;                  // which weights share a scale
   std::vector<int8_t> q_weight;    // integer weights, ONNX layout [Cout][Cin/g][kh][kw]
   std::vector<float> block_scale;  // [num_blocks] weight step s_w of each block
@@ -132,10 +138,24 @@ struct LayerQuant {
   std::vector<float> bias_correction;
 };
 
+// How quantize() decided a reorder (docs/reorder.md): the spaces the error-driven choice moved and
+// the network-level check against the same quantization without reordering. Not stored in bundles.
+struct ReorderCheck {
+  int spaces_reordered = 0;     // spaces whose chosen order is not the identity
+  bool checked = false;         // the network-level check ran (some space was reordered)
+  int64_t images = 0;           // check images (a seeded draw from the calibration split)
+  int64_t agree_reordered = 0;  // check images whose integer-path top-1 is the float one's
+  int64_t agree_identity = 0;   // the same without reordering
+  double kl_reordered = 0.0;    // mean KL(float || integer path) on the check images, reordered
+  double kl_identity = 0.0;     // the same without reordering
+  bool kept = false;            // reordered kept: more agreement, or as much and a lower KL
+};
+
 struct QuantizedModel {
   QuantOptions options;
-  std::string model_sha256;  // of the source ONNX file
-  model::Graph graph;        // float graph with permutations applied
+  ReorderCheck reorder_check;  // filled by quantize(), not stored
+  std::string model_sha256;    // of the source ONNX file
+  model::Graph graph;          // float graph with permutations applied
   QuantPlan plan;
   std::vector<ActQuant> acts;      // per value id (meaningful where plan.scale_source[v] == v)
   std::vector<LayerQuant> layers;  // one per plan.layer_ops entry, same order

@@ -9,6 +9,7 @@
 
 #include "tilescale/core/enum_names.h"
 #include "tilescale/model/graph.h"
+#include "tilescale/quant/granularity.h"
 
 namespace tilescale::quant {
 
@@ -38,15 +39,43 @@ struct ChannelPermutation {
   int64_t channels = 0;        // channels of the space (a flattened value holds runs of them)
   std::vector<int64_t> order;  // new channel i = old channel order[i]
   bool fixed = false;          // touches the network input/output or an op that cannot be permuted
+  // Filled by the error-driven choice (choose_permutations with a ReorderCalibration): which
+  // candidate won ("identity", "sort:<side>", "sort:mean", "kmeans:<restart>") and the summed
+  // relative output error of the layers around the space with the identity and with that order.
+  std::string chosen = "identity";
+  double error_identity = 0.0;
+  double error_chosen = 0.0;
+};
+
+// What the error-driven choice measures with (docs/reorder.md, "Error-driven choice").
+struct ReorderCalibration {
+  const std::vector<std::vector<float>>* values = nullptr;  // per value id: FloatExecutor::run_all
+  int64_t images = 0;                                       // images in `values`
+  int64_t positions = 512;  // output positions sampled per layer (seeded by ReorderOptions::seed)
+  int a_bits = 8;           // min-max grid of every layer input, per tensor (32: float inputs)
+  std::vector<Granularity> granularity;  // per graph node: the Conv/Gemm entries are read
+  std::vector<int> w_bits;               // per graph node: the Conv/Gemm entries are read
 };
 
 // The channel spaces of the graph with identity orders, ordered by their smallest value id.
 std::vector<ChannelPermutation> channel_spaces(const model::Graph& graph);
 
-// channel_spaces() with orders chosen by options.method; fixed spaces keep the identity.
+// channel_spaces() with orders chosen by options.method from weight ranges alone (the feature
+// ranking of docs/reorder.md, no error check); fixed spaces keep the identity.
 // Deterministic: the same graph, options and seed give identical orders on every platform.
 std::vector<ChannelPermutation> choose_permutations(const model::Graph& graph,
                                                     const ReorderOptions& options);
+
+// The error-driven choice: per movable space (in list order, each with the orders already chosen
+// for the spaces before it), the candidate order with the least summed relative output error of the
+// Conv/Gemm layers whose rows or columns the space moves, their weights block-quantized in the
+// reordered frame and their inputs quantized (ReorderCalibration). Candidates: the identity, the
+// sort by each block-sensitive side's log range and by their mean (sort), plus two balanced k-means
+// restarts on the per-side features (kmeans). The identity is kept unless a candidate lowers the
+// error by more than 1e-6 relative. Deterministic for a given graph, options, seed and data.
+std::vector<ChannelPermutation> choose_permutations(const model::Graph& graph,
+                                                    const ReorderOptions& options,
+                                                    const ReorderCalibration& calibration);
 
 // Rewrites Conv/Gemm weights and biases and constant operands so that every value of every space
 // holds its channels in the new order; the network input and logits are untouched, so the float

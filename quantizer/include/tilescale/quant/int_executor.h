@@ -88,7 +88,7 @@ class IntExecutor {
   // Calls per GemmPath (Int16, Folded, Blocks); shared so the executor stays copyable.
   std::shared_ptr<std::array<std::atomic<int64_t>, 3>> path_calls_ =
       std::make_shared<std::array<std::atomic<int64_t>, 3>>();
-  std::vector<kernels::CimGemm> cim_;        // per layer with an ADC, else empty
+  std::vector<kernels::CimGemm> cim_;  // per layer with an ADC, else empty
 };
 
 }  // namespace tilescale::quant

@@ -65,7 +65,7 @@ TEST(Adc, InputStepsReassembleEveryCode) {
           for (const InputStep& st : steps) {
             ASSERT_LE(st.bits, ib);
             const int64_t d = static_cast<int64_t>(pattern >> st.bit0) & ((1 << st.bits) - 1);
-            back += (st.negative ? -d : d) << st.bit0;
+            back += (st.negative ? -d : d) * (int64_t{1} << st.bit0);
           }
           EXPECT_EQ(back, x) << a_bits << " bits, ib " << ib << (sgn ? " signed" : "");
         }

@@ -10,12 +10,11 @@
 #include "tilescale/sim/network_sim.h"
 
 namespace tilescale::sim {
+
 NetworkRun simulate_network_cim(const quant::QuantizedModel& model, const map::ArchConfig& arch,
                                 const Dataset& data, int64_t images, const SimOptions& options) {
   arch.require_kind(map::ArchKind::Cim, "the SystemC CIM macro");
-  map::check_bundle_fits(model, arch);
-  check_image_count(data, images);
-  model::check_model_fits_data(model.graph, data, model.graph.source);
+  check_network_inputs(model, arch, data, images);
   const auto workloads = map::workloads_from_model(model);
   // The prediction the measured cycles are compared with (never used by the model itself).
   map::MapOptions mo;
@@ -35,8 +34,10 @@ NetworkRun simulate_network_cim(const quant::QuantizedModel& model, const map::A
   // The ADC-aware golden executor: the codes every simulated layer must reproduce.
   const quant::IntExecutor golden(model, 1, quant::IntGemm::Fast, arch.cim_numerics());
   CimSim& sim = CimSim::instance(options.trace_path);
+  // Utilization and speed in cells: a crossbar cell is the CIM's processing element.
+  const double cells = static_cast<double>(arch.macros) * arch.xbar_rows * arch.xbar_cols;
   drive_network(
-      model, golden, workloads, data, images,
+      model, golden, workloads, data, images, cells,
       [&](const GemmJob& job, LayerTotals& t) {
         CimLayerRun r = sim.run(job, arch, options);
         t.adc_conversions += r.conversions;
@@ -44,16 +45,6 @@ NetworkRun simulate_network_cim(const quant::QuantizedModel& model, const map::A
         return std::move(r.run);
       },
       run);
-  // Utilization and speed in cells: a crossbar cell is the CIM's processing element.
-  const double cells = static_cast<double>(arch.macros) * arch.xbar_rows * arch.xbar_cols;
-  for (LayerTotals& t : run.layers)
-    t.utilization =
-        t.cycles ? static_cast<double>(t.macs * images) / (cells * static_cast<double>(t.cycles))
-                 : 0.0;
-  run.pe_cycles_per_s =
-      run.seconds > 0 ? cells * static_cast<double>(run.total_cycles) / run.seconds : 0;
-  run.pe_cycles_per_cpu_s =
-      run.cpu_seconds > 0 ? cells * static_cast<double>(run.total_cycles) / run.cpu_seconds : 0;
   return run;
 }
 

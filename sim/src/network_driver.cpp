@@ -5,6 +5,7 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "tilescale/map/mapper.h"
 #include "tilescale/model/evaluate.h"
 
 namespace tilescale::sim {
@@ -19,9 +20,16 @@ double thread_cpu_seconds() {
 
 }  // namespace
 
+void check_network_inputs(const quant::QuantizedModel& model, const map::ArchConfig& arch,
+                          const Dataset& data, int64_t images) {
+  map::check_bundle_fits(model, arch);
+  check_image_count(data, images);
+  model::check_model_fits_data(model.graph, data, model.graph.source);
+}
+
 void drive_network(const quant::QuantizedModel& model, const quant::IntExecutor& golden,
                    const std::vector<map::LayerWorkload>& workloads, const Dataset& data,
-                   int64_t images, const LayerSimulator& simulate, NetworkRun& run) {
+                   int64_t images, double pes, const LayerSimulator& simulate, NetworkRun& run) {
   const int64_t in_size = data.image_size();
   const int64_t classes = model.graph.output_value().size();
   constexpr int64_t kChunk = 8;
@@ -65,8 +73,15 @@ void drive_network(const quant::QuantizedModel& model, const quant::IntExecutor&
       run.correct += pred == data.labels[static_cast<std::size_t>(first + s)];
     }
   }
+  for (LayerTotals& t : run.layers)
+    t.utilization =
+        t.cycles ? static_cast<double>(t.macs * images) / (pes * static_cast<double>(t.cycles))
+                 : 0.0;
   run.seconds = seconds;
   run.cpu_seconds = cpu_seconds;
+  run.pe_cycles_per_s = seconds > 0 ? pes * static_cast<double>(run.total_cycles) / seconds : 0;
+  run.pe_cycles_per_cpu_s =
+      cpu_seconds > 0 ? pes * static_cast<double>(run.total_cycles) / cpu_seconds : 0;
 }
 
 }  // namespace tilescale::sim

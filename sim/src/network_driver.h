@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tilescale/core/dataset.h"
+#include "tilescale/map/arch_config.h"
 #include "tilescale/map/workload.h"
 #include "tilescale/quant/int_executor.h"
 #include "tilescale/quant/quantized_model.h"
@@ -20,11 +21,17 @@ namespace tilescale::sim {
 // model-specific counters (stalls, ADC conversions) go into `totals` here.
 using LayerSimulator = std::function<LayerRun(const GemmJob& job, LayerTotals& totals)>;
 
+// The checks both runs make before simulating (InputError): the bundle fits the arch
+// (map::check_bundle_fits), 1 <= images <= data.count, the model takes the data set's images.
+void check_network_inputs(const quant::QuantizedModel& model, const map::ArchConfig& arch,
+                          const Dataset& data, int64_t images);
+
 // Runs the first `images` images of `data` through `simulate`, layer by layer, into `run`
-// (run.layers already holds one LayerTotals per workload). Sets run.seconds and run.cpu_seconds
-// (the simulator's calls only); the caller derives utilization and speed.
+// (run.layers already holds one LayerTotals per workload), then sets each layer's utilization and
+// the run's time (the simulator's calls only) and speed; `pes` is the processing elements the
+// utilization and PE-cycles/s count (PEs of the array, cells of the CIM macros).
 void drive_network(const quant::QuantizedModel& model, const quant::IntExecutor& golden,
                    const std::vector<map::LayerWorkload>& workloads, const Dataset& data,
-                   int64_t images, const LayerSimulator& simulate, NetworkRun& run);
+                   int64_t images, double pes, const LayerSimulator& simulate, NetworkRun& run);
 
 }  // namespace tilescale::sim

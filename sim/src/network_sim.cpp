@@ -60,9 +60,7 @@ void check_image_count(const Dataset& data, int64_t images) {
 NetworkRun simulate_network(const quant::QuantizedModel& model, const map::ArchConfig& arch,
                             const Dataset& data, int64_t images, const SimOptions& options) {
   arch.require_kind(map::ArchKind::Systolic, "tilescale simulate (the SystemC systolic model)");
-  map::check_bundle_fits(model, arch);
-  check_image_count(data, images);
-  model::check_model_fits_data(model.graph, data, model.graph.source);
+  check_network_inputs(model, arch, data, images);
   const auto workloads = map::workloads_from_model(model);
   NetworkRun run;
   run.arch = arch.name;
@@ -81,8 +79,10 @@ NetworkRun simulate_network(const quant::QuantizedModel& model, const map::ArchC
   }
   quant::IntExecutor golden(model, 1);
   SystolicSim& sim = SystolicSim::instance(options.trace_path);
+  // Utilization and speed in PEs of the array.
+  const double pes = static_cast<double>(arch.rows) * arch.cols;
   drive_network(
-      model, golden, workloads, data, images,
+      model, golden, workloads, data, images, pes,
       [&](const GemmJob& job, LayerTotals& t) {
         LayerRun r = sim.run(job, arch, options);
         t.stalls += r.stalls;
@@ -90,15 +90,6 @@ NetworkRun simulate_network(const quant::QuantizedModel& model, const map::ArchC
         return r;
       },
       run);
-  const double pes = static_cast<double>(arch.rows) * arch.cols;
-  for (LayerTotals& t : run.layers)
-    t.utilization =
-        t.cycles ? static_cast<double>(t.macs * images) / (pes * static_cast<double>(t.cycles))
-                 : 0.0;
-  run.pe_cycles_per_s =
-      run.seconds > 0 ? pes * static_cast<double>(run.total_cycles) / run.seconds : 0;
-  run.pe_cycles_per_cpu_s =
-      run.cpu_seconds > 0 ? pes * static_cast<double>(run.total_cycles) / run.cpu_seconds : 0;
   return run;
 }
 

@@ -227,7 +227,6 @@ struct SystolicSim::Impl : sc_core::sc_module {
   int64_t cur_start = 0;                  // its start cycle
   int64_t vec = 0;                        // next vector of the streaming fold
   int64_t prep = -1;                      // fold being prepared (preload + scales)
-  int64_t prep_start = 0;                 // cycle its preload and scale loads began
   int64_t pre_word = 0, pre_shifts = 0;   // preload: next word to read, column-chain shifts
   bool pre_done = true;                   // the prepared fold's weights are in the chains
   int64_t sc_left = 0, sc_next = 0;       // scale writes left, next register
@@ -329,9 +328,8 @@ struct SystolicSim::Impl : sc_core::sc_module {
   // ---------------------------------------------------------------- frontend
   // Starts preparing fold f: its weights are requested from the weight SRAM (ws) and its scale
   // registers queued, both from this cycle on.
-  void begin_prep(int64_t f, int64_t t) {
+  void begin_prep(int64_t f) {
     prep = f;
-    prep_start = t;
     if (f >= static_cast<int64_t>(folds.size())) return;
     const map::SystolicFold& sf = folds[f].f;
     pre_word = 0;
@@ -352,7 +350,7 @@ struct SystolicSim::Impl : sc_core::sc_module {
 
   // The os drain chains hold one fold's results for R cycles, so a fold may start only if its
   // last step will come >= R cycles after the previous fold's. This is the one prediction the
-  // controller makes: the fold's streaming cycles at its ports' widths (T beats-rows of
+  // controller makes: the fold's streaming cycles at its ports' widths (T rows of
   // ceil(words / width) beats each), sim/README.md.
   int64_t os_stream_cycles(const map::SystolicFold& f) const {
     const auto beats = [](int64_t words, int width) {
@@ -375,7 +373,7 @@ struct SystolicSim::Impl : sc_core::sc_module {
     if (t > 1 && (!act_ready.read() || !psum_ready.read()))
       return fail("a stream consumer dropped ready");
     const int64_t nf = static_cast<int64_t>(folds.size());
-    if (t == 0) begin_prep(0, 0);
+    if (t == 0) begin_prep(0);
     // Start the next fold once the current one has issued every vector and the next one's
     // weights and scales are in.
     const bool streamed = cur < 0 || vec == folds[cur].f.stream;
@@ -399,7 +397,7 @@ struct SystolicSim::Impl : sc_core::sc_module {
       vec = 0;
       ofm_slot = !os && folds[cur].f.output_end;
       request_vector();
-      begin_prep(cur + 1, t);
+      begin_prep(cur + 1);
     }
     // Weight preload of the prepared fold: the column chains shift once per cycle and take the
     // beat the weight SRAM delivers (at most weight_bw words); the preload is complete when every
@@ -784,7 +782,6 @@ struct SystolicSim::Impl : sc_core::sc_module {
     cur_start = 0;
     vec = 0;
     prep = -1;
-    prep_start = 0;
     pre_word = pre_shifts = 0;
     pre_done = true;
     sc_left = sc_next = 0;

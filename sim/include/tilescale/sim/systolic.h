@@ -79,8 +79,9 @@ struct SimOptions {
   // so the partial sums wrap at acc_bits as the RTL's registers do (`tilescale simulate` sets it
   // from $TILESCALE_TEST_ALLOW_NARROW_ACC). Never set it to simulate a real design.
   bool allow_narrow_acc = false;
-  // Test only: back-pressure on the ofmap write port. Each cycle the ofmap SRAM takes a beat with
-  // this chance (percent, seeded by ofmap_ready_seed); 100 = always ready, as a real SRAM port.
+  // Test only: back-pressure on the ws ofmap write port (os drains its chains without one). Each
+  // cycle the ofmap SRAM takes a beat with this chance (percent, seeded by ofmap_ready_seed);
+  // 100 = always ready.
   int ofmap_ready_percent = 100;
   uint64_t ofmap_ready_seed = 1;
 };

@@ -110,6 +110,30 @@ SC_MODULE(TsTopModel) {
     for (int c = 0; c < C; ++c) sensitive << lane_[c];
   }
 
+  // A VCD waveform of the twin (`tilescale verify --model systemc --trace out.vcd`): every port,
+  // ts_top's internal signals between its blocks, and the registers of the controller, the PEs
+  // and the edges (sc_object::trace). Call after binding, before the simulation starts.
+  void trace(sc_core::sc_trace_file * tf) const override {
+    auto sig = [&](const auto& x) { sc_core::sc_trace(tf, x, x.name()); };
+    auto lanes = [&](const auto& v) {
+      for (const auto& x : v) sig(x);
+    };
+    sig(clk_i), sig(rst_ni), sig(desc_valid_i), sig(desc_ready_o), sig(desc_i), sig(desc_layer_i);
+    sig(desc_sel_i), sig(wgt_valid_i), sig(wgt_ready_o), sig(wgt_data_i), sig(act_valid_i);
+    sig(act_ready_o), sig(act_data_i), sig(act_wgt_i), sig(scl_valid_i), sig(scl_ready_o);
+    sig(scl_reg_i), sig(scl_mant_i), sig(scl_shift_i), sig(bias_valid_i), sig(bias_ready_o);
+    sig(bias_data_i), sig(out_valid_o), sig(out_ready_i), sig(out_data_o), sig(out_mask_o);
+    sig(out_last_o), sig(busy_o), sig(stall_o);
+    sig(adv_), sig(layer_), sig(act_take_), sig(ld_), sig(wr_valid_), sig(wr_row_), sig(wr_zero_);
+    sig(first_), sig(last_), sig(sc_we_), sig(sc_wbank_), sig(sc_rbank_), sig(mask1_), sig(mask2_);
+    sig(mask3_), sig(v1_), sig(word1_), sig(restart1_), sig(v2_), sig(v3_), sig(word3_);
+    sig(use_bias3_), sig(bias_load_);
+    lanes(psum_), lanes(rsel_), lanes(mant_), lanes(shift_), lanes(lane_);
+    ctrl_.trace(tf);
+    array_.trace(tf);
+    for (const TsEdgeModel<S>& e : edge_) e.trace(tf);
+  }
+
  private:
   void bind_ctrl() {
     TsCtrlModel<S>& u = ctrl_;

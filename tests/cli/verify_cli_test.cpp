@@ -169,7 +169,7 @@ TEST_F(VerifyCli, TraceWritesAVcdOfTheSystemcTwin) {
         "out_valid_o",  "out_ready_i",     "out_data_o", "out_mask_o", "busy_o",
         "stall_o",      "u_ctrl",          "busy_q",     "pe_7_7",     "psum_q",
         "u_edge",       "wide_q"})
-    EXPECT_THAT(text, HasSubstr(part));
+    EXPECT_NE(text.find(part), std::string::npos) << part;  // not the whole file on a failure
   // Value changes follow the header: the simulation was sampled.
   EXPECT_GT(text.size(), text.find("$enddefinitions") + 1000);
   int files = 0;

@@ -31,6 +31,7 @@
 #include "Vsc_sa8x8_ws.h"
 #include "support/selected_tests.h"
 #include "support/ts_layers.h"
+#include "support/zoo_w4a8.h"
 #include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/int_executor.h"
 #include "tilescale/quant/quantize.h"
@@ -161,30 +162,11 @@ std::vector<sim::BenchLayer> zoo_layers(const rtl::RtlConfig& C, std::vector<int
       map::ArchConfig::parse_file(std::string(TILESCALE_SOURCE_DIR) + "/" + C.source);
   std::mt19937_64 junk(test_seed() ^ 0x2545f4914f6cdd1dull);
   std::vector<sim::BenchLayer> layers;
-  struct Net {
-    const char* name;
-    const char* data;
-    const char* granularity;
-  };
-  for (const Net& net :
-       {Net{"lenet5_mnist", "mnist", "layer"}, Net{"resnet8_fmnist", "fmnist", "block:16x16"},
-        Net{"mobilenet_fmnist", "fmnist", "block:16x16"}}) {
-    quant::QuantOptions o;
-    o.granularity = quant::Granularity::parse(net.granularity);
-    o.w_bits = 4;
-    o.a_bits = 8;
-    o.first_last_bits = 8;
-    o.search = quant::SearchMethod::Minmax;
-    o.calib_images = 8;
-    o.seed = 1;
-    const tilescale::Dataset train =
-        tilescale::load_named(net.data, "train", tilescale::default_data_dir());
+  for (const tilescale::test::ZooNet& net : tilescale::test::kZooW4A8) {
+    const quant::QuantizedModel model =
+        tilescale::test::quantize_w4a8(net.name, net.data, net.granularity);
     const tilescale::Dataset test =
         tilescale::load_named(net.data, "test", tilescale::default_data_dir());
-    const quant::QuantizedModel model =
-        quant::quantize(tilescale::model::import_onnx(std::string(TILESCALE_SOURCE_DIR) +
-                                                      "/models/" + net.name + ".onnx"),
-                        o, train);
     std::vector<float> input(static_cast<std::size_t>(test.image_size()));
     test.fill_batch(0, 1, input.data());
     quant::IntExecutor golden(model, 1);

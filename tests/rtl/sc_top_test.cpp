@@ -27,6 +27,7 @@
 #include "Vsc_sa8x8_ws.h"
 #include "support/selected_tests.h"
 #include "support/ts_layers.h"
+#include "support/zoo_w4a8.h"
 #include "tilescale/map/arch_config.h"
 #include "tilescale/map/cycle_model.h"
 #include "tilescale/map/tiling.h"
@@ -163,22 +164,9 @@ struct ZooBench {
     for (const auto& [net, ds] : {std::pair<std::string, std::string>{"lenet5_mnist", "mnist"},
                                   {"resnet8_fmnist", "fmnist"},
                                   {"mobilenet_fmnist", "fmnist"}}) {
-      quant::QuantOptions o;
-      o.granularity = quant::Granularity::parse("channel");
-      o.w_bits = 4;
-      o.a_bits = 8;
-      o.first_last_bits = 8;
-      o.search = quant::SearchMethod::Minmax;
-      o.calib_images = 8;
-      o.seed = 1;
-      const tilescale::Dataset train =
-          tilescale::load_named(ds, "train", tilescale::default_data_dir());
+      const quant::QuantizedModel model = tilescale::test::quantize_w4a8(net, ds, "channel");
       const tilescale::Dataset test =
           tilescale::load_named(ds, "test", tilescale::default_data_dir());
-      const quant::QuantizedModel model =
-          quant::quantize(tilescale::model::import_onnx(std::string(TILESCALE_SOURCE_DIR) +
-                                                        "/models/" + net + ".onnx"),
-                          o, train);
       std::vector<float> input(static_cast<std::size_t>(test.image_size()));
       test.fill_batch(0, 1, input.data());
       quant::IntExecutor golden(model, 1);

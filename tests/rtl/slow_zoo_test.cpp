@@ -18,23 +18,15 @@
 #include <tuple>
 #include <vector>
 
+#include "support/zoo_w4a8.h"
 #include "tilescale/core/dataset.h"
 #include "tilescale/map/arch_config.h"
-#include "tilescale/model/onnx_import.h"
-#include "tilescale/quant/quantize.h"
 #include "tilescale/sim/verify.h"
 
 namespace tilescale {
 namespace {
 
-struct Net {
-  const char* name;         // models/<name>.onnx
-  const char* data;         // data set
-  const char* granularity;  // quantization granularity at W4A8
-};
-const Net kNets[] = {{"lenet5_mnist", "mnist", "layer"},
-                     {"resnet8_fmnist", "fmnist", "block:16x16"},
-                     {"mobilenet_fmnist", "fmnist", "block:16x16"}};
+using test::kZooW4A8;
 
 // TILESCALE_SLOW_RTL_CONFIGS as CMake passed it ("a,b", entries "<config>[:trace]").
 std::vector<std::string> slow_configs() {
@@ -49,22 +41,11 @@ class SlowZoo : public ::testing::TestWithParam<std::tuple<std::string, int>> {}
 
 TEST_P(SlowZoo, RtlAndTwinBitExactInMapperCyclesOnEveryLayer) {
   const std::string config = std::get<0>(GetParam());
-  const Net& net = kNets[std::get<1>(GetParam())];
+  const test::ZooNet& net = kZooW4A8[std::get<1>(GetParam())];
   const map::ArchConfig arch = map::ArchConfig::parse_file(std::string(TILESCALE_SOURCE_DIR) +
                                                            "/configs/" + config + ".json");
-  quant::QuantOptions o;
-  o.granularity = quant::Granularity::parse(net.granularity);
-  o.w_bits = 4;
-  o.a_bits = 8;
-  o.first_last_bits = 8;
-  o.search = quant::SearchMethod::Minmax;
-  o.calib_images = 8;
-  o.seed = 1;
-  const Dataset train = load_named(net.data, "train", default_data_dir());
+  const quant::QuantizedModel model = test::quantize_w4a8(net.name, net.data, net.granularity);
   const Dataset test = load_named(net.data, "test", default_data_dir());
-  const quant::QuantizedModel model = quant::quantize(
-      model::import_onnx(std::string(TILESCALE_SOURCE_DIR) + "/models/" + net.name + ".onnx"), o,
-      train);
   sim::VerifyOptions options;
   options.model = sim::VerifyModel::Both;
   const sim::VerifyRun run = sim::verify_network(model, arch, test, 1, options);
@@ -90,13 +71,13 @@ TEST_P(SlowZoo, RtlAndTwinBitExactInMapperCyclesOnEveryLayer) {
             << run.seconds << " s\n";
 }
 
-INSTANTIATE_TEST_SUITE_P(Zoo, SlowZoo,
-                         ::testing::Combine(::testing::ValuesIn(slow_configs()),
-                                            ::testing::Range(0,
-                                                             static_cast<int>(std::size(kNets)))),
-                         [](const ::testing::TestParamInfo<std::tuple<std::string, int>>& p) {
-                           return std::get<0>(p.param) + "_" + kNets[std::get<1>(p.param)].name;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Zoo, SlowZoo,
+    ::testing::Combine(::testing::ValuesIn(slow_configs()),
+                       ::testing::Range(0, static_cast<int>(std::size(kZooW4A8)))),
+    [](const ::testing::TestParamInfo<std::tuple<std::string, int>>& p) {
+      return std::get<0>(p.param) + "_" + kZooW4A8[std::get<1>(p.param)].name;
+    });
 
 }  // namespace
 }  // namespace tilescale

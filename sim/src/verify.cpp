@@ -245,7 +245,8 @@ Models& models_for(const map::ArchConfig& arch, const VerifyOptions& options) {
                               "' has no Verilated ts_top in this build (built: " + built_list() +
                               "); to add one, append its name to TILESCALE_VERIFY_CONFIGS in "
                               "sim/CMakeLists.txt (configs/<name>.json, a ws or os systolic "
-                              "config) and rebuild");
+                              "config) and rebuild; -DTILESCALE_SLOW_RTL=ON adds "
+                              "TILESCALE_SLOW_RTL_CONFIGS (sa16x16_ws, sa8x8_os)");
 }
 
 // Runs one layer on every model of `m` (in lockstep: the same kernel clock) to its last output.

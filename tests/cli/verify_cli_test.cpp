@@ -219,6 +219,7 @@ TEST_F(VerifyCli, ArchWithoutAVerilatedBuildNamesTheBuiltOnesAndHowToAddOne) {
   EXPECT_THAT(r.err, HasSubstr("config 'sa8x8_ws_unbuilt' has no Verilated ts_top in this build"));
   EXPECT_THAT(r.err, HasSubstr("sa8x8_ws"));
   EXPECT_THAT(r.err, HasSubstr("TILESCALE_VERIFY_CONFIGS"));
+  EXPECT_THAT(r.err, HasSubstr("-DTILESCALE_SLOW_RTL=ON"));
   EXPECT_TRUE(r.out.empty());
 }
 

@@ -8,12 +8,12 @@
 //     power-of-two multipliers, w_bits 2/4/8, partial last blocks and tiles, first with every beat
 //     offered at once, then with random input gaps and out_ready_i low;
 //   - one image of each zoo network at W4A8 (lenet5 layer-wise, resnet8 and mobilenet block:16x16)
-//     on sa8x8_ws: every conv group whose output pixels fit AccWords (the others wait for the
-//     pixel tiling of m);
+//     on sa8x8_ws: every conv group (in pixel tiles where its output pixels exceed AccWords);
 //   - a too-narrow accumulator: sa4x4_ws with AccBits = 16 (what `simulate --allow-narrow-acc`,
 //     test only, lets through): random 8-bit layers whose sums leave 16 bits wrap, and the twin
 //     wraps exactly as the RTL does (lockstep equal) while both differ from the golden numerics.
-// SystemC elaborates once per process: everything is built and run together (run_all).
+// SystemC elaborates once per process: the benches of the selected tests are built and run
+// together (run_all); one test per bench, so ctest (one test per process) simulates each once.
 // $TILESCALE_SEED sets the seed.
 #include <gtest/gtest.h>
 
@@ -29,7 +29,9 @@
 #include "Vsc_sa4x4_ws.h"
 #include "Vsc_sa4x4_ws_acc16.h"
 #include "Vsc_sa8x8_ws.h"
+#include "support/selected_tests.h"
 #include "support/ts_layers.h"
+#include "support/zoo_w4a8.h"
 #include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/int_executor.h"
 #include "tilescale/quant/quantize.h"
@@ -42,7 +44,7 @@ namespace map = tilescale::map;
 namespace host = tilescale::sim::host;
 namespace rtl = tilescale::rtl;
 namespace sim = tilescale::sim;
-using tilescale::test::ParamsOf;
+using tilescale::sim::ParamsOf;
 using tilescale::test::seed_note;
 using tilescale::test::test_seed;
 
@@ -155,35 +157,16 @@ struct Lockstep {
 std::vector<sim::BenchLayer> zoo_layers(const rtl::RtlConfig& C, std::vector<int64_t>* mapper,
                                         std::vector<int64_t>* golden_diff, int64_t* skipped) {
   namespace quant = tilescale::quant;
-  const host::Arch A = tilescale::test::arch_of(C);
+  const host::Arch A = tilescale::sim::arch_of(C);
   const map::ArchConfig arch =
       map::ArchConfig::parse_file(std::string(TILESCALE_SOURCE_DIR) + "/" + C.source);
   std::mt19937_64 junk(test_seed() ^ 0x2545f4914f6cdd1dull);
   std::vector<sim::BenchLayer> layers;
-  struct Net {
-    const char* name;
-    const char* data;
-    const char* granularity;
-  };
-  for (const Net& net :
-       {Net{"lenet5_mnist", "mnist", "layer"}, Net{"resnet8_fmnist", "fmnist", "block:16x16"},
-        Net{"mobilenet_fmnist", "fmnist", "block:16x16"}}) {
-    quant::QuantOptions o;
-    o.granularity = quant::Granularity::parse(net.granularity);
-    o.w_bits = 4;
-    o.a_bits = 8;
-    o.first_last_bits = 8;
-    o.search = quant::SearchMethod::Minmax;
-    o.calib_images = 8;
-    o.seed = 1;
-    const tilescale::Dataset train =
-        tilescale::load_named(net.data, "train", tilescale::default_data_dir());
+  for (const tilescale::test::ZooNet& net : tilescale::test::kZooW4A8) {
+    const quant::QuantizedModel model =
+        tilescale::test::quantize_w4a8(net.name, net.data, net.granularity);
     const tilescale::Dataset test =
         tilescale::load_named(net.data, "test", tilescale::default_data_dir());
-    const quant::QuantizedModel model =
-        quant::quantize(tilescale::model::import_onnx(std::string(TILESCALE_SOURCE_DIR) +
-                                                      "/models/" + net.name + ".onnx"),
-                        o, train);
     std::vector<float> input(static_cast<std::size_t>(test.image_size()));
     test.fill_batch(0, 1, input.data());
     quant::IntExecutor golden(model, 1);
@@ -219,35 +202,45 @@ std::vector<sim::BenchLayer> zoo_layers(const rtl::RtlConfig& C, std::vector<int
   return layers;
 }
 
+// One bench per test; a process builds the benches of its selected tests only (ctest runs one test
+// per process, so no bench is simulated twice), all before the first sc_start.
 struct AllBenches {
   Lockstep<rtl::kSa4x4Ws, Vsc_sa4x4_ws> ws4;
   Lockstep<rtl::kSa4x4Os, Vsc_sa4x4_os> os4;
   Lockstep<rtl::kSa8x8Ws, Vsc_sa8x8_ws> ws8;
   Lockstep<rtl::kSa8x8Ws, Vsc_sa8x8_ws> zoo;
   Lockstep<kAcc16, Vsc_sa4x4_ws_acc16> narrow;
+  // f over the benches that were built.
+  template <class F>
+  bool all(F f) const {
+    return (!ws4.bench || f(*ws4.bench)) && (!os4.bench || f(*os4.bench)) &&
+           (!ws8.bench || f(*ws8.bench)) && (!zoo.bench || f(*zoo.bench)) &&
+           (!narrow.bench || f(*narrow.bench));
+  }
   bool done() const {
-    return ws4.bench->done() && os4.bench->done() && ws8.bench->done() && zoo.bench->done() &&
-           narrow.bench->done();
+    return all([](const auto& b) { return b.done(); });
   }
   bool done_a() const {
-    return ws4.bench->done_a() && os4.bench->done_a() && ws8.bench->done_a() &&
-           zoo.bench->done_a() && narrow.bench->done_a();
+    return all([](const auto& b) { return b.done_a(); });
   }
 };
+
+bool selected(const char* prefix) { return tilescale::test::any_selected("Lockstep", prefix); }
 
 AllBenches& run_all() {
   static AllBenches* all = [] {
     auto* a = new AllBenches;  // lives to the end of the process, as SystemC's modules must
-    a->ws4.build_random(100, 21);
-    a->os4.build_random(100, 22);
-    a->ws8.build_random(50, 23);
-    a->zoo.start(zoo_layers(rtl::kSa8x8Ws, &a->zoo.mapper, &a->zoo.golden_diff, &a->zoo.skipped),
-                 test_seed() + 24, "_zoo");
-    {
+    if (selected("Ws4x4")) a->ws4.build_random(100, 21);
+    if (selected("Os4x4")) a->os4.build_random(100, 22);
+    if (selected("Ws8x8")) a->ws8.build_random(50, 23);
+    if (selected("Zoo"))
+      a->zoo.start(zoo_layers(rtl::kSa8x8Ws, &a->zoo.mapper, &a->zoo.golden_diff, &a->zoo.skipped),
+                   test_seed() + 24, "_zoo");
+    if (selected("NarrowAccumulator")) {
       // 8-bit activations and weights on 4..16 reduction indices: a column sum needs up to 21
       // bits, so 16-bit registers wrap on most layers.
       std::mt19937_64 rng(test_seed() ^ 0xacc16);
-      const host::Arch A = tilescale::test::arch_of(kAcc16);
+      const host::Arch A = tilescale::sim::arch_of(kAcc16);
       std::vector<sim::BenchLayer> layers;
       while (layers.size() < 40) {
         host::LayerCase lc = host::random_layer(rng, A, kAcc16.act_bits);
@@ -275,12 +268,21 @@ AllBenches& run_all() {
   return *all;
 }
 
-TEST(Lockstep, Ws4x4TwinEqualsRtlInEveryCycle) { run_all().ws4.check_lockstep(); }
-TEST(Lockstep, Os4x4TwinEqualsRtlInEveryCycle) { run_all().os4.check_lockstep(); }
-TEST(Lockstep, Ws8x8TwinEqualsRtlInEveryCycle) { run_all().ws8.check_lockstep(); }
-TEST(Lockstep, Ws4x4BothMatchGoldenInMapperCycles) { run_all().ws4.check_golden(); }
-TEST(Lockstep, Os4x4BothMatchGoldenInMapperCycles) { run_all().os4.check_golden(); }
-TEST(Lockstep, Ws8x8BothMatchGoldenInMapperCycles) { run_all().ws8.check_golden(); }
+// Each random bench: n layers with every beat offered at once, then n with input gaps and
+// out_ready_i low. The twin equals the RTL in every cycle; both match the golden numerics in the
+// mapper's cycles plus the counted stalls.
+TEST(Lockstep, Ws4x4TwinEqualsRtlInEveryCycleBothGoldenInMapperCycles) {
+  run_all().ws4.check_lockstep();
+  run_all().ws4.check_golden();
+}
+TEST(Lockstep, Os4x4TwinEqualsRtlInEveryCycleBothGoldenInMapperCycles) {
+  run_all().os4.check_lockstep();
+  run_all().os4.check_golden();
+}
+TEST(Lockstep, Ws8x8TwinEqualsRtlInEveryCycleBothGoldenInMapperCycles) {
+  run_all().ws8.check_lockstep();
+  run_all().ws8.check_golden();
+}
 
 TEST(Lockstep, ZooConvGroupsOnSa8x8WsTwinEqualsRtlAndGolden) {
   Lockstep<rtl::kSa8x8Ws, Vsc_sa8x8_ws>& z = run_all().zoo;

@@ -24,10 +24,11 @@
 //  - Scale registers: a fold's scale set must stay readable until its last partial sum passes the
 //    scale unit, T + R + C + 2 cycles after its start, while folds start every max(T, R, S)
 //    cycles (a Gemm layer has T = 1). A plain shadow + active pair would be overwritten early, so
-//    the register file holds D = 5 + ceil(C / R) banks used round robin (D - 1 live, one loading);
+//    the register file holds D = map::scale_register_banks() banks used round robin, the RTL's
+//    count (ws 3 + ceil((C - 1) / R), os 4 + ceil((C - 1) / R): os folds live R cycles longer);
 //    the edge checks on every use that the bank still holds the fold's load, so an undersized D
 //    shows up as an internal error rather than a silent wrong answer. LayerRun::scale_banks reports
-//    D. (os folds live R cycles longer, hence 5 rather than 4.)
+//    D.
 //
 // os timing: vector i of a fold (reduction step i) reaches PE(r, c) at e_i + 1 + r + c; the last
 // step copies every sum into its PE's shadow register; column c loads its drain chain when its
@@ -682,7 +683,7 @@ struct SystolicSim::Impl : sc_core::sc_module {
     const map::LayerWorkload& L = jb.layer;
     const auto sf = map::systolic_folds(L, a, options.align);
     folds.assign(sf.size(), FoldCtl{});
-    scale_banks = map::scale_register_banks(static_cast<int>(R), static_cast<int>(C));
+    scale_banks = map::scale_register_banks(static_cast<int>(R), static_cast<int>(C), a.dataflow);
     int64_t event = -1;
     bool tile_scaled = false;  // a group-end fold of the current output tile has been seen
     for (std::size_t i = 0; i < sf.size(); ++i) {

@@ -48,7 +48,7 @@ TEST(RtlContract, GeneratedParametersEqualArchConfig) {
     EXPECT_EQ(a.scale_unit.kind == map::ScaleUnitKind::Shift ? 1 : 0, c.scale_kind);
     EXPECT_EQ(a.scale_unit.mant_bits, c.mant_bits);
     EXPECT_EQ(a.scale_regs_per_tile, c.regs_per_bank);
-    EXPECT_EQ(map::scale_register_banks(a.rows, a.cols), c.scale_banks);
+    EXPECT_EQ(map::scale_register_banks(a.rows, a.cols, a.dataflow), c.scale_banks);
     // Accumulator words: os one per row of the tile; ws the ofmap SRAM's share of a column.
     const int words = a.dataflow == map::Dataflow::OS ? a.rows
                                                       : static_cast<int>(a.ofmap_sram_kib * 8192) /

@@ -66,7 +66,8 @@ def main():
                     ok = mean >= bound and area < ch[5]
                     dom = "**yes**" if ok else "no"
                     if ok:
-                        winners.append("%s %s (%.2f%%, %d reg)" % (k[3], k[4], mean, regs))
+                        winners.append("%s %s (%.2f%%, %d reg%s)" % (
+                            k[3], k[4], mean, regs, "" if n >= 3 else ", %d seed%s only" % (n, "s" * (n > 1))))
                 print("| %s | %s | %.2f ± %.2f (%d) | %d | %d | %.2f | %s |" %
                       (k[3], k[4], mean, std, n, scales, regs, area / 1e6, dom))
             if ch:

@@ -70,6 +70,16 @@ ojson options_json(const QuantOptions& o) {
   j["seed"] = o.seed;
   j["reorder"] = kReorderMethodNames.name(o.reorder);
   j["bias_correction"] = kBiasCorrectionNames.name(o.bias_correction);
+  // Only an ADC-aware search writes the key, so every other bundle stays byte-identical.
+  if (o.adc) {
+    ojson a;
+    a["xbar_rows"] = o.adc->xbar_rows;
+    a["cell_bits"] = o.adc->cell_bits;
+    a["input_bits_per_cycle"] = o.adc->input_bits_per_cycle;
+    a["adc_bits"] = o.adc->adc_bits;
+    a["adc_range"] = kAdcRangeNames.name(o.adc->range);
+    j["adc"] = std::move(a);
+  }
   // threads is deliberately not recorded: it changes no result, and the bundle must be
   // byte-identical whatever the thread count.
   return j;

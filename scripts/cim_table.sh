@@ -15,6 +15,7 @@
 #             resolved from the arch (default "layer channel block:16x16")
 #   ADC_BITS  ADC widths (default "4 6 8")
 #   SEARCHES  "ideal adc" (default "ideal"): which searches to run
+#   AWARE_ADC_BITS  the ADC widths of the ADC-aware rows (default ADC_BITS; others left blank)
 #   LIMIT=N   evaluates the first N test images only
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,6 +26,7 @@ models=${MODELS:-"lenet5_mnist:mnist resnet8_fmnist:fmnist mobilenet_fmnist:fmni
 grans=${GRANS:-"layer channel block:16x16"}
 adcs=${ADC_BITS:-"4 6 8"}
 searches=${SEARCHES:-"ideal"}
+aware_adcs=" ${AWARE_ADC_BITS:-$adcs} "
 limit=()
 tag=""
 if [ -n "${LIMIT:-}" ]; then limit=(--limit "$LIMIT"); tag=".l$LIMIT"; fi
@@ -84,6 +86,7 @@ for m in $models; do
       else
         row="| $model | $gran | ADC-aware | |"
         for bits in $adcs; do
+          if [[ "$aware_adcs" != *" $bits "* ]]; then row+=" |"; continue; fi
           name="${base}_aware$bits"
           quantize "$name" "$gran" "$out/cim128_2b_adc$bits.json" on
           row+=" $(evaluate "$name" "$out/cim128_2b_adc$bits.json" "adc$bits") |"

@@ -73,7 +73,7 @@ po::options_description describe_options(QuantizeArgs& a) {
       ("granularity-per-layer", po::value(&a.per_layer_file), "JSON file: layer name -> granularity, for the layers that differ from --granularity")
       ("auto-granularity", po::bool_switch(&a.auto_granularity), "choose each layer's granularity: the least layer output error on the calibration images among candidates whose cost on --arch fits --budget")
       ("arch", po::value(&a.arch_path), "architecture config (configs/*.json): the costs of --auto-granularity; a cim config also puts its ADCs into the output search (--adc-search) and resolves --granularity xbar")
-      ("adc-search", po::value(&a.adc_search)->default_value(a.adc_search), "with a cim --arch: on = the output search scores each layer's error through the macro's ADC numerics (quant/adc.h; recorded as options.adc in the bundle) | off = ideal integer products")
+      ("adc-search", po::value(&a.adc_search)->default_value(a.adc_search), "with a cim --arch and --search output: on = the search scores each layer's error through the macro's ADC numerics (quant/adc.h; recorded as options.adc in the bundle) | off = ideal integer products")
       ("align", po::value(&a.align), "with --arch: strict = refuse (exit 2, nothing written) a granularity whose blocks straddle the arch's folds (crossbar rows; on cim also column groups split unevenly over crossbars) | pad = no check")
       ("budget", po::value(&a.budget), "for --auto-granularity: scale-regs=R (scale registers per fold, what map reports as total.scale_registers) | scale-area-um2=X (scale units + scale registers)")
       ("wbits", po::value(&o.w_bits)->default_value(o.w_bits), "weight bits, 2..8")
@@ -116,13 +116,6 @@ void parse_values(QuantizeArgs& a) {
     parse_flag("--align", a.align, map::kAlignNames);
     if (!a.arch) fail_input("--align", "needs --arch (the folds to align to)");
   }
-  if (a.arch && a.arch->kind == map::ArchKind::Cim && a.adc_search == "on") {
-    if (o.a_bits == 32)
-      fail_input("--arch",
-                 "the ADC-aware search needs integer activations (--abits 4..8), or "
-                 "--adc-search off");
-    o.adc = a.arch->cim_numerics();
-  }
   o.search = parse_flag("--search", a.search, quant::kSearchMethodNames);
   o.metric = parse_flag("--metric", a.metric, quant::kSearchMetricNames);
   o.calib_input = parse_flag("--calib-input", a.calib_input, quant::kCalibInputNames);
@@ -130,6 +123,15 @@ void parse_values(QuantizeArgs& a) {
   o.bias_correction =
       parse_flag("--bias-correction", a.bias_correction, quant::kBiasCorrectionNames);
   check_quant_flags(o);
+  if (a.arch && a.arch->kind == map::ArchKind::Cim && a.adc_search == "on") {
+    if (o.a_bits == 32)
+      fail_input("--arch",
+                 "the ADC-aware search needs integer activations (--abits 4..8), or "
+                 "--adc-search off");
+    // Only the output search scores layer outputs; minmax and wmse have nothing to run through
+    // the ADCs, and the bundle then records no ADC.
+    if (o.search == quant::SearchMethod::Output) o.adc = a.arch->cim_numerics();
+  }
 }
 
 // --auto-granularity: every layer's granularity from the budget, into a.o.layer_granularity.

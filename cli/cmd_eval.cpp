@@ -154,6 +154,7 @@ void print_report(const EvalArgs& a, const Network& net, const EvalResult& r) {
       j["arch"] = net.arch->name;
       j["adc"] = net.arch->cim_numerics().str();
     }
+    if (net.qmodel && net.qmodel->options.adc) j["adc_searched"] = net.qmodel->options.adc->str();
     j["data"] = a.data.describe();
     j["images"] = r.images;
     j["correct"] = r.correct;
@@ -210,6 +211,18 @@ int run_eval(const std::vector<std::string>& args) {
   // The macro must be able to run the bundle (weight and activation bits, scale unit).
   if (arch) map::check_bundle_fits(*net.qmodel, *arch);
   net.arch = arch;
+  // A bundle searched for one macro's ADCs (quantize --arch, options.adc) is evaluated on another
+  // numerics, or on none: allowed (that is how the ADC-aware search is compared), but said.
+  if (net.qmodel && net.qmodel->options.adc && mode == quant::EvalMode::Int) {
+    const std::string searched = net.qmodel->options.adc->str();
+    if (!arch)
+      std::fprintf(stderr, "note: %s was searched for CIM ADCs (%s); evaluated without them\n",
+                   a.bundle_dir.c_str(), searched.c_str());
+    else if (arch->cim_numerics().str() != searched)
+      std::fprintf(stderr, "note: %s was searched for CIM ADCs (%s), evaluated with %s (%s)\n",
+                   a.bundle_dir.c_str(), searched.c_str(), arch->name.c_str(),
+                   arch->cim_numerics().str().c_str());
+  }
   const Dataset ds = a.data.load();
   model::check_model_fits_data(net.graph, ds, net.name);
   make_executor(net, a.threads);

@@ -4,7 +4,9 @@
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
+#include "arch_alignment.h"
 #include "commands.h"
 #include "data_options.h"
 #include "parse_options.h"
@@ -15,6 +17,8 @@
 #include "tilescale/core/sha256.h"
 #include "tilescale/map/arch_config.h"
 #include "tilescale/map/area_model.h"
+#include "tilescale/map/mapper.h"
+#include "tilescale/map/tiling.h"
 #include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/bundle.h"
 #include "tilescale/quant/onnx_export.h"
@@ -34,10 +38,13 @@ struct QuantizeArgs {
   std::string out_dir;      // --out: bundle directory
   std::string export_onnx;  // --export-onnx: fake-quant ONNX file, or empty
   std::string granularity = o.granularity.str();  // --granularity
-  std::string per_layer_file;     // --granularity-per-layer: layer name -> granularity JSON
-  bool auto_granularity = false;  // --auto-granularity: per layer under --budget on --arch
-  std::string arch_path;          // --arch: architecture config for --auto-granularity
-  std::string budget;             // --budget: scale-regs=R | scale-area-um2=X
+  std::string per_layer_file;           // --granularity-per-layer: layer name -> granularity JSON
+  bool auto_granularity = false;        // --auto-granularity: per layer under --budget on --arch
+  std::string arch_path;                // --arch: architecture config (see describe_options)
+  std::string adc_search = "on";        // --adc-search: on | off, with a cim --arch
+  std::string align;                    // --align: empty (no check) | strict | pad
+  std::optional<map::ArchConfig> arch;  // parsed --arch
+  std::string budget;                   // --budget: scale-regs=R | scale-area-um2=X
   std::vector<quant::LayerGranularityChoice> choices;             // what --auto-granularity chose
   std::string search = quant::kSearchMethodNames.name(o.search);  // --search
   std::string metric = quant::kSearchMetricNames.name(o.metric);  // --metric
@@ -62,10 +69,12 @@ po::options_description describe_options(QuantizeArgs& a) {
       ("model", po::value(&a.model_path), "ONNX model to quantize")
       ("out", po::value(&a.out_dir), "bundle directory to write (atomically)")
       ("export-onnx", po::value(&a.export_onnx), "also write the fake-quant model as standard ONNX (opset 13: QDQ activations, int8 weight codes) to this file")
-      ("granularity", po::value(&a.granularity)->default_value(a.granularity), "layer | channel | block:BOxBI | mx:N | vsq:N")
+      ("granularity", po::value(&a.granularity)->default_value(a.granularity), "layer | channel | block:BOxBI | mx:N | vsq:N | xbar:BOxR (BO output channels x runs of R rows of the lowered reduction axis [kh][kw][cin]) | xbar (with a cim --arch: R = xbar_rows, BO = the output channels of one crossbar at --wbits: one scale per crossbar)")
       ("granularity-per-layer", po::value(&a.per_layer_file), "JSON file: layer name -> granularity, for the layers that differ from --granularity")
       ("auto-granularity", po::bool_switch(&a.auto_granularity), "choose each layer's granularity: the least layer output error on the calibration images among candidates whose cost on --arch fits --budget")
-      ("arch", po::value(&a.arch_path), "architecture config (configs/*.json) for --auto-granularity")
+      ("arch", po::value(&a.arch_path), "architecture config (configs/*.json): the costs of --auto-granularity; a cim config also puts its ADCs into the output search (--adc-search) and resolves --granularity xbar")
+      ("adc-search", po::value(&a.adc_search)->default_value(a.adc_search), "with a cim --arch and --search output: on = the search scores each layer's error through the macro's ADC numerics (quant/adc.h; recorded as options.adc in the bundle) | off = ideal integer products")
+      ("align", po::value(&a.align), "with --arch: strict = refuse (exit 2, nothing written) a granularity whose blocks straddle the arch's folds (crossbar rows; on cim also column groups split unevenly over crossbars) | pad = no check")
       ("budget", po::value(&a.budget), "for --auto-granularity: scale-regs=R (scale registers per fold, what map reports as total.scale_registers) | scale-area-um2=X (scale units + scale registers)")
       ("wbits", po::value(&o.w_bits)->default_value(o.w_bits), "weight bits, 2..8")
       ("abits", po::value(&o.a_bits)->default_value(o.a_bits), "activation bits, 4..8, or 32 for float")
@@ -93,8 +102,20 @@ po::options_description describe_options(QuantizeArgs& a) {
 // Fills the enums and the granularity of a.o from their texts; errors name the option.
 void parse_values(QuantizeArgs& a) {
   quant::QuantOptions& o = a.o;
-  o.granularity =
-      with_source("--granularity", [&] { return quant::Granularity::parse(a.granularity); });
+  if (!a.arch_path.empty()) a.arch = map::ArchConfig::parse_file(a.arch_path);
+  if (a.granularity == "xbar") {
+    if (!a.arch) fail_input("--granularity", "xbar needs a cim --arch (its crossbar size)");
+    o.granularity = resolve_xbar_granularity(*a.arch, o.w_bits);
+  } else {
+    o.granularity =
+        with_source("--granularity", [&] { return quant::Granularity::parse(a.granularity); });
+  }
+  if (a.adc_search != "on" && a.adc_search != "off")
+    fail_input("--adc-search", "'" + a.adc_search + "': expected on or off");
+  if (!a.align.empty()) {
+    parse_flag("--align", a.align, map::kAlignNames);
+    if (!a.arch) fail_input("--align", "needs --arch (the folds to align to)");
+  }
   o.search = parse_flag("--search", a.search, quant::kSearchMethodNames);
   o.metric = parse_flag("--metric", a.metric, quant::kSearchMetricNames);
   o.calib_input = parse_flag("--calib-input", a.calib_input, quant::kCalibInputNames);
@@ -102,6 +123,15 @@ void parse_values(QuantizeArgs& a) {
   o.bias_correction =
       parse_flag("--bias-correction", a.bias_correction, quant::kBiasCorrectionNames);
   check_quant_flags(o);
+  if (a.arch && a.arch->kind == map::ArchKind::Cim && a.adc_search == "on") {
+    if (o.a_bits == 32)
+      fail_input("--arch",
+                 "the ADC-aware search needs integer activations (--abits 4..8), or "
+                 "--adc-search off");
+    // Only the output search scores layer outputs; minmax and wmse have nothing to run through
+    // the ADCs, and the bundle then records no ADC.
+    if (o.search == quant::SearchMethod::Output) o.adc = a.arch->cim_numerics();
+  }
 }
 
 // --auto-granularity: every layer's granularity from the budget, into a.o.layer_granularity.
@@ -111,7 +141,7 @@ void choose_granularity(QuantizeArgs& a, const model::Graph& graph, const Datase
   if (a.arch_path.empty()) fail_input("--arch", "required with --auto-granularity");
   if (a.budget.empty()) fail_input("--budget", "required with --auto-granularity");
   const study::Budget budget = study::parse_budget(a.budget);
-  const map::ArchConfig arch = map::ArchConfig::parse_file(a.arch_path);
+  const map::ArchConfig& arch = *a.arch;
   const map::AreaTable area = map::AreaTable::load_default();
   a.choices = with_source("--budget " + a.budget, [&] {
     return study::choose_auto_granularity(graph, a.o, calib, arch, area, budget);
@@ -148,6 +178,8 @@ void print_report(const QuantizeArgs& a, const quant::QuantizedModel& model, dou
       }
       j["auto_granularity"] = std::move(list);
     }
+    if (a.arch) j["arch"] = a.arch->name;
+    if (o.adc) j["adc"] = o.adc->str();
     j["w_bits"] = o.w_bits;
     j["a_bits"] = o.a_bits;
     j["reorder"] = reorder;
@@ -198,6 +230,7 @@ void print_report(const QuantizeArgs& a, const quant::QuantizedModel& model, dou
               model.layers.size(), static_cast<long long>(s.weights));
   std::printf("format     W%dA%d %s, reorder %s, search %s\n", o.w_bits, o.a_bits,
               o.granularity.str().c_str(), reorder, quant::kSearchMethodNames.name(o.search));
+  if (o.adc) std::printf("ADC search %s (%s)\n", a.arch->name.c_str(), o.adc->str().c_str());
   for (std::size_t i = 0; i < model.layers.size(); ++i) {
     const quant::LayerQuant& l = model.layers[i];
     if (!o.layer_granularity.count(l.name)) continue;
@@ -254,7 +287,13 @@ int run_quantize(const std::vector<std::string>& args) {
     quant::check_layer_granularity(graph, a.o.layer_granularity, a.per_layer_file);
   }
   if (a.auto_granularity) choose_granularity(a, graph, calib);
+  if (a.align == "strict")
+    with_source<map::AlignError>("--align strict",
+                                 [&] { check_arch_alignment(graph, a.o, *a.arch); });
   quant::QuantizedModel model = quant::quantize(graph, a.o, calib);
+  // The macro must be able to run what the search was made for (bits, scale unit), as eval
+  // --arch requires: refused before anything is written.
+  if (a.o.adc) map::check_bundle_fits(model, *a.arch);
   model.model_sha256 = sha256_hex(onnx_bytes);
   quant::write_bundle(model, onnx_bytes, a.out_dir);
   if (!a.export_onnx.empty())

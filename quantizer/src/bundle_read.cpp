@@ -169,6 +169,18 @@ QuantOptions parse_options(const Manifest& mf, const json& root) {
   o.bias_correction = j.contains("bias_correction")
                           ? mf.choice(j, w, "bias_correction", kBiasCorrectionNames)
                           : BiasCorrection::Off;
+  // The CIM numerics an ADC-aware search was run for; absent: a search without ADCs.
+  if (j.contains("adc")) {
+    const std::string wa = w + ".adc";
+    const json& a = mf.at(j, w, "adc");
+    AdcNumerics adc;
+    adc.xbar_rows = static_cast<int>(mf.integer(a, wa, "xbar_rows", 1, kMaxXbarRows));
+    adc.cell_bits = static_cast<int>(mf.integer(a, wa, "cell_bits", 1, 8));
+    adc.input_bits_per_cycle = static_cast<int>(mf.integer(a, wa, "input_bits_per_cycle", 1, 8));
+    adc.adc_bits = static_cast<int>(mf.integer(a, wa, "adc_bits", 1, kMaxAdcBits));
+    adc.range = mf.choice(a, wa, "adc_range", kAdcRangeNames);
+    o.adc = adc;
+  }
   try {
     o.validate();
   } catch (const InputError& e) {

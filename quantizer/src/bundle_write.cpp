@@ -187,6 +187,17 @@ BundleFiles serialize(const QuantizedModel& m, const std::string& onnx_bytes,
   // The same table the study driver keys its cache on (options_json.h); "threads" is not in it: it
   // changes no result, and the bundle must be byte-identical whatever the thread count.
   man["options"] = quant_options_json(m.options);
+  // The CIM numerics of an ADC-aware search (quantize --arch). Not in the study's option table:
+  // only this search writes the key, so every other bundle stays byte-identical.
+  if (m.options.adc) {
+    ojson a;
+    a["xbar_rows"] = m.options.adc->xbar_rows;
+    a["cell_bits"] = m.options.adc->cell_bits;
+    a["input_bits_per_cycle"] = m.options.adc->input_bits_per_cycle;
+    a["adc_bits"] = m.options.adc->adc_bits;
+    a["adc_range"] = kAdcRangeNames.name(m.options.adc->range);
+    man["options"]["adc"] = std::move(a);
+  }
   ojson blobs;
   for (int b = 0; b < kNumBlobs; ++b) {
     ojson j;

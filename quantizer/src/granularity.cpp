@@ -14,6 +14,8 @@ const char* parameter_syntax(GranularityKind kind) {
   switch (kind) {
     case GranularityKind::Block:
       return "BOxBI";
+    case GranularityKind::Xbar:
+      return "BOxR";
     case GranularityKind::Mx:
     case GranularityKind::Vsq:
       return "N";
@@ -61,11 +63,14 @@ Granularity Granularity::parse(const std::string& text) {
     return static_cast<int64_t>(v);
   };
   std::smatch m;
-  if (g.kind == GranularityKind::Block) {
+  if (g.kind == GranularityKind::Block || g.kind == GranularityKind::Xbar) {
     if (!std::regex_match(params, m, std::regex(R"((\d{1,9})x(\d{1,9}))")))
       unknown_granularity(text);
     g.block_out = positive(m[1], "block output channels");
-    g.block_in = positive(m[2], "block input channels");
+    if (g.kind == GranularityKind::Block)
+      g.block_in = positive(m[2], "block input channels");
+    else
+      g.run = positive(m[2], "the crossbar rows");
   } else if (g.kind == GranularityKind::Mx || g.kind == GranularityKind::Vsq) {
     if (!std::regex_match(params, m, std::regex(R"(\d{1,9})"))) unknown_granularity(text);
     g.run = positive(m[0], g.kind == GranularityKind::Mx ? "the run length" : "the vector length");
@@ -78,6 +83,8 @@ std::string Granularity::str() const {
   switch (kind) {
     case GranularityKind::Block:
       return name + ":" + std::to_string(block_out) + "x" + std::to_string(block_in);
+    case GranularityKind::Xbar:
+      return name + ":" + std::to_string(block_out) + "x" + std::to_string(run);
     case GranularityKind::Mx:
     case GranularityKind::Vsq:
       return name + ":" + std::to_string(run);
@@ -112,6 +119,10 @@ BlockGrid make_block_grid(const model::Node& node, const Granularity& g) {
     case GranularityKind::Mx:
     case GranularityKind::Vsq:
       bo = 1;
+      for (int64_t kk = 0; kk < k; ++kk) grid.red_group[kk] = kk / g.run;
+      break;
+    case GranularityKind::Xbar:
+      bo = std::min(g.block_out, cout);
       for (int64_t kk = 0; kk < k; ++kk) grid.red_group[kk] = kk / g.run;
       break;
   }

@@ -73,42 +73,6 @@ CimGemm make_cim_gemm(const GemmLayer& L, const AdcNumerics& adc, int a_bits, bo
 
 namespace {
 
-// Per-pixel facts of one tile and step: the digital row count R_t; whether the step takes the
-// bit-plane path (some row driven and the step not safe, see int_cim.h).
-struct StepInfo {
-  int64_t row_count = 0;
-  bool planes = false;
-};
-
-// adc.h's D for one output channel and tile. xm: the pixel's input bit planes (plane stride
-// `words`), wm: the channel's weight planes (same stride), both already offset to the tile.
-[[gnu::always_inline]] inline int64_t tile_sum(const CimGemm& c, const uint64_t* xm,
-                                               const uint64_t* wm, int64_t words, int64_t tw,
-                                               const StepInfo* info) {
-  const int cb = c.adc.cell_bits, slices = c.wide / cb;
-  int64_t d = 0;
-  for (std::size_t si = 0; si < c.steps.size(); ++si) {
-    if (!info[si].planes) continue;  // in the safe dot product, or every digit 0
-    const InputStep& st = c.steps[si];
-    int64_t term = -info[si].row_count * (int64_t{1} << (c.wide - 1));
-    for (int s = 0; s < slices; ++s) {
-      int64_t sum = 0;
-      for (int i = 0; i < st.bits; ++i) {
-        const uint64_t* xp = xm + (st.bit0 + i) * words;
-        for (int j = 0; j < cb; ++j) {
-          const uint64_t* wp = wm + (s * cb + j) * words;
-          int64_t cnt = 0;
-          for (int64_t v = 0; v < tw; ++v) cnt += __builtin_popcountll(xp[v] & wp[v]);
-          sum += cnt << (i + j);
-        }
-      }
-      term += adc_convert(sum, c.shift, c.adc.adc_bits) * (int64_t{1} << (s * cb));
-    }
-    d += (st.negative ? -term : term) * (int64_t{1} << st.bit0);
-  }
-  return d;
-}
-
 struct PixelArgs {
   const GemmLayer* L;
   const CimGemm* c;
@@ -138,9 +102,9 @@ struct PixelArgs {
       for (int64_t r = tile.k0; r < tile.k0 + tile.length; ++r)
         dot += static_cast<int32_t>(a.xsafe[r]) * static_cast<int32_t>(w16[r]);
       const int64_t w0 = c.word0[t], tw = c.word0[t + 1] - w0;
-      total +=
-          (dot + tile_sum(c, a.masks + w0, wbase + w0, words, tw, a.info + t * c.steps.size())) *
-          scale[t];
+      total += (dot + cim_tile_sum_planes(c, a.masks + w0, wbase + w0, words, tw,
+                                          a.info + t * c.steps.size())) *
+               scale[t];
     }
     a.acc[o * a.acc_stride] += total;
   }

@@ -107,6 +107,11 @@ Granularity QuantOptions::granularity_of(const std::string& name) const {
 
 void QuantOptions::validate() const {
   for (QuantCheck c : kQuantChecks) with_source(field_name(c), [&] { check(c); });
+  if (adc) {
+    with_source("adc", [&] { adc->validate(); });
+    if (a_bits == 32)
+      throw InputError("adc: the ADC-aware search needs integer activations (a_bits 4..8)");
+  }
 }
 
 IntRange QuantizedModel::output_range(const QOp& op) const {

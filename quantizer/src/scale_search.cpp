@@ -101,8 +101,10 @@ ScaleSearch::ScaleSearch(QuantizedModel& model, const std::vector<std::vector<fl
   }
   data_.resize(m_.layers.size());
   block_step_.resize(m_.layers.size());
+  if (m_.options.adc) cim_.resize(m_.layers.size());
   for (std::size_t l = 0; l < m_.layers.size(); ++l) {
     sample_layer(l, float_values);
+    if (m_.options.adc) init_cim(l);
     const int64_t blocks = m_.layers[l].grid.num_blocks();
     block_step_[l].resize(static_cast<std::size_t>(blocks));
     for (int64_t b = 0; b < blocks; ++b) set_block(l, b, initial_step(l, b));
@@ -358,6 +360,12 @@ double ScaleSearch::layer_error(std::size_t l, const std::vector<float>& xq) con
   for (int64_t g = 0; g < d.groups; ++g)
     gemm(d.cout_g, d.positions, d.k, w.data() + g * d.cout_g * d.k,
          xq.data() + g * d.k * d.positions, y.data() + g * d.cout_g * d.positions);
+  return output_error(l, std::move(y));
+}
+
+// The search metric of a layer output y [Cout][positions] (without bias) against the reference.
+double ScaleSearch::output_error(std::size_t l, std::vector<float> y) const {
+  const LayerData& d = data_[l];
   add_cosine_bias(l, y);
   if (m_.options.metric == SearchMetric::L2) {
     double e = 0.0;
@@ -421,7 +429,9 @@ void ScaleSearch::search_weights_output(std::size_t l) {
   const int64_t P = d.positions, cout = grid.out_channels;
   const IntRange r = signed_range(layer.w_bits);
   const bool cosine = m_.options.metric == SearchMetric::Cosine;
-  const bool coarse = static_cast<double>(cout) * d.k * P > kFullGridMaxMacs;
+  // Through the ADCs a candidate costs about 50x its float GEMM (bit planes, one popcount per
+  // input bit x weight bit x 64 rows): always the two-stage scan (29 of 100 candidates).
+  const bool coarse = !cim_.empty() || static_cast<double>(cout) * d.k * P > kFullGridMaxMacs;
 
   // Current output Y and its error E = Y - Y_ref.
   std::vector<float> w_cur(static_cast<std::size_t>(cout * d.k));
@@ -432,9 +442,36 @@ void ScaleSearch::search_weights_output(std::size_t l) {
         w_cur[o * d.k + k] = static_cast<float>(layer.q_weight[o * d.k + k] * s);
     }
   std::vector<float> y(static_cast<std::size_t>(cout * P));
-  for (int64_t g = 0; g < d.groups; ++g)
-    gemm(d.cout_g, P, d.k, w_cur.data() + g * d.cout_g * d.k, xq.data() + g * d.k * P,
-         y.data() + g * d.cout_g * P);
+  // ADC-aware: each (channel, reduction group)'s current part of Y through the ADCs,
+  // s_x * s_blk * (sum of its tiles' D), [Cout][red_groups][P]; Y is their sum.
+  const bool adc = !cim_.empty();
+  const int64_t nrg = grid.red_groups;
+  std::vector<double> part, sums(static_cast<std::size_t>(P));
+  std::vector<uint64_t> wpl;
+  std::vector<int8_t> qrow(static_cast<std::size_t>(d.k));
+  // Sets part and Y of channel o, block column rg, to the block's current codes and step.
+  auto refresh_part = [&](int64_t o, int64_t rg) {
+    const double s = in.scale * block_step_[l][grid.out_group[o] * nrg + rg];
+    cim_weight_planes(l, rg, layer.q_weight.data() + o * d.k, wpl);
+    cim_block_sums(l, o / d.cout_g, rg, wpl, sums.data());
+    double* po = part.data() + (o * nrg + rg) * P;
+    float* yo = y.data() + o * P;
+    for (int64_t p = 0; p < P; ++p) {
+      const double v = s * sums[p];
+      yo[p] = static_cast<float>(yo[p] + (v - po[p]));
+      po[p] = v;
+    }
+  };
+  if (adc) {
+    cim_planes(l, in.scale);
+    part.assign(static_cast<std::size_t>(cout * nrg * P), 0.0);
+    for (int64_t o = 0; o < cout; ++o)
+      for (int64_t rg = 0; rg < nrg; ++rg) refresh_part(o, rg);
+  } else {
+    for (int64_t g = 0; g < d.groups; ++g)
+      gemm(d.cout_g, P, d.k, w_cur.data() + g * d.cout_g * d.k, xq.data() + g * d.k * P,
+           y.data() + g * d.cout_g * P);
+  }
   add_cosine_bias(l, y);
   double dot = 0.0, ny = 0.0, nr = 0.0;  // for the cosine metric
   for (std::size_t i = 0; i < y.size(); ++i) {
@@ -456,23 +493,53 @@ void ScaleSearch::search_weights_output(std::size_t l) {
     for (int64_t o = 0; o < cout; ++o)
       if (grid.out_group[o] == og) rows.push_back(o);
     // Scores the candidates `which` (indices into cands) over the block's rows.
+    // z [nc][P]: the change of row o's output under each candidate, through the ADCs. Candidates
+    // that give the row the same codes as the one before reuse its digital sums.
+    auto adc_deltas = [&](int64_t o, const std::vector<int64_t>& which) {
+      const int64_t nc = static_cast<int64_t>(which.size());
+      z.resize(static_cast<std::size_t>(nc * P));
+      std::copy_n(layer.q_weight.begin() + o * d.k, d.k, qrow.begin());
+      const double* po = part.data() + (o * nrg + rg) * P;
+      bool have = false;
+      for (int64_t c = 0; c < nc; ++c) {
+        const float s = static_cast<float>(cands[which[c]]);
+        bool same = have;
+        for (int64_t i = 0; i < kb; ++i) {
+          const auto q =
+              static_cast<int8_t>(quantize_to_grid(node.weight.data[o * d.k + cols[i]], s, r));
+          same = same && qrow[cols[i]] == q;
+          qrow[cols[i]] = q;
+        }
+        if (!same) {
+          cim_weight_planes(l, rg, qrow.data(), wpl);
+          cim_block_sums(l, o / d.cout_g, rg, wpl, sums.data());
+          have = true;
+        }
+        const double sx = in.scale * static_cast<double>(s);
+        for (int64_t p = 0; p < P; ++p) z[c * P + p] = static_cast<float>(sx * sums[p] - po[p]);
+      }
+    };
     auto score = [&](const std::vector<int64_t>& which) {
       const int64_t nc = static_cast<int64_t>(which.size());
       for (int64_t o : rows) {
         const int64_t g = o / d.cout_g;
-        xb.resize(static_cast<std::size_t>(kb * P));
-        for (int64_t i = 0; i < kb; ++i)
-          std::copy_n(xq.begin() + (g * d.k + cols[i]) * P, P, xb.begin() + i * P);
-        delta.resize(static_cast<std::size_t>(nc * kb));
-        for (int64_t c = 0; c < nc; ++c) {
-          const float s = static_cast<float>(cands[which[c]]);
-          for (int64_t i = 0; i < kb; ++i) {
-            const float w = node.weight.data[o * d.k + cols[i]];
-            delta[c * kb + i] = fq(w, s, r) - w_cur[o * d.k + cols[i]];
+        if (adc) {
+          adc_deltas(o, which);
+        } else {
+          xb.resize(static_cast<std::size_t>(kb * P));
+          for (int64_t i = 0; i < kb; ++i)
+            std::copy_n(xq.begin() + (g * d.k + cols[i]) * P, P, xb.begin() + i * P);
+          delta.resize(static_cast<std::size_t>(nc * kb));
+          for (int64_t c = 0; c < nc; ++c) {
+            const float s = static_cast<float>(cands[which[c]]);
+            for (int64_t i = 0; i < kb; ++i) {
+              const float w = node.weight.data[o * d.k + cols[i]];
+              delta[c * kb + i] = fq(w, s, r) - w_cur[o * d.k + cols[i]];
+            }
           }
+          z.resize(static_cast<std::size_t>(nc * P));
+          gemm(nc, P, kb, delta.data(), xb.data(), z.data());
         }
-        z.resize(static_cast<std::size_t>(nc * P));
-        gemm(nc, P, kb, delta.data(), xb.data(), z.data());
         const float* yo = y.data() + o * P;
         const float* ro = d.y_ref.data() + o * P;
         for (int64_t c = 0; c < nc; ++c) {
@@ -519,8 +586,12 @@ void ScaleSearch::search_weights_output(std::size_t l) {
     set_block(l, b, cands[best]);
     note_choice(l, b, best, nc_all);
     // Update w_cur, Y and the cosine sums for the chosen step.
-    apply_step(layer, rows, cols, static_cast<float>(block_step_[l][b]), d.k, d.cout_g, P, xq,
-               w_cur, y);
+    if (adc) {
+      for (int64_t o : rows) refresh_part(o, rg);
+    } else {
+      apply_step(layer, rows, cols, static_cast<float>(block_step_[l][b]), d.k, d.cout_g, P, xq,
+                 w_cur, y);
+    }
     dot += ddot[best];
     ny += dny[best];
   }
@@ -551,7 +622,9 @@ void ScaleSearch::search_activation(int value) {
     const float s = step(i);
     double v = 0.0;
     if (by_output) {
-      for (std::size_t l : readers) v += layer_error(l, quantized_columns(l, s));
+      for (std::size_t l : readers)
+        v += cim_.empty() ? layer_error(l, quantized_columns(l, s))
+                          : output_error(l, cim_output(l, s));
     } else {
       for (float x : act_samples_[value]) {
         const double diff = x - fq(x, s, a.range());
@@ -568,7 +641,7 @@ void ScaleSearch::search_activation(int value) {
     return best;
   };
   int64_t best = -1;
-  if (by_output && cost > kFullGridMaxMacs && n > 2 * kCoarseStride) {
+  if (by_output && (cost > kFullGridMaxMacs || !cim_.empty()) && n > 2 * kCoarseStride) {
     best = scan(coarse_indices(n), -1);
     best = scan(refine_indices(n, best), best);
   } else {
@@ -601,6 +674,7 @@ void ScaleSearch::refresh_quantized_inputs(std::size_t up_to_layer) {
   std::vector<float> keep = data_[up_to_layer].y_ref;
   sample_layer(up_to_layer, values);
   data_[up_to_layer].y_ref = std::move(keep);
+  if (!cim_.empty()) cim_[up_to_layer].x_step = -1.0;  // new columns: rebuild the planes
 }
 
 void ScaleSearch::run() {

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "tilescale/quant/int_cim.h"
 #include "tilescale/quant/quantized_model.h"
 
 namespace tilescale::quant {
@@ -27,6 +28,30 @@ class ScaleSearch {
     std::vector<std::vector<int64_t>> block_cols;  // per reduction group: ONNX k indices
   };
 
+  // The ADC-aware search's data of one layer (options.adc set, scale_search_cim.cpp): the
+  // layer's crossbar numerics and the bit planes of its sampled input columns at one input step.
+  struct CimData {
+    kernels::CimGemm c;  // adc, a_bits, a_signed, w_bits, wide, shift, steps, tiles, word0
+    std::vector<std::vector<int64_t>> tile_rows;  // per tile: ONNX reduction index of each row
+    std::vector<std::vector<int64_t>> rg_tiles;   // per reduction group: its tiles
+    double x_step = -1.0;                         // input step the planes below were built for
+    std::vector<uint64_t> xplanes;                // [groups][positions][a_bits][words]
+    std::vector<kernels::StepInfo> info;          // [groups][positions][tiles][steps]
+  };
+  void init_cim(std::size_t l);
+  // Builds (or keeps, if already built for `step`) the input bit planes of layer l at `step`.
+  void cim_planes(std::size_t l, double step);
+  // Offset-binary weight planes [wide][words] of output channel o with codes q (ONNX reduction
+  // order, length k) on the tiles of reduction group rg (other words left as they are).
+  void cim_weight_planes(std::size_t l, int64_t rg, const int8_t* q,
+                         std::vector<uint64_t>& w) const;
+  // out[p] = sum over rg's tiles of adc.h's D at each sampled position p of group g.
+  void cim_block_sums(std::size_t l, int64_t g, int64_t rg, const std::vector<uint64_t>& w,
+                      double* out) const;
+  // Layer output [Cout][positions] through the ADCs with the current codes and steps, at input
+  // step x_step (the planes are rebuilt for it).
+  std::vector<float> cim_output(std::size_t l, double x_step);
+
   void sample_layer(std::size_t l, const std::vector<std::vector<float>>& values);
   void refresh_quantized_inputs(std::size_t up_to_layer);
   std::vector<double> weight_factors(std::size_t l) const;
@@ -42,6 +67,7 @@ class ScaleSearch {
   void search_activation(int value);
   std::vector<float> quantized_columns(std::size_t l, double step) const;
   double layer_error(std::size_t l, const std::vector<float>& xq) const;
+  double output_error(std::size_t l, std::vector<float> y) const;
   void set_logit_steps();
   double realised_step(std::size_t l, double step) const;
   void realise_steps();
@@ -50,6 +76,7 @@ class ScaleSearch {
   int64_t images_;
   const std::vector<float>& calib_input_;
   std::vector<LayerData> data_;
+  std::vector<CimData> cim_;                     // per layer when options.adc is set, else empty
   std::vector<std::vector<double>> block_step_;  // [layer][block] current step
   std::vector<float> act_peak_;                  // per value: max |x| on the calibration set
   std::vector<std::vector<float>> act_samples_;  // per value: up to 65536 calibration samples

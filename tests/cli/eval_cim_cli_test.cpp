@@ -103,5 +103,69 @@ TEST_F(EvalCimCli, BadArchExitsTwoAndWritesNothing) {
   EXPECT_FALSE(exists(logits));
 }
 
+// quantize --arch cim.json: the output search runs through the ADCs, the bundle records them
+// (options.adc), --granularity xbar resolves to one scale per crossbar and passes --align strict,
+// and eval reports what the bundle was searched for.
+TEST_F(EvalCimCli, QuantizeArchRecordsTheAdcSearchAndXbarResolvesFromTheCrossbar) {
+  TempDir t;
+  const std::string out = t.file("aware");
+  const auto q = run_tilescale({"quantize",
+                                "--model",
+                                kSource + "/models/lenet5_mnist.onnx",
+                                "--dataset",
+                                "mnist",
+                                "--wbits",
+                                "4",
+                                "--granularity",
+                                "xbar",
+                                "--arch",
+                                cim_config(t, 5),
+                                "--align",
+                                "strict",
+                                "--calib",
+                                "4",
+                                "--calib-positions",
+                                "64",
+                                "--grid-points",
+                                "8",
+                                "--rounds",
+                                "1",
+                                "--out",
+                                out,
+                                "--json"},
+                               t.path());
+  ASSERT_EQ(q.code, 0) << q.err;
+  const auto qj = nlohmann::json::parse(q.out);
+  EXPECT_EQ(qj["granularity"], "xbar:64x128");  // 128 columns / 2 cells per 4-bit weight
+  EXPECT_THAT(qj["adc"].get<std::string>(), HasSubstr("adc_bits 5 clip"));
+  const auto man = nlohmann::json::parse(read_bytes(out + "/manifest.json"));
+  EXPECT_EQ(man["options"]["adc"]["adc_bits"], 5);
+  EXPECT_EQ(man["options"]["adc"]["xbar_rows"], 128);
+  EXPECT_EQ(man["options"]["adc"]["adc_range"], "clip");
+  // The same macro: no note; another: a note, and the report names what it was searched for.
+  auto e = run_tilescale({"eval", "--bundle", out, "--mode", "int", "--dataset", "mnist", "--limit",
+                          "8", "--json", "--arch", cim_config(t, 5)},
+                         t.path());
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_THAT(nlohmann::json::parse(e.out)["adc_searched"].get<std::string>(),
+              HasSubstr("adc_bits 5"));
+  EXPECT_THAT(e.err, ::testing::Not(HasSubstr("note:")));
+  e = run_tilescale({"eval", "--bundle", out, "--mode", "int", "--dataset", "mnist", "--limit", "8",
+                     "--arch", cim_config(t, 7)},
+                    t.path());
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_THAT(e.err, HasSubstr("was searched for CIM ADCs"));
+  // --adc-search off: the same arch, no ADC in the bundle.
+  const auto off = run_tilescale(
+      {"quantize", "--model", kSource + "/models/lenet5_mnist.onnx", "--dataset", "mnist",
+       "--wbits", "4", "--granularity", "xbar", "--arch", cim_config(t, 5), "--adc-search", "off",
+       "--search", "minmax", "--calib", "4", "--out", t.file("plain")},
+      t.path());
+  ASSERT_EQ(off.code, 0) << off.err;
+  EXPECT_FALSE(
+      nlohmann::json::parse(read_bytes(t.file("plain") + "/manifest.json"))["options"].contains(
+          "adc"));
+}
+
 }  // namespace
 }  // namespace tilescale

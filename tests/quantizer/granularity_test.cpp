@@ -22,7 +22,7 @@ model::Node conv(int64_t cout, int64_t cin_g, int64_t k, int64_t groups = 1) {
 }
 
 TEST(Granularity, ParsesEveryFormAndRoundTrips) {
-  for (const char* s : {"layer", "channel", "block:16x32", "mx:32", "vsq:16"})
+  for (const char* s : {"layer", "channel", "block:16x32", "mx:32", "vsq:16", "xbar:64x128"})
     EXPECT_EQ(Granularity::parse(s).str(), s);
   const Granularity b = Granularity::parse("block:4x8");
   EXPECT_EQ(b.block_out, 4);
@@ -30,8 +30,8 @@ TEST(Granularity, ParsesEveryFormAndRoundTrips) {
 }
 
 TEST(Granularity, RejectsZeroAndMalformedShapes) {
-  for (const char* s :
-       {"block:0x4", "block:4x0", "block:4", "block:ax4", "mx:0", "tile", "", "Layer"})
+  for (const char* s : {"block:0x4", "block:4x0", "block:4", "block:ax4", "mx:0", "tile", "",
+                        "Layer", "xbar", "xbar:64", "xbar:0x128"})
     EXPECT_THROW(Granularity::parse(s), InputError) << s;
 }
 
@@ -70,6 +70,17 @@ TEST(Granularity, MxRunsFollowTheHardwareReductionOrder) {
   EXPECT_EQ(g.red_group[g.hw_index(7, 3)], 0);
   EXPECT_EQ(g.red_group[g.hw_index(0, 4)], 1);
   EXPECT_EQ(g.red_group[g.hw_index(7, 8)], 2);
+}
+
+// xbar:BOxR: BO output channels x runs of R hardware reduction rows, so with R = a crossbar's rows
+// every block's reduction run fills whole crossbars (the last one of a layer may be shorter).
+TEST(Granularity, XbarBlocksAreCrossbarRowRunsTimesColumnGroups) {
+  const model::Node n = conv(10, 16, 3);  // reduction 144 = 9 positions x 16 channels
+  const BlockGrid g = make_block_grid(n, Granularity::parse("xbar:4x128"));
+  EXPECT_EQ(g.out_groups, 3);  // 4 + 4 + 2
+  EXPECT_EQ(g.red_groups, 2);  // 128 + 16 rows
+  for (int64_t k = 0; k < g.reduction(); ++k) EXPECT_EQ(g.red_group[k], k / 128) << k;
+  EXPECT_EQ(g.out_group[9], 2);
 }
 
 TEST(Granularity, BlockLargerThanEveryLayerIsRefused) {

@@ -13,6 +13,7 @@
 #include "tilescale/core/dataset.h"
 #include "tilescale/model/float_executor.h"
 #include "tilescale/quant/fake_quant.h"
+#include "tilescale/quant/int_executor.h"
 #include "tilescale/quant/quantize.h"
 
 namespace tilescale::quant {
@@ -172,6 +173,41 @@ TEST(CalibInput, QuantizedInputsCompensateTheLayersBefore) {
   std::printf("output mse: float-input calibration %.5g, quantized-input %.5g\n", e_flt.l2,
               e_qin.l2);
   EXPECT_LT(e_qin.l2, e_flt.l2);
+}
+
+// ADC-aware search (QuantOptions::adc): on a layer whose 32-row crossbar tiles clip in 5-bit ADCs,
+// searching through the ADC numerics picks other steps than the ideal search, and the layer's
+// output error with the ADCs in the golden executor (IntExecutor with the same AdcNumerics) against
+// the float layer drops, on held-out images.
+TEST(AdcSearch, ChangesTheStepsAndLowersTheErrorWithTheAdcsInTheLoop) {
+  const uint64_t seed = 36;
+  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const model::Graph g = one_layer(seed);
+  const Dataset calib = random_images(64, seed + 1);
+  const Dataset test = random_images(64, seed + 2);
+  AdcNumerics adc;
+  adc.xbar_rows = 32;
+  adc.cell_bits = 2;
+  adc.input_bits_per_cycle = 1;
+  adc.adc_bits = 5;  // full scale 31 < 32 rows x 3: clips
+  QuantOptions o = options("block:4x48", 4, SearchMethod::Output);
+  o.bias_correction = BiasCorrection::Off;  // the search's objective alone
+  const QuantizedModel plain = quantize(g, o, calib);
+  o.adc = adc;
+  const QuantizedModel aware = quantize(g, o, calib);
+  EXPECT_NE(plain.layers[0].block_scale, aware.layers[0].block_scale);
+  const std::vector<float> ref = run(g, test);
+  std::vector<float> in(static_cast<std::size_t>(test.count * test.image_size()));
+  test.fill_batch(0, test.count, in.data());
+  auto adc_error = [&](const QuantizedModel& m) {
+    std::vector<float> out(ref.size());
+    IntExecutor(m, 1, IntGemm::Fast, adc).run(in.data(), test.count, out.data());
+    return errors(out, ref).l2;
+  };
+  const double e_plain = adc_error(plain), e_aware = adc_error(aware);
+  std::printf("output mse with the ADCs: ideal search %.5g, ADC-aware search %.5g\n", e_plain,
+              e_aware);
+  EXPECT_LT(e_aware, 0.9 * e_plain);
 }
 
 TEST(WeightGrid, LowerEdgeFollowsTheBitWidthUnlessSet) {

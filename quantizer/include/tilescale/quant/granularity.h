@@ -17,6 +17,8 @@ enum class GranularityKind {
   Block,    // block_out output channels x block_in input channels x the whole kernel window
   Mx,       // one output channel x runs of `run` along the reduction axis, power-of-two scales
   Vsq,      // one output channel x runs of `run`; small integer scale x per-channel float scale
+  Xbar,     // block_out output channels x runs of `run` along the hardware reduction axis: with
+            // run = a crossbar's rows, every block fills whole crossbars (CIM array-wise scales)
 };
 // The kinds' names: the part of a granularity text before its ':' (the whole text for layer and
 // channel).
@@ -25,17 +27,18 @@ inline constexpr auto kGranularityKindNames =
                                                      {GranularityKind::Channel, "channel"},
                                                      {GranularityKind::Block, "block"},
                                                      {GranularityKind::Mx, "mx"},
-                                                     {GranularityKind::Vsq, "vsq"}});
+                                                     {GranularityKind::Vsq, "vsq"},
+                                                     {GranularityKind::Xbar, "xbar"}});
 
 struct Granularity {
   GranularityKind kind = GranularityKind::Channel;
-  int64_t block_out = 1;  // Block: output channels per block
+  int64_t block_out = 1;  // Block, Xbar: output channels per block
   int64_t block_in = 0;   // Block: input channels per block
-  int64_t run = 0;        // Mx/Vsq: reduction elements per block
+  int64_t run = 0;        // Mx/Vsq/Xbar: reduction elements per block (hardware order)
   int vsq_bits = 4;       // Vsq: bits of the per-vector integer scale
 
-  // "layer", "channel", "block:BOxBI", "mx:N", "vsq:N". Throws InputError describing the text and
-  // the allowed forms (the caller adds the option or field it came from).
+  // "layer", "channel", "block:BOxBI", "mx:N", "vsq:N", "xbar:BOxR". Throws InputError describing
+  // the text and the allowed forms (the caller adds the option or field it came from).
   static Granularity parse(const std::string& text);
   std::string str() const;
 };

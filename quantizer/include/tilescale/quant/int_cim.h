@@ -39,6 +39,47 @@ struct CimGemm {
   int64_t words() const { return word0.back(); }  // mask words covering one group's k rows
 };
 
+// Per-pixel facts of one tile and input step: the digital row count R_t, and whether the step
+// takes the bit-plane path (some row driven and the step not safe; the safe steps are summed as
+// one dot product instead).
+struct StepInfo {
+  int64_t row_count = 0;
+  bool planes = false;
+};
+
+// adc.h's digital sum D of one tile for one output channel, over the steps whose info says
+// `planes` (the others contribute 0 here). xm: the pixel's input bit planes (plane p at
+// xm + p * words), wm: the channel's offset-binary weight planes (same stride), both offset to
+// the tile's first word; tw: the tile's words; info: [steps]. Only c.adc, c.wide, c.shift and
+// c.steps are read. The ADC-aware scale search calls this too, so the search scores exactly the
+// executor's numerics.
+[[gnu::always_inline]] inline int64_t cim_tile_sum_planes(const CimGemm& c, const uint64_t* xm,
+                                                          const uint64_t* wm, int64_t words,
+                                                          int64_t tw, const StepInfo* info) {
+  const int cb = c.adc.cell_bits, slices = c.wide / cb;
+  int64_t d = 0;
+  for (std::size_t si = 0; si < c.steps.size(); ++si) {
+    if (!info[si].planes) continue;  // in the safe dot product, or every digit 0
+    const InputStep& st = c.steps[si];
+    int64_t term = -info[si].row_count * (int64_t{1} << (c.wide - 1));
+    for (int s = 0; s < slices; ++s) {
+      int64_t sum = 0;
+      for (int i = 0; i < st.bits; ++i) {
+        const uint64_t* xp = xm + (st.bit0 + i) * words;
+        for (int j = 0; j < cb; ++j) {
+          const uint64_t* wp = wm + (s * cb + j) * words;
+          int64_t cnt = 0;
+          for (int64_t v = 0; v < tw; ++v) cnt += __builtin_popcountll(xp[v] & wp[v]);
+          sum += cnt << (i + j);
+        }
+      }
+      term += adc_convert(sum, c.shift, c.adc.adc_bits) * (int64_t{1} << (s * cb));
+    }
+    d += (st.negative ? -term : term) * (int64_t{1} << st.bit0);
+  }
+  return d;
+}
+
 // Builds the constants; a_bits (1..8) / a_signed describe the layer's input grid, w_bits its
 // weights.
 // Throws InputError (naming nothing; the caller adds the layer) on an invalid AdcNumerics.

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "tilescale/core/enum_names.h"
 #include "tilescale/model/graph.h"
+#include "tilescale/quant/adc.h"
 #include "tilescale/quant/granularity.h"
 #include "tilescale/quant/int_arith.h"
 #include "tilescale/quant/layer_granularity.h"
@@ -79,6 +81,11 @@ struct QuantOptions {
   // calibration inputs, into its bias (LayerQuant::bias_correction).
   BiasCorrection bias_correction = BiasCorrection::On;
   int threads = 0;  // 0 = all cores
+  // The CIM macro the search is for (ADC-aware search, docs/search.md): when set, the output
+  // search scores each layer's output through adc.h's numerics (crossbar row tiles, bit slices,
+  // bit-serial inputs, the ADC) instead of the ideal integer product. Needs integer activations.
+  // Built by the CLI from a cim arch config (the quantizer knows no arch config).
+  std::optional<AdcNumerics> adc;
 
   // One range check: throws InputError describing the value and the allowed range ("9 is outside
   // 2..8") without saying where the value came from; the caller adds that with with_source (the

@@ -34,6 +34,13 @@ void init_act_bits(QuantizedModel& m) {
   }
   for (const QOp& op : m.plan.ops)
     if (op.kind == QOpKind::Gemm && op.output == m.graph.output) m.acts[op.output].bits = 32;
+  // A StepScale output keeps its input's codes: same bits and signedness (its step follows in
+  // derive_step_scales).
+  for (const QOp& op : m.plan.ops)
+    if (op.kind == QOpKind::StepScale) {
+      m.acts[op.output].bits = m.act_of(op.inputs[0]).bits;
+      m.acts[op.output].is_signed = m.act_of(op.inputs[0]).is_signed;
+    }
 }
 
 int layer_w_bits(const QuantOptions& o, const QuantPlan& plan, std::size_t l) {
@@ -148,6 +155,7 @@ QuantizedModel quantize_once(const model::Graph& graph, const QuantOptions& opti
     const float peak = std::max(max_abs(float_values[v]), 1e-8f);
     a.scale = a.is_float() ? peak / 127.0f : peak / (static_cast<float>(a.range().hi) + 0.5f);
   }
+  derive_step_scales(m);
   for (std::size_t l = 0; l < m.plan.layer_ops.size(); ++l) {
     LayerQuant layer;
     layer.op = m.plan.layer_ops[l];

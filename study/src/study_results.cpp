@@ -10,28 +10,30 @@
 namespace tilescale::study {
 
 const std::vector<std::string>& study_columns(bool timing) {
-  static const std::vector<std::string> with_timing = {"point_id",     "model",
-                                                       "dataset",      "kind",
-                                                       "arch",         "arch_kind",
-                                                       "w_bits",       "a_bits",
-                                                       "first_last",   "granularity",
-                                                       "reorder",      "search",
-                                                       "seed",         "scale_bits",
-                                                       "executor",     "images",
-                                                       "top1",         "scales",
-                                                       "layers",       "bits_per_weight",
-                                                       "cycles",       "macs",
-                                                       "utilization",  "scale_registers",
-                                                       "area_um2",     "scale_area_um2",
-                                                       "sim_images",   "sim_top1",
-                                                       "sim_cycles",   "sim_mismatches",
-                                                       "error",        "quant_key",
-                                                       "tool_version", "git_commit",
-                                                       "model_sha256", "bundle_sha256",
-                                                       "arch_sha256",  "quantize_seconds",
-                                                       "eval_seconds", "map_seconds",
-                                                       "sim_seconds"};
-  static const std::vector<std::string> without_timing(with_timing.begin(), with_timing.end() - 4);
+  static const std::vector<std::string> with_timing = {"point_id",      "model",
+                                                       "dataset",       "kind",
+                                                       "arch",          "arch_kind",
+                                                       "w_bits",        "a_bits",
+                                                       "first_last",    "granularity",
+                                                       "reorder",       "search",
+                                                       "seed",          "scale_bits",
+                                                       "executor",      "images",
+                                                       "top1",          "scales",
+                                                       "layers",        "bits_per_weight",
+                                                       "cycles",        "macs",
+                                                       "utilization",   "scale_registers",
+                                                       "area_um2",      "scale_area_um2",
+                                                       "sim_images",    "sim_top1",
+                                                       "sim_cycles",    "sim_mismatches",
+                                                       "verify_images", "verify_top1",
+                                                       "verify_cycles", "verify_mismatches",
+                                                       "error",         "quant_key",
+                                                       "tool_version",  "git_commit",
+                                                       "model_sha256",  "bundle_sha256",
+                                                       "arch_sha256",   "quantize_seconds",
+                                                       "eval_seconds",  "map_seconds",
+                                                       "sim_seconds",   "verify_seconds"};
+  static const std::vector<std::string> without_timing(with_timing.begin(), with_timing.end() - 5);
   return timing ? with_timing : without_timing;
 }
 

@@ -12,7 +12,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -327,6 +330,45 @@ TEST_P(AffineNets, BundleRoundTripsBitExactly) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Generated, AffineNets, ::testing::Values("bn_unfused", "const_ops"));
+
+// A StepScale passes codes through, so its output grid must be its input's, scaled: a bundle whose
+// manifest states another step is refused.
+TEST(AffineBundle, StepScaleGridThatIsNotTheInputsScaledIsRefused) {
+  const std::string path = kDir + "const_ops.onnx";
+  const QuantizedModel m = quantize(model::import_onnx(path), options(4, 8), random_images(16, 11));
+  std::string out;
+  for (const QOp& op : m.plan.ops)
+    if (op.kind == QOpKind::StepScale) out = m.graph.values[op.output].name;
+  ASSERT_FALSE(out.empty());
+  std::string tmpl = ::testing::TempDir() + "tilescale_affine_XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+  const std::string dir = tmpl + "/b";
+  write_bundle(m, read_file(path), dir);
+  EXPECT_NO_THROW(read_bundle(dir));
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(read_file(dir + "/manifest.json"));
+  bool edited = false;
+  for (auto& a : j["activations"]) {
+    if (a["value"] != out) continue;
+    const float f = static_cast<float>(a["scale"].get<double>()) * 2.0f;
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    char hex[11];
+    std::snprintf(hex, sizeof hex, "0x%08x", bits);
+    a["scale"] = static_cast<double>(f);
+    a["scale_hex"] = hex;
+    edited = true;
+  }
+  ASSERT_TRUE(edited);
+  std::ofstream(dir + "/manifest.json") << j.dump(2) << "\n";
+  try {
+    read_bundle(dir);
+    ADD_FAILURE() << "a StepScale grid twice the derived step was read";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("manifest.json"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("StepScale"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(tmpl);
+}
 
 // ----- what stays unsupported --------------------------------------------------------------------
 

@@ -165,6 +165,34 @@ void Importer::import_gemm(const onnx::NodeProto& n, bool matmul) {
   node.bias = std::move(bias);
 }
 
+// y = scale[o] * x + shift[o] per output channel o of x, folded into the Conv/Gemm that produces
+// x when it is the last node and this node is x's only reader: W[o] *= scale[o], b[o] = b[o] *
+// scale[o] + shift[o], in double, rounded once to float32. Exact in real arithmetic (the layer
+// computes the same function); the folded float32 weights differ from the unfolded products by
+// float rounding only. n's output becomes an alias of x. Returns false (nothing changed) otherwise.
+bool Importer::fold_into_producer(const onnx::NodeProto& n, int in,
+                                  const std::vector<double>& scale,
+                                  const std::vector<double>& shift) {
+  if (graph_.nodes.empty()) return false;
+  Node& prev = graph_.nodes.back();
+  if ((prev.op != Op::Conv && prev.op != Op::Gemm) || prev.output != in || readers(in) != 1)
+    return false;
+  const int64_t c = static_cast<int64_t>(scale.size());
+  if (prev.bias.numel() != c) return false;
+  for (int64_t o = 0; o < c; ++o)
+    if (!std::isfinite(scale[o]) || !std::isfinite(shift[o])) return false;
+  const int64_t per_out = prev.weight.numel() / c;
+  for (int64_t o = 0; o < c; ++o) {
+    for (int64_t j = 0; j < per_out; ++j)
+      prev.weight.data[o * per_out + j] =
+          static_cast<float>(prev.weight.data[o * per_out + j] * scale[o]);
+    prev.bias.data[o] = static_cast<float>(prev.bias.data[o] * scale[o] + shift[o]);
+  }
+  value_ids_[n.output(0)] = in;
+  graph_.values[in].name = n.output(0);
+  return true;
+}
+
 void Importer::import_batchnorm(const onnx::NodeProto& n) {
   if (n.output_size() > 1) {
     for (int i = 1; i < n.output_size(); ++i)
@@ -190,21 +218,7 @@ void Importer::import_batchnorm(const onnx::NodeProto& n) {
     shift[i] = beta.data[i] - mean.data[i] * scale[i];
   }
   // Fold into the producing Conv/Gemm when this BN is that output's only consumer.
-  if (!graph_.nodes.empty()) {
-    Node& prev = graph_.nodes.back();
-    if ((prev.op == Op::Conv || prev.op == Op::Gemm) && prev.output == in && readers(in) == 1) {
-      const int64_t per_out = prev.weight.numel() / c;
-      for (int64_t o = 0; o < c; ++o) {
-        for (int64_t j = 0; j < per_out; ++j)
-          prev.weight.data[o * per_out + j] =
-              static_cast<float>(prev.weight.data[o * per_out + j] * scale[o]);
-        prev.bias.data[o] = static_cast<float>(prev.bias.data[o] * scale[o] + shift[o]);
-      }
-      value_ids_[n.output(0)] = in;
-      graph_.values[in].name = n.output(0);
-      return;
-    }
-  }
+  if (fold_into_producer(n, in, scale, shift)) return;
   // Otherwise a per-channel affine: Mul by scale then Add shift, both broadcast over H and W.
   const int64_t per_c = graph_.values[in].size() / c;
   reserve_expanded(n, 2.0 * static_cast<double>(c) * static_cast<double>(per_c));

@@ -98,6 +98,43 @@ Constant multiply_constants(const Constant& a, const Constant& b,
 
 }  // namespace
 
+// A constant Add/Sub/Mul/Div right after a Conv/Gemm whose output it alone reads, with one value
+// per output channel (uniform over H and W), is folded into that layer as BatchNormalization is
+// (fold_into_producer): x + c, x - c, c - x, x * c and x / c are scale * x + shift per channel.
+// c / x is not affine and stays a node.
+bool Importer::fold_constant_op(const onnx::NodeProto& n, Op op, int in, const Tensor& operand,
+                                bool operand_first) {
+  if (graph_.nodes.empty() || graph_.nodes.back().output != in) return false;
+  const Op prev = graph_.nodes.back().op;
+  if ((prev != Op::Conv && prev != Op::Gemm) || (op == Op::Div && operand_first)) return false;
+  const auto& shape = graph_.values[in].shape;
+  const int64_t c = shape[0], plane = graph_.values[in].size() / c;
+  std::vector<double> value(static_cast<std::size_t>(c));
+  for (int64_t o = 0; o < c; ++o) {
+    value[o] = operand.data[o * plane];
+    for (int64_t j = 1; j < plane; ++j)
+      if (operand.data[o * plane + j] != operand.data[o * plane]) return false;
+  }
+  std::vector<double> scale(value.size(), 1.0), shift(value.size(), 0.0);
+  for (std::size_t o = 0; o < value.size(); ++o) {
+    switch (op) {
+      case Op::Add:
+        shift[o] = value[o];
+        break;
+      case Op::Sub:
+        scale[o] = operand_first ? -1.0 : 1.0;
+        shift[o] = operand_first ? value[o] : -value[o];
+        break;
+      case Op::Mul:
+        scale[o] = value[o];
+        break;
+      default:  // Div by the constant
+        scale[o] = 1.0 / value[o];
+    }
+  }
+  return fold_into_producer(n, in, scale, shift);
+}
+
 void Importer::import_binary(const onnx::NodeProto& n, Op op) {
   if (n.input_size() != 2) fail_node(n, "expects 2 inputs");
   const bool c0 = is_const(n.input(0)), c1 = is_const(n.input(1));
@@ -119,6 +156,7 @@ void Importer::import_binary(const onnx::NodeProto& n, Op op) {
     const auto shape = graph_.values[in].shape;
     reserve_expanded(n, static_cast<double>(graph_.values[in].size()));
     Tensor operand = broadcast_to(constants_.at(n.input(c0 ? 0 : 1)), shape, "the", node_fail);
+    if (fold_constant_op(n, op, in, operand, c0)) return;
     Node& node = add_node(n, op, {in}, shape);
     node.operand = std::move(operand);
     node.operand_first = c0;

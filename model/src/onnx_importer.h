@@ -79,7 +79,11 @@ class Importer {
   void import_conv(const onnx::NodeProto& n);
   void import_gemm(const onnx::NodeProto& n, bool matmul);
   void import_batchnorm(const onnx::NodeProto& n);
+  bool fold_into_producer(const onnx::NodeProto& n, int in, const std::vector<double>& scale,
+                          const std::vector<double>& shift);
   void import_binary(const onnx::NodeProto& n, Op op);
+  bool fold_constant_op(const onnx::NodeProto& n, Op op, int in, const Tensor& operand,
+                        bool operand_first);
   void import_clip(const onnx::NodeProto& n);
   void import_pool(const onnx::NodeProto& n, Op op);
   void import_reshape(const onnx::NodeProto& n);

@@ -304,6 +304,17 @@ void read_activations(const Manifest& mf, const json& root,
   for (std::size_t v = 0; v < m.acts.size(); ++v)
     if (m.plan.scale_source[v] == static_cast<int>(v) && !seen[v])
       mf.fail("activations", "value '" + m.graph.values[v].name + "' has no entry");
+  // A StepScale op passes codes through: its output's grid must be derive_step_scales()'s.
+  for (const QOp& op : m.plan.ops) {
+    if (op.kind != QOpKind::StepScale) continue;
+    const ActQuant& in = m.act_of(op.inputs[0]);
+    const ActQuant& out = m.acts[op.output];
+    const float want = static_cast<float>(double(in.scale) * step_scale_factor(m, op));
+    if (out.scale != want || out.bits != in.bits || out.is_signed != in.is_signed)
+      mf.fail("activations", "value '" + m.graph.values[op.output].name +
+                                 "' (a StepScale output) must have its input's bits, signedness "
+                                 "and step times the constant factor");
+  }
 }
 
 // One layer's place in the blobs, as the manifest states it.

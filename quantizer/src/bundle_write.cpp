@@ -61,6 +61,11 @@ ojson plan_json(const QuantizedModel& m) {
     o["kind"] = kQOpKindNames.name(op.kind);
     if (op.node >= 0) o["node"] = g.nodes[op.node].name;
     if (op.fused_act >= 0) o["fused"] = g.nodes[op.fused_act].name;
+    if (op.chain.size() > 1) {
+      ojson chain = ojson::array();
+      for (int c : op.chain) chain.push_back(g.nodes[c].name);
+      o["chain"] = std::move(chain);
+    }
     ojson in = ojson::array();
     for (int v : op.inputs) in.push_back(g.values[v].name);
     o["inputs"] = std::move(in);

@@ -97,6 +97,28 @@ class Builder {
     for (std::size_t v = 0; v < rename_.size(); ++v) rename_[v] = static_cast<int>(v);
   }
 
+  // An Affine op (its chain of constant nodes) as the integer path computes it: a Mul by the
+  // realised factor (+-m * 2^-r * s_y / s_x per element: q * s_x times it is the integer path's
+  // +-q * m * 2^-r in units of s_y) and an Add of the realised offset (offset * 2^-F * s_y) plus
+  // the tie offset of its rounding, 2^-(F+2) * s_y. Writes the chain's last output value.
+  void affine(const QOp& op, const AffineQuant& q) {
+    const model::Node& first = src_.nodes[op.chain.front()];
+    const int last = src_.nodes[op.chain.back()].output;
+    const double s_x = model_.act_of(op.inputs[0]).scale, s_y = model_.act_of(op.output).scale;
+    const int64_t size = src_.values[last].size();
+    std::vector<double> factor(static_cast<std::size_t>(size)), offset(factor.size());
+    for (int64_t i = 0; i < size; ++i) {
+      const kernels::AffineTerm& t = q.terms[(i / q.run) % q.terms.size()];
+      factor[i] = (t.negative ? -1.0 : 1.0) * t.mul.value() * s_y / s_x;
+      offset[i] = std::ldexp(double(t.offset), -t.frac_bits) * s_y + tie_offset(t.frac_bits, s_y);
+    }
+    const int scaled =
+        with_const(model::Op::Mul, rename_[op.inputs[0]], first.name + "/affine_scale", factor);
+    model::Node a = const_node(model::Op::Add, scaled, first.name + "/affine_shift", offset);
+    a.output = last;
+    g_.nodes.push_back(std::move(a));
+  }
+
   model::Graph take(int output) {
     g_.output = rename_[output];
     return std::move(g_);
@@ -255,12 +277,30 @@ model::Graph make_fake_quant_graph(const QuantizedModel& model) {
     if (own || clamp || pad) grid_after[op.output] = true;
   }
 
+  // Affine ops with integer grids replace their chain of constant nodes (Builder::affine).
+  std::vector<int> affine_of_node(src.nodes.size(), -1);
+  std::vector<bool> in_chain(src.nodes.size(), false);
+  for (std::size_t i = 0; i < plan.ops.size(); ++i) {
+    const QOp& op = plan.ops[i];
+    if (op.kind != QOpKind::Affine || model.act_of(op.output).is_float() ||
+        model.act_of(op.inputs[0]).is_float())
+      continue;
+    affine_of_node[op.chain.front()] = static_cast<int>(i);
+    for (int c : op.chain) in_chain[c] = true;
+  }
+
   Builder b(model);
   // The Quantize ops' inputs (host outputs, or the network input) come first.
   for (const QOp& op : plan.ops)
     if (op.kind == QOpKind::Quantize && grid_after[op.output] && op.output == src.input)
       b.fake_quant(op.output);
   for (std::size_t i = 0; i < src.nodes.size(); ++i) {
+    if (in_chain[i]) {
+      if (affine_of_node[i] >= 0)
+        b.affine(plan.ops[affine_of_node[i]], model.affine[affine_of_node[i]]);
+      if (grid_after[src.nodes[i].output]) b.fake_quant(src.nodes[i].output);
+      continue;
+    }
     model::Node n = src.nodes[i];
     if (layer_of_node[i] >= 0) {
       const LayerQuant& layer = model.layers[layer_of_node[i]];

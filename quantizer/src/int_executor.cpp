@@ -83,6 +83,12 @@ IntExecutor::IntExecutor(const QuantizedModel& model, int threads, IntGemm gemm,
         static_cast<int>(v) != model.graph.output)
       fail_input(model.graph.source,
                  "the integer executor needs integer activations (a_bits 4..8)");
+  for (std::size_t i = 0; i < model.plan.ops.size(); ++i)
+    if (model.plan.ops[i].kind == QOpKind::Affine &&
+        (model.affine.size() != model.plan.ops.size() || model.affine[i].terms.empty()))
+      fail_input(model.graph.source, "the Affine op of node '" +
+                                         model.graph.nodes[model.plan.ops[i].node].name +
+                                         "' has no integer terms (finalize_multipliers not run)");
   if (adc) {
     for (const LayerQuant& layer : model.layers) {
       const ActQuant& in = model.act_of(model.plan.ops[layer.op].inputs[0]);
@@ -177,6 +183,15 @@ void IntExecutor::run_op(std::size_t oi, int64_t n, Workspace& ws) const {
     case QOpKind::Pad:
       kernels::pad(in_v.shape, g.values[op.output].shape, node().pads, node().pad_value, oq.scale,
                    oq.range(), n, in(0), out.data());
+      break;
+    case QOpKind::Affine: {
+      const AffineQuant& a = model_.affine[oi];
+      kernels::affine(in(0), n, in_v.size(), a.terms.data(), static_cast<int64_t>(a.terms.size()),
+                      a.run, grid.range, out.data());
+      break;
+    }
+    case QOpKind::StepScale:  // the same codes on a grid of another step
+      out = ws.codes[op.inputs[0]];
       break;
     case QOpKind::Clamp:
       kernels::clamp(in(0), count,

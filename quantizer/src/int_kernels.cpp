@@ -223,4 +223,38 @@ void pad(const std::vector<int64_t>& in_shape, const std::vector<int64_t>& out_s
   layout::place_padded(in_shape, out_shape, pads, n, x, y);
 }
 
+AffineTerm affine_term(double a, double b, double step_x, double step_y, int bits,
+                       int64_t max_abs_x) {
+  AffineTerm t;
+  t.negative = a < 0.0;
+  t.mul = to_fixed_multiplier(std::fabs(a) * step_x / step_y, bits);
+  t.frac_bits = std::max(t.mul.r, 0);
+  if (t.frac_bits > kMaxShift || t.mul.r < -kMaxShift)
+    throw std::overflow_error("the factor " + std::to_string(a) + " needs a shift of " +
+                              std::to_string(t.mul.r) + ", outside -63..63");
+  const double off = std::ldexp(b / step_y, t.frac_bits);
+  if (!(std::fabs(off) < std::ldexp(1.0, 62)))
+    throw std::overflow_error("the offset " + std::to_string(b) +
+                              " is not finite or exceeds 62 bits at the accumulator's scale");
+  t.offset = round_half_up(off);
+  const double worst = static_cast<double>(max_abs_x) * static_cast<double>(t.mul.m) *
+                           std::ldexp(1.0, t.frac_bits - t.mul.r) +
+                       std::fabs(static_cast<double>(t.offset));
+  if (worst >= std::ldexp(1.0, 62))
+    throw std::overflow_error("the accumulator of factor " + std::to_string(a) +
+                              " could exceed 62 bits");
+  return t;
+}
+
+void affine(const int64_t* x, int64_t n, int64_t size, const AffineTerm* terms, int64_t count,
+            int64_t run, IntRange range, int64_t* y) {
+  for (int64_t s = 0; s < n; ++s)
+    for (int64_t i = 0; i < size; ++i) {
+      const AffineTerm& t = terms[(i / run) % count];
+      const int64_t q = t.negative ? -x[s * size + i] : x[s * size + i];
+      const int64_t acc = q * t.mul.m * (int64_t{1} << (t.frac_bits - t.mul.r)) + t.offset;
+      y[s * size + i] = saturate(round_shift_half_up(acc, t.frac_bits), range);
+    }
+}
+
 }  // namespace tilescale::quant::kernels

@@ -1,15 +1,10 @@
 #include "tilescale/quant/quant_plan.h"
 
 #include "tilescale/core/error.h"
+#include "tilescale/quant/affine.h"
 
 namespace tilescale::quant {
 namespace {
-
-bool is_constant_binary(const model::Node& n) {
-  return (n.op == model::Op::Add || n.op == model::Op::Sub || n.op == model::Op::Mul ||
-          n.op == model::Op::Div) &&
-         n.inputs.size() == 1;
-}
 
 bool is_activation(const model::Node& n) {
   return n.op == model::Op::Relu || n.op == model::Op::Clip;
@@ -35,7 +30,7 @@ QuantPlan make_quant_plan(const model::Graph& g) {
   std::size_t i = 0;
   for (; i < g.nodes.size(); ++i) {
     const model::Node& n = g.nodes[i];
-    if (!is_constant_binary(n) || !host[n.inputs[0]]) break;
+    if (!is_constant_op(n) || !host[n.inputs[0]]) break;
     host[n.output] = true;
     plan.host_nodes.push_back(static_cast<int>(i));
   }
@@ -72,19 +67,53 @@ QuantPlan make_quant_plan(const model::Graph& g) {
     switch (n.op) {
       case model::Op::Conv:
       case model::Op::Gemm:
-      case model::Op::Add: {
-        if (n.op == model::Op::Add && n.inputs.size() != 2)
-          fail_input(g.source,
-                     "node '" + n.name +
-                         "' (Add with a constant) comes after the first "
-                         "quantized layer; the integer path takes constant elementwise ops "
-                         "only as input pre-processing");
-        q.kind = n.op == model::Op::Add ? QOpKind::Add : QOpKind::Gemm;
-        non_neg = n.op == model::Op::Add && all_inputs_non_negative();
+      case model::Op::Add:
+      case model::Op::Sub:
+      case model::Op::Mul:
+      case model::Op::Div: {
+        const bool constant = is_constant_op(n);
+        if (!constant && n.op != model::Op::Add && n.op != model::Op::Conv &&
+            n.op != model::Op::Gemm)
+          fail_input(g.source, "node '" + n.name + "' (" + n.onnx_op + ") of two tensors: the " +
+                                   "integer path adds two tensors (Add) and applies constants " +
+                                   "(Add/Sub/Mul/Div with a constant), nothing else");
+        q.kind = n.op == model::Op::Conv || n.op == model::Op::Gemm ? QOpKind::Gemm
+                 : constant                                         ? QOpKind::Affine
+                                                                    : QOpKind::Add;
+        int last = static_cast<int>(i);  // the last node of the op before a fused activation
+        if (constant) {
+          // The chain: constant ops each reading only the previous one's output.
+          q.chain = {last};
+          while (static_cast<std::size_t>(last) + 1 < g.nodes.size()) {
+            const model::Node& next = g.nodes[last + 1];
+            const int prev_out = g.nodes[last].output;
+            if (!is_constant_op(next) || next.inputs[0] != prev_out || consumers[prev_out] != 1 ||
+                prev_out == g.output)
+              break;
+            q.chain.push_back(++last);
+          }
+          const AffineConstants c = compose_affine(g, q.chain);
+          if (is_step_scale(c)) {
+            q.kind = QOpKind::StepScale;
+          } else {
+            bool keeps_sign = true;  // a >= 0 and b >= 0 everywhere: non-negative in, out
+            for (std::size_t k = 0; k < c.scale.size(); ++k)
+              keeps_sign = keeps_sign && c.scale[k] >= 0.0 && c.shift[k] >= 0.0;
+            non_neg = keeps_sign && all_inputs_non_negative();
+          }
+          q.output = g.nodes[last].output;
+          i = static_cast<std::size_t>(last);
+        }
+        if (q.kind == QOpKind::StepScale) {
+          non_neg = all_inputs_non_negative();
+          break;  // no rounding to fold a Relu/Clip into: it stays a Clamp op
+        }
+        if (q.kind == QOpKind::Add) non_neg = all_inputs_non_negative();
         if (i + 1 < g.nodes.size()) {
           const model::Node& next = g.nodes[i + 1];
-          if (is_activation(next) && next.inputs[0] == n.output && consumers[n.output] == 1 &&
-              n.output != g.output) {
+          const int out = g.nodes[i].output;
+          if (is_activation(next) && next.inputs[0] == out && consumers[out] == 1 &&
+              out != g.output) {
             q.fused_act = static_cast<int>(i + 1);
             q.output = next.output;
             non_neg = non_neg || activation_non_negative(next);
@@ -128,8 +157,9 @@ QuantPlan make_quant_plan(const model::Graph& g) {
         break;
       default:
         fail_input(g.source, "node '" + n.name + "' (" + n.onnx_op +
-                                 ") comes after the first quantized layer; the integer path takes "
-                                 "constant elementwise ops only as input pre-processing");
+                                 ") has no integer form (the integer path runs Conv, Gemm, Add, "
+                                 "constant Add/Sub/Mul/Div, pools, Reshape, Concat, Pad, Relu, "
+                                 "Clip)");
     }
     plan.scale_source[q.output] = own_scale ? q.output : plan.scale_source[n.inputs[0]];
     plan.non_negative[q.output] = non_neg;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "tilescale/core/error.h"
+#include "tilescale/quant/affine.h"
 #include "tilescale/quant/int_kernels.h"
 
 namespace tilescale::quant {
@@ -131,6 +132,10 @@ float layer_bias(const QuantizedModel& model, const LayerQuant& layer, std::size
   return layer.bias_correction.empty() ? b : b + layer.bias_correction[o];
 }
 
+namespace {
+void finalize_affine(QuantizedModel& model);
+}  // namespace
+
 void finalize_multipliers(QuantizedModel& model) {
   for (LayerQuant& layer : model.layers) {
     const QOp& op = model.plan.ops[layer.op];
@@ -198,6 +203,51 @@ void finalize_multipliers(QuantizedModel& model) {
     if (frac < 0 && worst * std::ldexp(1.0, -frac) >= std::ldexp(1.0, 62))
       fail_input(layer.name, "the accumulator shifted left by -F = " + std::to_string(-frac) +
                                  " could exceed 62 bits (block multipliers too large)");
+  }
+  finalize_affine(model);
+}
+
+namespace {
+
+void finalize_affine(QuantizedModel& model) {
+  model.affine.assign(model.plan.ops.size(), AffineQuant{});
+  for (std::size_t i = 0; i < model.plan.ops.size(); ++i) {
+    const QOp& op = model.plan.ops[i];
+    if (op.kind != QOpKind::Affine) continue;
+    const ActQuant& in = model.act_of(op.inputs[0]);
+    const ActQuant& out = model.act_of(op.output);
+    if (in.is_float() || out.is_float()) continue;  // float activations: no integer path
+    const AffineConstants c = compose_affine(model.graph, op.chain);
+    const IntRange xr = in.range();
+    const int64_t max_x = std::max(-xr.lo, xr.hi);
+    AffineQuant& q = model.affine[i];
+    q.run = c.run;
+    const std::string& name = model.graph.nodes[op.node].name;
+    for (std::size_t k = 0; k < c.scale.size(); ++k) {
+      try {
+        q.terms.push_back(kernels::affine_term(c.scale[k], c.shift[k], in.scale, out.scale,
+                                               model.options.scale_bits, max_x));
+      } catch (const std::overflow_error& e) {
+        fail_input(name, std::string("integer form of the constant op: ") + e.what());
+      }
+    }
+  }
+}
+
+}  // namespace
+
+double step_scale_factor(const QuantizedModel& model, const QOp& op) {
+  return compose_affine(model.graph, op.chain).scale[0];
+}
+
+void derive_step_scales(QuantizedModel& model) {
+  for (const QOp& op : model.plan.ops) {
+    if (op.kind != QOpKind::StepScale) continue;
+    const ActQuant& in = model.act_of(op.inputs[0]);
+    ActQuant& out = model.acts[op.output];
+    out.bits = in.bits;
+    out.is_signed = in.is_signed;
+    out.scale = static_cast<float>(double(in.scale) * step_scale_factor(model, op));
   }
 }
 

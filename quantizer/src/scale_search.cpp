@@ -99,6 +99,9 @@ ScaleSearch::ScaleSearch(QuantizedModel& model, const std::vector<std::vector<fl
         sample_indices(static_cast<int64_t>(vals.size()), kMaxActSamples, m_.options.seed + v);
     for (int64_t i : picks) act_samples_[v].push_back(vals[i]);
   }
+  step_scale_output_.assign(nv, false);
+  for (const QOp& op : m_.plan.ops)
+    if (op.kind == QOpKind::StepScale) step_scale_output_[op.output] = true;
   data_.resize(m_.layers.size());
   block_step_.resize(m_.layers.size());
   if (m_.options.adc) cim_.resize(m_.layers.size());
@@ -602,6 +605,12 @@ void ScaleSearch::search_weights_output(std::size_t l) {
 void ScaleSearch::search_activation(int value) {
   ActQuant& a = m_.acts[value];
   if (a.is_float()) return;
+  // A StepScale output's step follows its input's (searched before it: value ids are in
+  // topological order).
+  if (step_scale_output_[value]) {
+    derive_step_scales(m_);
+    return;
+  }
   std::vector<std::size_t> readers;
   for (std::size_t l = 0; l < m_.layers.size(); ++l)
     if (m_.plan.scale_source[m_.plan.ops[m_.layers[l].op].inputs[0]] == value) readers.push_back(l);
@@ -697,6 +706,7 @@ void ScaleSearch::run() {
     }
   }
   set_logit_steps();
+  derive_step_scales(m_);
   realise_steps();
   summarize_grid_use();
   if (m_.options.bias_correction == BiasCorrection::On) correct_biases();

@@ -79,6 +79,7 @@ class ScaleSearch {
   std::vector<CimData> cim_;                     // per layer when options.adc is set, else empty
   std::vector<std::vector<double>> block_step_;  // [layer][block] current step
   std::vector<float> act_peak_;                  // per value: max |x| on the calibration set
+  std::vector<bool> step_scale_output_;          // per value: a StepScale op's output
   std::vector<std::vector<float>> act_samples_;  // per value: up to 65536 calibration samples
   // per layer, per block: (chosen candidate index, candidates) of the weight search; empty = none
   std::vector<std::vector<std::pair<int64_t, int64_t>>> choice_;

@@ -12,7 +12,10 @@ namespace tilescale::quant {
 // standalone Relu/Clip and every Pad with a non-zero value. Every other rescale the integer kernels
 // perform is modelled with its realised multiplier (the same to_fixed_multiplier bits, so
 // shift-only scales too): a Mul by M_i * s_y / s_i before each input of an Add or Concat, and a Mul
-// by M * s_y * count / s_x after an AveragePool (per window count) or GlobalAveragePool.
+// by M * s_y * count / s_x after an AveragePool (per window count) or GlobalAveragePool, and an
+// Affine op's chain of constant nodes replaced by one Mul by its realised factors and one Add of
+// its realised offsets (a StepScale chain stays as it is: the FakeQuant after it lands on the
+// same codes).
 // Rounding ties: before each rounding the integer path performs (requantization, Add, Concat,
 // pools), the value is a multiple of 2^-r (r the shift), often an exact half, which it rounds up;
 // float error lands such a tie a few ulp to either side. The fake path adds a quarter of that

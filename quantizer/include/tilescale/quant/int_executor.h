@@ -58,8 +58,8 @@ class IntExecutor {
   // accumulators with F fractional bits of a float output)).
   using GemmHook = std::function<void(std::size_t layer, const int64_t* input, int64_t* output)>;
   // run_codes for one sample with every Conv/Gemm layer computed by `gemm` (a simulator) and every
-  // other op (Quantize, Add, pools, Concat, Pad, Clamp, Reshape) by this executor's own kernels, so
-  // a simulated network is chained exactly as the golden one runs.
+  // other op (Quantize, Add, Affine, StepScale, pools, Concat, Pad, Clamp, Reshape) by this
+  // executor's own kernels, so a simulated network is chained exactly as the golden one runs.
   std::vector<std::vector<int64_t>> run_codes_chained(const float* input,
                                                       const GemmHook& gemm) const;
 

@@ -113,6 +113,31 @@ void conv_gemm_blocks(const GemmLayer& layer, int64_t n, const int64_t* x, int64
 void add(const int64_t* a, double step_a, const int64_t* b, double step_b, int64_t count,
          const OutGrid& out, int64_t* y);
 
+// --- constant affine ops (Affine: a chain of Add/Sub/Mul/Div with constants, an unfolded BN) -----
+
+// One element's map y = a * x + b (real values) on codes: x = q * s_x, y = q_y * s_y.
+struct AffineTerm {
+  FixedMultiplier mul;    // |a| * s_x / s_y as m * 2^-r (m = 0 when a = 0)
+  bool negative = false;  // a < 0: the code is negated before the multiply
+  int frac_bits = 0;      // F = max(r, 0): fractional bits of the accumulator
+  int64_t offset = 0;     // round_half_up(b / s_y * 2^F)
+};
+
+// The term of factor a and offset b from grid step_x to grid step_y with `bits` mantissa bits:
+// mul = to_fixed_multiplier(|a| * step_x / step_y, bits), F = max(r, 0),
+// offset = round_half_up(b / step_y * 2^F) (double). Refused with std::overflow_error rather than
+// wrapped, so affine() never overflows: F > kMaxShift (|a| too small for the grids),
+// |b / step_y * 2^F| >= 2^62 or not finite, or max_abs_x * m * 2^(F - r) + |offset| >= 2^62
+// (max_abs_x = the largest input code magnitude).
+AffineTerm affine_term(double a, double b, double step_x, double step_y, int bits,
+                       int64_t max_abs_x);
+
+// y = saturate(round_shift_half_up(acc, F), range) per element, one rounding, with
+// acc = (negative ? -q : q) * m * 2^(F - r) + offset, exact in int64 (affine_term's bound).
+// Element i of each sample (`size` codes per sample, n samples) uses terms[(i / run) % count].
+void affine(const int64_t* x, int64_t n, int64_t size, const AffineTerm* terms, int64_t count,
+            int64_t run, IntRange range, int64_t* y);
+
 // --- pools --------------------------------------------------------------------------------------
 
 // MaxPool of `planes` = n * C planes [h][w] -> [ho][wo] on the same grid: the largest code among

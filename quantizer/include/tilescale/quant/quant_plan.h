@@ -21,6 +21,10 @@ enum class QOpKind {
   Concat,         // each input rescaled to the output grid
   Pad,            // same grid, pad value quantized
   Clamp,          // standalone Relu/Clip: codes clamped to the quantized bounds
+  Affine,         // a chain of constant Add/Sub/Mul/Div (an unfolded BN): y = a * x + b per
+                  // element, one rescale to its own grid (kernels::affine)
+  StepScale,      // a chain that only multiplies by one positive factor: the same codes on a grid
+                  // of step factor * s_x (exact, no rounding)
 };
 // The names a bundle's plan summary records.
 inline constexpr auto kQOpKindNames =
@@ -33,7 +37,9 @@ inline constexpr auto kQOpKindNames =
                                             {QOpKind::Reshape, "Reshape"},
                                             {QOpKind::Concat, "Concat"},
                                             {QOpKind::Pad, "Pad"},
-                                            {QOpKind::Clamp, "Clamp"}});
+                                            {QOpKind::Clamp, "Clamp"},
+                                            {QOpKind::Affine, "Affine"},
+                                            {QOpKind::StepScale, "StepScale"}});
 
 struct QOp {
   QOpKind kind = QOpKind::Gemm;
@@ -41,6 +47,8 @@ struct QOp {
   int fused_act = -1;       // index of a Relu/Clip folded into this op's requantization, or -1
   std::vector<int> inputs;  // value ids of integer tensors
   int output = -1;          // value id (the fused activation's output when fused)
+  // Affine/StepScale: the constant nodes it runs, in order (chain[0] == node); else empty.
+  std::vector<int> chain;
 };
 
 struct QuantPlan {
@@ -53,8 +61,11 @@ struct QuantPlan {
 };
 
 // Builds the plan. Host nodes are the maximal chain from the input of binary ops with a constant
-// (e.g. the Sub/Div of input normalization). Throws InputError naming the node for graphs the
-// integer path cannot express (a constant elementwise op after the first quantized tensor).
+// (e.g. the Sub/Div of input normalization). After the first quantized tensor, a chain of constant
+// ops (each the only reader of the previous one's output) is one Affine op, or a StepScale op when
+// it only multiplies by a positive constant (affine.h); a Relu/Clip right after it folds into its
+// rounding as after a Conv or Add. Throws InputError naming the graph's file and the node for
+// graphs the integer path cannot express: Sub/Mul/Div of two tensors, c / x.
 QuantPlan make_quant_plan(const model::Graph& graph);
 
 }  // namespace tilescale::quant

@@ -13,6 +13,7 @@
 #include "tilescale/quant/adc.h"
 #include "tilescale/quant/granularity.h"
 #include "tilescale/quant/int_arith.h"
+#include "tilescale/quant/int_kernels.h"
 #include "tilescale/quant/layer_granularity.h"
 #include "tilescale/quant/quant_plan.h"
 #include "tilescale/quant/reorder.h"
@@ -145,6 +146,13 @@ struct LayerQuant {
   std::vector<float> bias_correction;
 };
 
+// The integer form of an Affine plan op (kernels::affine), derived by finalize_multipliers() from
+// the graph's constants (compose_affine) and the input and output grids; not stored in bundles.
+struct AffineQuant {
+  std::vector<kernels::AffineTerm> terms;  // one per entry of the composed constants
+  int64_t run = 1;                         // elements per entry (AffineConstants::run)
+};
+
 // How quantize() decided a reorder (docs/reorder.md): the spaces the error-driven choice moved and
 // the network-level check against the same quantization without reordering. Not stored in bundles.
 struct ReorderCheck {
@@ -169,6 +177,7 @@ struct QuantizedModel {
   std::vector<std::vector<int64_t>> permutations;  // per value id: channel order, empty = identity
   std::vector<GridUse>
       grid_use;  // per weight bit width searched (wmse/output), ascending; report only
+  std::vector<AffineQuant> affine;  // per plan op: Affine ops' terms (finalize_multipliers)
 
   const ActQuant& act_of(int value) const { return acts[plan.scale_source[value]]; }
   // Codes a plan op writes: its output grid intersected with the Relu/Clip fused into it
@@ -194,10 +203,18 @@ struct QuantSummary {
 };
 QuantSummary summarize(const QuantizedModel& model);
 
-// Recomputes every LayerQuant's multipliers, F and bias_q from scales and the float biases.
+// Recomputes every LayerQuant's multipliers, F and bias_q from scales and the float biases, and
+// every Affine op's terms (kernels::affine_term) from the graph's constants and its grids.
 // Throws InputError if a layer's accumulator could exceed 62 bits or its F lies outside
-// -kMaxShift..kMaxShift (int_arith.h).
+// -kMaxShift..kMaxShift (int_arith.h), or an Affine op's term is refused (naming the node).
 void finalize_multipliers(QuantizedModel& model);
+
+// The factor of a StepScale op (its chain's one positive constant).
+double step_scale_factor(const QuantizedModel& model, const QOp& op);
+// Sets the grid of every StepScale op's output from its input's: step = float(s_x * factor), the
+// same bits and signedness, so the codes pass unchanged (exact: no rounding). In plan order, so a
+// StepScale of a StepScale follows.
+void derive_step_scales(QuantizedModel& model);
 
 // Per weight (ONNX layout), the step the hardware realises for its block: (m * 2^-r) * s_y / s_x
 // computed in double and rounded once to float32 (the block scale s_w with float activations).

@@ -38,8 +38,10 @@ NetworkRun simulate_network_cim(const quant::QuantizedModel& model, const map::A
   for (std::size_t l = 0; l < workloads.size(); ++l) {
     LayerTotals t;
     t.name = workloads[l].name;
-    t.native_cycles = map::map_layer(workloads[l], arch, mo).cycles;
+    const map::LayerMap lm = map::map_layer(workloads[l], arch, mo);
+    t.native_cycles = lm.cycles;
     t.native_stall_free = t.native_cycles;
+    t.map_events = lm.cim_events;
     t.macs = workloads[l].macs();
     run.layers.push_back(t);
   }
@@ -76,8 +78,7 @@ NetworkRun simulate_network_cim(const quant::QuantizedModel& model, const map::A
         t.folds = r.run.folds;
         t.scale_loads = r.run.scale_loads;
         t.mismatches += r.run.mismatches;
-        t.adc_conversions += r.conversions;
-        t.xbar_reads += r.reads;
+        t.cim_events += r.events;
         run.total_cycles += r.run.cycles;
         run.mismatches += r.run.mismatches;
         if (r.run.mismatches && run.first_mismatch.empty())
@@ -98,6 +99,15 @@ NetworkRun simulate_network_cim(const quant::QuantizedModel& model, const map::A
     t.utilization =
         t.cycles ? static_cast<double>(t.macs * images) / (cells * static_cast<double>(t.cycles))
                  : 0.0;
+  // Energy per image of the counted events (and of the mapper's count, for comparison).
+  // The default estimate table ($TILESCALE_AREA_DIR overrides its folder), as `tilescale map`.
+  const map::CimEnergyTable table = map::CimEnergyTable::from(map::AreaTable::load_default(), arch);
+  run.energy_source = table.source;
+  for (LayerTotals& t : run.layers) {
+    t.energy = map::cim_energy(t.cim_events, table) * (1.0 / static_cast<double>(images));
+    t.map_energy = map::cim_energy(t.map_events, table);
+    run.energy += t.energy;
+  }
   run.seconds = seconds;
   run.cpu_seconds = cpu_seconds;
   run.pe_cycles_per_s = seconds > 0 ? cells * static_cast<double>(run.total_cycles) / seconds : 0;

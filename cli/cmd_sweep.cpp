@@ -12,6 +12,7 @@
 #include "quant_flags.h"
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
+#include "tilescale/core/subprocess.h"
 #include "tilescale/quant/options_json.h"
 #include "tilescale/study/study.h"
 #include "tilescale/study/study_run.h"
@@ -162,6 +163,7 @@ int run_sweep(const std::vector<std::string>& args) {
   if (run.jobs < 0) fail_input("--jobs", "must be >= 0");
   if (run.threads < 0) fail_input("--threads", "must be >= 0");
   run.timing = !no_timing;
+  run.tool = self_executable();  // verify points start this binary again
   run.verbose = !quiet;
 
   study::Study s;

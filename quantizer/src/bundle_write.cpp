@@ -14,6 +14,7 @@
 #include "tilescale/core/sha256.h"
 #include "tilescale/core/version.h"
 #include "tilescale/quant/bundle.h"
+#include "tilescale/quant/options_json.h"
 
 namespace tilescale::quant {
 
@@ -48,31 +49,6 @@ bool holds_bundle_manifest(const std::string& path) {
   } catch (const InputError&) {
     return false;
   }
-}
-
-ojson options_json(const QuantOptions& o) {
-  ojson j;
-  j["granularity"] = o.granularity.str();
-  j["vsq_bits"] = o.granularity.vsq_bits;
-  j["w_bits"] = o.w_bits;
-  j["a_bits"] = o.a_bits;
-  j["first_last_bits"] = o.first_last_bits;
-  j["scale_bits"] = o.scale_bits;
-  j["search"] = kSearchMethodNames.name(o.search);
-  j["metric"] = kSearchMetricNames.name(o.metric);
-  j["calib_input"] = kCalibInputNames.name(o.calib_input);
-  j["grid_points"] = o.grid_points;
-  j["grid_lo"] = o.grid_lo;
-  j["grid_hi"] = o.grid_hi;
-  j["rounds"] = o.rounds;
-  j["calib_images"] = o.calib_images;
-  j["calib_positions"] = o.calib_positions;
-  j["seed"] = o.seed;
-  j["reorder"] = kReorderMethodNames.name(o.reorder);
-  j["bias_correction"] = kBiasCorrectionNames.name(o.bias_correction);
-  // threads is deliberately not recorded: it changes no result, and the bundle must be
-  // byte-identical whatever the thread count.
-  return j;
 }
 
 ojson plan_json(const QuantizedModel& m) {
@@ -208,7 +184,9 @@ BundleFiles serialize(const QuantizedModel& m, const std::string& onnx_bytes,
   man["tool"] = "tilescale";
   man["tool_version"] = kToolVersion;
   man["model"] = model_json(m, sha, onnx_bytes.size());
-  man["options"] = options_json(m.options);
+  // The same table the study driver keys its cache on (options_json.h); "threads" is not in it: it
+  // changes no result, and the bundle must be byte-identical whatever the thread count.
+  man["options"] = quant_options_json(m.options);
   ojson blobs;
   for (int b = 0; b < kNumBlobs; ++b) {
     ojson j;

@@ -101,6 +101,7 @@ const std::vector<OptionField>& fields() {
          o.seed = v.get<uint64_t>();
        }},
       enum_field("reorder", &QuantOptions::reorder, kReorderMethodNames),
+      enum_field("bias_correction", &QuantOptions::bias_correction, kBiasCorrectionNames),
   };
   return table;
 }

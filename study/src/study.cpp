@@ -221,9 +221,9 @@ StudyEval parse_eval(const ojson& doc_json, const Doc& doc) {
   StudyEval ev;
   if (!doc_json.contains("eval")) return ev;
   const ojson& e = doc_json["eval"];
-  doc.check_keys(
-      e, "eval",
-      {"images", "executor", "map", "align", "cycle_model", "simulate", "float_baseline"});
+  doc.check_keys(e, "eval",
+                 {"images", "executor", "map", "align", "cycle_model", "simulate", "verify",
+                  "verify_model", "float_baseline"});
   auto integer = [&](const char* key, int64_t& v) {
     if (!e.contains(key)) return;
     if (!e[key].is_number_integer() || e[key].get<int64_t>() < 0)
@@ -237,6 +237,12 @@ StudyEval parse_eval(const ojson& doc_json, const Doc& doc) {
   };
   integer("images", ev.images);
   integer("simulate", ev.simulate);
+  integer("verify", ev.verify);
+  if (e.contains("verify_model")) {
+    ev.verify_model = doc.text(e, "eval", "verify_model");
+    if (ev.verify_model != "rtl" && ev.verify_model != "systemc" && ev.verify_model != "both")
+      doc.fail("eval.verify_model", "expected rtl, systemc or both, got '" + ev.verify_model + "'");
+  }
   boolean("map", ev.map);
   boolean("float_baseline", ev.float_baseline);
   if (e.contains("executor"))
@@ -343,6 +349,12 @@ ojson Study::manifest() const {
                {"cycle_model", map::kCycleModelNames.name(eval.map_options.cycle_model)},
                {"simulate", eval.simulate},
                {"float_baseline", eval.float_baseline}};
+  // Written only when used, so the study.json of a study without verification stays the text
+  // earlier versions wrote (a rerun into its folder resumes instead of being refused).
+  if (eval.verify > 0) {
+    j["eval"]["verify"] = eval.verify;
+    j["eval"]["verify_model"] = eval.verify_model;
+  }
   ojson ps = ojson::array();
   for (const StudyPoint& p : points) ps.push_back({p.id, p.model, p.quant, p.arch});
   j["points"] = ps;

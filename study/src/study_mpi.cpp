@@ -69,9 +69,7 @@ class MpiSession {
 
 RunSummary coordinate(const Study& study, const RunOptions& options, int ranks) {
   detail::Coordinator c(study, options);
-  detail::WorkerContext ctx(
-      study, options.cache_dir.empty() ? options.out_dir + "/cache" : options.cache_dir,
-      options.threads > 0 ? options.threads : 1);
+  detail::WorkerContext ctx(study, options, options.threads > 0 ? options.threads : 1);
   // Rank 0 computes too, on its own threads; only this (main) thread calls MPI.
   std::thread local([&] { detail::run_workers(c, ctx, options.jobs > 0 ? options.jobs : 1); });
   std::vector<int> idle;
@@ -108,9 +106,7 @@ RunSummary coordinate(const Study& study, const RunOptions& options, int ranks) 
 }
 
 void work(const Study& study, const RunOptions& options) {
-  detail::WorkerContext ctx(
-      study, options.cache_dir.empty() ? options.out_dir + "/cache" : options.cache_dir,
-      options.threads > 0 ? options.threads : 1);
+  detail::WorkerContext ctx(study, options, options.threads > 0 ? options.threads : 1);
   send_text(ojson{{"hello", true}}.dump(), 0, kTagResult);
   while (true) {
     const ojson msg = ojson::parse(recv_text(0, kTagTask));

@@ -43,6 +43,10 @@ const std::vector<std::string>& study_columns(bool timing) {
                                                        "sim_top1",
                                                        "sim_cycles",
                                                        "sim_mismatches",
+                                                       "verify_images",
+                                                       "verify_top1",
+                                                       "verify_cycles",
+                                                       "verify_mismatches",
                                                        "error",
                                                        "quant_key",
                                                        "tool_version",
@@ -53,8 +57,9 @@ const std::vector<std::string>& study_columns(bool timing) {
                                                        "quantize_seconds",
                                                        "eval_seconds",
                                                        "map_seconds",
-                                                       "sim_seconds"};
-  static const std::vector<std::string> without_timing(with_timing.begin(), with_timing.end() - 4);
+                                                       "sim_seconds",
+                                                       "verify_seconds"};
+  static const std::vector<std::string> without_timing(with_timing.begin(), with_timing.end() - 5);
   return timing ? with_timing : without_timing;
 }
 

@@ -132,6 +132,8 @@ void prepare_out_dir(const Study& study, const RunOptions& options) {
                                    " images of " + test.source);
     if (study.eval.simulate > (study.eval.images ? study.eval.images : test.count))
       fail_input(study.source, "eval.simulate: more images than eval.images");
+    if (study.eval.verify > (study.eval.images ? study.eval.images : test.count))
+      fail_input(study.source, "eval.verify: more images than eval.images");
   }
 
   std::error_code ec;
@@ -173,8 +175,7 @@ RunSummary run_study_local(const Study& study, const RunOptions& options) {
   const int jobs = options.jobs > 0 ? options.jobs : cores();
   const int threads = options.threads > 0 ? options.threads : std::max(1, cores() / jobs);
   detail::Coordinator c(study, options);
-  detail::WorkerContext ctx(
-      study, options.cache_dir.empty() ? options.out_dir + "/cache" : options.cache_dir, threads);
+  detail::WorkerContext ctx(study, options, threads);
   detail::run_workers(c, ctx, jobs);
   c.rethrow();
   return c.summary();

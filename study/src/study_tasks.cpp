@@ -8,6 +8,7 @@
 #include "tilescale/core/error.h"
 #include "tilescale/core/provenance.h"
 #include "tilescale/core/sha256.h"
+#include "tilescale/core/subprocess.h"
 #include "tilescale/core/version.h"
 #include "tilescale/map/mapper.h"
 #include "tilescale/map/workload.h"
@@ -198,6 +199,50 @@ void fill_sim(WorkerContext& ctx, const quant::QuantizedModel& model, const Stud
                              run.first_mismatch + ")");
 }
 
+// `tilescale verify` of the point's bundle, in a child process: SystemC elaborates one design per
+// process, so every verification needs its own (and a simulation in this process stays possible).
+// The child's report gives the RTL's (or the twin's) measured cycles per image, its top-1 and its
+// mismatches against the golden executor; a mismatch, a difference between RTL and twin, or a
+// refusal (no Verilated build of this arch, a bundle wider than the RTL) fails the point.
+void fill_verify(WorkerContext& ctx, const StudyQuant& q, const StudyModel& m, const StudyArch& a,
+                 ojson& row) {
+  if (a.config.kind != map::ArchKind::Systolic) return;  // no RTL for CIM macros
+  if (ctx.tool().empty()) throw std::runtime_error("no tilescale binary to run (RunOptions::tool)");
+  const Study& s = ctx.study();
+  const auto t0 = Clock::now();
+  const std::vector<std::string> argv = {
+      ctx.tool(),   "verify",
+      "--bundle",   ctx.bundle_dir(q),
+      "--arch",     ctx.arch_file(a),
+      "--images",   std::to_string(s.eval.verify),
+      "--model",    s.eval.verify_model,
+      "--dataset",  m.dataset,
+      "--data-dir", s.data_dir.empty() ? default_data_dir() : s.data_dir,
+      "--align",    map::kAlignNames.name(s.eval.map_options.align),
+      "--json"};
+  const ProcessResult r = run_process(argv);
+  if (r.exit_code != 0) {
+    std::string why = r.err;
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    const std::size_t nl = why.rfind('\n');
+    if (nl != std::string::npos) why = why.substr(nl + 1);  // the last line: the error
+    throw std::runtime_error("verify: exit " + std::to_string(r.exit_code) + ": " + why);
+  }
+  const ojson report = ojson::parse(r.out);
+  row["verify_images"] = report.at("images");
+  row["verify_top1"] = report.at("top1");
+  row["verify_cycles"] = report.at("cycles_per_image");
+  row["verify_mismatches"] = report.at("mismatches");
+  row["verify_seconds"] = seconds_since(t0);
+  if (report.at("mismatches").get<int64_t>() != 0)
+    throw std::runtime_error("verify: " + report.at("mismatches").dump() +
+                             " output elements differ from the golden executor (" +
+                             report.at("first_mismatch").dump() + ")");
+  if (report.at("model_differences").get<int64_t>() != 0)
+    throw std::runtime_error("verify: the RTL and its SystemC twin differ (" +
+                             report.at("first_model_difference").dump() + ")");
+}
+
 ojson run_point(WorkerContext& ctx, const StudyPoint& p) {
   const Study& s = ctx.study();
   const StudyModel& m = s.models[p.model];
@@ -229,7 +274,8 @@ ojson run_point(WorkerContext& ctx, const StudyPoint& p) {
     // A CIM point's top-1 is what its macro computes: the ADCs clip and round the column sums
     // (the fake-quant executor has no ADC model: with executor fake the top-1 stays ideal).
     const bool adc_top1 = cim && s.eval.executor == quant::EvalMode::Int;
-    if (p.arch < 0 || (!s.eval.map && s.eval.simulate == 0 && !adc_top1)) return row;
+    if (p.arch < 0 || (!s.eval.map && s.eval.simulate == 0 && s.eval.verify == 0 && !adc_top1))
+      return row;
     const quant::QuantizedModel model = quant::read_bundle(ctx.bundle_dir(q));
     const StudyArch& a = s.archs[p.arch];
     if (adc_top1) {
@@ -245,6 +291,10 @@ ojson run_point(WorkerContext& ctx, const StudyPoint& p) {
       stage = "simulate";
       fill_sim(ctx, model, a, test, row);
     }
+    if (s.eval.verify > 0) {
+      stage = "verify";
+      fill_verify(ctx, q, m, a, row);
+    }
   } catch (const std::exception& e) {
     const std::string what = e.what();
     row["error"] = what.rfind(stage + ":", 0) == 0 ? what : stage + ": " + what;
@@ -254,8 +304,16 @@ ojson run_point(WorkerContext& ctx, const StudyPoint& p) {
 
 }  // namespace
 
-WorkerContext::WorkerContext(const Study& study, std::string cache_dir, int threads)
-    : study_(study), cache_dir_(std::move(cache_dir)), threads_(threads) {}
+WorkerContext::WorkerContext(const Study& study, const RunOptions& options, int threads)
+    : study_(study),
+      cache_dir_(options.cache_dir.empty() ? options.out_dir + "/cache" : options.cache_dir),
+      out_dir_(options.out_dir),
+      tool_(options.tool),
+      threads_(threads) {}
+
+std::string WorkerContext::arch_file(const StudyArch& a) const {
+  return a.generated ? out_dir_ + "/" + a.file : a.file;
+}
 
 std::string WorkerContext::bundle_dir(const StudyQuant& q) const {
   return cache_dir_ + "/" + q.key;

@@ -40,10 +40,12 @@ struct Task {
 // Per process: loaded lazily, shared by the worker threads (thread safe).
 class WorkerContext {
  public:
-  WorkerContext(const Study& study, std::string cache_dir, int threads);
+  WorkerContext(const Study& study, const RunOptions& options, int threads);
   const Study& study() const { return study_; }
   int threads() const { return threads_; }
   std::string bundle_dir(const StudyQuant& q) const;  // <cache>/<key>
+  std::string arch_file(const StudyArch& a) const;    // the config file (generated: in <out>)
+  const std::string& tool() const { return tool_; }   // RunOptions::tool
   std::string top1_file(const StudyQuant& q) const;   // <cache>/<key>.<executor>.<images>.json
   // The top-1 with a CIM arch's ADCs: <cache>/<key>.int-adc-<hash of the ADC
   // numerics>.<images>.json
@@ -57,6 +59,8 @@ class WorkerContext {
  private:
   const Study& study_;
   std::string cache_dir_;
+  std::string out_dir_;
+  std::string tool_;
   int threads_;
   std::mutex mutex_;
   std::map<int, std::string> bytes_;

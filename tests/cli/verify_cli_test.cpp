@@ -9,6 +9,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "support/run_tilescale.h"
 #include "support/test_files.h"
@@ -212,6 +215,44 @@ TEST_F(VerifyCli, SystemcTwinAloneAndInLockstepMatchesTheRtlAndTheMapper) {
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("--model: the FST waveform is the Verilated RTL's"));
   EXPECT_FALSE(std::filesystem::exists(t.path() + "/x.fst"));
+}
+
+// A study's verify stage: each point's bundle through `tilescale verify` in a child process (one
+// SystemC design per process). On sa4x4_ws (Verilated in this build) the RTL is bit-exact and its
+// measured cycles per image equal the map stage's cycles; sa16x16_ws has no Verilated build here,
+// so its point records verify's refusal and the study goes on.
+TEST_F(VerifyCli, AStudyVerifiesEachPointInAChildProcess) {
+  TempDir t;
+  const std::string study = t.path() + "/verify.json";
+  test::write_bytes(study, R"({
+    "models": [{"model": ")" + kSource +
+                               R"(/models/lenet5_mnist.onnx", "dataset": "mnist"}],
+    "quant": {"w_bits": 4, "granularity": "channel", "search": "minmax", "calib_images": 8},
+    "archs": [")" + kSource + R"(/configs/sa4x4_ws.json", ")" +
+                               kSource +
+                               R"(/configs/sa16x16_ws.json"],
+    "eval": {"images": 8, "verify": 1, "float_baseline": false}
+  })");
+  const auto r = run_tilescale({"sweep", "--config", study, "--out", t.path() + "/out",
+                                "--no-timing", "--jobs", "1", "--threads", "1", "--quiet"},
+                               t.path());
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<nlohmann::json> rows;
+  std::istringstream lines(test::read_bytes(t.path() + "/out/results.jsonl"));
+  for (std::string line; std::getline(lines, line);) rows.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(rows.size(), 2u);
+  const nlohmann::json& built = rows[0]["arch"] == "sa4x4_ws" ? rows[0] : rows[1];
+  const nlohmann::json& other = rows[0]["arch"] == "sa4x4_ws" ? rows[1] : rows[0];
+  ASSERT_TRUE(built["error"].is_null()) << built["error"];
+  EXPECT_EQ(built["verify_images"], 1);
+  EXPECT_EQ(built["verify_mismatches"], 0);
+  EXPECT_GT(built["verify_cycles"].get<int64_t>(), 0);
+  EXPECT_EQ(built["verify_cycles"], built["cycles"]) << "RTL cycles per image == the mapper's";
+  ASSERT_TRUE(other["error"].is_string());
+  EXPECT_THAT(other["error"].get<std::string>(), HasSubstr("verify: exit 2"));
+  EXPECT_THAT(other["error"].get<std::string>(), HasSubstr("sa16x16_ws"));
+  EXPECT_TRUE(other["verify_cycles"].is_null());
+  EXPECT_GT(other["cycles"].get<int64_t>(), 0) << "the map stage still ran";
 }
 
 }  // namespace

@@ -11,45 +11,11 @@ namespace {
 
 using namespace float_test;
 
-class ConvTester {
+class ConvTester : public WindowTester<ConvTester> {
  public:
-  ConvTester& channels(int64_t c) {
-    c_ = c;
-    return *this;
-  }
-  ConvTester& input_size(int64_t h, int64_t w) {
-    h_ = h;
-    w_ = w;
-    return *this;
-  }
+  ConvTester() : WindowTester(1, 5, 5, Geometry{3, 3, 1, 1, 1, 1, 0, 0, 0, 0}) {}
   ConvTester& out_channels(int64_t c) {
     cout_ = c;
-    return *this;
-  }
-  ConvTester& kernel(int64_t kh, int64_t kw) {
-    g_.kh = kh;
-    g_.kw = kw;
-    return *this;
-  }
-  ConvTester& stride(int64_t sh, int64_t sw) {
-    g_.sh = sh;
-    g_.sw = sw;
-    return *this;
-  }
-  ConvTester& dilation(int64_t dh, int64_t dw) {
-    g_.dh = dh;
-    g_.dw = dw;
-    return *this;
-  }
-  ConvTester& pads(int64_t t, int64_t l, int64_t b, int64_t r) {
-    g_.pt = t;
-    g_.pl = l;
-    g_.pb = b;
-    g_.pr = r;
-    return *this;
-  }
-  ConvTester& auto_pad(const std::string& mode) {
-    auto_pad_ = mode;
     return *this;
   }
   ConvTester& groups(int64_t g) {
@@ -93,13 +59,8 @@ class ConvTester {
       b.initializer("B", {cout_}, bias);
       ins.push_back("B");
     }
-    std::vector<onnx::AttributeProto> attrs{attr_ints("kernel_shape", {g_.kh, g_.kw}),
-                                            attr_ints("strides", {g_.sh, g_.sw}),
-                                            attr_ints("dilations", {g_.dh, g_.dw})};
-    if (auto_pad_.empty())
-      attrs.push_back(attr_ints("pads", {g_.pt, g_.pl, g_.pb, g_.pr}));
-    else
-      attrs.push_back(attr_string("auto_pad", auto_pad_));
+    std::vector<onnx::AttributeProto> attrs = window_attrs();
+    attrs.push_back(attr_ints("dilations", {g_.dh, g_.dw}));
     if (groups_ != 1) attrs.push_back(attr_int("group", groups_));
     b.node("Conv", ins, {"conv"}, attrs, "conv0");
     std::string last = "conv";
@@ -115,13 +76,7 @@ class ConvTester {
         << "BatchNormalization must fold into the Conv, leaving no Mul/Add behind";
     for (const model::Node& n : g.nodes) EXPECT_NE(n.onnx_op, "BatchNormalization");
 
-    Geometry geo = g_;
-    const AxisPads ph = axis_pads(auto_pad_, h_, g_.kh, g_.sh, g_.dh, g_.pt, g_.pb);
-    const AxisPads pw = axis_pads(auto_pad_, w_, g_.kw, g_.sw, g_.dw, g_.pl, g_.pr);
-    geo.pt = ph.lo;
-    geo.pb = ph.hi;
-    geo.pl = pw.lo;
-    geo.pr = pw.hi;
+    const Geometry geo = resolved_geometry();
     const int64_t cout = cout_, groups = groups_;
     const bool has_bn = bn_;
     const Activation act = act_;
@@ -137,9 +92,7 @@ class ConvTester {
 
  private:
   std::vector<RunConfig> configs_ = all_configs();
-  int64_t c_ = 1, h_ = 5, w_ = 5, cout_ = 1, groups_ = 1;
-  Geometry g_{3, 3, 1, 1, 1, 1, 0, 0, 0, 0};
-  std::string auto_pad_;  // empty: explicit pads
+  int64_t cout_ = 1, groups_ = 1;
   bool bias_ = true, bn_ = false;
   Activation act_ = Activation::kNone;
 };

@@ -106,6 +106,80 @@ struct Geometry {
   int64_t pt = 0, pl = 0, pb = 0, pr = 0;
 };
 
+// The window settings a Conv or pooling tester shares: input size and channels, kernel, strides,
+// dilation, explicit or automatic pads (XNNPACK-style builder: each setter returns the tester).
+// Derived is the tester (CRTP), so the setters chain with its own.
+template <class Derived>
+class WindowTester {
+ public:
+  WindowTester(int64_t c, int64_t h, int64_t w, Geometry g) : c_(c), h_(h), w_(w), g_(g) {}
+  Derived& channels(int64_t c) {
+    c_ = c;
+    return self();
+  }
+  Derived& input_size(int64_t h, int64_t w) {
+    h_ = h;
+    w_ = w;
+    return self();
+  }
+  Derived& kernel(int64_t kh, int64_t kw) {
+    g_.kh = kh;
+    g_.kw = kw;
+    return self();
+  }
+  Derived& stride(int64_t sh, int64_t sw) {
+    g_.sh = sh;
+    g_.sw = sw;
+    return self();
+  }
+  Derived& dilation(int64_t dh, int64_t dw) {
+    g_.dh = dh;
+    g_.dw = dw;
+    return self();
+  }
+  Derived& pads(int64_t t, int64_t l, int64_t b, int64_t r) {
+    g_.pt = t;
+    g_.pl = l;
+    g_.pb = b;
+    g_.pr = r;
+    return self();
+  }
+  Derived& auto_pad(const std::string& mode) {
+    auto_pad_ = mode;
+    return self();
+  }
+
+ protected:
+  // The node's kernel_shape, strides and the pads (explicit, or auto_pad).
+  std::vector<onnx::AttributeProto> window_attrs() const {
+    std::vector<onnx::AttributeProto> attrs{attr_ints("kernel_shape", {g_.kh, g_.kw}),
+                                            attr_ints("strides", {g_.sh, g_.sw})};
+    if (auto_pad_.empty())
+      attrs.push_back(attr_ints("pads", {g_.pt, g_.pl, g_.pb, g_.pr}));
+    else
+      attrs.push_back(attr_string("auto_pad", auto_pad_));
+    return attrs;
+  }
+  // The geometry with the pads the reference uses (auto_pad resolved as ONNX defines it).
+  Geometry resolved_geometry() const {
+    Geometry geo = g_;
+    const AxisPads ph = axis_pads(auto_pad_, h_, g_.kh, g_.sh, g_.dh, g_.pt, g_.pb);
+    const AxisPads pw = axis_pads(auto_pad_, w_, g_.kw, g_.sw, g_.dw, g_.pl, g_.pr);
+    geo.pt = ph.lo;
+    geo.pb = ph.hi;
+    geo.pl = pw.lo;
+    geo.pr = pw.hi;
+    return geo;
+  }
+
+  int64_t c_, h_, w_;
+  Geometry g_;
+  std::string auto_pad_;  // empty: explicit pads
+
+ private:
+  Derived& self() { return static_cast<Derived&>(*this); }
+};
+
 // Output length of a sliding window; ceil_mode drops a last window that would start in the end
 // padding.
 inline int64_t window_count(int64_t in, int64_t k, int64_t s, int64_t d, int64_t lo, int64_t hi,

@@ -11,44 +11,10 @@ using namespace float_test;
 
 // --- pooling -------------------------------------------------------------------------------------
 
-class PoolTester {
+class PoolTester : public WindowTester<PoolTester> {
  public:
-  explicit PoolTester(bool is_max) : max_(is_max) {}
-  PoolTester& channels(int64_t c) {
-    c_ = c;
-    return *this;
-  }
-  PoolTester& input_size(int64_t h, int64_t w) {
-    h_ = h;
-    w_ = w;
-    return *this;
-  }
-  PoolTester& kernel(int64_t kh, int64_t kw) {
-    g_.kh = kh;
-    g_.kw = kw;
-    return *this;
-  }
-  PoolTester& stride(int64_t sh, int64_t sw) {
-    g_.sh = sh;
-    g_.sw = sw;
-    return *this;
-  }
-  PoolTester& dilation(int64_t dh, int64_t dw) {
-    g_.dh = dh;
-    g_.dw = dw;
-    return *this;
-  }
-  PoolTester& pads(int64_t t, int64_t l, int64_t b, int64_t r) {
-    g_.pt = t;
-    g_.pl = l;
-    g_.pb = b;
-    g_.pr = r;
-    return *this;
-  }
-  PoolTester& auto_pad(const std::string& mode) {
-    auto_pad_ = mode;
-    return *this;
-  }
+  explicit PoolTester(bool is_max)
+      : WindowTester(2, 6, 6, Geometry{2, 2, 2, 2, 1, 1, 0, 0, 0, 0}), max_(is_max) {}
   PoolTester& ceil_mode(bool c) {
     ceil_ = c;
     return *this;
@@ -62,12 +28,7 @@ class PoolTester {
     const uint32_t seed = seed_for(fixed_seed);
     OnnxBuilder b(13);
     b.input("x", {c_, h_, w_});
-    std::vector<onnx::AttributeProto> attrs{attr_ints("kernel_shape", {g_.kh, g_.kw}),
-                                            attr_ints("strides", {g_.sh, g_.sw})};
-    if (auto_pad_.empty())
-      attrs.push_back(attr_ints("pads", {g_.pt, g_.pl, g_.pb, g_.pr}));
-    else
-      attrs.push_back(attr_string("auto_pad", auto_pad_));
+    std::vector<onnx::AttributeProto> attrs = window_attrs();
     if (ceil_) attrs.push_back(attr_int("ceil_mode", 1));
     if (max_ && (g_.dh != 1 || g_.dw != 1)) attrs.push_back(attr_ints("dilations", {g_.dh, g_.dw}));
     if (!max_) attrs.push_back(attr_int("count_include_pad", include_ ? 1 : 0));
@@ -75,13 +36,7 @@ class PoolTester {
     b.output("y");
     const model::Graph g = import_model(b);
     ASSERT_EQ(g.nodes.size(), 1u);
-    Geometry geo = g_;
-    const AxisPads ph = axis_pads(auto_pad_, h_, g_.kh, g_.sh, g_.dh, g_.pt, g_.pb);
-    const AxisPads pw = axis_pads(auto_pad_, w_, g_.kw, g_.sw, g_.dw, g_.pl, g_.pr);
-    geo.pt = ph.lo;
-    geo.pb = ph.hi;
-    geo.pl = pw.lo;
-    geo.pr = pw.hi;
+    const Geometry geo = resolved_geometry();
     const bool is_max = max_, ceil = ceil_, include = include_;
     expect_matches_reference(
         g, [&](const Act& x) { return ref_pool(x, is_max, geo, ceil, include); }, seed);
@@ -89,9 +44,6 @@ class PoolTester {
 
  private:
   bool max_;
-  int64_t c_ = 2, h_ = 6, w_ = 6;
-  Geometry g_{2, 2, 2, 2, 1, 1, 0, 0, 0, 0};
-  std::string auto_pad_;
   bool ceil_ = false, include_ = false;
 };
 

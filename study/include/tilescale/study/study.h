@@ -43,8 +43,10 @@ struct StudyEval {
   quant::EvalMode executor = quant::EvalMode::Int;  // golden integer or fake-quant float
   bool map = true;                                  // map each bundle onto each arch: cycles, area
   map::MapOptions map_options;                      // alignment and cycle model of the mapper
-  int64_t simulate = 0;        // images per point on the SystemC model (systolic)
-  bool float_baseline = true;  // one float row per model
+  int64_t simulate = 0;              // images per point on the SystemC model (systolic)
+  int64_t verify = 0;                // images per point through `tilescale verify` (systolic)
+  std::string verify_model = "rtl";  // rtl | systemc | both (tilescale verify --model)
+  bool float_baseline = true;        // one float row per model
 };
 
 // One quantization of one model: computed once, cached under key, shared by its points.

@@ -22,10 +22,13 @@ struct RunOptions {
   bool timing = true;     // keep the *_seconds columns (false: files depend only on the inputs)
   bool verbose = true;    // one line per finished point, a progress bar on a terminal (stderr)
   bool log_to_stderr = false;  // the point lines on stderr instead of stdout
+  // The tilescale binary that verification points start (`tilescale verify` in a child process,
+  // since SystemC elaborates one design per process); empty: eval.verify points fail.
+  std::string tool;
 };
 
 // The columns of results.csv, in order (results.jsonl rows hold them too, plus schema_version and
-// quant_options); with timing the four *_seconds columns come last.
+// quant_options); with timing the five *_seconds columns come last.
 const std::vector<std::string>& study_columns(bool timing);
 
 struct RunSummary {

@@ -1,6 +1,8 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <optional>
+#include <string>
 
 #include "tilescale/core/error.h"
 #include "tilescale/map/mapper.h"
@@ -44,6 +46,15 @@ NetworkRun simulate_network_cim(const quant::QuantizedModel& model, const map::A
     t.map_events = lm.cim_events;
     t.macs = workloads[l].macs();
     run.layers.push_back(t);
+  }
+  // The energy table: the default estimates ($TILESCALE_AREA_DIR overrides the folder), as
+  // `tilescale map`. The energy is an optional estimate: without the table or an entry for the
+  // arch's adc_bits the simulation still runs and the report says why it has no energy.
+  std::optional<map::CimEnergyTable> table;
+  try {
+    table = map::CimEnergyTable::from(map::AreaTable::load_default(), arch);
+  } catch (const InputError& e) {
+    run.energy_note = std::string("no energy estimate: ") + e.what();
   }
   // The ADC-aware golden executor: the codes every simulated layer must reproduce.
   const quant::IntExecutor golden(model, 1, quant::IntGemm::Fast, arch.cim_numerics());
@@ -100,13 +111,13 @@ NetworkRun simulate_network_cim(const quant::QuantizedModel& model, const map::A
         t.cycles ? static_cast<double>(t.macs * images) / (cells * static_cast<double>(t.cycles))
                  : 0.0;
   // Energy per image of the counted events (and of the mapper's count, for comparison).
-  // The default estimate table ($TILESCALE_AREA_DIR overrides its folder), as `tilescale map`.
-  const map::CimEnergyTable table = map::CimEnergyTable::from(map::AreaTable::load_default(), arch);
-  run.energy_source = table.source;
-  for (LayerTotals& t : run.layers) {
-    t.energy = map::cim_energy(t.cim_events, table) * (1.0 / static_cast<double>(images));
-    t.map_energy = map::cim_energy(t.map_events, table);
-    run.energy += t.energy;
+  if (table) {
+    run.energy_source = table->source;
+    for (LayerTotals& t : run.layers) {
+      t.energy = map::cim_energy(t.cim_events, *table) * (1.0 / static_cast<double>(images));
+      t.map_energy = map::cim_energy(t.map_events, *table);
+      run.energy += t.energy;
+    }
   }
   run.seconds = seconds;
   run.cpu_seconds = cpu_seconds;

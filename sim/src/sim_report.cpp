@@ -42,9 +42,12 @@ nlohmann::ordered_json to_json(const NetworkRun& run, const std::string& bundle)
   j["pe_cycles_per_s"] = run.pe_cycles_per_s;
   j["cpu_seconds"] = run.cpu_seconds;
   j["pe_cycles_per_cpu_s"] = run.pe_cycles_per_cpu_s;
-  if (run.cim) {
+  if (run.cim && run.energy_note.empty()) {
     j["energy_pj_per_image"] = map::to_json(run.energy);
     j["energy_source"] = run.energy_source;
+  } else if (run.cim) {
+    j["energy_pj_per_image"] = nullptr;
+    j["energy_note"] = run.energy_note;
   }
   j["layers"] = nlohmann::ordered_json::array();
   for (const LayerTotals& l : run.layers) {
@@ -63,8 +66,10 @@ nlohmann::ordered_json to_json(const NetworkRun& run, const std::string& bundle)
       e["xbar_reads_per_image"] = l.cim_events.xbar_reads / run.images;
       // Events summed over the images; energy per image (estimate), the mapper's beside it.
       e["energy_events_all_images"] = map::to_json(l.cim_events);
-      e["energy_pj_per_image"] = map::to_json(l.energy);
-      e["map_energy_pj_per_image"] = l.map_energy.total();
+      if (run.energy_note.empty()) {
+        e["energy_pj_per_image"] = map::to_json(l.energy);
+        e["map_energy_pj_per_image"] = l.map_energy.total();
+      }
     }
     e["mismatches"] = l.mismatches;
     j["layers"].push_back(e);
@@ -104,7 +109,8 @@ std::string to_table(const NetworkRun& run, const map::ArchConfig& arch, const s
               run.first_mismatch.empty() ? "" : ", first: ", run.first_mismatch.c_str());
   t += format("top-1 (simulated logits): %lld / %lld\n", static_cast<long long>(run.correct),
               static_cast<long long>(run.images));
-  if (cim) {
+  if (cim && !run.energy_note.empty()) t += run.energy_note + "\n";
+  if (cim && run.energy_note.empty()) {
     const map::CimEnergy& e = run.energy;
     double bound = 0;
     for (const LayerTotals& l : run.layers) bound += l.map_energy.total();

@@ -113,6 +113,24 @@ TEST_F(SimulateCli, CimConfigRunsTheCimMacroBitExactAtPredictedCycles) {
   EXPECT_NEAR(mj["total"]["energy_pj"]["total"].get<double>(), map_sum, 1e-6 * map_sum);
 }
 
+// The energy is an optional estimate: ADC widths beyond the table (1..10 bits) still simulate, and
+// the report says why it has no energy instead of failing after the run.
+TEST_F(SimulateCli, CimAdcWidthBeyondTheEnergyTableSimulatesWithoutEnergy) {
+  TempDir t;
+  nlohmann::json cfg = nlohmann::json::parse(test::read_bytes(kSource + "/configs/cim128_2b.json"));
+  cfg["adc_bits"] = 12;
+  write_bytes(t.path() + "/adc12.json", cfg.dump());
+  const auto r =
+      run_tilescale({"simulate", "--bundle", bundle(), "--arch", t.path() + "/adc12.json",
+                     "--dataset", "mnist", "--images", "1", "--json"},
+                    t.path());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["mismatches"], 0);
+  EXPECT_TRUE(j["energy_pj_per_image"].is_null());
+  EXPECT_THAT(j["energy_note"].get<std::string>(), HasSubstr("cim_energy_adc_pj_12b"));
+}
+
 // Regression: the fold builder got 0 rows from a CIM config and grew until memory ran out. A bad
 // config is refused first: exit 2 naming the file and the field, before the bundle is even read
 // (a bundle path that does not exist is not the error reported).

@@ -63,6 +63,7 @@ struct NetworkRun {
   double pe_cycles_per_cpu_s = 0;    // rows * cols * total_cycles / cpu_seconds (one core)
   map::CimEnergy energy;             // CIM: per image, summed over layers, pJ (estimate)
   std::string energy_source;         // CIM: the estimate table (mapping/area_params.json)
+  std::string energy_note;           // CIM: why there is no energy (empty when there is)
   int64_t cycles_per_image() const { return images ? total_cycles / images : 0; }
 };
 

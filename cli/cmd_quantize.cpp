@@ -7,7 +7,6 @@
 
 #include "commands.h"
 #include "data_options.h"
-#include "granularity_budget.h"
 #include "parse_options.h"
 #include "quant_flags.h"
 #include "tilescale/core/atomic_file.h"
@@ -20,6 +19,7 @@
 #include "tilescale/quant/bundle.h"
 #include "tilescale/quant/onnx_export.h"
 #include "tilescale/quant/quantize.h"
+#include "tilescale/study/granularity_budget.h"
 
 namespace po = boost::program_options;
 
@@ -110,15 +110,12 @@ void choose_granularity(QuantizeArgs& a, const model::Graph& graph, const Datase
     fail_input("--auto-granularity", "give either --auto-granularity or --granularity-per-layer");
   if (a.arch_path.empty()) fail_input("--arch", "required with --auto-granularity");
   if (a.budget.empty()) fail_input("--budget", "required with --auto-granularity");
-  const Budget budget = parse_budget(a.budget);
+  const study::Budget budget = study::parse_budget(a.budget);
   const map::ArchConfig arch = map::ArchConfig::parse_file(a.arch_path);
   const map::AreaTable area = map::AreaTable::load_default();
-  const auto candidates = quant::default_granularity_candidates();
-  const auto cost = granularity_costs(graph, a.o, candidates, arch, area, budget);
   a.choices = with_source("--budget " + a.budget, [&] {
-    return quant::choose_layer_granularity(graph, a.o, calib, candidates, cost);
+    return study::choose_auto_granularity(graph, a.o, calib, arch, area, budget);
   });
-  for (const auto& c : a.choices) a.o.layer_granularity[c.layer] = candidates[c.chosen];
 }
 
 void print_report(const QuantizeArgs& a, const quant::QuantizedModel& model, double seconds) {

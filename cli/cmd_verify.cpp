@@ -45,17 +45,21 @@ int run_verify(const std::vector<std::string>& args) {
       "data-dir", po::value(&data.data_dir),
       "folder of the bundled data sets (default: $TILESCALE_DATA or <source>/data)")(
       "align", po::value(&align)->default_value(align), align_help.c_str())(
-      "trace", po::value(&trace), "write an FST waveform of the Verilated ts_top to this file")(
-      "json", po::bool_switch(&json), "print the JSON report instead of the table");
+      "trace", po::value(&trace),
+      "write a waveform for GTKWave: <file>.fst, the Verilated ts_top's (--model rtl|both), or "
+      "<file>.vcd, the SystemC twin's ports, internal signals and registers (--model "
+      "systemc|both)")("json", po::bool_switch(&json),
+                       "print the JSON report instead of the table");
   if (!parse_options(desc, args)) return 0;
   if (bundle_dir.empty()) fail_input("--bundle", "required");
   if (arch_path.empty()) fail_input("--arch", "required");
   if (images < 1) fail_input("--images", "must be >= 1");
   options.align = parse_flag("--align", align, map::kAlignNames);
   options.model = parse_flag("--model", model, sim::kVerifyModelNames);
-  if (!trace.empty() && (trace.size() < 4 || trace.compare(trace.size() - 4, 4, ".fst") != 0))
-    fail_input("--trace", "'" + trace + "': the waveform is FST, name it <file>.fst");
   options.trace_path = trace;
+  // A waveform name that is neither .fst nor .vcd, or one the chosen model cannot write.
+  if (!trace.empty() || options.model != sim::VerifyModel::Rtl)
+    with_source(trace.empty() ? "--model" : "--trace", [&] { sim::check_verify_model(options); });
   // The config first: a config of the wrong kind is refused before any other work.
   const map::ArchConfig arch = map::ArchConfig::parse_file(arch_path);
   arch.require_kind(map::ArchKind::Systolic, "tilescale verify (the Verilated systolic ts_top)");
@@ -63,9 +67,6 @@ int run_verify(const std::vector<std::string>& args) {
   const Dataset ds = data.load();
   with_source("--images", [&] { sim::check_image_count(ds, images); });
   // A strict alignment refusal names the flag that chose strict (its default).
-  // The model's refusals (a waveform of the twin; no twin in a build without it) name --model.
-  if (options.model != sim::VerifyModel::Rtl)
-    with_source("--model", [&] { sim::check_verify_model(options); });
   const sim::VerifyRun run = with_source<map::AlignError>(
       "--align strict", [&] { return sim::verify_network(qmodel, arch, ds, images, options); });
   if (json) {

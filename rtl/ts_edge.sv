@@ -11,6 +11,7 @@ module ts_edge #(
   parameter  int unsigned MantBits  = 16,  // scale mantissa width (1: shift only)
   parameter  int unsigned ScaleKind = 0,   // ts_pkg::ScaleFixed or ts_pkg::ScaleShift
   parameter  int unsigned AccWords  = 64,  // accumulator words (output pixels per fold)
+  parameter  bit          FaultRoundEven = 1'b0,  // test only: the requantizer rounds half to even
   localparam int unsigned ShiftBits = ts_pkg::ShiftBits,
   localparam int unsigned ClampBits = ts_pkg::ClampBits,
   localparam int unsigned WordBits  = AccWords > 1 ? $clog2(AccWords) : 1
@@ -115,9 +116,10 @@ module ts_edge #(
   logic [WideBits-1:0] keep_q;
   logic unused_requant_valid;
   ts_requant #(
-    .InBits   (WideBits),
-    .OutBits  (ActBits),
-    .ShiftBits(ShiftBits)
+    .InBits        (WideBits),
+    .OutBits       (ActBits),
+    .ShiftBits     (ShiftBits),
+    .FaultRoundEven(FaultRoundEven)
   ) u_requant (
     .clk_i,
     .rst_ni,

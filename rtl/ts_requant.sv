@@ -1,9 +1,12 @@
 // Requantizer: saturate(round_shift_half_up(acc, F), output grid), exactly int_arith.h, registered.
+// FaultRoundEven (test only) rounds ties half to even instead, so that the tests can show that
+// their golden and lockstep checks catch a wrong rounding rule.
 /* verilator lint_off MULTITOP */  // a library of blocks, each a top of its own (tests/rtl)
 module ts_requant #(
   parameter int unsigned InBits    = 48,  // signed wide-accumulator width
   parameter int unsigned OutBits   = 8,   // activation code width
-  parameter int unsigned ShiftBits = 6    // width of the shift F
+  parameter int unsigned ShiftBits = 6,   // width of the shift F
+  parameter bit          FaultRoundEven = 1'b0  // test only: ties round half to even
 ) (
   input  logic                        clk_i,         // clock
   input  logic                        rst_ni,        // async reset, active low: valid_o := 0
@@ -19,6 +22,7 @@ module ts_requant #(
 
   logic signed [WideBits-1:0] half;     // 2^(F-1), 0 when F = 0
   logic signed [WideBits-1:0] rounded;  // (acc + half) >>> F
+  logic signed [WideBits-1:0] floored;  // acc >>> F
   logic signed [WideBits-1:0] hi, lo;   // grid bounds
   logic        [ OutBits-1:0] q_d, q_q;
   logic valid_q;
@@ -26,6 +30,12 @@ module ts_requant #(
   always_comb begin
     half    = (WideBits'(1) <<< shift_i) >>> 1;
     rounded = (WideBits'(acc_i) + half) >>> shift_i;
+    floored = WideBits'(acc_i) >>> shift_i;
+    // The fault: at an exact tie (acc - floor * 2^F == 2^(F-1)) keep an even floor.
+    if (FaultRoundEven && shift_i != '0 && !floored[0] &&
+        WideBits'(acc_i) - (floored <<< shift_i) == half) begin
+      rounded = floored;
+    end
     if (out_signed_i) begin
       hi = (WideBits'(1) <<< (OutBits - 1)) - WideBits'(1);
       lo = -(WideBits'(1) <<< (OutBits - 1));

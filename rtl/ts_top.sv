@@ -19,6 +19,7 @@ module ts_top #(
   parameter  int unsigned RegsPerBank   = 4,     // scale registers per bank
   parameter  int unsigned AccWords      = 64,    // accumulator words per column
   parameter  bit          FaultDropSkew = 1'b0,  // test only: a broken activation skew
+  parameter  bit          FaultRoundEven = 1'b0, // test only: requantizer ties round half to even
   localparam int unsigned ShiftBits     = ts_pkg::ShiftBits,
   localparam int unsigned SelBits       = RegsPerBank > 1 ? $clog2(RegsPerBank) : 1
 ) (
@@ -194,12 +195,13 @@ module ts_top #(
   // ---- Edge: one column each; columns beyond a fold's cols_used stay idle.
   for (genvar c = 0; c < Cols; c++) begin : gen_edge
     ts_edge #(
-      .ActBits  (ActBits),
-      .AccBits  (AccBits),
-      .WideBits (WideBits),
-      .MantBits (MantBits),
-      .ScaleKind(ScaleKind),
-      .AccWords (AccWords)
+      .ActBits       (ActBits),
+      .AccBits       (AccBits),
+      .WideBits      (WideBits),
+      .MantBits      (MantBits),
+      .ScaleKind     (ScaleKind),
+      .AccWords      (AccWords),
+      .FaultRoundEven(FaultRoundEven)
     ) u_edge (
       .clk_i       (gclk),
       .rst_ni,

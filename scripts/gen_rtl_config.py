@@ -3,7 +3,8 @@
 ts_top parameter set (Verilator -G arguments in a CMake file, yosys chparam arguments) and a C++
 header with the same constants, so the Verilated RTL, its C++ testbench and synthesis cannot
 disagree. Derived parameters (rtl/README.md, "Parameters"):
-  ScaleBanks  = 5 + ceil(cols / rows)             map::scale_register_banks
+  ScaleBanks  ws: 3 + ceil((cols - 1) / rows)     map::scale_register_banks: the fold contexts and
+              os: 4 + ceil((cols - 1) / rows)     scale banks ts_ctrl keeps in flight
   AccWords    ws: floor(ofmap_sram_kib * 8192 / (cols * (acc_bits + WideBits)))  one group word and
               one wide word per output pixel and column in the ofmap/accumulator SRAM
               os: rows                            one word per output pixel of the tile
@@ -77,7 +78,7 @@ def params_of(path):
         "WideBits": WIDE_BITS,
         "ScaleKind": kind,
         "MantBits": mant,
-        "ScaleBanks": 5 + (cols + rows - 1) // rows,
+        "ScaleBanks": (4 if dataflow == 1 else 3) + (cols - 1 + rows - 1) // rows,
         "RegsPerBank": int(j["scale_regs_per_tile"]),
         "AccWords": acc_words,
     }

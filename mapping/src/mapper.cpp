@@ -247,8 +247,9 @@ void compose_area(NetworkMap& net, const ArchConfig& arch, const AreaTable& t) {
   if (arch.scale_unit.kind != ScaleUnitKind::None) {
     // Systolic: the banks the pipelined array keeps in flight (scale_register_banks); CIM: one
     // set per macro plus a shadow set loaded while the macro computes.
-    const int64_t copies = arch.kind == ArchKind::Cim ? int64_t{2} * arch.macros
-                                                      : scale_register_banks(arch.rows, arch.cols);
+    const int64_t copies = arch.kind == ArchKind::Cim
+                               ? int64_t{2} * arch.macros
+                               : scale_register_banks(arch.rows, arch.cols, arch.dataflow);
     a.scale_registers = static_cast<double>(net.scale_registers * copies) *
                         t.component("scale_reg", {{"MantBits", m}, {"ShiftBits", 6}});
   }

@@ -2,38 +2,48 @@
 // array, edge), each one SC_METHOD on the rising edge that updates all of its registers per cycle;
 // they talk only through sc_signal streams, so each is one registered stage boundary.
 //
+// The frontend's SRAM ports are streams of word lanes (sram_port.h): weights leave the weight
+// SRAM in beats of at most `weight_bw` words, activation rows in beats of at most `ifmap_bw`
+// lanes, and (ws) each output row of a fold that writes outputs takes beats of at most `ofmap_bw`
+// words on the ofmap write port, which may refuse a beat (SimOptions::ofmap_ready_percent, test
+// only). Nothing in this file computes how long a preload, a vector or a fold takes: the
+// controller starts a fold and issues a vector when the handshakes it waits for have happened.
+//
 // Timing, in cycles from the layer start (cycle 0 = first rising edge); e_j = cycle the frontend
-// issues vector j of a fold onto the ActBeat stream:
+// issues vector j of a fold onto the ActBeat stream, which is the cycle the last beat of its
+// activation row (and, ws, of its output row's write slot; os, of its weight row) fires:
 //   e_j + 1                array input register: PE(0,0) multiplies vector j
 //   e_j + 1 + r + c        PE(r,c) (row r delayed r cycles by the input skew, one more per column)
 //   e_j + R + c            PE(R-1,c) writes column c's partial sum onto the PsumBeat stream
 //   e_j + R + c + 1 .. +4  edge: int32 group accumulator, scale unit, wide accumulator,
 //                          requantization into the output buffer (map::kPostArrayLatency = 4)
-// so the last output lands in cycle start_F + T_F - 1 + R + (C - 1) + 4 and the layer takes
-// start_F + T_F + (R - 1) + (C - 1) + 1 + 4 cycles: native_systolic_cycles(), where the "+1" is the
-// array's input register. Fold starts: the frontend starts fold f + 1 in the first cycle in which
-// fold f has issued its last vector, fold f + 1's weights are preloaded (R cycles, or more with a
-// weight-port limit; the preload starts with fold f) and its scale registers are written (one per
-// cycle, also from the start of fold f): start_{f+1} = start_f + max(T_f, R, S_{f+1}).
+// so with full-width ports (one beat per row) the last output lands in cycle
+// start_F + T_F - 1 + R + (C - 1) + 4, which is what map::native_systolic_cycles() predicts; the
+// tests compare the two. Fold starts: the controller starts fold f + 1 in the first cycle in which
+// fold f has issued its last vector, fold f + 1's preload is complete (every weight word has
+// arrived and the column chains, R registers deep, have shifted R times; the preload starts with
+// fold f) and its scale registers are written (one per cycle, also from the start of fold f).
 //
 // Why the registers are banked the way they are:
 //  - Weights: two banks per PE. Every activation carries its fold's bank bit, so the bank switch
 //    moves through the array with the wavefront. A preload's latch wave writes column c in cycle
-//    P + L + c (P = preload start >= start of the previous fold, L = preload cycles); the last use
+//    P + L + c (P = preload start >= start of the previous fold, L >= R its length); the last use
 //    of that bank by the fold two back is at most start_{f-1} + T + R - 1 + c < P + L + c.
 //  - Scale registers: a fold's scale set must stay readable until its last partial sum passes the
-//    scale unit, T + R + C + 2 cycles after its start, while folds start every max(T, R, S)
-//    cycles (a Gemm layer has T = 1). A plain shadow + active pair would be overwritten early, so
-//    the register file holds D = 5 + ceil(C / R) banks used round robin (D - 1 live, one loading);
-//    the edge checks on every use that the bank still holds the fold's load, so an undersized D
-//    shows up as an internal error rather than a silent wrong answer. LayerRun::scale_banks reports
-//    D. (os folds live R cycles longer, hence 5 rather than 4.)
+//    scale unit, T + R + C + 2 cycles after its start, while folds may start every R cycles (a
+//    Gemm layer has T = 1). A plain shadow + active pair would be overwritten early, so the
+//    register file holds D = 5 + ceil(C / R) banks used round robin (D - 1 live, one loading;
+//    kScaleBanks below, the model's own size); the edge checks on every use that the bank still
+//    holds the fold's load, so an undersized D shows up as an internal error rather than a silent
+//    wrong answer. LayerRun::scale_banks reports D. (os folds live R cycles longer, hence 5.)
 //
 // os timing: vector i of a fold (reduction step i) reaches PE(r, c) at e_i + 1 + r + c; the last
 // step copies every sum into its PE's shadow register; column c loads its drain chain when its
 // bottom PE has finished (e_last + R + c) and shifts one row per cycle (R cycles) onto PsumBeat,
-// so the layer takes start_F + T_F + (R - 1) + (C - 1) + 1 + R + 4 cycles, and a fold may end no
-// sooner than R cycles after the previous fold (cycle_model.h).
+// so the layer ends R cycles later than ws, and two folds' last steps must be >= R cycles apart
+// (the drain chains hold one fold). The controller starts an os fold only when its last step,
+// streamed without port stalls, cannot come sooner (see `drained` in frontend(): the one place
+// the controller predicts a stream's length from the port widths, sim/README.md).
 #include "tilescale/sim/systolic.h"
 
 #include <algorithm>
@@ -43,8 +53,9 @@
 #include <stdexcept>
 #include <systemc>
 
+#include "sram_port.h"
 #include "tilescale/core/error.h"
-#include "tilescale/map/cycle_model.h"
+#include "tilescale/map/tiling.h"
 
 namespace tilescale::sim {
 namespace {
@@ -163,17 +174,13 @@ void mac_row(uint32_t* __restrict p, const uint32_t* __restrict up, const int32_
     p[c] = up[c] + static_cast<uint32_t>(a[c]) * w;
   }
 }
-int64_t port_cycles(int64_t words, int bw) {
-  return bw <= 0 ? 1 : std::max<int64_t>(1, ceil_div(words, bw));
-}
+// The scale register file's banks (see the header): the model's own size, D = 5 + ceil(C / R).
+int scale_bank_count(int rows, int cols) { return 5 + (cols + rows - 1) / rows; }
 
 // Control word of one fold, as the controller's microcode holds it and the stages receive it with
 // the fold index on their streams.
 struct FoldCtl {
   map::SystolicFold f;
-  int64_t per_vector = 1;     // cycles per streamed vector (ifmap read port, ofmap write port)
-  int64_t preload = 1;        // cycles of the weight preload (>= R), cycles
-  int64_t nominal_gap = 0;    // stall-free cycles from this fold's start to the next's, cycles
   bool first_in_run = true;   // first fold of a run of one reduction group: group acc overwritten
   bool first_in_tile = true;  // first group-end fold of its outputs: wide acc starts at the bias
   int scale_bank = 0;         // scale-register bank it reads
@@ -215,16 +222,21 @@ struct SystolicSim::Impl : sc_core::sc_module {
   std::string error;  // internal model error, reported after the run
 
   // ---- Frontend state ----
-  int64_t fe_t = 0;                                  // cycle
-  int64_t cur = -1;                                  // streaming fold
-  int64_t cur_start = 0;                             // its start cycle
-  int64_t vec = 0, phase = 0;                        // next vector, cycles spent on it
-  int64_t prep = -1;                                 // fold being prepared (preload + scales)
-  int64_t pre_left = 0, pre_word = 0, pre_beat = 0;  // preload beats left, next word, beat no.
-  int64_t sc_left = 0, sc_next = 0;                  // scale writes left, next register
-  int64_t stalls = 0, scale_loads = 0;
-  int64_t last_issue = 0;                   // cycle the last vector of the latest fold was issued
-  int64_t first_nominal = 0;                // stall-free start of fold 0: ws max(R, S_0), os S_0
+  int64_t fe_t = 0;                       // cycle
+  int64_t cur = -1;                       // streaming fold
+  int64_t cur_start = 0;                  // its start cycle
+  int64_t vec = 0;                        // next vector of the streaming fold
+  int64_t prep = -1;                      // fold being prepared (preload + scales)
+  int64_t pre_word = 0, pre_shifts = 0;   // preload: next word to read, column-chain shifts
+  bool pre_done = true;                   // the prepared fold's weights are in the chains
+  int64_t sc_left = 0, sc_next = 0;       // scale writes left, next register
+  SramPort wgt_port, ifm_port, ofm_port;  // weight / ifmap read ports, ofmap write port
+  SramPort wrow_port;                     // os: the weight row of one reduction step
+  bool ofm_slot = false;                  // ws: the streaming fold writes an output row per vector
+  uint64_t ofm_rng = 0;                   // test only: state of the ofmap SRAM's ready pattern
+  int ofm_ready_percent = 100;            // test only: chance the ofmap SRAM takes a beat, %
+  int64_t stalls = 0, scale_loads = 0;    // counted stall cycles, scale registers written
+  int64_t last_issue = 0;                 // cycle the latest fold's last vector was issued
   std::vector<std::vector<int64_t>> seg_k;  // os: reduction indices of each reduction group
   ActBeat act_next;
   WeightBeat w_next;
@@ -314,14 +326,45 @@ struct SystolicSim::Impl : sc_core::sc_module {
   }
 
   // ---------------------------------------------------------------- frontend
+  // Starts preparing fold f: its weights are requested from the weight SRAM (ws) and its scale
+  // registers queued, both from this cycle on.
   void begin_prep(int64_t f) {
     prep = f;
     if (f >= static_cast<int64_t>(folds.size())) return;
-    pre_left = folds[f].preload;
+    const map::SystolicFold& sf = folds[f].f;
     pre_word = 0;
-    pre_beat = 0;
-    sc_left = folds[f].f.scale_loads;
+    pre_shifts = 0;
+    pre_done = os;
+    if (!os) wgt_port.request(sf.rows_used * sf.cols_used);
+    sc_left = sf.scale_loads;
     sc_next = 0;
+  }
+
+  // Requests the rows of the streaming fold's next vector from the SRAM ports.
+  void request_vector() {
+    const map::SystolicFold& f = folds[cur].f;
+    ifm_port.request(f.rows_used);
+    if (os) wrow_port.request(f.cols_used);
+    if (ofm_slot) ofm_port.request(f.cols_used);
+  }
+
+  // The os drain chains hold one fold's results for R cycles, so a fold may start only if its
+  // last step will come >= R cycles after the previous fold's. This is the one prediction the
+  // controller makes: the fold's streaming cycles at its ports' widths (T rows of
+  // ceil(words / width) beats each), sim/README.md.
+  int64_t os_stream_cycles(const map::SystolicFold& f) const {
+    const auto beats = [](int64_t words, int width) {
+      return width <= 0 ? int64_t{1} : std::max<int64_t>(1, ceil_div(words, width));
+    };
+    return f.stream *
+           std::max(beats(f.rows_used, arch.ifmap_bw), beats(f.cols_used, arch.weight_bw));
+  }
+
+  // The ofmap SRAM's write-ready this cycle: always, unless a test asked for back-pressure.
+  bool ofmap_ready() {
+    if (ofm_ready_percent >= 100) return true;
+    ofm_rng = ofm_rng * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<int>((ofm_rng >> 33) % 100) < ofm_ready_percent;
   }
 
   void frontend() {
@@ -334,44 +377,51 @@ struct SystolicSim::Impl : sc_core::sc_module {
     // Start the next fold once the current one has issued every vector and the next one's
     // weights and scales are in.
     const bool streamed = cur < 0 || vec == folds[cur].f.stream;
-    // os: a fold may end no sooner than R cycles after the previous one, when the previous
-    // results have left the drain chains (its last vector issues stream - 1 cycles after start).
-    const bool drained = !os || cur < 0 || prep >= nf ||
-                         t + folds[prep].f.stream * folds[prep].per_vector - 1 >= last_issue + R;
-    const int64_t nominal = cur < 0 ? first_nominal : folds[cur].nominal_gap;
-    if (streamed && drained && prep == cur + 1 && prep < nf && pre_left == 0 && sc_left == 0) {
-      // Stalls: the schedule's gap beyond the stall-free one (SRAM ports slower than the array).
-      stalls += t - (cur < 0 ? 0 : cur_start) - nominal;
+    const bool drained =
+        !os || cur < 0 || prep >= nf || t + os_stream_cycles(folds[prep].f) - 1 >= last_issue + R;
+    if (streamed && drained && prep == cur + 1 && prep < nf && pre_done && sc_left == 0) {
+      // Stalls: the cycles this start came later than the array's own limits allowed (one vector
+      // per cycle, the R-deep weight chains, one scale register per cycle, the os drain chains),
+      // from the counts of the folds' own beats: what the SRAM ports' widths cost.
+      const map::SystolicFold& nx = folds[prep].f;
+      int64_t limit = nx.scale_loads;
+      if (cur < 0) {
+        if (!os) limit = std::max<int64_t>(limit, R);
+      } else {
+        const int64_t T = folds[cur].f.stream;
+        limit = std::max({limit, T, os ? T + R - nx.stream : int64_t{R}});
+      }
+      stalls += t - (cur < 0 ? 0 : cur_start) - limit;
       cur = prep;
       cur_start = t;
       vec = 0;
-      phase = 0;
+      ofm_slot = !os && folds[cur].f.output_end;
+      request_vector();
       begin_prep(cur + 1);
     }
-    const bool stall = t - (cur < 0 ? 0 : cur_start) >= nominal;
-    // Weight preload of the prepared fold: one beat per cycle through the column chains.
+    // Weight preload of the prepared fold: the column chains shift once per cycle and take the
+    // beat the weight SRAM delivers (at most weight_bw words); the preload is complete when every
+    // word has arrived and the chains have shifted R times (a word enters at the top row).
     w_next.valid = false;
     w_next.index.clear();
     w_next.weight.clear();
     w_next.run = run_id;
-    if (prep < nf && pre_left > 0) {
-      const FoldCtl& fc = folds[prep];
-      const map::SystolicFold& f = fc.f;
-      const int64_t words = f.rows_used * f.cols_used;
-      const int64_t per_beat = arch.weight_bw > 0 ? arch.weight_bw : ceil_div(words, R);
+    if (prep < nf && !pre_done) {
+      const map::SystolicFold& f = folds[prep].f;
+      const int64_t n = wgt_port.cycle(true);
       const int64_t k = job->layer.k;
       const int32_t* wg = job->weight.data() + f.group * k * job->layer.n;
-      for (int64_t i = 0; i < per_beat && pre_word < words; ++i, ++pre_word) {
+      for (int64_t i = 0; i < n; ++i, ++pre_word) {
         const int64_t r = pre_word / f.cols_used, c = pre_word % f.cols_used;
         w_next.index.push_back(static_cast<int32_t>(r * C + c));
         w_next.weight.push_back(wg[(f.k.k0 + r) * job->layer.n + f.n0 + c]);
       }
       w_next.valid = true;
       w_next.fold = static_cast<int32_t>(prep);
-      w_next.first = pre_beat == 0;
-      w_next.last = pre_left == 1;
-      ++pre_beat;
-      --pre_left;
+      w_next.first = pre_shifts == 0;
+      ++pre_shifts;
+      pre_done = wgt_port.done() && pre_shifts >= R;
+      w_next.last = pre_done;
     }
     wbeat.write(w_next);
     // Scale registers of the prepared fold, one per cycle.
@@ -392,45 +442,51 @@ struct SystolicSim::Impl : sc_core::sc_module {
       ++scale_loads;
     }
     swrite.write(sw);
-    // The ifmap feeder: vector `vec` of the current fold, one im2col row slice, after its words
-    // have come through the read port.
+    // The ifmap feeder: vector `vec` of the current fold goes into the array in the cycle the
+    // last beat of its activation row arrives (os: and of its weight row; ws: and the ofmap port
+    // has taken the write slot of its output row).
     act_next.valid = false;
     act_next.run = run_id;
+    bool waiting = false;
     if (cur >= 0 && vec < folds[cur].f.stream) {
+      ifm_port.cycle(true);
+      if (os) wrow_port.cycle(true);
+      if (ofm_slot) ofm_port.cycle(ofmap_ready());
+      waiting = !(ifm_port.done() && (!os || wrow_port.done()) && (!ofm_slot || ofm_port.done()));
+    }
+    if (cur >= 0 && vec < folds[cur].f.stream && !waiting) {
       const FoldCtl& fc = folds[cur];
-      if (++phase == fc.per_vector) {
-        const map::SystolicFold& f = fc.f;
-        const int64_t k = job->layer.k;
-        const int32_t* row = job->act.data() + (f.group * job->layer.m + f.m0 + vec) * k +
-                             std::max<int64_t>(f.k.k0, 0);
-        std::fill(act_next.a.begin(), act_next.a.end(), 0);
-        if (os) {
-          // Row r: output pixel m0 + r; column c: output channel n0 + c; reduction index kk.
-          const int64_t kk = seg_k[static_cast<std::size_t>(f.k.red_group)][vec];
-          const int32_t* ag = job->act.data() + (f.group * job->layer.m + f.m0) * k + kk;
-          for (int64_t r = 0; r < f.rows_used; ++r) act_next.a[r] = ag[r * k];
-          std::fill(act_next.w.begin(), act_next.w.end(), 0);
-          const int32_t* wr = job->weight.data() + (f.group * k + kk) * job->layer.n + f.n0;
-          std::copy_n(wr, f.cols_used, act_next.w.begin());
-        } else {
-          std::copy_n(row, f.rows_used, act_next.a.begin());
-        }
-        act_next.first = vec == 0;
-        act_next.last = vec + 1 == f.stream;
-        if (act_next.last) last_issue = t;
-        if (act_next.last && cur + 1 == nf) stalls += f.stream * (fc.per_vector - 1);
-        act_next.valid = true;
-        act_next.fold = static_cast<int32_t>(cur);
-        act_next.j = static_cast<int32_t>(vec);
-        act_next.bank = static_cast<uint8_t>(cur & 1);
-        ++vec;
-        phase = 0;
+      const map::SystolicFold& f = fc.f;
+      const int64_t k = job->layer.k;
+      const int32_t* row = job->act.data() + (f.group * job->layer.m + f.m0 + vec) * k +
+                           std::max<int64_t>(f.k.k0, 0);
+      std::fill(act_next.a.begin(), act_next.a.end(), 0);
+      if (os) {
+        // Row r: output pixel m0 + r; column c: output channel n0 + c; reduction index kk.
+        const int64_t kk = seg_k[static_cast<std::size_t>(f.k.red_group)][vec];
+        const int32_t* ag = job->act.data() + (f.group * job->layer.m + f.m0) * k + kk;
+        for (int64_t r = 0; r < f.rows_used; ++r) act_next.a[r] = ag[r * k];
+        std::fill(act_next.w.begin(), act_next.w.end(), 0);
+        const int32_t* wr = job->weight.data() + (f.group * k + kk) * job->layer.n + f.n0;
+        std::copy_n(wr, f.cols_used, act_next.w.begin());
+      } else {
+        std::copy_n(row, f.rows_used, act_next.a.begin());
       }
+      act_next.first = vec == 0;
+      act_next.last = vec + 1 == f.stream;
+      if (act_next.last) last_issue = t;
+      // The last fold: the cycles its vectors took beyond one per cycle.
+      if (act_next.last && cur + 1 == nf) stalls += t - cur_start + 1 - f.stream;
+      act_next.valid = true;
+      act_next.fold = static_cast<int32_t>(cur);
+      act_next.j = static_cast<int32_t>(vec);
+      act_next.bank = static_cast<uint8_t>(cur & 1);
+      if (++vec < f.stream) request_vector();
     }
     act.write(act_next);
     if (tf) {
       trace_fold.write(static_cast<int>(cur));
-      trace_stall.write(stall);
+      trace_stall.write(waiting);
       trace_act_valid.write(act_next.valid);
     }
   }
@@ -682,25 +738,13 @@ struct SystolicSim::Impl : sc_core::sc_module {
     const map::LayerWorkload& L = jb.layer;
     const auto sf = map::systolic_folds(L, a, options.align);
     folds.assign(sf.size(), FoldCtl{});
-    scale_banks = map::scale_register_banks(static_cast<int>(R), static_cast<int>(C));
+    scale_banks = scale_bank_count(static_cast<int>(R), static_cast<int>(C));
     int64_t event = -1;
     bool tile_scaled = false;  // a group-end fold of the current output tile has been seen
     for (std::size_t i = 0; i < sf.size(); ++i) {
       FoldCtl& fc = folds[i];
       fc.f = sf[i];
       const map::SystolicFold& f = sf[i];
-      if (os) {
-        fc.per_vector =
-            std::max(port_cycles(f.rows_used, a.ifmap_bw), port_cycles(f.cols_used, a.weight_bw));
-        fc.preload = 0;
-      } else {
-        fc.per_vector = port_cycles(f.rows_used, a.ifmap_bw);
-        if (f.output_end)
-          fc.per_vector = std::max(fc.per_vector, port_cycles(f.cols_used, a.ofmap_bw));
-        fc.preload = a.weight_bw > 0
-                         ? std::max<int64_t>(R, ceil_div(f.rows_used * f.cols_used, a.weight_bw))
-                         : R;
-      }
       const bool same_outputs = i > 0 && sf[i - 1].group == f.group && sf[i - 1].n0 == f.n0 &&
                                 sf[i - 1].m0 == f.m0 && !sf[i - 1].output_end;
       fc.first_in_run = !same_outputs || sf[i - 1].k.group_end;
@@ -729,15 +773,6 @@ struct SystolicSim::Impl : sc_core::sc_module {
       fc.scale_event = event;
       fc.scale_bank = static_cast<int>(event % scale_banks);
     }
-    // Stall-free gaps (cycle_model.h): ws max(T_f, R, S_{f+1}); os max(T_f, T_f + R - T_{f+1},
-    // S_{f+1}) since folds must end R cycles apart for the drain chains.
-    for (std::size_t i = 0; i + 1 < folds.size(); ++i) {
-      const int64_t T = folds[i].f.stream, Tn = folds[i + 1].f.stream;
-      folds[i].nominal_gap =
-          std::max<int64_t>({T, os ? T + R - Tn : int64_t{R}, folds[i + 1].f.scale_loads});
-    }
-    folds.back().nominal_gap = folds.back().f.stream;
-    first_nominal = os ? folds[0].f.scale_loads : std::max<int64_t>(R, folds[0].f.scale_loads);
     seg_k.assign(static_cast<std::size_t>(L.red_groups), {});
     for (int64_t k = 0; k < L.k; ++k)
       seg_k[static_cast<std::size_t>(L.red_group[static_cast<std::size_t>(k)])].push_back(k);
@@ -745,9 +780,18 @@ struct SystolicSim::Impl : sc_core::sc_module {
     fe_t = 0;
     cur = -1;
     cur_start = 0;
-    vec = phase = 0;
+    vec = 0;
     prep = -1;
-    pre_left = sc_left = 0;
+    pre_word = pre_shifts = 0;
+    pre_done = true;
+    sc_left = sc_next = 0;
+    wgt_port = SramPort(a.weight_bw);
+    ifm_port = SramPort(a.ifmap_bw);
+    ofm_port = SramPort(a.ofmap_bw);
+    wrow_port = SramPort(a.weight_bw);
+    ofm_slot = false;
+    ofm_ready_percent = options.ofmap_ready_percent;
+    ofm_rng = options.ofmap_ready_seed;
     stalls = scale_loads = 0;
     last_issue = 0;
     act_next = ActBeat{};

@@ -12,6 +12,7 @@
 #include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/options_json.h"
 #include "tilescale/quant/quantize.h"
+#include "tilescale/study/granularity_budget.h"
 
 namespace tilescale::study {
 namespace {
@@ -116,8 +117,21 @@ std::vector<StudyModel> parse_models(const ojson& doc_json, const Doc& doc,
   return models;
 }
 
-// Quantization settings: an object (array values are axes) or a list of such objects.
-std::vector<quant::QuantOptions> parse_quants(const ojson& doc_json, const Doc& doc) {
+// One expanded quantization setting: the options, and the auto-granularity fields if "granularity"
+// is "auto" (StudyQuant).
+struct QuantSetting {
+  quant::QuantOptions options;
+  std::string auto_budget;
+  std::string auto_arch_sha256;
+  map::ArchConfig auto_arch;
+};
+
+// Quantization settings: an object (array values are axes) or a list of such objects. Besides the
+// QuantOptions keys, "granularity" may be "auto", which needs "auto_arch" (a config file) and
+// "auto_budget" (as `quantize --budget`); settings of the same object with another granularity
+// ignore those two keys, and an object with them but no "auto" granularity is an error.
+std::vector<QuantSetting> parse_quants(const ojson& doc_json, const Doc& doc,
+                                       const std::string& base_dir) {
   std::vector<std::pair<std::string, ojson>> groups;
   if (!doc_json.contains("quant")) {
     groups.emplace_back("quant", ojson::object());
@@ -129,20 +143,48 @@ std::vector<quant::QuantOptions> parse_quants(const ojson& doc_json, const Doc& 
   } else {
     groups.emplace_back("quant", doc_json["quant"]);
   }
-  std::vector<quant::QuantOptions> out;
+  std::vector<std::string> allowed = quant::quant_option_keys();
+  allowed.insert(allowed.end(), {"auto_arch", "auto_budget"});
+  std::vector<QuantSetting> out;
   std::vector<std::string> seen;
   for (const auto& [where, obj] : groups) {
-    doc.check_keys(obj, where, quant::quant_option_keys());
+    doc.check_keys(obj, where, allowed);
+    bool any_auto = false;
     for (const ojson& setting : expand_axes(obj, doc, where)) {
-      quant::QuantOptions o;
-      for (auto it = setting.begin(); it != setting.end(); ++it)
-        doc.at(where, [&] { quant::set_quant_option(o, it.key(), *it); });
-      doc.at(where, [&] { o.validate(); });
-      const std::string canon = quant::quant_options_json(o).dump();
+      QuantSetting q;
+      std::string arch_path, budget;
+      bool is_auto = false;
+      for (auto it = setting.begin(); it != setting.end(); ++it) {
+        if (it.key() == "auto_arch" || it.key() == "auto_budget") {
+          if (!it->is_string()) doc.fail(where + "." + it.key(), "expected a string");
+          (it.key() == "auto_arch" ? arch_path : budget) = it->get<std::string>();
+        } else if (it.key() == "granularity" && *it == "auto") {
+          is_auto = true;
+        } else {
+          doc.at(where, [&] { quant::set_quant_option(q.options, it.key(), *it); });
+        }
+      }
+      doc.at(where, [&] { q.options.validate(); });
+      std::string canon = quant::quant_options_json(q.options).dump();
+      if (is_auto) {
+        any_auto = true;
+        if (arch_path.empty() || budget.empty())
+          doc.fail(where, "granularity \"auto\" needs \"auto_arch\" and \"auto_budget\"");
+        doc.at(where + ".auto_budget", [&] { parse_budget(budget); });
+        const std::string path = resolve(base_dir, arch_path);
+        const std::string text = doc.at(where + ".auto_arch", [&] { return read_file(path); });
+        q.auto_arch =
+            doc.at(where + ".auto_arch", [&] { return map::ArchConfig::parse_file(path); });
+        q.auto_arch_sha256 = sha256_hex(text);
+        q.auto_budget = budget;
+        canon += "\nauto " + q.auto_arch_sha256 + " " + budget;
+      }
       if (std::find(seen.begin(), seen.end(), canon) != seen.end()) continue;
       seen.push_back(canon);
-      out.push_back(o);
+      out.push_back(std::move(q));
     }
+    if (!any_auto && (obj.contains("auto_arch") || obj.contains("auto_budget")))
+      doc.fail(where, "\"auto_arch\" and \"auto_budget\" go with \"granularity\": \"auto\"");
   }
   return out;
 }
@@ -278,11 +320,11 @@ Study Study::parse(const ojson& doc_json, const std::string& source, const std::
     s.data_dir = resolve(base_dir, doc.text(doc_json, "top level", "data_dir"));
   std::vector<model::Graph> graphs;
   s.models = parse_models(doc_json, doc, base_dir, graphs);
-  const std::vector<quant::QuantOptions> quants = parse_quants(doc_json, doc);
+  const std::vector<QuantSetting> quants = parse_quants(doc_json, doc, base_dir);
   s.archs = parse_archs(doc_json, doc, base_dir);
   s.eval = parse_eval(doc_json, doc);
-  for (const quant::QuantOptions& o : quants) {
-    if (s.eval.executor == quant::EvalMode::Int && o.a_bits == 32)
+  for (const QuantSetting& q : quants) {
+    if (s.eval.executor == quant::EvalMode::Int && q.options.a_bits == 32)
       doc.fail("quant", "a_bits 32 (float activations) needs \"executor\": \"fake\" in eval");
   }
 
@@ -290,13 +332,19 @@ Study Study::parse(const ojson& doc_json, const std::string& source, const std::
   for (std::size_t m = 0; m < s.models.size(); ++m) {
     const StudyModel& model = s.models[m];
     if (s.eval.float_baseline) s.points.push_back({id++, static_cast<int>(m), -1, -1});
-    for (const quant::QuantOptions& o : quants) {
+    for (const QuantSetting& setting : quants) {
+      const quant::QuantOptions& o = setting.options;
       doc.at("quant", [&] { quant::check_granularity_fits(graphs[m], o.granularity); });
       StudyQuant q;
       q.model = static_cast<int>(m);
       q.options = o;
+      q.auto_budget = setting.auto_budget;
+      q.auto_arch_sha256 = setting.auto_arch_sha256;
+      q.auto_arch = setting.auto_arch;
+      // Keys of plain settings stay as they were, so existing caches keep serving them.
       q.key = sha256_hex(model.sha256 + "\n" + model.dataset + "\n" +
-                         quant::quant_options_json(o).dump());
+                         quant::quant_options_json(o).dump() +
+                         (q.is_auto() ? "\nauto " + q.auto_arch_sha256 + " " + q.auto_budget : ""));
       s.quants.push_back(q);
       const int qi = static_cast<int>(s.quants.size() - 1);
       if (s.archs.empty()) {
@@ -308,6 +356,10 @@ Study Study::parse(const ojson& doc_json, const std::string& source, const std::
     }
   }
   return s;
+}
+
+std::string StudyQuant::granularity_label() const {
+  return is_auto() ? "auto:" + auto_budget + "@" + auto_arch.name : options.granularity.str();
 }
 
 Study Study::parse_file(const std::string& path) {
@@ -337,10 +389,16 @@ ojson Study::manifest() const {
                   {"sha256", a.sha256}});
   j["archs"] = as;
   ojson qs = ojson::array();
-  for (const StudyQuant& q : quants)
-    qs.push_back({{"model", models[q.model].name},
-                  {"key", q.key},
-                  {"options", quant::quant_options_json(q.options)}});
+  for (const StudyQuant& q : quants) {
+    ojson e = {{"model", models[q.model].name},
+               {"key", q.key},
+               {"options", quant::quant_options_json(q.options)}};
+    if (q.is_auto())
+      e["auto"] = {{"arch", q.auto_arch.name},
+                   {"arch_sha256", q.auto_arch_sha256},
+                   {"budget", q.auto_budget}};
+    qs.push_back(std::move(e));
+  }
   j["quantizations"] = qs;
   j["eval"] = {{"images", eval.images},
                {"executor", quant::kEvalModeNames.name(eval.executor)},

@@ -21,6 +21,7 @@
 #include "tilescale/quant/options_json.h"
 #include "tilescale/quant/quantize.h"
 #include "tilescale/sim/network_sim.h"
+#include "tilescale/study/granularity_budget.h"
 
 namespace tilescale::study::detail {
 namespace {
@@ -68,7 +69,7 @@ ojson base_row(const Study& s, const StudyPoint& p) {
     r["w_bits"] = o.w_bits;
     r["a_bits"] = o.a_bits;
     r["first_last"] = o.first_last_bits;
-    r["granularity"] = o.granularity.str();
+    r["granularity"] = q.granularity_label();
     r["reorder"] = quant::kReorderMethodNames.name(o.reorder);
     r["search"] = quant::kSearchMethodNames.name(o.search);
     r["seed"] = o.seed;
@@ -103,7 +104,11 @@ ojson run_quant(WorkerContext& ctx, const StudyQuant& q) {
   if (fs::exists(bundle + "/manifest.json")) {
     model = quant::read_bundle(bundle);
   } else {
-    model = quant::quantize(ctx.graph(q.model), o, ctx.dataset(m.dataset, "train"));
+    const Dataset& calib = ctx.dataset(m.dataset, "train");
+    if (q.is_auto())
+      choose_auto_granularity(ctx.graph(q.model), o, calib, q.auto_arch, ctx.area(),
+                              parse_budget(q.auto_budget));
+    model = quant::quantize(ctx.graph(q.model), o, calib);
     model.model_sha256 = m.sha256;
     quant::write_bundle(model, ctx.onnx_bytes(q.model), bundle);
     quantize_seconds = seconds_since(t0);

@@ -1,8 +1,9 @@
 // `tilescale verify` as a real process: LeNet-5 (W4A8 channelwise) through the Verilated ts_top of
 // sa8x8_ws, layers chained: 0 mismatches, RTL cycles == the mapper's on every layer and equal to
-// what `tilescale map` reports, the documented JSON keys; the FST waveform; and the refusals (exit
-// 2): an arch without a Verilated build, a config whose widths the bundle exceeds; the SystemC twin
-// alone and in lockstep with the RTL.
+// what `tilescale map` reports, the documented JSON keys; the RTL's FST and the twin's VCD
+// waveforms; and the refusals (exit 2): an arch without a Verilated build, a config whose widths
+// the bundle exceeds, a waveform the model does not write; the SystemC twin alone and in lockstep
+// with the RTL.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -152,15 +153,73 @@ TEST_F(VerifyCli, TraceWritesAnFstOfTheRtl) {
   EXPECT_EQ(files, 0);
 }
 
+// The SystemC twin's waveform: a VCD (text) with ts_top's ports, the twin's internal signals and
+// its registers; only the complete file is left.
+TEST_F(VerifyCli, TraceWritesAVcdOfTheSystemcTwin) {
+  TempDir t;
+  const std::string vcd = t.path() + "/twin.vcd";
+  const auto r = run_tilescale({"verify", "--bundle", bundle(), "--arch", kSa8x8, "--dataset",
+                                "mnist", "--model", "systemc", "--trace", vcd},
+                               t.path());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("bit-exact with the golden executor"));
+  ASSERT_TRUE(std::filesystem::exists(vcd));
+  const std::string text = test::read_bytes(vcd);
+  EXPECT_GT(text.size(), 10000u);
+  for (const char* part :
+       {"$timescale",   "$enddefinitions", "clk_i",      "rst_ni",     "desc_valid_i",
+        "desc_ready_o", "wgt_data_i",      "act_data_i", "scl_mant_i", "bias_data_i",
+        "out_valid_o",  "out_ready_i",     "out_data_o", "out_mask_o", "busy_o",
+        "stall_o",      "u_ctrl",          "busy_q",     "pe_7_7",     "psum_q",
+        "u_edge",       "wide_q"})
+    EXPECT_NE(text.find(part), std::string::npos) << part;  // not the whole file on a failure
+  // Value changes follow the header: the simulation was sampled.
+  EXPECT_GT(text.size(), text.find("$enddefinitions") + 1000);
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(t.path())) files += e.path() != vcd;
+  EXPECT_EQ(files, 0);
+}
+
+// Each model writes its own format: the RTL FST, the twin VCD; any other name is refused.
+TEST_F(VerifyCli, TraceOfTheWrongFormatForTheModelIsRefused) {
+  TempDir t;
+  struct Case {
+    const char* model;
+    const char* file;
+    const char* error;
+  };
+  for (const Case& c :
+       {Case{"rtl", "x.vcd", "--trace: the VCD waveform is the SystemC twin's"},
+        Case{"systemc", "x.fst", "--trace: the FST waveform is the Verilated RTL's"},
+        Case{"both", "x.txt", "--trace: '"}}) {
+    SCOPED_TRACE(c.file);
+    const std::string path = t.path() + "/" + c.file;
+    const auto r = run_tilescale({"verify", "--bundle", bundle(), "--arch", kSa8x8, "--dataset",
+                                  "mnist", "--model", c.model, "--trace", path},
+                                 t.path());
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(c.error));
+    EXPECT_TRUE(r.out.empty());
+    EXPECT_FALSE(std::filesystem::exists(path));
+  }
+}
+
+// A config no build Verilates (any name but the built ones; the slow build adds sa16x16_ws).
 TEST_F(VerifyCli, ArchWithoutAVerilatedBuildNamesTheBuiltOnesAndHowToAddOne) {
   TempDir t;
-  const auto r = run_tilescale({"verify", "--bundle", bundle(), "--arch",
-                                kSource + "/configs/sa16x16_ws.json", "--dataset", "mnist"},
-                               t.path());
+  std::string cfg = test::read_bytes(kSa8x8);
+  const std::string from = "\"sa8x8_ws\"";
+  ASSERT_NE(cfg.find(from), std::string::npos) << cfg;
+  cfg.replace(cfg.find(from), from.size(), "\"sa8x8_ws_unbuilt\"");
+  const std::string path = t.path() + "/sa8x8_ws_unbuilt.json";
+  test::write_bytes(path, cfg);
+  const auto r = run_tilescale(
+      {"verify", "--bundle", bundle(), "--arch", path, "--dataset", "mnist"}, t.path());
   EXPECT_EQ(r.code, 2) << r.err;
-  EXPECT_THAT(r.err, HasSubstr("config 'sa16x16_ws' has no Verilated ts_top in this build"));
+  EXPECT_THAT(r.err, HasSubstr("config 'sa8x8_ws_unbuilt' has no Verilated ts_top in this build"));
   EXPECT_THAT(r.err, HasSubstr("sa8x8_ws"));
   EXPECT_THAT(r.err, HasSubstr("TILESCALE_VERIFY_CONFIGS"));
+  EXPECT_THAT(r.err, HasSubstr("-DTILESCALE_SLOW_RTL=ON"));
   EXPECT_TRUE(r.out.empty());
 }
 
@@ -208,29 +267,28 @@ TEST_F(VerifyCli, SystemcTwinAloneAndInLockstepMatchesTheRtlAndTheMapper) {
   EXPECT_TRUE(alone.at("rtl_cycles").is_null());
   EXPECT_EQ(alone.at("systemc_cycles").get<int64_t>(), mapper);
   EXPECT_EQ(alone.at("cycles_per_image").get<int64_t>(), mapper);
-  // The waveform is the RTL's: the twin alone cannot write it.
-  const auto r = run_tilescale({"verify", "--bundle", bundle(), "--arch", kSa8x8, "--dataset",
-                                "mnist", "--model", "systemc", "--trace", t.path() + "/x.fst"},
-                               t.path());
-  EXPECT_EQ(r.code, 2);
-  EXPECT_THAT(r.err, HasSubstr("--model: the FST waveform is the Verilated RTL's"));
-  EXPECT_FALSE(std::filesystem::exists(t.path() + "/x.fst"));
 }
 
 // A study's verify stage: each point's bundle through `tilescale verify` in a child process (one
 // SystemC design per process). On sa4x4_ws (Verilated in this build) the RTL is bit-exact and its
-// measured cycles per image equal the map stage's cycles; sa16x16_ws has no Verilated build here,
-// so its point records verify's refusal and the study goes on.
+// measured cycles per image equal the map stage's cycles; a renamed sa16x16_ws has no Verilated
+// build (sa16x16_ws itself has one with -DTILESCALE_SLOW_RTL=ON), so its point records verify's
+// refusal and the study goes on.
 TEST_F(VerifyCli, AStudyVerifiesEachPointInAChildProcess) {
   TempDir t;
+  std::string cfg = test::read_bytes(kSource + "/configs/sa16x16_ws.json");
+  const std::string from = "\"sa16x16_ws\"";
+  ASSERT_NE(cfg.find(from), std::string::npos) << cfg;
+  cfg.replace(cfg.find(from), from.size(), "\"sa16x16_ws_unbuilt\"");
+  const std::string unbuilt = t.path() + "/sa16x16_ws_unbuilt.json";
+  test::write_bytes(unbuilt, cfg);
   const std::string study = t.path() + "/verify.json";
   test::write_bytes(study, R"({
     "models": [{"model": ")" + kSource +
                                R"(/models/lenet5_mnist.onnx", "dataset": "mnist"}],
     "quant": {"w_bits": 4, "granularity": "channel", "search": "minmax", "calib_images": 8},
     "archs": [")" + kSource + R"(/configs/sa4x4_ws.json", ")" +
-                               kSource +
-                               R"(/configs/sa16x16_ws.json"],
+                               unbuilt + R"("],
     "eval": {"images": 8, "verify": 1, "float_baseline": false}
   })");
   const auto r = run_tilescale({"sweep", "--config", study, "--out", t.path() + "/out",
@@ -250,7 +308,7 @@ TEST_F(VerifyCli, AStudyVerifiesEachPointInAChildProcess) {
   EXPECT_EQ(built["verify_cycles"], built["cycles"]) << "RTL cycles per image == the mapper's";
   ASSERT_TRUE(other["error"].is_string());
   EXPECT_THAT(other["error"].get<std::string>(), HasSubstr("verify: exit 2"));
-  EXPECT_THAT(other["error"].get<std::string>(), HasSubstr("sa16x16_ws"));
+  EXPECT_THAT(other["error"].get<std::string>(), HasSubstr("sa16x16_ws_unbuilt"));
   EXPECT_TRUE(other["verify_cycles"].is_null());
   EXPECT_GT(other["cycles"].get<int64_t>(), 0) << "the map stage still ran";
 }

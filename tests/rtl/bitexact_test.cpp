@@ -24,9 +24,13 @@
 #include "Vsa_2b.h"
 #include "Vsu_fixed.h"
 #include "Vsu_shift.h"
+#include "support/test_seed.h"
 #include "tilescale/quant/int_arith.h"
 
 namespace q = tilescale::quant;
+
+using tilescale::test::seed_note;
+using tilescale::test::test_seed;
 
 namespace {
 
@@ -39,18 +43,6 @@ constexpr int kMaxShift = 63;   // 2^ShiftBits - 1
 constexpr int kActBits = 8;     // PE ActBits
 constexpr int kWeightBits = 4;  // PE WeightBits
 constexpr int kPeAccBits = 32;  // PE AccBits
-
-uint64_t test_seed() {
-  static const uint64_t seed = [] {
-    const char* env = std::getenv("TILESCALE_SEED");
-    const uint64_t s = env != nullptr ? std::strtoull(env, nullptr, 0) : std::random_device{}();
-    std::cout << "TILESCALE_SEED=" << s << " (set it to rerun with this seed)\n";
-    return s;
-  }();
-  return seed;
-}
-
-std::string seed_note() { return "TILESCALE_SEED=" + std::to_string(test_seed()); }
 
 // Two's-complement value of the low `bits` bits of v.
 int64_t sext(uint64_t v, int bits) {

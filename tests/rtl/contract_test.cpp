@@ -11,43 +11,25 @@
 #include <set>
 #include <string>
 
+#include "support/test_seed.h"
 #include "tilescale/map/arch_config.h"
 #include "tilescale/map/cycle_model.h"
 #include "tilescale/map/tiling.h"
 #include "tilescale/map/workload.h"
 #include "tilescale/sim/ts_host.h"
-#include "tilescale_rtl_configs.h"
+#include "tilescale/sim/ts_rtl_config.h"
 
 namespace map = tilescale::map;
 using namespace tilescale::rtl;
 using namespace tilescale::sim::host;
+using tilescale::sim::arch_of;
+
+using tilescale::test::test_seed;
 
 namespace {
 
-uint64_t test_seed() {
-  static const uint64_t seed = [] {
-    const char* env = std::getenv("TILESCALE_SEED");
-    const uint64_t s = env != nullptr ? std::strtoull(env, nullptr, 0) : std::random_device{}();
-    std::cout << "TILESCALE_SEED=" << s << " (set it to rerun with this seed)\n";
-    return s;
-  }();
-  return seed;
-}
-
 map::ArchConfig arch_config(const RtlConfig& c) {
   return map::ArchConfig::parse_file(std::string(TILESCALE_SOURCE_DIR) + "/" + c.source);
-}
-
-Arch arch_of(const RtlConfig& c) {
-  Arch a;
-  a.rows = c.rows;
-  a.cols = c.cols;
-  a.os = c.dataflow == 1;
-  a.regs = c.regs_per_bank;
-  a.acc_words = c.acc_words;
-  a.mant_bits = c.mant_bits;
-  a.wide_bits = c.wide_bits;
-  return a;
 }
 
 TEST(RtlContract, GeneratedParametersEqualArchConfig) {
@@ -66,7 +48,7 @@ TEST(RtlContract, GeneratedParametersEqualArchConfig) {
     EXPECT_EQ(a.scale_unit.kind == map::ScaleUnitKind::Shift ? 1 : 0, c.scale_kind);
     EXPECT_EQ(a.scale_unit.mant_bits, c.mant_bits);
     EXPECT_EQ(a.scale_regs_per_tile, c.regs_per_bank);
-    EXPECT_EQ(map::scale_register_banks(a.rows, a.cols), c.scale_banks);
+    EXPECT_EQ(map::scale_register_banks(a.rows, a.cols, a.dataflow), c.scale_banks);
     // Accumulator words: os one per row of the tile; ws the ofmap SRAM's share of a column.
     const int words = a.dataflow == map::Dataflow::OS ? a.rows
                                                       : static_cast<int>(a.ofmap_sram_kib * 8192) /

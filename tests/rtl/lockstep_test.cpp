@@ -8,12 +8,16 @@
 //     power-of-two multipliers, w_bits 2/4/8, partial last blocks and tiles, first with every beat
 //     offered at once, then with random input gaps and out_ready_i low;
 //   - one image of each zoo network at W4A8 (lenet5 layer-wise, resnet8 and mobilenet block:16x16)
-//     on sa8x8_ws: every conv group whose output pixels fit AccWords (the others wait for the
-//     pixel tiling of m);
+//     on sa8x8_ws: every conv group (in pixel tiles where its output pixels exceed AccWords);
 //   - a too-narrow accumulator: sa4x4_ws with AccBits = 16 (what `simulate --allow-narrow-acc`,
-//     test only, lets through): random 8-bit layers whose sums leave 16 bits wrap, and the twin
-//     wraps exactly as the RTL does (lockstep equal) while both differ from the golden numerics.
-// SystemC elaborates once per process: everything is built and run together (run_all).
+//     test only, lets through): random 8-bit logits layers whose sums leave 16 bits wrap, and the
+//     twin wraps exactly as the RTL does (lockstep equal) while both differ from the golden
+//     numerics;
+//   - a wrong rounding rule: the same Verilation (Vsc_sa4x4_ws_faulty) rounds requantizer ties half
+//     to even (FaultRoundEven): on small layers full of ties, the lockstep and the golden check
+//     report it, while the same layers on the correct sa4x4_ws show no difference at all.
+// SystemC elaborates once per process: the benches of the selected tests are built and run
+// together (run_all); one test per bench, so ctest (one test per process) simulates each once.
 // $TILESCALE_SEED sets the seed.
 #include <gtest/gtest.h>
 
@@ -27,9 +31,11 @@
 
 #include "Vsc_sa4x4_os.h"
 #include "Vsc_sa4x4_ws.h"
-#include "Vsc_sa4x4_ws_acc16.h"
+#include "Vsc_sa4x4_ws_faulty.h"
 #include "Vsc_sa8x8_ws.h"
+#include "support/selected_tests.h"
 #include "support/ts_layers.h"
+#include "support/zoo_w4a8.h"
 #include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/int_executor.h"
 #include "tilescale/quant/quantize.h"
@@ -42,7 +48,8 @@ namespace map = tilescale::map;
 namespace host = tilescale::sim::host;
 namespace rtl = tilescale::rtl;
 namespace sim = tilescale::sim;
-using tilescale::test::ParamsOf;
+namespace quant = tilescale::quant;
+using tilescale::sim::ParamsOf;
 using tilescale::test::seed_note;
 using tilescale::test::test_seed;
 
@@ -51,13 +58,45 @@ namespace {
 constexpr double kOutStall = 0.3;  // probability that out_ready_i is low in a traffic cycle
 constexpr double kInGap = 0.25;    // probability that a stream withholds its next beat
 
-// sa4x4_ws with a 16-bit accumulator, as Vsc_sa4x4_ws_acc16 is Verilated.
+// sa4x4_ws with a 16-bit accumulator, as Vsc_sa4x4_ws_faulty is Verilated (its other fault,
+// FaultRoundEven, has no twin: the twin is the correct design).
 constexpr rtl::RtlConfig kAcc16 = [] {
   rtl::RtlConfig c = rtl::kSa4x4Ws;
   c.name = "sa4x4_ws_acc16";
   c.acc_bits = 16;
   return c;
 }();
+
+// Small layers (|column sums| < 2^15, so 16-bit registers never wrap) whose requantizer sees many
+// ties: every block multiplier is 1/2 (m = 1, r = 1), F = 1, so each odd accumulator is a tie;
+// half to even differs from half up on the ties whose floor is even.
+std::vector<sim::BenchLayer> tie_layers(int n, uint64_t seed, std::vector<int64_t>* mapper) {
+  std::mt19937_64 rng(seed);
+  const host::Arch A = tilescale::sim::arch_of(rtl::kSa4x4Ws);
+  const map::ArchConfig arch =
+      map::ArchConfig::parse_file(std::string(TILESCALE_SOURCE_DIR) + "/" + rtl::kSa4x4Ws.source);
+  std::vector<sim::BenchLayer> layers;
+  while (static_cast<int>(layers.size()) < n) {
+    host::LayerCase lc = host::random_layer(rng, A, rtl::kSa4x4Ws.act_bits);
+    // k <= 6 R = 24 indices of at most 6-bit codes and 4-bit weights: |sum| <= 24 * 63 * 8.
+    if (lc.w_bits > 4 || lc.a_bits > 6) continue;
+    host::GemmLayer& L = lc.layer;
+    for (quant::FixedMultiplier& fm : L.multiplier) fm = quant::FixedMultiplier{1, 1};
+    L.frac_bits = 1;
+    L.keep_acc = false;
+    // A small bias (F = 1 fractional bit) keeps most outputs inside the grid, where ties show.
+    std::uniform_int_distribution<int64_t> small(-8, 8);
+    for (int64_t& bq : L.bias_q) bq = small(rng);
+    sim::BenchLayer b;
+    b.stim = host::make_stimulus(L, A, host::make_folds(L, A, lc.align), rtl::kSa4x4Ws.act_bits,
+                                 rtl::kSa4x4Ws.weight_bits, rng);
+    b.name = lc.str() + ", multipliers 1/2";
+    b.out_stall = kOutStall;
+    layers.push_back(std::move(b));
+    mapper->push_back(tilescale::test::mapper_cycles(L, lc, arch));
+  }
+  return layers;
+}
 
 template <const rtl::RtlConfig& C, class Verilated>
 struct Lockstep {
@@ -154,36 +193,16 @@ struct Lockstep {
 // codes.
 std::vector<sim::BenchLayer> zoo_layers(const rtl::RtlConfig& C, std::vector<int64_t>* mapper,
                                         std::vector<int64_t>* golden_diff, int64_t* skipped) {
-  namespace quant = tilescale::quant;
-  const host::Arch A = tilescale::test::arch_of(C);
+  const host::Arch A = tilescale::sim::arch_of(C);
   const map::ArchConfig arch =
       map::ArchConfig::parse_file(std::string(TILESCALE_SOURCE_DIR) + "/" + C.source);
   std::mt19937_64 junk(test_seed() ^ 0x2545f4914f6cdd1dull);
   std::vector<sim::BenchLayer> layers;
-  struct Net {
-    const char* name;
-    const char* data;
-    const char* granularity;
-  };
-  for (const Net& net :
-       {Net{"lenet5_mnist", "mnist", "layer"}, Net{"resnet8_fmnist", "fmnist", "block:16x16"},
-        Net{"mobilenet_fmnist", "fmnist", "block:16x16"}}) {
-    quant::QuantOptions o;
-    o.granularity = quant::Granularity::parse(net.granularity);
-    o.w_bits = 4;
-    o.a_bits = 8;
-    o.first_last_bits = 8;
-    o.search = quant::SearchMethod::Minmax;
-    o.calib_images = 8;
-    o.seed = 1;
-    const tilescale::Dataset train =
-        tilescale::load_named(net.data, "train", tilescale::default_data_dir());
+  for (const tilescale::test::ZooNet& net : tilescale::test::kZooW4A8) {
+    const quant::QuantizedModel model =
+        tilescale::test::quantize_w4a8(net.name, net.data, net.granularity);
     const tilescale::Dataset test =
         tilescale::load_named(net.data, "test", tilescale::default_data_dir());
-    const quant::QuantizedModel model =
-        quant::quantize(tilescale::model::import_onnx(std::string(TILESCALE_SOURCE_DIR) +
-                                                      "/models/" + net.name + ".onnx"),
-                        o, train);
     std::vector<float> input(static_cast<std::size_t>(test.image_size()));
     test.fill_batch(0, 1, input.data());
     quant::IntExecutor golden(model, 1);
@@ -219,40 +238,56 @@ std::vector<sim::BenchLayer> zoo_layers(const rtl::RtlConfig& C, std::vector<int
   return layers;
 }
 
+// One bench per test; a process builds the benches of its selected tests only (ctest runs one test
+// per process, so no bench is simulated twice), all before the first sc_start.
 struct AllBenches {
   Lockstep<rtl::kSa4x4Ws, Vsc_sa4x4_ws> ws4;
   Lockstep<rtl::kSa4x4Os, Vsc_sa4x4_os> os4;
   Lockstep<rtl::kSa8x8Ws, Vsc_sa8x8_ws> ws8;
   Lockstep<rtl::kSa8x8Ws, Vsc_sa8x8_ws> zoo;
-  Lockstep<kAcc16, Vsc_sa4x4_ws_acc16> narrow;
+  Lockstep<kAcc16, Vsc_sa4x4_ws_faulty> narrow;
+  Lockstep<kAcc16, Vsc_sa4x4_ws_faulty> round_even;  // tie layers on the faulty requantizer
+  Lockstep<rtl::kSa4x4Ws, Vsc_sa4x4_ws> round_ok;    // the same layers on the correct one
+  // f over the benches that were built.
+  template <class F>
+  bool all(F f) const {
+    return (!ws4.bench || f(*ws4.bench)) && (!os4.bench || f(*os4.bench)) &&
+           (!ws8.bench || f(*ws8.bench)) && (!zoo.bench || f(*zoo.bench)) &&
+           (!narrow.bench || f(*narrow.bench)) && (!round_even.bench || f(*round_even.bench)) &&
+           (!round_ok.bench || f(*round_ok.bench));
+  }
   bool done() const {
-    return ws4.bench->done() && os4.bench->done() && ws8.bench->done() && zoo.bench->done() &&
-           narrow.bench->done();
+    return all([](const auto& b) { return b.done(); });
   }
   bool done_a() const {
-    return ws4.bench->done_a() && os4.bench->done_a() && ws8.bench->done_a() &&
-           zoo.bench->done_a() && narrow.bench->done_a();
+    return all([](const auto& b) { return b.done_a(); });
   }
 };
+
+bool selected(const char* prefix) { return tilescale::test::any_selected("Lockstep", prefix); }
 
 AllBenches& run_all() {
   static AllBenches* all = [] {
     auto* a = new AllBenches;  // lives to the end of the process, as SystemC's modules must
-    a->ws4.build_random(100, 21);
-    a->os4.build_random(100, 22);
-    a->ws8.build_random(50, 23);
-    a->zoo.start(zoo_layers(rtl::kSa8x8Ws, &a->zoo.mapper, &a->zoo.golden_diff, &a->zoo.skipped),
-                 test_seed() + 24, "_zoo");
-    {
+    if (selected("Ws4x4")) a->ws4.build_random(100, 21);
+    if (selected("Os4x4")) a->os4.build_random(100, 22);
+    if (selected("Ws8x8")) a->ws8.build_random(50, 23);
+    if (selected("Zoo"))
+      a->zoo.start(zoo_layers(rtl::kSa8x8Ws, &a->zoo.mapper, &a->zoo.golden_diff, &a->zoo.skipped),
+                   test_seed() + 24, "_zoo");
+    if (selected("NarrowAccumulator")) {
       // 8-bit activations and weights on 4..16 reduction indices: a column sum needs up to 21
-      // bits, so 16-bit registers wrap on most layers.
+      // bits, so 16-bit registers wrap on most layers. Logits layers: the wide accumulator comes
+      // out as it is, so every wrapped bit shows and the requantizer (faulty in this
+      // Verilation) is not used.
       std::mt19937_64 rng(test_seed() ^ 0xacc16);
-      const host::Arch A = tilescale::test::arch_of(kAcc16);
+      const host::Arch A = tilescale::sim::arch_of(kAcc16);
       std::vector<sim::BenchLayer> layers;
       while (layers.size() < 40) {
         host::LayerCase lc = host::random_layer(rng, A, kAcc16.act_bits);
         if (lc.w_bits != 8 || lc.a_bits < 7 || lc.layer.frac_bits < 0 || lc.layer.frac_bits > 63)
           continue;
+        lc.layer.keep_acc = true;
         sim::BenchLayer b;
         b.stim = host::make_stimulus(lc.layer, A, host::make_folds(lc.layer, A, lc.align),
                                      kAcc16.act_bits, kAcc16.weight_bits, rng);
@@ -261,6 +296,11 @@ AllBenches& run_all() {
         layers.push_back(std::move(b));
       }
       a->narrow.start(std::move(layers), test_seed() + 25);
+    }
+    if (selected("RoundHalfToEven")) {
+      const uint64_t seed = test_seed() ^ 0x0dd0e7e4;
+      a->round_even.start(tie_layers(30, seed, &a->round_even.mapper), test_seed() + 26, "_even");
+      a->round_ok.start(tie_layers(30, seed, &a->round_ok.mapper), test_seed() + 26, "_ties");
     }
     const sc_core::sc_time chunk(100000, sc_core::SC_NS);  // 10,000 cycles of 10 ns
     // Until both models finished every layer; a twin that falls behind the RTL gets 20,000
@@ -275,12 +315,21 @@ AllBenches& run_all() {
   return *all;
 }
 
-TEST(Lockstep, Ws4x4TwinEqualsRtlInEveryCycle) { run_all().ws4.check_lockstep(); }
-TEST(Lockstep, Os4x4TwinEqualsRtlInEveryCycle) { run_all().os4.check_lockstep(); }
-TEST(Lockstep, Ws8x8TwinEqualsRtlInEveryCycle) { run_all().ws8.check_lockstep(); }
-TEST(Lockstep, Ws4x4BothMatchGoldenInMapperCycles) { run_all().ws4.check_golden(); }
-TEST(Lockstep, Os4x4BothMatchGoldenInMapperCycles) { run_all().os4.check_golden(); }
-TEST(Lockstep, Ws8x8BothMatchGoldenInMapperCycles) { run_all().ws8.check_golden(); }
+// Each random bench: n layers with every beat offered at once, then n with input gaps and
+// out_ready_i low. The twin equals the RTL in every cycle; both match the golden numerics in the
+// mapper's cycles plus the counted stalls.
+TEST(Lockstep, Ws4x4TwinEqualsRtlInEveryCycleBothGoldenInMapperCycles) {
+  run_all().ws4.check_lockstep();
+  run_all().ws4.check_golden();
+}
+TEST(Lockstep, Os4x4TwinEqualsRtlInEveryCycleBothGoldenInMapperCycles) {
+  run_all().os4.check_lockstep();
+  run_all().os4.check_golden();
+}
+TEST(Lockstep, Ws8x8TwinEqualsRtlInEveryCycleBothGoldenInMapperCycles) {
+  run_all().ws8.check_lockstep();
+  run_all().ws8.check_golden();
+}
 
 TEST(Lockstep, ZooConvGroupsOnSa8x8WsTwinEqualsRtlAndGolden) {
   Lockstep<rtl::kSa8x8Ws, Vsc_sa8x8_ws>& z = run_all().zoo;
@@ -290,7 +339,7 @@ TEST(Lockstep, ZooConvGroupsOnSa8x8WsTwinEqualsRtlAndGolden) {
 }
 
 TEST(Lockstep, NarrowAccumulatorWrapsAlikeInTwinAndRtl) {
-  Lockstep<kAcc16, Vsc_sa4x4_ws_acc16>& n = run_all().narrow;
+  Lockstep<kAcc16, Vsc_sa4x4_ws_faulty>& n = run_all().narrow;
   n.check_lockstep();
   int64_t wrong_a = 0, wrong_b = 0;
   for (std::size_t i = 0; i < n.bench->layers().size(); ++i) {
@@ -302,6 +351,35 @@ TEST(Lockstep, NarrowAccumulatorWrapsAlikeInTwinAndRtl) {
   EXPECT_EQ(wrong_a, wrong_b);
   std::cout << "AccBits 16: " << wrong_a << " lanes differ from golden in the RTL, " << wrong_b
             << " in the twin\n";
+}
+
+TEST(Lockstep, RoundHalfToEvenRequantizerIsCaught) {
+  AllBenches& all = run_all();
+  // The correct RTL on the tie layers: nothing to report.
+  all.round_ok.check_lockstep();
+  all.round_ok.check_golden();
+  // The faulty one: the twin (correct rounding) differs from it, the golden check flags it, and
+  // only the output lanes differ (timing is untouched).
+  Lockstep<kAcc16, Vsc_sa4x4_ws_faulty>& f = all.round_even;
+  SCOPED_TRACE(seed_note());
+  ASSERT_TRUE(f.bench->done());
+  int64_t wrong_a = 0, wrong_b = 0, outputs = 0;
+  for (std::size_t i = 0; i < f.bench->layers().size(); ++i) {
+    const sim::BenchLayerResult& a = f.bench->results_a()[i];
+    const sim::BenchLayerResult& b = f.bench->results_b()[i];
+    EXPECT_EQ(a.cycles, b.cycles);
+    EXPECT_EQ(a.cycles, f.mapper[i] + a.stall_o);
+    wrong_a += a.mismatches;
+    wrong_b += b.mismatches;
+    outputs += a.outputs;
+  }
+  EXPECT_GT(f.bench->lockstep().differences, 0) << "the lockstep missed the rounding fault";
+  EXPECT_GT(wrong_a, 0) << "the golden check missed the rounding fault";
+  EXPECT_EQ(wrong_b, 0) << "the twin rounds half up: " << f.bench->results_b()[0].first_mismatch;
+  std::cout << "FaultRoundEven: " << wrong_a << " of " << outputs
+            << " outputs differ from golden in the RTL; lockstep: "
+            << f.bench->lockstep().differences << " cycles differ, first "
+            << f.bench->lockstep().first << "\n";
 }
 
 }  // namespace

@@ -7,8 +7,9 @@
 // On sa8x8_ws also one image of each zoo network (W4A8 channelwise): every Conv/Gemm layer (all
 // conv groups, pixel tiles where m > AccWords), bit-exact with the golden executor, in mapper
 // cycles.
-// SystemC elaborates once per process, so the three benches are built and run once (run_all) and
-// each test checks its part. $TILESCALE_SEED sets the seed, else a fresh one; it is printed.
+// SystemC elaborates once per process: the benches of the selected tests are built and run together
+// (run_all); one test per bench, so ctest (one test per process) simulates each bench once.
+// $TILESCALE_SEED sets the seed, else a fresh one; it is printed.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -24,6 +25,9 @@
 #include "Vsc_sa4x4_os.h"
 #include "Vsc_sa4x4_ws.h"
 #include "Vsc_sa8x8_ws.h"
+#include "support/selected_tests.h"
+#include "support/ts_layers.h"
+#include "support/zoo_w4a8.h"
 #include "tilescale/map/arch_config.h"
 #include "tilescale/map/cycle_model.h"
 #include "tilescale/map/tiling.h"
@@ -34,63 +38,20 @@
 #include "tilescale/sim/network_sim.h"
 #include "tilescale/sim/ts_bench.h"
 #include "tilescale/sim/ts_job.h"
-#include "tilescale_rtl_configs.h"
+#include "tilescale/sim/ts_rtl_config.h"
 
 namespace map = tilescale::map;
 namespace host = tilescale::sim::host;
 using tilescale::rtl::RtlConfig;
+using tilescale::sim::arch_of;
 using tilescale::sim::BenchLayer;
 using tilescale::sim::BenchLayerResult;
+using tilescale::sim::ParamsOf;
 using tilescale::sim::TopBench;
-using tilescale::sim::TopShape;
+using tilescale::test::seed_note;
+using tilescale::test::test_seed;
 
 namespace {
-
-uint64_t test_seed() {
-  static const uint64_t seed = [] {
-    const char* env = std::getenv("TILESCALE_SEED");
-    const uint64_t s = env != nullptr ? std::strtoull(env, nullptr, 0) : std::random_device{}();
-    std::cout << "TILESCALE_SEED=" << s << " (set it to rerun with this seed)\n";
-    return s;
-  }();
-  return seed;
-}
-std::string seed_note() { return "TILESCALE_SEED=" + std::to_string(test_seed()); }
-
-host::Arch arch_of(const RtlConfig& c) {
-  host::Arch a;
-  a.rows = c.rows;
-  a.cols = c.cols;
-  a.os = c.dataflow == 1;
-  a.regs = c.regs_per_bank;
-  a.acc_words = c.acc_words;
-  a.mant_bits = c.mant_bits;
-  a.wide_bits = c.wide_bits;
-  return a;
-}
-
-map::LayerWorkload workload_of(const host::GemmLayer& L, int a_bits, int w_bits) {
-  map::LayerWorkload w;
-  w.name = "random";
-  w.is_conv = false;
-  w.m = L.m;
-  w.n = L.n;
-  w.k = L.k;
-  w.cin_g = L.k;
-  w.w_bits = w_bits;
-  w.a_bits = a_bits;
-  w.act_signed = L.act_signed;
-  w.out_group = L.out_group;
-  w.red_group = L.red_group;
-  w.out_groups = L.out_groups;
-  w.red_groups = L.red_groups;
-  w.granularity = "random";
-  return w;
-}
-
-template <const RtlConfig& C>
-using ShapeOf =
-    TopShape<C.rows, C.cols, C.act_bits, C.weight_bits, C.mant_bits, C.regs_per_bank, C.wide_bits>;
 
 constexpr double kOutStall = 0.3;  // probability that out_ready_i is low in a back-pressure cycle
 
@@ -98,32 +59,18 @@ constexpr double kOutStall = 0.3;  // probability that out_ready_i is low in a b
 // of the cycles, back to back on one accelerator (state carries over, as in a network).
 template <const RtlConfig& C, class Dut>
 struct ConfigBench {
-  std::unique_ptr<TopBench<ShapeOf<C>, Dut>> bench;
+  std::unique_ptr<TopBench<ParamsOf<C>, Dut>> bench;
   std::vector<int64_t> mapper_cycles;  // per layer, map::native_systolic_cycles, cycles
   std::vector<std::string> what;       // per layer, the case
   int n = 0;                           // layers per half
 
   void build(int layers_per_half, uint64_t salt) {
     n = layers_per_half;
-    std::mt19937_64 rng(test_seed() ^ (salt * 0x9e3779b97f4a7c15ull));
-    const host::Arch A = arch_of(C);
-    const map::ArchConfig arch =
-        map::ArchConfig::parse_file(std::string(TILESCALE_SOURCE_DIR) + "/" + C.source);
-    std::vector<BenchLayer> layers;
-    while (static_cast<int>(layers.size()) < n) {
-      const host::LayerCase lc = host::random_layer(rng, A, C.act_bits);
-      if (lc.layer.frac_bits < 0 || lc.layer.frac_bits > 63) continue;  // not a 6-bit F
-      const std::vector<host::Fold> folds = host::make_folds(lc.layer, A, lc.align);
-      BenchLayer b;
-      b.stim = host::make_stimulus(lc.layer, A, folds, C.act_bits, C.weight_bits, rng);
-      b.name = lc.str();
-      layers.push_back(b);
-      const std::vector<map::SystolicFold> mf = map::systolic_folds(
-          workload_of(lc.layer, lc.a_bits, lc.w_bits), arch,
-          lc.align == host::Align::Strict ? map::Align::Strict : map::Align::Pad);
-      mapper_cycles.push_back(map::native_systolic_cycles(mf, arch).stall_free_cycles);
-      what.push_back(lc.str());
-    }
+    tilescale::test::RandomLayers r =
+        tilescale::test::random_layers(C, n, test_seed() ^ (salt * 0x9e3779b97f4a7c15ull), 0, 0);
+    std::vector<BenchLayer>& layers = r.layers;
+    mapper_cycles = r.mapper;
+    for (const BenchLayer& l : layers) what.push_back(l.name);
     for (int i = 0; i < n; ++i) {
       BenchLayer b = layers[static_cast<std::size_t>(i)];
       b.out_stall = kOutStall;
@@ -141,7 +88,7 @@ struct ConfigBench {
     mapper_cycles.push_back(mapper_cycles.front());
     what.push_back(wrong.name);
     bench =
-        std::make_unique<TopBench<ShapeOf<C>, Dut>>(C.name, std::move(layers), test_seed() + salt);
+        std::make_unique<TopBench<ParamsOf<C>, Dut>>(C.name, std::move(layers), test_seed() + salt);
   }
 
   // Checks layers [first, first + n): bit-exact, cycles == mapper + counted stalls.
@@ -202,7 +149,7 @@ struct ConfigBench {
 // codes, checked against its output codes, cycles against the mapper on the layer's workload.
 struct ZooBench {
   static constexpr const RtlConfig& C = tilescale::rtl::kSa8x8Ws;
-  std::unique_ptr<TopBench<ShapeOf<C>, Vsc_sa8x8_ws>> bench;
+  std::unique_ptr<TopBench<ParamsOf<C>, Vsc_sa8x8_ws>> bench;
   std::vector<int64_t> mapper_cycles;  // per bench layer, cycles
   std::vector<int64_t> golden_diff;    // per bench layer: host::reference lanes != executor's
   int64_t tiled = 0;                   // conv groups with more pixels than AccWords
@@ -217,22 +164,9 @@ struct ZooBench {
     for (const auto& [net, ds] : {std::pair<std::string, std::string>{"lenet5_mnist", "mnist"},
                                   {"resnet8_fmnist", "fmnist"},
                                   {"mobilenet_fmnist", "fmnist"}}) {
-      quant::QuantOptions o;
-      o.granularity = quant::Granularity::parse("channel");
-      o.w_bits = 4;
-      o.a_bits = 8;
-      o.first_last_bits = 8;
-      o.search = quant::SearchMethod::Minmax;
-      o.calib_images = 8;
-      o.seed = 1;
-      const tilescale::Dataset train =
-          tilescale::load_named(ds, "train", tilescale::default_data_dir());
+      const quant::QuantizedModel model = tilescale::test::quantize_w4a8(net, ds, "channel");
       const tilescale::Dataset test =
           tilescale::load_named(ds, "test", tilescale::default_data_dir());
-      const quant::QuantizedModel model =
-          quant::quantize(tilescale::model::import_onnx(std::string(TILESCALE_SOURCE_DIR) +
-                                                        "/models/" + net + ".onnx"),
-                          o, train);
       std::vector<float> input(static_cast<std::size_t>(test.image_size()));
       test.fill_batch(0, 1, input.data());
       quant::IntExecutor golden(model, 1);
@@ -265,52 +199,62 @@ struct ZooBench {
                                     .stall_free_cycles);
       }
     }
-    bench = std::make_unique<TopBench<ShapeOf<C>, Vsc_sa8x8_ws>>("zoo_sa8x8_ws", std::move(layers),
-                                                                 test_seed() + 4);
+    bench = std::make_unique<TopBench<ParamsOf<C>, Vsc_sa8x8_ws>>("zoo_sa8x8_ws", std::move(layers),
+                                                                  test_seed() + 4);
   }
 };
 
+// One bench per test; a process builds the benches of its selected tests only, all before the
+// first sc_start, and runs them together until every layer is done (or a watchdog).
 struct AllBenches {
   ConfigBench<tilescale::rtl::kSa4x4Ws, Vsc_sa4x4_ws> ws4;
   ConfigBench<tilescale::rtl::kSa4x4Os, Vsc_sa4x4_os> os4;
   ConfigBench<tilescale::rtl::kSa8x8Ws, Vsc_sa8x8_ws> ws8;
   ZooBench zoo;
+  bool done() const {
+    return (!ws4.bench || ws4.bench->done()) && (!os4.bench || os4.bench->done()) &&
+           (!ws8.bench || ws8.bench->done()) && (!zoo.bench || zoo.bench->done());
+  }
 };
 
-// Elaborates the three benches and runs them together until every layer is done (or a watchdog).
+bool selected(const char* prefix) { return tilescale::test::any_selected("ScTop", prefix); }
+
 AllBenches& run_all() {
   static AllBenches* all = [] {
     auto* a = new AllBenches;  // lives to the end of the process, as SystemC's modules must
-    a->ws4.build(300, 1);
-    a->os4.build(300, 2);
-    a->ws8.build(150, 3);
-    a->zoo.build();
+    if (selected("Ws4x4")) a->ws4.build(300, 1);
+    if (selected("Os4x4")) a->os4.build(300, 2);
+    if (selected("Ws8x8")) a->ws8.build(150, 3);
+    if (selected("Zoo")) a->zoo.build();
     const sc_core::sc_time chunk(100000, sc_core::SC_NS);  // 10,000 cycles of 10 ns
-    for (int i = 0; i < 1000; ++i) {
-      sc_core::sc_start(chunk);
-      if (a->ws4.bench->done() && a->os4.bench->done() && a->ws8.bench->done() &&
-          a->zoo.bench->done())
-        break;
-    }
+    for (int i = 0; i < 1000 && !a->done(); ++i) sc_core::sc_start(chunk);
     return a;
   }();
   return *all;
 }
 
-TEST(ScTop, Ws4x4RandomLayersMatchGoldenInMapperCycles) { run_all().ws4.check(false); }
-TEST(ScTop, Os4x4RandomLayersMatchGoldenInMapperCycles) { run_all().os4.check(false); }
-TEST(ScTop, Ws8x8RandomLayersMatchGoldenInMapperCycles) { run_all().ws8.check(false); }
-TEST(ScTop, Ws4x4OutReadyToggleAddsExactlyTheCountedStalls) { run_all().ws4.check(true); }
-TEST(ScTop, Os4x4OutReadyToggleAddsExactlyTheCountedStalls) { run_all().os4.check(true); }
-TEST(ScTop, Ws8x8OutReadyToggleAddsExactlyTheCountedStalls) { run_all().ws8.check(true); }
-TEST(ScTop, GoldenCheckerReportsAPerturbedLaneWithItsPlace) {
+// Each config: random layers bit-exact in mapper cycles; the same layers with out_ready_i low 30%
+// of the cycles take exactly the counted stalls more; a perturbed golden lane is reported with its
+// place (the checker is not vacuous).
+TEST(ScTop, Ws4x4RandomLayersGoldenInMapperCyclesOutReadyToggleAddsTheCountedStalls) {
+  run_all().ws4.check(false);
+  run_all().ws4.check(true);
   run_all().ws4.check_perturbed();
+}
+TEST(ScTop, Os4x4RandomLayersGoldenInMapperCyclesOutReadyToggleAddsTheCountedStalls) {
+  run_all().os4.check(false);
+  run_all().os4.check(true);
   run_all().os4.check_perturbed();
+}
+TEST(ScTop, Ws8x8RandomLayersGoldenInMapperCyclesOutReadyToggleAddsTheCountedStalls) {
+  run_all().ws8.check(false);
+  run_all().ws8.check(true);
   run_all().ws8.check_perturbed();
 }
 
 TEST(ScTop, ZooLayersOfOneImageOnSa8x8WsMatchTheExecutorInMapperCycles) {
   ZooBench& z = run_all().zoo;
+  ASSERT_NE(z.bench, nullptr);
   SCOPED_TRACE(seed_note());
   ASSERT_TRUE(z.bench->done());
   int64_t outputs = 0, cycles = 0;

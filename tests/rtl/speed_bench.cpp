@@ -39,7 +39,7 @@ double thread_cpu_seconds() {
 
 template <const rtl::RtlConfig& C, class Top>
 int run(const std::string& model, int layers) {
-  using P = tilescale::test::ParamsOf<C>;
+  using P = tilescale::sim::ParamsOf<C>;
   tilescale::test::RandomLayers rl = tilescale::test::random_layers(C, layers, 12345, 0, 0);
   sim::TopBench<P, Top> bench("speed", std::move(rl.layers), 1);
   const sc_core::sc_time chunk(10000, sc_core::SC_NS);  // 1,000 cycles of 10 ns: little overshoot
@@ -74,8 +74,8 @@ int main(int argc, char** argv) {
   }
   const std::string model = argv[1], config = argv[2];
   const int layers = argc > 3 ? std::atoi(argv[3]) : 1000;
-  using W8 = tilescale::test::ParamsOf<rtl::kSa8x8Ws>;
-  using W16 = tilescale::test::ParamsOf<rtl::kSa16x16Ws>;
+  using W8 = tilescale::sim::ParamsOf<rtl::kSa8x8Ws>;
+  using W16 = tilescale::sim::ParamsOf<rtl::kSa16x16Ws>;
   if (model == "rtl" && config == "sa8x8_ws")
     return run<rtl::kSa8x8Ws, Vbench_sa8x8_ws>(model, layers);
   if (model == "twin" && config == "sa8x8_ws")

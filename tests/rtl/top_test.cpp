@@ -23,37 +23,19 @@
 #include "Vts_sa4x4_os.h"
 #include "Vts_sa4x4_ws.h"
 #include "Vts_sa8x8_ws.h"
+#include "support/test_seed.h"
 #include "tilescale/sim/ts_host.h"
-#include "tilescale_rtl_configs.h"
+#include "tilescale/sim/ts_rtl_config.h"
 
 namespace q = tilescale::quant;
 using namespace tilescale::rtl;
 using namespace tilescale::sim::host;
+using tilescale::sim::arch_of;
+
+using tilescale::test::seed_note;
+using tilescale::test::test_seed;
 
 namespace {
-
-uint64_t test_seed() {
-  static const uint64_t seed = [] {
-    const char* env = std::getenv("TILESCALE_SEED");
-    const uint64_t s = env != nullptr ? std::strtoull(env, nullptr, 0) : std::random_device{}();
-    std::cout << "TILESCALE_SEED=" << s << " (set it to rerun with this seed)\n";
-    return s;
-  }();
-  return seed;
-}
-std::string seed_note() { return "TILESCALE_SEED=" + std::to_string(test_seed()); }
-
-Arch arch_of(const RtlConfig& c) {
-  Arch a;
-  a.rows = c.rows;
-  a.cols = c.cols;
-  a.os = c.dataflow == 1;
-  a.regs = c.regs_per_bank;
-  a.acc_words = c.acc_words;
-  a.mant_bits = c.mant_bits;
-  a.wide_bits = c.wide_bits;
-  return a;
-}
 
 // ---- Moving Bits in and out of Verilated ports (integers up to 64 bits, VlWide above).
 template <class P>

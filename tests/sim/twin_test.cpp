@@ -6,8 +6,9 @@
 // equal to map::native_systolic_cycles of the same folds (the prediction being checked), and with
 // random input gaps and out_ready_i low the extra cycles equal to the cycles stall_o is high.
 // No Verilator: this runs in the sanitizer build too. tests/rtl/lockstep_test.cpp checks the twin
-// against the Verilated RTL cycle by cycle. SystemC elaborates once per process: all benches run
-// together (run_all), each test checks its part. $TILESCALE_SEED sets the seed.
+// against the Verilated RTL cycle by cycle. SystemC elaborates once per process: the benches of the
+// selected tests run together (run_all), one test per bench, so ctest (one test per process)
+// simulates each bench once. $TILESCALE_SEED sets the seed.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -17,13 +18,14 @@
 #include <systemc>
 #include <vector>
 
+#include "support/selected_tests.h"
 #include "support/ts_layers.h"
 #include "tilescale/sim/ts_bench.h"
 #include "tilescale/sim/ts_top_model.h"
 
 namespace rtl = tilescale::rtl;
 namespace sim = tilescale::sim;
-using tilescale::test::ParamsOf;
+using tilescale::sim::ParamsOf;
 using tilescale::test::seed_note;
 using tilescale::test::test_seed;
 
@@ -93,39 +95,52 @@ struct TwinBench {
   }
 };
 
+// One bench per test; a process builds the benches of its selected tests only (ctest runs one test
+// per process, so no bench is simulated twice), all before the first sc_start.
 struct AllBenches {
   TwinBench<rtl::kSa4x4Ws> ws4;
   TwinBench<rtl::kSa4x4Os> os4;
   TwinBench<rtl::kSa8x8Ws> ws8;
   TwinBench<rtl::kSa8x8Os> os8;
+  bool done() const {
+    return (!ws4.bench || ws4.bench->done()) && (!os4.bench || os4.bench->done()) &&
+           (!ws8.bench || ws8.bench->done()) && (!os8.bench || os8.bench->done());
+  }
 };
+
+bool selected(const char* prefix) { return tilescale::test::any_selected("Twin", prefix); }
 
 AllBenches& run_all() {
   static AllBenches* all = [] {
     auto* a = new AllBenches;  // lives to the end of the process, as SystemC's modules must
-    a->ws4.build(60, 11);
-    a->os4.build(60, 12);
-    a->ws8.build(30, 13);
-    a->os8.build(30, 14);
+    if (selected("Ws4x4")) a->ws4.build(60, 11);
+    if (selected("Os4x4")) a->os4.build(60, 12);
+    if (selected("Ws8x8")) a->ws8.build(30, 13);
+    if (selected("Os8x8")) a->os8.build(30, 14);
     const sc_core::sc_time chunk(100000, sc_core::SC_NS);  // 10,000 cycles of 10 ns
-    for (int i = 0; i < 1000; ++i) {
-      sc_core::sc_start(chunk);
-      if (a->ws4.bench->done() && a->os4.bench->done() && a->ws8.bench->done() &&
-          a->os8.bench->done())
-        break;
-    }
+    for (int i = 0; i < 1000 && !a->done(); ++i) sc_core::sc_start(chunk);
     return a;
   }();
   return *all;
 }
 
-TEST(Twin, Ws4x4RandomLayersMatchGoldenInMapperCycles) { run_all().ws4.check(false); }
-TEST(Twin, Os4x4ShiftOnlyRandomLayersMatchGoldenInMapperCycles) { run_all().os4.check(false); }
-TEST(Twin, Ws8x8RandomLayersMatchGoldenInMapperCycles) { run_all().ws8.check(false); }
-TEST(Twin, Os8x8RandomLayersMatchGoldenInMapperCycles) { run_all().os8.check(false); }
-TEST(Twin, Ws4x4GapsAndBackPressureAddExactlyTheStallCycles) { run_all().ws4.check(true); }
-TEST(Twin, Os4x4GapsAndBackPressureAddExactlyTheStallCycles) { run_all().os4.check(true); }
-TEST(Twin, Ws8x8GapsAndBackPressureAddExactlyTheStallCycles) { run_all().ws8.check(true); }
-TEST(Twin, Os8x8GapsAndBackPressureAddExactlyTheStallCycles) { run_all().os8.check(true); }
+// Each config: random layers golden in mapper cycles, then with input gaps and out_ready_i low
+// exactly the cycles stall_o is high more.
+TEST(Twin, Ws4x4RandomLayersGoldenInMapperCyclesGapsAndBackPressureAddTheStallCycles) {
+  run_all().ws4.check(false);
+  run_all().ws4.check(true);
+}
+TEST(Twin, Os4x4ShiftOnlyRandomLayersGoldenInMapperCyclesGapsAndBackPressureAddTheStallCycles) {
+  run_all().os4.check(false);
+  run_all().os4.check(true);
+}
+TEST(Twin, Ws8x8RandomLayersGoldenInMapperCyclesGapsAndBackPressureAddTheStallCycles) {
+  run_all().ws8.check(false);
+  run_all().ws8.check(true);
+}
+TEST(Twin, Os8x8RandomLayersGoldenInMapperCyclesGapsAndBackPressureAddTheStallCycles) {
+  run_all().os8.check(false);
+  run_all().os8.check(true);
+}
 
 }  // namespace

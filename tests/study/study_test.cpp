@@ -92,6 +92,32 @@ TEST(Study, QuantKeyDependsOnEveryOptionButNotOnThreads) {
   }
 }
 
+TEST(Study, AutoGranularityNeedsArchAndBudgetAndKeysItsQuantizationByThem) {
+  ojson d = tiny();
+  d["quant"] =
+      ojson::parse(R"({"granularity": ["channel", "auto"], "auto_arch": "configs/sa16x16_ws.json",
+                                "auto_budget": ["scale-regs=1", "scale-regs=4"]})");
+  const Study s = Study::parse(d, "study.json", kSrc);
+  // The budget axis does not multiply the channel setting, which ignores it.
+  ASSERT_EQ(s.quants.size(), 3u);
+  EXPECT_FALSE(s.quants[0].is_auto());
+  EXPECT_EQ(s.quants[0].granularity_label(), "channel");
+  EXPECT_EQ(s.quants[1].granularity_label(), "auto:scale-regs=1@sa16x16_ws");
+  EXPECT_EQ(s.quants[2].granularity_label(), "auto:scale-regs=4@sa16x16_ws");
+  EXPECT_EQ(s.quants[1].auto_arch.rows, 16);
+  EXPECT_NE(s.quants[1].key, s.quants[2].key);
+  EXPECT_NE(s.quants[0].key, s.quants[1].key);
+  // A plain setting keeps the key it had before auto existed (existing caches stay valid).
+  ojson plain = tiny();
+  plain["quant"] = ojson::parse(R"({"granularity": "channel"})");
+  EXPECT_EQ(Study::parse(plain, "study.json", kSrc).quants[0].key, s.quants[0].key);
+  EXPECT_EQ(s.manifest()["quantizations"][2]["auto"]["budget"], "scale-regs=4");
+  // Another arch file with other bytes gives another key.
+  ojson other = d;
+  other["quant"]["auto_arch"] = "configs/sa8x8_ws.json";
+  EXPECT_NE(Study::parse(other, "study.json", kSrc).quants[1].key, s.quants[1].key);
+}
+
 class StudyErrors : public ::testing::TestWithParam<std::pair<std::string, std::string>> {};
 
 TEST_P(StudyErrors, NameTheFileAndTheKey) {
@@ -123,7 +149,17 @@ INSTANTIATE_TEST_SUITE_P(
                        "two configs are named 'sa8x8_ws'"),
         std::make_pair(R"({"models": [{"model": "models/lenet5_mnist.onnx", "dataset": "cifar"}]})",
                        "models[0].dataset"),
-        std::make_pair(R"({"schema_version": 3})", "schema_version")));
+        std::make_pair(R"({"schema_version": 3})", "schema_version"),
+        std::make_pair(R"({"quant": {"granularity": "auto", "auto_budget": "scale-regs=1"}})",
+                       "needs \"auto_arch\" and \"auto_budget\""),
+        std::make_pair(R"({"quant": {"granularity": "layer", "auto_budget": "scale-regs=1"}})",
+                       "go with \"granularity\": \"auto\""),
+        std::make_pair(R"({"quant": {"granularity": "auto", "auto_budget": "regs=1",
+                                     "auto_arch": "configs/sa8x8_ws.json"}})",
+                       "auto_budget"),
+        std::make_pair(R"({"quant": {"granularity": "auto", "auto_budget": "scale-regs=1",
+                                     "auto_arch": "configs/nope.json"}})",
+                       "nope.json")));
 
 }  // namespace
 }  // namespace tilescale::study

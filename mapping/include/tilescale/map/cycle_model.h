@@ -37,12 +37,18 @@ namespace tilescale::map {
 // each).
 inline constexpr int64_t kPostArrayLatency = 4;
 
-// Scale-register banks the native pipeline keeps, used round robin: a fold's scale set must stay
-// readable until its last partial sum passes the scale unit, T + R + C + 2 cycles after the fold
-// starts, while folds may start every R cycles (fully connected layers stream T = 1 vector), and os
-// folds live R cycles longer (sim/src/systolic.cpp checks every use against this count). Each bank
-// holds the registers one fold needs.
-inline int scale_register_banks(int rows, int cols) { return 5 + (cols + rows - 1) / rows; }
+// Scale-register banks (= fold contexts) the native pipeline keeps, used round robin: what
+// rtl/ts_ctrl.sv needs (rtl/README.md, "Banks and contexts needed"). A fold's context and scale
+// bank are written with its descriptor, one fold before it starts, and read until its last partial
+// sum has passed the scale unit: ws T + R + C - 1 cycles after the fold starts, os R cycles more
+// (the drain). Later descriptors come at least R cycles apart (os: last steps R apart), so at most
+// 3 + ceil((C - 1) / R) (ws) or 4 + ceil((C - 1) / R) (os) are in use at once. The generator
+// (scripts/gen_rtl_config.py, ScaleBanks) uses the same formula; rtl_contract_tests checks both
+// agree for every config, and the RTL's hazard assertions check every use. Each bank holds the
+// registers one fold needs.
+inline int scale_register_banks(int rows, int cols, Dataflow dataflow) {
+  return (dataflow == Dataflow::OS ? 4 : 3) + (cols - 1 + rows - 1) / rows;
+}
 
 struct NativeCycles {
   int64_t cycles = 0;             // total, with bandwidth stalls, cycles

@@ -4,7 +4,8 @@
 // output code against an expected tensor as it is written.
 //
 // Blocks and their streams (each a registered valid/ready pair, so Verilated RTL can replace one):
-//   Frontend (controller, ifmap feeder with im2col rows, weight loader, scale loader)
+//   Frontend (controller, ifmap feeder with im2col rows, weight loader, scale loader; its SRAM
+//            ports are streams of at most ifmap_bw / weight_bw / ofmap_bw words per beat)
 //     --ActBeat--> Array      one activation vector per cycle (os: plus one weight row); the
 //                             array's input skew delays row r (os weights: column c) by r (c)
 //                             cycles (the diagonal wavefront)
@@ -15,7 +16,8 @@
 //                             os: the drain chains, bottom row first)
 //   Edge (per column: int32 group accumulator, scale unit, wide accumulator, requantization with
 //         the fused activation clamp) writes the output buffer.
-// Timing contract: map::native_systolic_cycles() (cycle_model.h), met exactly; see systolic.cpp.
+// Cycles are measured from these handshakes (systolic.cpp); the tests compare them with
+// map::native_systolic_cycles() (cycle_model.h), which the model never calls.
 #pragma once
 
 #include <cstdint>
@@ -59,7 +61,7 @@ struct Mismatch {
 struct LayerRun {
   std::string name;             // layer name
   int64_t cycles = 0;           // layer start to the last output written, cycles
-  int64_t stalls = 0;           // cycles the controller waited on an SRAM port, cycles
+  int64_t stalls = 0;           // cycles the fold starts waited on SRAM port beats, cycles
   int64_t folds = 0;            // folds executed
   int64_t scale_loads = 0;      // scale registers written
   int64_t macs = 0;             // useful multiply-accumulates
@@ -77,6 +79,11 @@ struct SimOptions {
   // so the partial sums wrap at acc_bits as the RTL's registers do (`tilescale simulate` sets it
   // from $TILESCALE_TEST_ALLOW_NARROW_ACC). Never set it to simulate a real design.
   bool allow_narrow_acc = false;
+  // Test only: back-pressure on the ws ofmap write port (os drains its chains without one). Each
+  // cycle the ofmap SRAM takes a beat with this chance (percent, seeded by ofmap_ready_seed);
+  // 100 = always ready.
+  int ofmap_ready_percent = 100;
+  uint64_t ofmap_ready_seed = 1;
 };
 
 // The SystemC model. SystemC elaborates once per process, so there is one instance per process

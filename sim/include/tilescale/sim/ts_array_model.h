@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <systemc>
 
 #include "tilescale/sim/ts_pins.h"
@@ -49,6 +50,20 @@ SC_MODULE(TsArrayModel) {
     SC_METHOD(seq);
     sensitive << clk_i.pos() << rst_ni.neg();
     dont_initialize();
+  }
+
+  // The PE registers in a VCD waveform (TsTopModel::trace), at their RTL widths: activation,
+  // weight, and the partial sum (ws) or accumulator (os) of PE [r][c].
+  void trace(sc_core::sc_trace_file * tf) const override {
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) {
+        const std::string p =
+            std::string(name()) + ".pe_" + std::to_string(r) + "_" + std::to_string(c) + ".";
+        sc_core::sc_trace(tf, act_q_[r][c], p + "act_q", kA);
+        sc_core::sc_trace(tf, w_q_[r][c], p + "w_q", kW);
+        sc_core::sc_trace(tf, S::kOs ? acc_q_[r][c] : psum_q_[r][c],
+                          p + (S::kOs ? "acc_q" : "psum_q"), kAcc);
+      }
   }
 
  private:

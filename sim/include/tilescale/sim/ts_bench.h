@@ -477,6 +477,67 @@ SC_MODULE(CycleMonitor) {
   bool debug_ = std::getenv("TS_BENCH_DEBUG") != nullptr;
 };
 
+// ---- Binding the bench's processes to the signals (TopBench and LockstepBench share these).
+// The feeder drives every input stream of `sig` and follows its readies.
+template <class S>
+void bind_feeder(HostFeeder<S>& f, TopSignals<S>& sig, sc_core::sc_clock& clk) {
+  f.clk_i(clk);
+  f.rst_no(sig.rst_n);
+  f.desc_valid_o(sig.desc_valid);
+  f.desc_ready_i(sig.desc_ready);
+  f.desc_o(sig.desc);
+  f.desc_layer_o(sig.desc_layer);
+  f.desc_sel_o(sig.desc_sel);
+  f.wgt_valid_o(sig.wgt_valid);
+  f.wgt_ready_i(sig.wgt_ready);
+  f.wgt_data_o(sig.wgt_data);
+  f.act_valid_o(sig.act_valid);
+  f.act_ready_i(sig.act_ready);
+  f.act_data_o(sig.act_data);
+  f.act_wgt_o(sig.act_wgt);
+  f.scl_valid_o(sig.scl_valid);
+  f.scl_ready_i(sig.scl_ready);
+  f.scl_reg_o(sig.scl_reg);
+  f.scl_mant_o(sig.scl_mant);
+  f.scl_shift_o(sig.scl_shift);
+  f.bias_valid_o(sig.bias_valid);
+  f.bias_ready_i(sig.bias_ready);
+  f.bias_data_o(sig.bias_data);
+}
+
+// The collector takes the output stream of `sig` and drives its out_ready.
+template <class S>
+void bind_collector(OutputCollector<S>& c, TopSignals<S>& sig, sc_core::sc_clock& clk) {
+  c.clk_i(clk);
+  c.out_valid_i(sig.out_valid);
+  c.out_ready_o(sig.out_ready);
+  c.out_data_i(sig.out_data);
+  c.out_mask_i(sig.out_mask);
+  c.out_last_i(sig.out_last);
+}
+
+// A model's monitor: the input valids and out_ready_i of `in` (what the feeder and collector
+// drive), the readies and outputs of `outs` (that model's; `in` itself for a single model).
+template <class S>
+void bind_monitor(CycleMonitor<S>& m, TopSignals<S>& in, TopSignals<S>& outs,
+                  sc_core::sc_clock& clk) {
+  m.clk_i(clk);
+  m.desc_valid_i(in.desc_valid);
+  m.desc_ready_i(outs.desc_ready);
+  m.wgt_valid_i(in.wgt_valid);
+  m.wgt_ready_i(outs.wgt_ready);
+  m.act_valid_i(in.act_valid);
+  m.act_ready_i(outs.act_ready);
+  m.scl_valid_i(in.scl_valid);
+  m.scl_ready_i(outs.scl_ready);
+  m.bias_valid_i(in.bias_valid);
+  m.bias_ready_i(outs.bias_ready);
+  m.out_valid_i(outs.out_valid);
+  m.out_ready_i(in.out_ready);
+  m.out_last_i(outs.out_last);
+  m.stall_i(outs.stall);
+}
+
 // ---- The bench around one ts_top: clock, signals, feeder, collector, monitor, checker.
 // Top is the DUT class (a Verilated ts_top or a SystemC model with the same ports), constructed
 // from a module name.
@@ -494,49 +555,9 @@ class TopBench {
         collector_((name + "_collector").c_str(), &layers_, &checker_, monitor_.window_cycle(),
                    seed) {
     sig_.bind(*top_, clk_);
-    feeder_.clk_i(clk_);
-    feeder_.rst_no(sig_.rst_n);
-    feeder_.desc_valid_o(sig_.desc_valid);
-    feeder_.desc_ready_i(sig_.desc_ready);
-    feeder_.desc_o(sig_.desc);
-    feeder_.desc_layer_o(sig_.desc_layer);
-    feeder_.desc_sel_o(sig_.desc_sel);
-    feeder_.wgt_valid_o(sig_.wgt_valid);
-    feeder_.wgt_ready_i(sig_.wgt_ready);
-    feeder_.wgt_data_o(sig_.wgt_data);
-    feeder_.act_valid_o(sig_.act_valid);
-    feeder_.act_ready_i(sig_.act_ready);
-    feeder_.act_data_o(sig_.act_data);
-    feeder_.act_wgt_o(sig_.act_wgt);
-    feeder_.scl_valid_o(sig_.scl_valid);
-    feeder_.scl_ready_i(sig_.scl_ready);
-    feeder_.scl_reg_o(sig_.scl_reg);
-    feeder_.scl_mant_o(sig_.scl_mant);
-    feeder_.scl_shift_o(sig_.scl_shift);
-    feeder_.bias_valid_o(sig_.bias_valid);
-    feeder_.bias_ready_i(sig_.bias_ready);
-    feeder_.bias_data_o(sig_.bias_data);
-    collector_.clk_i(clk_);
-    collector_.out_valid_i(sig_.out_valid);
-    collector_.out_ready_o(sig_.out_ready);
-    collector_.out_data_i(sig_.out_data);
-    collector_.out_mask_i(sig_.out_mask);
-    collector_.out_last_i(sig_.out_last);
-    monitor_.clk_i(clk_);
-    monitor_.desc_valid_i(sig_.desc_valid);
-    monitor_.desc_ready_i(sig_.desc_ready);
-    monitor_.wgt_valid_i(sig_.wgt_valid);
-    monitor_.wgt_ready_i(sig_.wgt_ready);
-    monitor_.act_valid_i(sig_.act_valid);
-    monitor_.act_ready_i(sig_.act_ready);
-    monitor_.scl_valid_i(sig_.scl_valid);
-    monitor_.scl_ready_i(sig_.scl_ready);
-    monitor_.bias_valid_i(sig_.bias_valid);
-    monitor_.bias_ready_i(sig_.bias_ready);
-    monitor_.out_valid_i(sig_.out_valid);
-    monitor_.out_ready_i(sig_.out_ready);
-    monitor_.out_last_i(sig_.out_last);
-    monitor_.stall_i(sig_.stall);
+    bind_feeder(feeder_, sig_, clk_);
+    bind_collector(collector_, sig_, clk_);
+    bind_monitor(monitor_, sig_, sig_, clk_);
   }
   bool done() const { return checker_.layer() >= layers_.size(); }
   // Appends a layer while the simulation is paused (between sc_start calls): every process reads

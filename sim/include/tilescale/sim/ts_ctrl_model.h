@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <systemc>
 #include <vector>
 
@@ -86,6 +87,25 @@ SC_MODULE(TsCtrlModel) {
     SC_METHOD(seq);
     sensitive << clk_i.pos() << rst_ni.neg();
     dont_initialize();
+  }
+
+  // The main state registers in a VCD waveform (TsTopModel::trace).
+  void trace(sc_core::sc_trace_file * tf) const override {
+    const std::string p = std::string(name()) + ".";
+    sc_core::sc_trace(tf, q_.busy, p + "busy_q");
+    sc_core::sc_trace(tf, q_.have_cur, p + "have_cur_q");
+    sc_core::sc_trace(tf, q_.cur_slot, p + "cur_slot_q");
+    sc_core::sc_trace(tf, q_.cur_t, p + "cur_t_q");
+    sc_core::sc_trace(tf, q_.j, p + "j_q");
+    sc_core::sc_trace(tf, q_.have_prep, p + "have_prep_q");
+    sc_core::sc_trace(tf, q_.prep_t, p + "prep_t_q");
+    sc_core::sc_trace(tf, q_.pre_cnt, p + "pre_cnt_q");
+    sc_core::sc_trace(tf, q_.sc_cnt, p + "sc_cnt_q");
+    sc_core::sc_trace(tf, q_.gap, p + "gap_q");
+    sc_core::sc_trace(tf, q_.slot, p + "slot_q");
+    sc_core::sc_trace(tf, q_.bank, p + "bank_q");
+    sc_core::sc_trace(tf, q_.dr_active, p + "dr_active_q");
+    sc_core::sc_trace(tf, q_.dr_cnt, p + "dr_cnt_q");
   }
 
  private:

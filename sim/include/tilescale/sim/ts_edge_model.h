@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <systemc>
 #include <vector>
 
@@ -69,6 +70,17 @@ SC_MODULE(TsEdgeModel) {
     SC_METHOD(seq);
     sensitive << clk_i.pos() << rst_ni.neg();
     dont_initialize();
+  }
+
+  // The stage registers in a VCD waveform (TsTopModel::trace), at their RTL widths.
+  void trace(sc_core::sc_trace_file * tf) const override {
+    const std::string p = std::string(name()) + ".";
+    sc_core::sc_trace(tf, grp_q_, p + "grp_q", kAcc);
+    sc_core::sc_trace(tf, scaled_q_, p + "scaled_q", kWide);
+    sc_core::sc_trace(tf, wide_q_, p + "wide_q", kWide);
+    sc_core::sc_trace(tf, bias_q_, p + "bias_q", kWide);
+    sc_core::sc_trace(tf, code_q_, p + "code_q", kA);
+    sc_core::sc_trace(tf, keep_q_, p + "keep_q", kWide);
   }
 
  private:

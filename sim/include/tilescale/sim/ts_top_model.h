@@ -110,6 +110,37 @@ SC_MODULE(TsTopModel) {
     for (int c = 0; c < C; ++c) sensitive << lane_[c];
   }
 
+  // A VCD waveform of the twin (`tilescale verify --model systemc --trace out.vcd`): every port,
+  // ts_top's internal signals between its blocks, and the registers of the controller, the PEs
+  // and the edges (sc_object::trace). Call after binding, before the simulation starts.
+  void trace(sc_core::sc_trace_file * tf) const override {
+    // The ports and signals of this module have no names of their own (SystemC numbers them):
+    // they are traced under their member names; the lane vectors name their elements (psum_0).
+    const std::string top = std::string(name()) + ".";
+#define TS_TRACE(x) sc_core::sc_trace(tf, x, top + #x)
+    TS_TRACE(clk_i), TS_TRACE(rst_ni), TS_TRACE(desc_valid_i), TS_TRACE(desc_ready_o);
+    TS_TRACE(desc_i), TS_TRACE(desc_layer_i), TS_TRACE(desc_sel_i), TS_TRACE(wgt_valid_i);
+    TS_TRACE(wgt_ready_o), TS_TRACE(wgt_data_i), TS_TRACE(act_valid_i), TS_TRACE(act_ready_o);
+    TS_TRACE(act_data_i), TS_TRACE(act_wgt_i), TS_TRACE(scl_valid_i), TS_TRACE(scl_ready_o);
+    TS_TRACE(scl_reg_i), TS_TRACE(scl_mant_i), TS_TRACE(scl_shift_i), TS_TRACE(bias_valid_i);
+    TS_TRACE(bias_ready_o), TS_TRACE(bias_data_i), TS_TRACE(out_valid_o), TS_TRACE(out_ready_i);
+    TS_TRACE(out_data_o), TS_TRACE(out_mask_o), TS_TRACE(out_last_o), TS_TRACE(busy_o);
+    TS_TRACE(stall_o);
+    TS_TRACE(adv_), TS_TRACE(layer_), TS_TRACE(act_take_), TS_TRACE(ld_), TS_TRACE(wr_valid_);
+    TS_TRACE(wr_row_), TS_TRACE(wr_zero_), TS_TRACE(first_), TS_TRACE(last_), TS_TRACE(sc_we_);
+    TS_TRACE(sc_wbank_), TS_TRACE(sc_rbank_), TS_TRACE(mask1_), TS_TRACE(mask2_);
+    TS_TRACE(mask3_), TS_TRACE(v1_), TS_TRACE(word1_), TS_TRACE(restart1_), TS_TRACE(v2_);
+    TS_TRACE(v3_), TS_TRACE(word3_), TS_TRACE(use_bias3_), TS_TRACE(bias_load_);
+#undef TS_TRACE
+    auto lanes = [&](const auto& v) {
+      for (const auto& x : v) sc_core::sc_trace(tf, x, x.name());
+    };
+    lanes(psum_), lanes(rsel_), lanes(mant_), lanes(shift_), lanes(lane_);
+    ctrl_.trace(tf);
+    array_.trace(tf);
+    for (const TsEdgeModel<S>& e : edge_) e.trace(tf);
+  }
+
  private:
   void bind_ctrl() {
     TsCtrlModel<S>& u = ctrl_;

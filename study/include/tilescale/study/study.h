@@ -53,7 +53,15 @@ struct StudyEval {
 struct StudyQuant {
   int model = 0;                // index into Study::models
   quant::QuantOptions options;  // threads left 0: the runner sets it
-  std::string key;              // SHA-256 of model sha, dataset and quant_options_json
+  std::string key;  // SHA-256 of model sha, dataset and quant_options_json (and the auto fields)
+  // "granularity": "auto": every layer's granularity chosen as `quantize --auto-granularity` does
+  // (study/granularity_budget.h), on auto_arch under auto_budget. Empty auto_budget: not auto.
+  std::string auto_budget;       // "scale-regs=R" | "scale-area-um2=X"
+  std::string auto_arch_sha256;  // of the config file's bytes; part of the key
+  map::ArchConfig auto_arch;     // the config the candidates are costed on
+  bool is_auto() const { return !auto_budget.empty(); }
+  // The rows' "granularity": options.granularity, or "auto:<budget>@<arch name>".
+  std::string granularity_label() const;
 };
 
 // One row of the results. quant < 0: the model's float baseline (no arch).

@@ -1,4 +1,4 @@
-#include "granularity_budget.h"
+#include "tilescale/study/granularity_budget.h"
 
 #include <regex>
 
@@ -6,7 +6,7 @@
 #include "tilescale/map/mapper.h"
 #include "tilescale/map/workload.h"
 
-namespace tilescale::cli {
+namespace tilescale::study {
 
 Budget parse_budget(const std::string& text) {
   std::smatch m;
@@ -63,4 +63,14 @@ std::vector<std::vector<quant::GranularityCost>> granularity_costs(
   return cost;
 }
 
-}  // namespace tilescale::cli
+std::vector<quant::LayerGranularityChoice> choose_auto_granularity(
+    const model::Graph& graph, quant::QuantOptions& options, const Dataset& calib,
+    const map::ArchConfig& arch, const map::AreaTable& area, const Budget& budget) {
+  const auto candidates = quant::default_granularity_candidates();
+  const auto cost = granularity_costs(graph, options, candidates, arch, area, budget);
+  auto choices = quant::choose_layer_granularity(graph, options, calib, candidates, cost);
+  for (const auto& c : choices) options.layer_granularity[c.layer] = candidates[c.chosen];
+  return choices;
+}
+
+}  // namespace tilescale::study

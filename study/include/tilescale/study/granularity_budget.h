@@ -1,16 +1,20 @@
-// The layer above the quantizer and the mapper behind `quantize --auto-granularity`: the hardware
-// cost of every candidate granularity for every layer on one architecture, computed with the
-// mapper and handed to the quantizer as plain data (quant::GranularityCost).
+// The layer above the quantizer and the mapper behind `quantize --auto-granularity` and the study's
+// `"granularity": "auto"`: the hardware cost of every candidate granularity for every layer on one
+// architecture, computed with the mapper and handed to the quantizer as plain data
+// (quant::GranularityCost). It lives in the study library because both the CLI and the study use it
+// and the quantizer must stay free of mapping code.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "tilescale/core/dataset.h"
 #include "tilescale/map/arch_config.h"
 #include "tilescale/map/area_model.h"
+#include "tilescale/model/graph.h"
 #include "tilescale/quant/auto_granularity.h"
 
-namespace tilescale::cli {
+namespace tilescale::study {
 
 struct Budget {
   enum class Kind { ScaleRegs, ScaleAreaUm2 };
@@ -33,4 +37,12 @@ std::vector<std::vector<quant::GranularityCost>> granularity_costs(
     const std::vector<quant::Granularity>& candidates, const map::ArchConfig& arch,
     const map::AreaTable& area, const Budget& budget);
 
-}  // namespace tilescale::cli
+// The whole choice: the default candidates (quant::default_granularity_candidates()) costed on
+// arch under budget, then quant::choose_layer_granularity on the calibration set; every layer's
+// choice is written into options.layer_granularity. Returns the choices (indices into the default
+// candidates). InputError("budget", ...) if a layer has no candidate that fits.
+std::vector<quant::LayerGranularityChoice> choose_auto_granularity(
+    const model::Graph& graph, quant::QuantOptions& options, const Dataset& calib,
+    const map::ArchConfig& arch, const map::AreaTable& area, const Budget& budget);
+
+}  // namespace tilescale::study

@@ -8,8 +8,8 @@ Reads DIR/results.csv (docs/study.md) and writes into OUTDIR (default DIR), each
   architecture, each architecture's Pareto front (highest top-1 for at most that area) as a line;
 - cycles_<model>: the same versus cycles per image;
 - scales_<model>: top-1 versus the mean number of weight scales per quantized layer (log x), one
-  series per reorder method, one subplot per weight bit width (rows without an arch, or the first
-  arch's rows: top-1 does not depend on the arch);
+  series per reorder method, one subplot per weight bit width (the quantization's ideal integer
+  top-1, top1_ideal, the same on every arch; a CIM point's top1 has the ADCs in the loop);
 - report.md: the study, the float baselines, the Pareto points of every model and architecture, the
   best point per granularity, and the failed points with their errors.
 The float baseline of each model is a dashed line. The output depends only on results.csv (the
@@ -48,8 +48,12 @@ def load(path):
         if key not in rows[0]:
             sys.exit(f"report.py: {path}: not a tilescale study results file (no column '{key}')")
     for r in rows:
-        for key in ("top1", "scale_area_um2", "cycles", "scales", "layers", "w_bits", "area_um2"):
+        for key in ("top1", "top1_ideal", "scale_area_um2", "cycles", "scales", "layers", "w_bits",
+                    "area_um2", "adc_bits", "energy_bound_pj"):
             r[key] = number(r.get(key))
+        # The quantization's own top-1, the same on every arch: schema 2 rows keep it apart from a
+        # CIM point's top-1 with the ADCs in the loop; schema 1 rows have only top1 (ideal).
+        r["quant_top1"] = r["top1_ideal"] if r["top1_ideal"] is not None else r["top1"]
     return rows
 
 
@@ -113,7 +117,7 @@ def scales_figure(rows, floats, model, name, out):
     # Top-1 is per quantization: take each quantization once (its first row).
     seen, quants = set(), []
     for r in rows:
-        if r["kind"] == "quant" and r["top1"] is not None and r["scales"] and r["layers"]:
+        if r["kind"] == "quant" and r["quant_top1"] is not None and r["scales"] and r["layers"]:
             if r["quant_key"] not in seen:
                 seen.add(r["quant_key"])
                 quants.append(r)
@@ -123,7 +127,7 @@ def scales_figure(rows, floats, model, name, out):
     fig, axes = plt.subplots(1, len(bits), figsize=(4.5 * len(bits), 4), squeeze=False, sharey=True)
     for ax, w in zip(axes[0], bits):
         for reorder in sorted({r["reorder"] for r in quants}):
-            pts = sorted((r["scales"] / r["layers"], r["top1"], r) for r in quants
+            pts = sorted((r["scales"] / r["layers"], r["quant_top1"], r) for r in quants
                          if int(r["w_bits"]) == w and r["reorder"] == reorder)
             ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", markersize=4,
                     linestyle=":", color=REORDER_COLOURS.get(reorder), label=f"reorder {reorder}")
@@ -185,13 +189,13 @@ def report(rows, src, out):
                     md.append(f"| {a} | {label(r)} | {100 * top1:.2f} | {fmt(cost)} | "
                               f"{fmt(r['scales'])} | {float(r['bits_per_weight']):.3f} |")
             md.append("")
-        # Best quantization per granularity and bit width (top-1 does not depend on the arch).
+        # Best quantization per granularity and bit width (the ideal top-1, the same on every arch).
         best = OrderedDict()
         for r in mrows:
-            if r["kind"] != "quant" or r["top1"] is None:
+            if r["kind"] != "quant" or r["quant_top1"] is None:
                 continue
             k = (int(r["w_bits"]), r["granularity"])
-            if k not in best or r["top1"] > best[k]["top1"]:
+            if k not in best or r["quant_top1"] > best[k]["quant_top1"]:
                 best[k] = r
         if best:
             md += ["### Best top-1 per bit width and granularity", "",
@@ -199,7 +203,7 @@ def report(rows, src, out):
                    "|---:|---|---|---:|---:|---:|"]
             for (w, g), r in sorted(best.items(), key=lambda kv: (-kv[0][0], kv[1]["scales"] or 0)):
                 per_layer = r["scales"] / r["layers"] if r["layers"] else None
-                md.append(f"| {w} | {g} | {r['reorder']} | {100 * r['top1']:.2f} | "
+                md.append(f"| {w} | {g} | {r['reorder']} | {100 * r['quant_top1']:.2f} | "
                           f"{fmt(r['scales'])} | {fmt(per_layer, 1)} |")
             md.append("")
     if failed:

@@ -67,6 +67,11 @@ nlohmann::json to_json(const NetworkMap& net) {
       j["scalesim_compute_util_pct"] = l.scalesim_compute_util;
     }
     if (l.adc_clips) j["adc_clips"] = true;
+    if (net.cim) {
+      // Per image; active_cells is the mapper's upper bound (every input digit non-zero).
+      j["energy_events"] = to_json(l.cim_events);
+      j["energy_pj"] = to_json(l.energy);
+    }
     layers.push_back(std::move(j));
   }
   const AreaBreakdown& a = net.area;
@@ -98,6 +103,11 @@ nlohmann::json to_json(const NetworkMap& net) {
                         {"area_sources", net.area_sources}}}};
   if (net.synthesized_top)
     j["total"]["synthesized_top"] = synthesized_json(*net.synthesized_top, a);
+  if (net.cim) {
+    j["total"]["energy_pj"] = to_json(net.energy);
+    j["total"]["energy_bound"] = "every input digit non-zero (simulate counts the driven rows)";
+    j["total"]["energy_source"] = net.energy_source;
+  }
   return j;
 }
 
@@ -144,6 +154,16 @@ std::string to_table(const NetworkMap& net) {
     o << line;
   }
   o << "area from " << net.area_sources << "\n";
+  if (net.cim) {
+    const CimEnergy& e = net.energy;
+    std::snprintf(line, sizeof line,
+                  "energy per image (estimate, every input digit non-zero): %.4g nJ = crossbar "
+                  "cells %.4g + ADCs %.4g + shift-add %.4g + scale units %.4g + accumulators %.4g "
+                  "+ requant %.4g + SRAM %.4g nJ\n",
+                  1e-3 * e.total(), 1e-3 * e.xbar, 1e-3 * e.adc, 1e-3 * e.shift_add, 1e-3 * e.scale,
+                  1e-3 * e.accumulate, 1e-3 * e.requant, 1e-3 * e.sram);
+    o << line << "energy from " << net.energy_source << " (estimates)\n";
+  }
   if (net.synthesized_top) {
     const nlohmann::json s = synthesized_json(*net.synthesized_top, a);
     const auto& p = s["side_by_side_um2"];

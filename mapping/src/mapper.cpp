@@ -199,6 +199,7 @@ LayerMap map_cim(const LayerWorkload& l, const ArchConfig& arch, const MapOption
   r.psum_writes = l.groups * l.m * l.n * static_cast<int64_t>(kf.size());
   r.ofmap_writes = l.groups * l.m * l.n;
   r.psum_bits = signed_bits(static_cast<double>(l.k) * max_act_code(l) * max_weight_code(l));
+  r.cim_events = cim_layer_events(l, arch, kf);
   return r;
 }
 
@@ -365,6 +366,15 @@ NetworkMap map_network(const std::vector<LayerWorkload>& layers, const ArchConfi
   }
   if (net.cycles > 0) net.utilization /= static_cast<double>(net.cycles);
   compose_area(net, arch, area);
+  if (arch.kind == ArchKind::Cim) {
+    const CimEnergyTable table = CimEnergyTable::from(area, arch);
+    net.cim = true;
+    net.energy_source = table.source;
+    for (LayerMap& l : net.layers) {
+      l.energy = cim_energy(l.cim_events, table);
+      net.energy += l.energy;
+    }
+  }
   return net;
 }
 

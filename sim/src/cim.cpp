@@ -306,10 +306,20 @@ struct CimArray : sc_core::sc_module {
     const quant::InputStep& st = L->steps[static_cast<std::size_t>(c.step)];
     const int a_bits = job.layer.a_bits;
     std::fill(b.sum.begin(), b.sum.end(), 0);
+    map::CimEvents& ev = L->out->events;
     for (int64_t slot = 0; slot < L->slots(c.round); ++slot) {
       const Xbar& x = L->xbar(c.round, slot);
       const int32_t* act = job.act.data() + (x.g * job.layer.m + c.m) * k + x.tile.k0;
-      int64_t rc = 0;
+      // A pixel's first step loads the tile's input codes into the input registers, once for
+      // the crossbars of the round that share the row tile (the same group and first row).
+      if (c.step == 0) {
+        bool shared = false;
+        for (int64_t o = 0; o < slot; ++o)
+          shared =
+              shared || (L->xbar(c.round, o).g == x.g && L->xbar(c.round, o).tile.k0 == x.tile.k0);
+        if (!shared) ev.ifmap_words += x.tile.length;
+      }
+      int64_t rc = 0, driven = 0;
       int64_t* sum = b.sum.data() + slot * cols;
       const int64_t used = x.n * L->slices;
       for (int64_t r = 0; r < x.tile.length; ++r) {
@@ -318,10 +328,12 @@ struct CimArray : sc_core::sc_module {
         const int64_t d = static_cast<int64_t>(pattern >> st.bit0) & ((int64_t{1} << st.bits) - 1);
         if (d == 0) continue;
         rc += d;
+        ++driven;
         const uint8_t* row = cells.data() + cell_index(slot, r, 0);
         for (int64_t col = 0; col < used; ++col) sum[col] += d * row[col];
       }
       b.row_count[slot] = static_cast<int32_t>(rc);
+      ev.active_cells += driven * used;
     }
     b.cmd = c;
     b.full = true;
@@ -331,7 +343,17 @@ struct CimArray : sc_core::sc_module {
   void tick() {
     // Programming: one row of every crossbar of the round per cycle.
     const ProgBeat p = prog.read();
-    if (p.valid && p.run == L->run) program_row(p.round, p.row);
+    if (p.valid && p.run == L->run) {
+      program_row(p.round, p.row);
+      // Energy events: the weights read from the weight SRAM and the cells written (cells
+      // resident before the start, a one-round layer's, are not reprogrammed per image).
+      for (int64_t slot = 0; slot < L->slots(p.round); ++slot) {
+        const Xbar& x = L->xbar(p.round, slot);
+        if (p.row >= x.tile.length) continue;
+        L->out->events.weight_words += x.n;
+        L->out->events.cell_writes += x.n * L->slices;
+      }
+    }
     // ADC: convert one column group of the oldest full buffer latched before this cycle.
     AdcBeat beat;
     if (converting < 0) {
@@ -360,7 +382,7 @@ struct CimArray : sc_core::sc_module {
           const int64_t code =
               std::min(L->shift > 0 ? (s + (int64_t{1} << (L->shift - 1))) >> L->shift : s, full);
           beat.code[static_cast<std::size_t>(slot * L->adcs + a)] = static_cast<uint16_t>(code);
-          ++L->out->conversions;
+          ++L->out->events.adc_conversions;
         }
       }
       if (++b.next_group == L->cpa) {
@@ -377,7 +399,7 @@ struct CimArray : sc_core::sc_module {
         L->error = "read taken with both sample-and-hold buffers full";
       } else {
         latch(b, c);
-        ++L->out->reads;
+        ++L->out->events.xbar_reads;
       }
     }
     cmd_ready.write(!buf[0].full || !buf[1].full);
@@ -460,6 +482,7 @@ struct CimDigital : sc_core::sc_module {
     for (const Write& w : s_out) {
       const std::size_t idx = static_cast<std::size_t>(w.o * M + w.m);
       L->out->run.output[idx] = w.v;
+      ++L->out->events.ofmap_words;
       if (!job.expected.empty() && job.expected[idx] != w.v) {
         LayerRun& r = L->out->run;
         if (r.mismatches++ == 0)
@@ -476,7 +499,9 @@ struct CimDigital : sc_core::sc_module {
           const int64_t o = x.g * n + x.n0 + ch;
           const std::size_t idx = static_cast<std::size_t>(o * M + s_acc.m);
           wacc[idx] += s_acc.v[static_cast<std::size_t>(slot * L->ch_per_xbar + ch)];
+          ++L->out->events.accumulations;
           if (++tiles_in[idx] == L->ktiles) {
+            ++L->out->events.requants;
             const int64_t acc = wacc[idx];
             s_out.push_back(
                 {o, s_acc.m,
@@ -500,6 +525,7 @@ struct CimDigital : sc_core::sc_module {
           const std::size_t ri = static_cast<std::size_t>((bank * L->macros + slot) * regs +
                                                           x.sel[static_cast<std::size_t>(ch)]);
           const std::size_t lane = static_cast<std::size_t>(slot * L->ch_per_xbar + ch);
+          ++L->out->events.scale_ops;
           // m = 0: the block contributes nothing (int_kernels.h).
           s_acc.v[lane] = reg_m[ri] == 0 ? 0
                                          : s_scale.v[lane] * reg_m[ri] *
@@ -541,7 +567,11 @@ struct CimDigital : sc_core::sc_module {
                        << L->shift)
                       << (s * cb);
           // The offset of the offset-binary code, once per channel and step.
-          if (s == 0) v -= static_cast<int64_t>(b.row_count[slot]) << (L->wide - 1);
+          if (s == 0) {
+            v -= static_cast<int64_t>(b.row_count[slot]) << (L->wide - 1);
+            ++L->out->events.shift_add_ops;
+          }
+          ++L->out->events.shift_add_ops;
           sa[static_cast<std::size_t>(slot * L->ch_per_xbar + ch)] +=
               (st.negative ? -v : v) * (int64_t{1} << st.bit0);
         }

@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <optional>
+#include <string>
 
 #include "network_driver.h"
 #include "tilescale/core/error.h"
@@ -26,10 +28,21 @@ NetworkRun simulate_network_cim(const quant::QuantizedModel& model, const map::A
   for (std::size_t l = 0; l < workloads.size(); ++l) {
     LayerTotals t;
     t.name = workloads[l].name;
-    t.native_cycles = map::map_layer(workloads[l], arch, mo).cycles;
+    const map::LayerMap lm = map::map_layer(workloads[l], arch, mo);
+    t.native_cycles = lm.cycles;
     t.native_stall_free = t.native_cycles;
+    t.map_events = lm.cim_events;
     t.macs = workloads[l].macs();
     run.layers.push_back(t);
+  }
+  // The energy table: the default estimates ($TILESCALE_AREA_DIR overrides the folder), as
+  // `tilescale map`. The energy is an optional estimate: without the table or an entry for the
+  // arch's adc_bits the simulation still runs and the report says why it has no energy.
+  std::optional<map::CimEnergyTable> table;
+  try {
+    table = map::CimEnergyTable::from(map::AreaTable::load_default(), arch);
+  } catch (const InputError& e) {
+    run.energy_note = std::string("no energy estimate: ") + e.what();
   }
   // The ADC-aware golden executor: the codes every simulated layer must reproduce.
   const quant::IntExecutor golden(model, 1, quant::IntGemm::Fast, arch.cim_numerics());
@@ -40,11 +53,19 @@ NetworkRun simulate_network_cim(const quant::QuantizedModel& model, const map::A
       model, golden, workloads, data, images, cells,
       [&](const GemmJob& job, LayerTotals& t) {
         CimLayerRun r = sim.run(job, arch, options);
-        t.adc_conversions += r.conversions;
-        t.xbar_reads += r.reads;
+        t.cim_events += r.events;
         return std::move(r.run);
       },
       run);
+  // Energy per image of the counted events (and of the mapper's count, for comparison).
+  if (table) {
+    run.energy_source = table->source;
+    for (LayerTotals& t : run.layers) {
+      t.energy = map::cim_energy(t.cim_events, *table) * (1.0 / static_cast<double>(images));
+      t.map_energy = map::cim_energy(t.map_events, *table);
+      run.energy += t.energy;
+    }
+  }
   return run;
 }
 

@@ -42,6 +42,13 @@ nlohmann::ordered_json to_json(const NetworkRun& run, const std::string& bundle)
   j["pe_cycles_per_s"] = run.pe_cycles_per_s;
   j["cpu_seconds"] = run.cpu_seconds;
   j["pe_cycles_per_cpu_s"] = run.pe_cycles_per_cpu_s;
+  if (run.cim && run.energy_note.empty()) {
+    j["energy_pj_per_image"] = map::to_json(run.energy);
+    j["energy_source"] = run.energy_source;
+  } else if (run.cim) {
+    j["energy_pj_per_image"] = nullptr;
+    j["energy_note"] = run.energy_note;
+  }
   j["layers"] = nlohmann::ordered_json::array();
   for (const LayerTotals& l : run.layers) {
     nlohmann::ordered_json e;
@@ -55,8 +62,14 @@ nlohmann::ordered_json to_json(const NetworkRun& run, const std::string& bundle)
     e["utilization"] = l.utilization;
     if (run.cim) {
       // native_cycles is the mapper's CIM formula; folds count crossbars.
-      e["adc_conversions_per_image"] = l.adc_conversions / run.images;
-      e["xbar_reads_per_image"] = l.xbar_reads / run.images;
+      e["adc_conversions_per_image"] = l.cim_events.adc_conversions / run.images;
+      e["xbar_reads_per_image"] = l.cim_events.xbar_reads / run.images;
+      // Events summed over the images; energy per image (estimate), the mapper's beside it.
+      e["energy_events_all_images"] = map::to_json(l.cim_events);
+      if (run.energy_note.empty()) {
+        e["energy_pj_per_image"] = map::to_json(l.energy);
+        e["map_energy_pj_per_image"] = l.map_energy.total();
+      }
     }
     e["mismatches"] = l.mismatches;
     j["layers"].push_back(e);
@@ -96,6 +109,19 @@ std::string to_table(const NetworkRun& run, const map::ArchConfig& arch, const s
               run.first_mismatch.empty() ? "" : ", first: ", run.first_mismatch.c_str());
   t += format("top-1 (simulated logits): %lld / %lld\n", static_cast<long long>(run.correct),
               static_cast<long long>(run.images));
+  if (cim && !run.energy_note.empty()) t += run.energy_note + "\n";
+  if (cim && run.energy_note.empty()) {
+    const map::CimEnergy& e = run.energy;
+    double bound = 0;
+    for (const LayerTotals& l : run.layers) bound += l.map_energy.total();
+    t += format(
+        "energy per image (estimate, counted events): %.4g nJ = crossbar cells %.4g + ADCs %.4g "
+        "+ shift-add %.4g + scale units %.4g + accumulators %.4g + requant %.4g + SRAM %.4g nJ "
+        "(the mapper's bound, every input digit non-zero: %.4g nJ; table %s)\n",
+        1e-3 * e.total(), 1e-3 * e.xbar, 1e-3 * e.adc, 1e-3 * e.shift_add, 1e-3 * e.scale,
+        1e-3 * e.accumulate, 1e-3 * e.requant, 1e-3 * e.sram, 1e-3 * bound,
+        run.energy_source.c_str());
+  }
   t += format(
       "speed: %.3g %s-cycles/s, %.3f s per image (%.0f %ss, wall); %.3g %s-cycles/s, %.3f s per "
       "image (CPU time of the simulating thread)\n",

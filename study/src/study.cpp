@@ -307,9 +307,10 @@ Study Study::parse(const ojson& doc_json, const std::string& source, const std::
   const Doc doc{source};
   doc.check_keys(doc_json, "top level",
                  {"schema_version", "name", "data_dir", "models", "quant", "archs", "eval"});
-  if (doc_json.contains("schema_version") &&
+  if (doc_json.contains("schema_version") && doc_json["schema_version"] != ojson(1) &&
       doc_json["schema_version"] != ojson(kStudySchemaVersion))
-    doc.fail("schema_version", doc_json["schema_version"].dump() + " is not supported (this is " +
+    doc.fail("schema_version", doc_json["schema_version"].dump() +
+                                   " is not supported (this is 1 or " +
                                    std::to_string(kStudySchemaVersion) + ")");
   Study s;
   s.source = source;

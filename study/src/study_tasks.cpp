@@ -7,6 +7,7 @@
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
 #include "tilescale/core/provenance.h"
+#include "tilescale/core/sha256.h"
 #include "tilescale/core/subprocess.h"
 #include "tilescale/core/version.h"
 #include "tilescale/map/mapper.h"
@@ -139,6 +140,30 @@ ojson run_quant(WorkerContext& ctx, const StudyQuant& q) {
   return r;
 }
 
+// Top-1 of a quantization on a CIM arch: the golden integer executor with the arch's ADCs in the
+// loop (quant/adc.h; as `tilescale eval --arch A --mode int`). Cached like the ideal top-1, keyed
+// by the ADC numerics (archs that differ elsewhere, e.g. in cols_per_adc, share it).
+ojson cim_top1(WorkerContext& ctx, const StudyQuant& q, const quant::QuantizedModel& model,
+               const StudyArch& a) {
+  const quant::AdcNumerics adc = a.config.cim_numerics();
+  const std::string file = ctx.adc_top1_file(q, adc.str());
+  if (fs::exists(file)) return ojson::parse(read_file(file));
+  map::check_bundle_fits(model, a.config);
+  const auto t0 = Clock::now();
+  const Dataset& test = ctx.dataset(ctx.study().models[q.model].dataset, "test");
+  const quant::IntExecutor exec(model, ctx.threads(), quant::IntGemm::Fast, adc);
+  const int64_t correct = count_correct(
+      test, model.graph, [&](const float* x, int64_t n, float* out) { exec.run(x, n, out); });
+  ojson r;
+  r["adc"] = adc.str();
+  r["top1"] = fraction(correct, test.count);
+  r["correct"] = correct;
+  r["images"] = test.count;
+  r["eval_seconds"] = seconds_since(t0);
+  write_file_atomic(file, r.dump(2) + "\n");
+  return r;
+}
+
 void fill_map(WorkerContext& ctx, const quant::QuantizedModel& model, const StudyArch& a,
               ojson& row) {
   const auto t0 = Clock::now();
@@ -152,12 +177,15 @@ void fill_map(WorkerContext& ctx, const quant::QuantizedModel& model, const Stud
   row["scale_registers"] = net.scale_registers;
   row["area_um2"] = net.area.total();
   row["scale_area_um2"] = net.area.scale_units + net.area.scale_registers;
+  // CIM: the mapper's energy per image, every input digit counted as driven (an upper bound).
+  if (net.cim) row["energy_bound_pj"] = net.energy.total();
   row["map_seconds"] = seconds_since(t0);
 }
 
 void fill_sim(WorkerContext& ctx, const quant::QuantizedModel& model, const StudyArch& a,
               const Dataset& test, ojson& row) {
-  // The SystemC model exists for systolic arrays only; CIM points keep the columns empty.
+  // SystemC elaborates one model per process and a study mixes kinds: only the systolic model
+  // runs here; CIM points keep the columns empty (`tilescale simulate` runs the CIM macro).
   if (a.config.kind != map::ArchKind::Systolic) return;
   const int64_t images = std::min<int64_t>(ctx.study().eval.simulate, test.count);
   sim::SimOptions options;
@@ -244,10 +272,22 @@ ojson run_point(WorkerContext& ctx, const StudyPoint& p) {
     for (const char* k : {"top1", "images", "scales", "layers", "bits_per_weight",
                           "quantize_seconds", "eval_seconds"})
       row[k] = top1.contains(k) ? top1[k] : ojson();  // older cache files lack "layers"
+    row["top1_ideal"] = row["top1"];  // the golden executor without ADCs: the same on every arch
     row["bundle_sha256"] = bundle_sha256(ctx.bundle_dir(q));
-    if (p.arch < 0 || (!s.eval.map && s.eval.simulate == 0 && s.eval.verify == 0)) return row;
+    const bool cim = p.arch >= 0 && s.archs[p.arch].config.kind == map::ArchKind::Cim;
+    if (cim) row["adc_bits"] = s.archs[p.arch].config.adc_bits;
+    // A CIM point's top-1 is what its macro computes: the ADCs clip and round the column sums
+    // (the fake-quant executor has no ADC model: with executor fake the top-1 stays ideal).
+    const bool adc_top1 = cim && s.eval.executor == quant::EvalMode::Int;
+    if (p.arch < 0 || (!s.eval.map && s.eval.simulate == 0 && s.eval.verify == 0 && !adc_top1))
+      return row;
     const quant::QuantizedModel model = quant::read_bundle(ctx.bundle_dir(q));
     const StudyArch& a = s.archs[p.arch];
+    if (adc_top1) {
+      const ojson t = cim_top1(ctx, q, model, a);
+      row["top1"] = t["top1"];
+      row["eval_seconds"] = t["eval_seconds"];
+    }
     if (s.eval.map) {
       stage = "map";
       fill_map(ctx, model, a, row);
@@ -282,6 +322,11 @@ std::string WorkerContext::arch_file(const StudyArch& a) const {
 
 std::string WorkerContext::bundle_dir(const StudyQuant& q) const {
   return cache_dir_ + "/" + q.key;
+}
+
+std::string WorkerContext::adc_top1_file(const StudyQuant& q, const std::string& adc) const {
+  return cache_dir_ + "/" + q.key + ".int-adc-" + sha256_hex(adc).substr(0, 16) + "." +
+         std::to_string(study_.eval.images) + ".json";
 }
 
 std::string WorkerContext::top1_file(const StudyQuant& q) const {

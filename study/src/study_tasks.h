@@ -47,6 +47,9 @@ class WorkerContext {
   std::string arch_file(const StudyArch& a) const;    // the config file (generated: in <out>)
   const std::string& tool() const { return tool_; }   // RunOptions::tool
   std::string top1_file(const StudyQuant& q) const;   // <cache>/<key>.<executor>.<images>.json
+  // The top-1 with a CIM arch's ADCs: <cache>/<key>.int-adc-<hash of the ADC
+  // numerics>.<images>.json
+  std::string adc_top1_file(const StudyQuant& q, const std::string& adc) const;
   const std::string& onnx_bytes(int model);
   const model::Graph& graph(int model);
   const Dataset& dataset(const std::string& name, const std::string& split);  // test: cut to images

@@ -88,6 +88,47 @@ TEST_F(SimulateCli, CimConfigRunsTheCimMacroBitExactAtPredictedCycles) {
     EXPECT_EQ(l["cycles_per_image"], l["native_cycles"]) << l["name"];
     EXPECT_GT(l["adc_conversions_per_image"].get<int64_t>(), 0) << l["name"];
   }
+  // Energy per image (estimate): per layer at most what `map` estimates from its counts (every
+  // input digit non-zero), the mapper's figure the same in both reports, the total the layers'.
+  const auto m = run_tilescale(
+      {"map", "--bundle", bundle(), "--arch", kSource + "/configs/cim128_2b.json", "--json"},
+      t.path());
+  ASSERT_EQ(m.code, 0) << m.err;
+  const auto mj = nlohmann::json::parse(m.out);
+  ASSERT_EQ(mj["layers"].size(), j["layers"].size());
+  double sum = 0, map_sum = 0;
+  for (std::size_t i = 0; i < j["layers"].size(); ++i) {
+    const auto& l = j["layers"][i];
+    const double e = l["energy_pj_per_image"]["total"].get<double>();
+    const double me = mj["layers"][i]["energy_pj"]["total"].get<double>();
+    EXPECT_GT(e, 0) << l["name"];
+    EXPECT_LE(e, me) << l["name"];
+    EXPECT_DOUBLE_EQ(l["map_energy_pj_per_image"].get<double>(), me) << l["name"];
+    EXPECT_EQ(l["energy_events_all_images"]["adc_conversions"].get<int64_t>(),
+              2 * mj["layers"][i]["energy_events"]["adc_conversions"].get<int64_t>());
+    sum += e;
+    map_sum += me;
+  }
+  EXPECT_NEAR(j["energy_pj_per_image"]["total"].get<double>(), sum, 1e-6 * sum);
+  EXPECT_NEAR(mj["total"]["energy_pj"]["total"].get<double>(), map_sum, 1e-6 * map_sum);
+}
+
+// The energy is an optional estimate: ADC widths beyond the table (1..10 bits) still simulate, and
+// the report says why it has no energy instead of failing after the run.
+TEST_F(SimulateCli, CimAdcWidthBeyondTheEnergyTableSimulatesWithoutEnergy) {
+  TempDir t;
+  nlohmann::json cfg = nlohmann::json::parse(test::read_bytes(kSource + "/configs/cim128_2b.json"));
+  cfg["adc_bits"] = 12;
+  write_bytes(t.path() + "/adc12.json", cfg.dump());
+  const auto r =
+      run_tilescale({"simulate", "--bundle", bundle(), "--arch", t.path() + "/adc12.json",
+                     "--dataset", "mnist", "--images", "1", "--json"},
+                    t.path());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["mismatches"], 0);
+  EXPECT_TRUE(j["energy_pj_per_image"].is_null());
+  EXPECT_THAT(j["energy_note"].get<std::string>(), HasSubstr("cim_energy_adc_pj_12b"));
 }
 
 // Regression: the fold builder got 0 rows from a CIM config and grew until memory ran out. A bad

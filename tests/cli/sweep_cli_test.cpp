@@ -116,7 +116,7 @@ TEST(SweepCli, TinySweepWritesRowsInOrderWithEveryColumnAndCsvAgreesWithJsonl) {
     const auto& row = rows[i];
     const auto& line = csv[i + 1];
     ASSERT_EQ(line.size(), columns.size()) << "row " << i;
-    EXPECT_EQ(row["schema_version"], 1);
+    EXPECT_EQ(row["schema_version"], 2);  // docs/study.md: version 2 rows
     EXPECT_EQ(row["point_id"], i);
     EXPECT_EQ(row["granularity"], order[i].first) << "row " << i;
     EXPECT_EQ(row["reorder"], order[i].second) << "row " << i;

@@ -115,6 +115,24 @@ std::vector<int64_t> expected_codes(const GemmJob& job, const quant::AdcNumerics
   return out;
 }
 
+// The macro's energy events against the mapper's count: equal event for event, except that the
+// mapper counts every row of every read as driven (its bound) where the macro counts the rows
+// whose input digit is not 0.
+void expect_events_match(const map::CimEvents& sim, const map::CimEvents& mapped, bool tight) {
+  map::CimEvents a = sim, b = mapped;
+  EXPECT_LE(a.active_cells, b.active_cells);
+  EXPECT_GT(a.active_cells, 0);
+  if (tight) EXPECT_EQ(a.active_cells, b.active_cells);
+  a.active_cells = b.active_cells = 0;
+  EXPECT_EQ(map::to_json(a).dump(), map::to_json(b).dump());
+}
+
+map::CimEvents predicted_events(const GemmJob& job, const map::ArchConfig& arch) {
+  map::MapOptions o;
+  o.align = map::Align::Pad;
+  return map::map_layer(job.layer, arch, o).cim_events;
+}
+
 int64_t predicted_cycles(const GemmJob& job, const map::ArchConfig& arch) {
   map::MapOptions o;
   o.align = map::Align::Pad;
@@ -158,7 +176,24 @@ TEST(CimSim, RandomLayersBitExactWithTheAdcRuleAndCyclesAsPredicted) {
     EXPECT_EQ(r.run.mismatches, 0) << r.run.first_mismatch.str();
     EXPECT_EQ(r.run.output, job.expected);
     EXPECT_EQ(r.run.cycles, predicted_cycles(job, arch));
-    EXPECT_GT(r.conversions, 0);
+    EXPECT_GT(r.events.adc_conversions, 0);
+    expect_events_match(r.events, predicted_events(job, arch), false);
+    EXPECT_EQ(r.events.cell_writes > 0, r.rounds > 1);  // several rounds: reprogrammed
+  }
+}
+
+// With every input bit set every row is driven in every step: the mapper's bound is reached.
+TEST(CimSim, EnergyEventsReachTheMappersBoundWhenEveryInputDigitIsOne) {
+  std::mt19937 gen(seed_or(99));
+  for (const int macros : {1, 8}) {  // several rounds (reprogramming) and one
+    GemmJob job = random_job(gen, 2, 3, 6, 40, 6, 20, 4, 6, false, false);
+    std::fill(job.act.begin(), job.act.end(), (1 << 6) - 1);
+    const map::ArchConfig arch = cim_arch(16, 16, 2, 4, 4, 1, macros, quant::AdcRange::Clip);
+    job.expected = expected_codes(job, arch.cim_numerics());
+    const CimLayerRun r = CimSim::instance().run(job, arch, SimOptions{});
+    EXPECT_EQ(r.run.mismatches, 0);
+    expect_events_match(r.events, predicted_events(job, arch), true);
+    EXPECT_EQ(r.events.cell_writes > 0, macros == 1) << "macros " << macros;
   }
 }
 
@@ -172,7 +207,7 @@ TEST(CimSim, AdcSharingCostsColsPerAdcCyclesPerInputStep) {
     job.expected = expected_codes(job, arch.cim_numerics());
     const CimLayerRun r = CimSim::instance().run(job, arch, SimOptions{});
     EXPECT_EQ(r.run.mismatches, 0);
-    EXPECT_EQ(r.reads, reads);
+    EXPECT_EQ(r.events.xbar_reads, reads);
     EXPECT_EQ(r.run.cycles, reads * cpa + 6) << "cols_per_adc " << cpa;
   }
 }
@@ -212,9 +247,19 @@ TEST(CimSim, ZooEveryLayerOfOneImageBitExactOnCim128) {
     const Dataset test = load_named(ds, "test", default_data_dir());
     const NetworkRun run = simulate_network_cim(zoo_bundle(model, ds, g), arch, test, 1, opt);
     EXPECT_EQ(run.mismatches, 0) << run.first_mismatch;
+    EXPECT_GT(run.energy.total(), 0);
     for (const LayerTotals& l : run.layers) {
       EXPECT_EQ(l.cycles, l.native_cycles) << l.name;
-      EXPECT_GT(l.adc_conversions, 0) << l.name;
+      EXPECT_GT(l.cim_events.adc_conversions, 0) << l.name;
+      // Energy: the events the macro counted equal the mapper's, layer by layer, but for the
+      // driven cells (data-dependent, at most the mapper's bound); so does the energy.
+      SCOPED_TRACE(l.name);
+      expect_events_match(l.cim_events, l.map_events, false);
+      EXPECT_DOUBLE_EQ(l.energy.adc, l.map_energy.adc);
+      EXPECT_DOUBLE_EQ(l.energy.scale, l.map_energy.scale);
+      EXPECT_DOUBLE_EQ(l.energy.sram, l.map_energy.sram);
+      EXPECT_LT(l.energy.xbar, l.map_energy.xbar);
+      EXPECT_GT(l.energy.total(), 0);
     }
   }
 }

@@ -149,7 +149,7 @@ INSTANTIATE_TEST_SUITE_P(
                        "two configs are named 'sa8x8_ws'"),
         std::make_pair(R"({"models": [{"model": "models/lenet5_mnist.onnx", "dataset": "cifar"}]})",
                        "models[0].dataset"),
-        std::make_pair(R"({"schema_version": 2})", "schema_version"),
+        std::make_pair(R"({"schema_version": 3})", "schema_version"),
         std::make_pair(R"({"quant": {"granularity": "auto", "auto_budget": "scale-regs=1"}})",
                        "needs \"auto_arch\" and \"auto_budget\""),
         std::make_pair(R"({"quant": {"granularity": "layer", "auto_budget": "scale-regs=1"}})",

@@ -12,6 +12,7 @@
 #include "tilescale/core/enum_names.h"
 #include "tilescale/map/arch_config.h"
 #include "tilescale/map/area_model.h"
+#include "tilescale/map/cim_energy.h"
 #include "tilescale/map/synth_top.h"
 #include "tilescale/map/tiling.h"
 #include "tilescale/map/workload.h"
@@ -50,6 +51,8 @@ struct LayerMap {
   int64_t acc_words = 0;   // systolic: accumulator words per column its largest fold keeps
   bool adc_clips = false;  // CIM: a column sum can exceed the ADC range
   double scalesim_mapping_eff = 0, scalesim_compute_util = 0;  // scalesim model only, percent
+  CimEvents cim_events;  // CIM: events per image (cim_energy.h; active_cells an upper bound)
+  CimEnergy energy;      // CIM: their energy per image from the estimate table, pJ
 };
 
 struct AreaBreakdown {         // um^2
@@ -87,7 +90,10 @@ struct NetworkMap {
   // ts_top synthesized for this arch (rtl/ts_top_area.json), shown beside the composed `area`;
   // set by the caller (find_synthesized_top), not by map_network.
   std::optional<SynthesizedTop> synthesized_top;
-  double utilization = 0;  // cycle-weighted mean of the layers' utilization, fraction
+  double utilization = 0;     // cycle-weighted mean of the layers' utilization, fraction
+  bool cim = false;           // a CIM architecture (the energy estimate exists)
+  CimEnergy energy;           // CIM: per image, summed over layers, pJ (estimate)
+  std::string energy_source;  // CIM: the estimate table the energy came from
 };
 
 // Checks that a bundle can run on the architecture: weight and activation bits within the

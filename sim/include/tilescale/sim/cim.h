@@ -29,6 +29,7 @@
 #include <string>
 
 #include "tilescale/map/arch_config.h"
+#include "tilescale/map/cim_energy.h"
 #include "tilescale/quant/adc.h"
 #include "tilescale/sim/systolic.h"
 
@@ -39,10 +40,12 @@ inline constexpr int kCimMaxXbars = 64;    // crossbars per round (macros)
 inline constexpr int kCimMaxLanes = 2048;  // ADC lanes per beat: macros x xbar_cols / cols_per_adc
 
 struct CimLayerRun {
-  LayerRun run;             // cycles, mismatches, output (folds = crossbars, scale_loads)
-  int64_t reads = 0;        // crossbar read handshakes (one per round, pixel and input step)
-  int64_t conversions = 0;  // ADC conversions of used columns
-  int64_t rounds = 0;       // crossbar rounds
+  LayerRun run;           // cycles, mismatches, output (folds = crossbars, scale_loads)
+  map::CimEvents events;  // the energy events, counted by the modules as they happen: read
+                          // handshakes, cells on rows driven with a non-zero digit, conversions,
+                          // shift-add adds, scale-unit multiplies, accumulations, requantized
+                          // outputs, SRAM words, reprogrammed cells (map/cim_energy.h)
+  int64_t rounds = 0;     // crossbar rounds
 };
 
 class CimSim {

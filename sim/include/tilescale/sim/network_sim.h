@@ -12,6 +12,7 @@
 
 #include "tilescale/core/dataset.h"
 #include "tilescale/map/arch_config.h"
+#include "tilescale/map/cim_energy.h"
 #include "tilescale/map/workload.h"
 #include "tilescale/quant/quantized_model.h"
 #include "tilescale/sim/systolic.h"
@@ -39,8 +40,10 @@ struct LayerTotals {
   int64_t macs = 0;               // per image
   int64_t mismatches = 0;         // over all images
   double utilization = 0;         // macs / (PEs * cycles), fraction (CIM: cells for PEs)
-  int64_t adc_conversions = 0;    // CIM: ADC conversions of used columns, all images
-  int64_t xbar_reads = 0;         // CIM: crossbar read handshakes, all images
+  map::CimEvents cim_events;      // CIM: energy events counted by the macro, all images
+  map::CimEvents map_events;      // CIM: the mapper's count per image (active_cells: its bound)
+  map::CimEnergy energy;          // CIM: energy of cim_events per image, pJ (estimate)
+  map::CimEnergy map_energy;      // CIM: energy of map_events per image, pJ (estimate)
 };
 
 struct NetworkRun {
@@ -58,6 +61,9 @@ struct NetworkRun {
   double cpu_seconds = 0;            // CPU time of the simulating thread over the same span, s
   double pe_cycles_per_s = 0;        // rows * cols * total_cycles / seconds
   double pe_cycles_per_cpu_s = 0;    // rows * cols * total_cycles / cpu_seconds (one core)
+  map::CimEnergy energy;             // CIM: per image, summed over layers, pJ (estimate)
+  std::string energy_source;         // CIM: the estimate table (mapping/area_params.json)
+  std::string energy_note;           // CIM: why there is no energy (empty when there is)
   int64_t cycles_per_image() const { return images ? total_cycles / images : 0; }
 };
 

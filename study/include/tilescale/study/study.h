@@ -16,8 +16,10 @@
 
 namespace tilescale::study {
 
-// Version of the study file format and of study.json / the result rows (docs/study.md).
-inline constexpr int kStudySchemaVersion = 1;
+// Version of study.json and the result rows (docs/study.md). 2: a CIM point's top1 is measured
+// with the arch's ADCs in the loop (1: the ideal integer top-1), new columns top1_ideal, adc_bits,
+// energy_bound_pj. A study file may say 1 or 2: its format is the same.
+inline constexpr int kStudySchemaVersion = 2;
 
 struct StudyModel {
   std::string path;     // ONNX file (relative paths resolved against the study file's folder)

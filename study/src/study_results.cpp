@@ -43,6 +43,7 @@ const std::vector<std::string>& study_columns(bool timing) {
                                                        "sim_top1",
                                                        "sim_cycles",
                                                        "sim_mismatches",
+                                                       "sim_energy_pj",
                                                        "verify_images",
                                                        "verify_top1",
                                                        "verify_cycles",

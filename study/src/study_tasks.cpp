@@ -182,58 +182,85 @@ void fill_map(WorkerContext& ctx, const quant::QuantizedModel& model, const Stud
   row["map_seconds"] = seconds_since(t0);
 }
 
-void fill_sim(WorkerContext& ctx, const quant::QuantizedModel& model, const StudyArch& a,
-              const Dataset& test, ojson& row) {
-  // SystemC elaborates one model per process and a study mixes kinds: only the systolic model
-  // runs here; CIM points keep the columns empty (`tilescale simulate` runs the CIM macro).
-  if (a.config.kind != map::ArchKind::Systolic) return;
-  const int64_t images = std::min<int64_t>(ctx.study().eval.simulate, test.count);
-  sim::SimOptions options;
-  options.align = ctx.study().eval.map_options.align;
-  const auto t0 = Clock::now();
-  std::lock_guard<std::mutex> lock(ctx.sim_mutex());
-  const sim::NetworkRun run = sim::simulate_network(model, a.config, test, images, options);
-  row["sim_images"] = run.images;
-  row["sim_top1"] = fraction(run.correct, run.images);
-  row["sim_cycles"] = run.cycles_per_image();
-  row["sim_mismatches"] = run.mismatches;
-  row["sim_seconds"] = seconds_since(t0);
-  if (run.mismatches)
-    throw std::runtime_error("simulate: " + std::to_string(run.mismatches) +
-                             " output elements differ from the golden executor (" +
-                             run.first_mismatch + ")");
-}
-
-// `tilescale verify` of the point's bundle, in a child process: SystemC elaborates one design per
-// process, so every verification needs its own (and a simulation in this process stays possible).
-// The child's report gives the RTL's (or the twin's) measured cycles per image, its top-1 and its
-// mismatches against the golden executor; a mismatch, a difference between RTL and twin, or a
-// refusal (no Verilated build of this arch, a bundle wider than the RTL) fails the point.
-void fill_verify(WorkerContext& ctx, const StudyQuant& q, const StudyModel& m, const StudyArch& a,
-                 ojson& row) {
-  if (a.config.kind != map::ArchKind::Systolic) return;  // no RTL for CIM macros
+// `tilescale <command> --bundle <the point's bundle> --arch <its config> ... --json` as a child
+// process of the same binary, and its JSON report. SystemC elaborates one design per process, so
+// the Verilated RTL (verify) and the CIM macro run this way: a study mixes them with the systolic
+// model this process simulates. A non-zero exit fails the point with the child's last stderr line.
+ojson run_child_report(WorkerContext& ctx, const StudyQuant& q, const StudyModel& m,
+                       const StudyArch& a, const std::string& command, int64_t images,
+                       const std::vector<std::string>& extra) {
   if (ctx.tool().empty()) throw std::runtime_error("no tilescale binary to run (RunOptions::tool)");
   const Study& s = ctx.study();
-  const auto t0 = Clock::now();
-  const std::vector<std::string> argv = {
-      ctx.tool(),   "verify",
+  std::vector<std::string> argv = {
+      ctx.tool(),   command,
       "--bundle",   ctx.bundle_dir(q),
       "--arch",     ctx.arch_file(a),
-      "--images",   std::to_string(s.eval.verify),
-      "--model",    s.eval.verify_model,
+      "--images",   std::to_string(images),
       "--dataset",  m.dataset,
       "--data-dir", s.data_dir.empty() ? default_data_dir() : s.data_dir,
       "--align",    map::kAlignNames.name(s.eval.map_options.align),
       "--json"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
   const ProcessResult r = run_process(argv);
   if (r.exit_code != 0) {
     std::string why = r.err;
     while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
     const std::size_t nl = why.rfind('\n');
     if (nl != std::string::npos) why = why.substr(nl + 1);  // the last line: the error
-    throw std::runtime_error("verify: exit " + std::to_string(r.exit_code) + ": " + why);
+    throw std::runtime_error(command + ": exit " + std::to_string(r.exit_code) + ": " + why);
   }
-  const ojson report = ojson::parse(r.out);
+  return ojson::parse(r.out);
+}
+
+// The SystemC model of the point's arch on the first K test images, every layer checked bit for
+// bit: the systolic array in this process (one at a time: one model per process), the CIM macro
+// with its ADCs through `tilescale simulate` in a child process. CIM rows add the energy per image
+// from the events the macro counted (`sim_energy_pj`, beside the mapper's `energy_bound_pj`).
+void fill_sim(WorkerContext& ctx, const quant::QuantizedModel& model, const StudyQuant& q,
+              const StudyModel& m, const StudyArch& a, const Dataset& test, ojson& row) {
+  const int64_t images = std::min<int64_t>(ctx.study().eval.simulate, test.count);
+  const auto t0 = Clock::now();
+  int64_t mismatches = 0;
+  std::string first;
+  if (a.config.kind == map::ArchKind::Cim) {
+    const ojson report = run_child_report(ctx, q, m, a, "simulate", images, {});
+    row["sim_images"] = report.at("images");
+    row["sim_top1"] = report.at("top1");
+    row["sim_cycles"] = report.at("cycles_per_image");
+    row["sim_mismatches"] = report.at("mismatches");
+    const ojson& energy = report.at("energy_pj_per_image");
+    row["sim_energy_pj"] = energy.is_object() ? energy.at("total") : ojson();
+    mismatches = report.at("mismatches").get<int64_t>();
+    first = report.value("first_mismatch", std::string());
+  } else {
+    sim::SimOptions options;
+    options.align = ctx.study().eval.map_options.align;
+    std::lock_guard<std::mutex> lock(ctx.sim_mutex());
+    const sim::NetworkRun run = sim::simulate_network(model, a.config, test, images, options);
+    row["sim_images"] = run.images;
+    row["sim_top1"] = fraction(run.correct, run.images);
+    row["sim_cycles"] = run.cycles_per_image();
+    row["sim_mismatches"] = run.mismatches;
+    mismatches = run.mismatches;
+    first = run.first_mismatch;
+  }
+  row["sim_seconds"] = seconds_since(t0);
+  if (mismatches)
+    throw std::runtime_error("simulate: " + std::to_string(mismatches) +
+                             " output elements differ from the golden executor (" + first + ")");
+}
+
+// `tilescale verify` of the point's bundle, in a child process (run_child_report). The child's
+// report gives the RTL's (or the twin's) measured cycles per image, its top-1 and its mismatches
+// against the golden executor; a mismatch, a difference between RTL and twin, or a refusal (no
+// Verilated build of this arch, a bundle wider than the RTL) fails the point.
+void fill_verify(WorkerContext& ctx, const StudyQuant& q, const StudyModel& m, const StudyArch& a,
+                 ojson& row) {
+  if (a.config.kind != map::ArchKind::Systolic) return;  // no RTL for CIM macros
+  const Study& s = ctx.study();
+  const auto t0 = Clock::now();
+  const ojson report =
+      run_child_report(ctx, q, m, a, "verify", s.eval.verify, {"--model", s.eval.verify_model});
   row["verify_images"] = report.at("images");
   row["verify_top1"] = report.at("top1");
   row["verify_cycles"] = report.at("cycles_per_image");
@@ -294,7 +321,7 @@ ojson run_point(WorkerContext& ctx, const StudyPoint& p) {
     }
     if (s.eval.simulate > 0) {
       stage = "simulate";
-      fill_sim(ctx, model, a, test, row);
+      fill_sim(ctx, model, q, m, a, test, row);
     }
     if (s.eval.verify > 0) {
       stage = "verify";

@@ -30,6 +30,28 @@ TEST(StudyCli, AKilledRunResumedGivesTheFilesOfOneUninterruptedRun) {
   const CliResult r = run_sweep(kTinyStudy, once, "--jobs 1");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("41/41"), std::string::npos) << r.out;
+  // eval.simulate 1: every arch point is simulated, the CIM macro in a child `tilescale simulate`
+  // (its energy counted by the macro), the systolic arrays in the study's process.
+  int cim_rows = 0, systolic_rows = 0;
+  for (const auto& row : read_rows(once.file("results.jsonl"))) {
+    if (row["arch"].is_null() || row["arch"] == "") continue;
+    SCOPED_TRACE(row.dump());
+    ASSERT_TRUE(row["error"].is_null());
+    EXPECT_EQ(row["sim_images"], 1);
+    EXPECT_EQ(row["sim_mismatches"], 0);
+    EXPECT_GT(row["sim_cycles"].get<int64_t>(), 0);
+    if (row["arch_kind"] == "cim") {
+      ++cim_rows;
+      EXPECT_GT(row["sim_energy_pj"].get<double>(), 0.0);
+      EXPECT_LE(row["sim_energy_pj"].get<double>(), row["energy_bound_pj"].get<double>())
+          << "counted energy above the mapper's bound";
+    } else {
+      ++systolic_rows;
+      EXPECT_TRUE(row["sim_energy_pj"].is_null());
+    }
+  }
+  EXPECT_GT(cim_rows, 0);
+  EXPECT_GT(systolic_rows, 0);
 
   // Kill (SIGKILL: no handler, as a crash or a scheduler would) once a few rows are written.
   const pid_t pid = fork();

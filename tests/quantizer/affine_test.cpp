@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "graph_builder.h"
+#include "random_images.h"
 #include "tilescale/core/atomic_file.h"
 #include "tilescale/core/dataset.h"
 #include "tilescale/core/error.h"
@@ -38,20 +39,7 @@ namespace {
 
 const std::string kDir = std::string(TILESCALE_SOURCE_DIR) + "/tests/data/affine/";
 
-// Random 3x8x8 images (the models' input shape).
-Dataset random_images(int64_t count, uint64_t seed) {
-  Dataset d;
-  d.source = "random";
-  d.count = count;
-  d.channels = 3;
-  d.height = d.width = 8;
-  d.num_classes = 10;
-  std::mt19937_64 rng(seed);
-  d.pixels.resize(static_cast<std::size_t>(count * d.image_size()));
-  for (uint8_t& p : d.pixels) p = static_cast<uint8_t>(rng() & 0xff);
-  d.labels.assign(static_cast<std::size_t>(count), 0);
-  return d;
-}
+using test::random_images;
 
 std::vector<float> pixels(const Dataset& d) {
   std::vector<float> in(static_cast<std::size_t>(d.count * d.image_size()));

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "graph_builder.h"
+#include "random_images.h"
 #include "tilescale/core/dataset.h"
 #include "tilescale/core/error.h"
 #include "tilescale/model/float_executor.h"
@@ -107,20 +108,7 @@ INSTANTIATE_TEST_SUITE_P(Zoo, FakeIntZoo, kZooCases, zoo_name);
 
 // --- synthetic graphs ---------------------------------------------------------------------------
 
-// Random 3x8x8 images as a calibration and test set.
-Dataset random_images(int64_t count, uint64_t seed) {
-  Dataset d;
-  d.source = "random";
-  d.count = count;
-  d.channels = 3;
-  d.height = d.width = 8;
-  d.num_classes = 10;
-  std::mt19937_64 rng(seed);
-  d.pixels.resize(static_cast<std::size_t>(count * d.image_size()));
-  for (uint8_t& p : d.pixels) p = static_cast<uint8_t>(rng() & 0xff);
-  d.labels.assign(static_cast<std::size_t>(count), 0);
-  return d;
-}
+using test::random_images;
 
 // Every rescale between the two paths is the same, and the fake path puts each exact rounding tie
 // of the integer path on the side it takes (fake_quant.h): the two paths then differ only where

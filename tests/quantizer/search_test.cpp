@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "graph_builder.h"
+#include "random_images.h"
 #include "tilescale/core/dataset.h"
 #include "tilescale/model/float_executor.h"
 #include "tilescale/quant/fake_quant.h"
@@ -19,20 +20,7 @@
 namespace tilescale::quant {
 namespace {
 
-// Random 3x8x8 images, pixels uniform in 0..255: a positive mean input, as after a ReLU.
-Dataset random_images(int64_t count, uint64_t seed) {
-  Dataset d;
-  d.source = "random";
-  d.count = count;
-  d.channels = 3;
-  d.height = d.width = 8;
-  d.num_classes = 10;
-  std::mt19937_64 rng(seed);
-  d.pixels.resize(static_cast<std::size_t>(count * d.image_size()));
-  for (uint8_t& p : d.pixels) p = static_cast<uint8_t>(rng() & 0xff);
-  d.labels.assign(static_cast<std::size_t>(count), 0);
-  return d;
-}
+using test::random_images;
 
 std::vector<float> run(const model::Graph& g, const Dataset& ds) {
   std::vector<float> in(static_cast<std::size_t>(ds.count * ds.image_size()));

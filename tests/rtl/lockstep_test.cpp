@@ -55,8 +55,8 @@ using tilescale::test::test_seed;
 
 namespace {
 
-constexpr double kOutStall = 0.3;  // probability that out_ready_i is low in a traffic cycle
-constexpr double kInGap = 0.25;    // probability that a stream withholds its next beat
+using tilescale::test::kInGap;
+using tilescale::test::kOutStall;
 
 // sa4x4_ws with a 16-bit accumulator, as Vsc_sa4x4_ws_faulty is Verilated (its other fault,
 // FaultRoundEven, has no twin: the twin is the correct design).

@@ -53,7 +53,7 @@ using tilescale::test::test_seed;
 
 namespace {
 
-constexpr double kOutStall = 0.3;  // probability that out_ready_i is low in a back-pressure cycle
+using tilescale::test::kOutStall;
 
 // One config: n random layers with out_ready_i always high, then the same n layers with it low 30%
 // of the cycles, back to back on one accelerator (state carries over, as in a network).

@@ -31,8 +31,8 @@ using tilescale::test::test_seed;
 
 namespace {
 
-constexpr double kOutStall = 0.3;  // probability that out_ready_i is low in a traffic cycle
-constexpr double kInGap = 0.25;    // probability that a stream withholds its next beat
+using tilescale::test::kInGap;
+using tilescale::test::kOutStall;
 
 // One config: n layers with every beat offered at once and out_ready_i high, then n more with
 // input gaps and out_ready_i low, back to back on one twin.

@@ -23,6 +23,10 @@
 
 namespace tilescale::test {
 
+// The traffic of the random back-pressure benches (lockstep, twin, sc_top).
+constexpr double kOutStall = 0.3;  // probability that out_ready_i is low in a traffic cycle
+constexpr double kInGap = 0.25;    // probability that a stream withholds its next beat
+
 // The mapper's view of a host layer (for map::systolic_folds / native_systolic_cycles).
 inline map::LayerWorkload workload_of(const sim::host::GemmLayer& L, int a_bits, int w_bits) {
   map::LayerWorkload w;

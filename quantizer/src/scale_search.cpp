@@ -449,14 +449,12 @@ void ScaleSearch::search_weights_output(std::size_t l) {
   // s_x * s_blk * (sum of its tiles' D), [Cout][red_groups][P]; Y is their sum.
   const bool adc = !cim_.empty();
   const int64_t nrg = grid.red_groups;
-  std::vector<double> part, sums(static_cast<std::size_t>(P));
-  std::vector<uint64_t> wpl;
-  std::vector<int8_t> qrow(static_cast<std::size_t>(d.k));
+  std::vector<double> part;
   // Sets part and Y of channel o, block column rg, to the block's current codes and step.
-  auto refresh_part = [&](int64_t o, int64_t rg) {
+  auto refresh_part = [&](int64_t o, int64_t rg, CimScratch& scratch, std::vector<double>& sums) {
     const double s = in.scale * block_step_[l][grid.out_group[o] * nrg + rg];
-    cim_weight_planes(l, rg, layer.q_weight.data() + o * d.k, wpl);
-    cim_block_sums(l, o / d.cout_g, rg, wpl, sums.data());
+    sums.resize(static_cast<std::size_t>(P));
+    cim_block_sums(l, o / d.cout_g, rg, layer.q_weight.data() + o * d.k, scratch, sums.data());
     double* po = part.data() + (o * nrg + rg) * P;
     float* yo = y.data() + o * P;
     for (int64_t p = 0; p < P; ++p) {
@@ -465,11 +463,21 @@ void ScaleSearch::search_weights_output(std::size_t l) {
       po[p] = v;
     }
   };
+  // The ADC-aware search runs the rows of a block (and the channels here) on threads: each row's
+  // numbers are its own and are summed in row order afterwards, so any thread count gives the
+  // same bundle.
+  const int threads = adc ? cim_threads() : 1;
   if (adc) {
     cim_planes(l, in.scale);
     part.assign(static_cast<std::size_t>(cout * nrg * P), 0.0);
-    for (int64_t o = 0; o < cout; ++o)
-      for (int64_t rg = 0; rg < nrg; ++rg) refresh_part(o, rg);
+#pragma omp parallel num_threads(threads)
+    {
+      CimScratch scratch;
+      std::vector<double> sums;
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t o = 0; o < cout; ++o)
+        for (int64_t rg = 0; rg < nrg; ++rg) refresh_part(o, rg, scratch, sums);
+    }
   } else {
     for (int64_t g = 0; g < d.groups; ++g)
       gemm(d.cout_g, P, d.k, w_cur.data() + g * d.cout_g * d.k, xq.data() + g * d.k * P,
@@ -484,6 +492,7 @@ void ScaleSearch::search_weights_output(std::size_t l) {
   }
 
   std::vector<float> xb, delta, z;
+  std::vector<double> row_score;  // [rows][candidates][3]: e, dd, dn of each row
   for (int64_t b = 0; b < grid.num_blocks(); ++b) {
     const int64_t og = b / grid.red_groups, rg = b % grid.red_groups;
     const auto& cols = d.block_cols[rg];
@@ -495,12 +504,16 @@ void ScaleSearch::search_weights_output(std::size_t l) {
     std::vector<int64_t> rows;
     for (int64_t o = 0; o < cout; ++o)
       if (grid.out_group[o] == og) rows.push_back(o);
-    // Scores the candidates `which` (indices into cands) over the block's rows.
-    // z [nc][P]: the change of row o's output under each candidate, through the ADCs. Candidates
-    // that give the row the same codes as the one before reuse its digital sums.
-    auto adc_deltas = [&](int64_t o, const std::vector<int64_t>& which) {
+    const int64_t nrows = static_cast<int64_t>(rows.size());
+    // z [nc][P]: the change of row o's output under each candidate `which` (indices into cands),
+    // through the ADCs. Candidates that give the row the same codes as the one before reuse its
+    // digital sums.
+    auto adc_deltas = [&](int64_t o, const std::vector<int64_t>& which, std::vector<int8_t>& qrow,
+                          CimScratch& scratch, std::vector<double>& sums, std::vector<float>& zr) {
       const int64_t nc = static_cast<int64_t>(which.size());
-      z.resize(static_cast<std::size_t>(nc * P));
+      zr.resize(static_cast<std::size_t>(nc * P));
+      sums.resize(static_cast<std::size_t>(P));
+      qrow.resize(static_cast<std::size_t>(d.k));
       std::copy_n(layer.q_weight.begin() + o * d.k, d.k, qrow.begin());
       const double* po = part.data() + (o * nrg + rg) * P;
       bool have = false;
@@ -514,53 +527,74 @@ void ScaleSearch::search_weights_output(std::size_t l) {
           qrow[cols[i]] = q;
         }
         if (!same) {
-          cim_weight_planes(l, rg, qrow.data(), wpl);
-          cim_block_sums(l, o / d.cout_g, rg, wpl, sums.data());
+          cim_block_sums(l, o / d.cout_g, rg, qrow.data(), scratch, sums.data());
           have = true;
         }
         const double sx = in.scale * static_cast<double>(s);
-        for (int64_t p = 0; p < P; ++p) z[c * P + p] = static_cast<float>(sx * sums[p] - po[p]);
+        for (int64_t p = 0; p < P; ++p) zr[c * P + p] = static_cast<float>(sx * sums[p] - po[p]);
       }
     };
+    // Scores the candidates `which` over the block's rows: each row's error terms into
+    // row_score (rows in parallel with the ADCs), then summed in row order.
     auto score = [&](const std::vector<int64_t>& which) {
       const int64_t nc = static_cast<int64_t>(which.size());
-      for (int64_t o : rows) {
-        const int64_t g = o / d.cout_g;
-        if (adc) {
-          adc_deltas(o, which);
-        } else {
-          xb.resize(static_cast<std::size_t>(kb * P));
-          for (int64_t i = 0; i < kb; ++i)
-            std::copy_n(xq.begin() + (g * d.k + cols[i]) * P, P, xb.begin() + i * P);
-          delta.resize(static_cast<std::size_t>(nc * kb));
+      row_score.assign(static_cast<std::size_t>(nrows * nc * 3), 0.0);
+#pragma omp parallel num_threads(threads)
+      {
+        CimScratch scratch;
+        std::vector<double> sums;
+        std::vector<int8_t> qrow;
+        std::vector<float> zt;
+        // Without ADCs one thread works on the shared buffers, as before.
+        std::vector<float>& zr = adc ? zt : z;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t ri = 0; ri < nrows; ++ri) {
+          const int64_t o = rows[ri];
+          const int64_t g = o / d.cout_g;
+          if (adc) {
+            adc_deltas(o, which, qrow, scratch, sums, zr);
+          } else {
+            xb.resize(static_cast<std::size_t>(kb * P));
+            for (int64_t i = 0; i < kb; ++i)
+              std::copy_n(xq.begin() + (g * d.k + cols[i]) * P, P, xb.begin() + i * P);
+            delta.resize(static_cast<std::size_t>(nc * kb));
+            for (int64_t c = 0; c < nc; ++c) {
+              const float s = static_cast<float>(cands[which[c]]);
+              for (int64_t i = 0; i < kb; ++i) {
+                const float w = node.weight.data[o * d.k + cols[i]];
+                delta[c * kb + i] = fq(w, s, r) - w_cur[o * d.k + cols[i]];
+              }
+            }
+            zr.resize(static_cast<std::size_t>(nc * P));
+            gemm(nc, P, kb, delta.data(), xb.data(), zr.data());
+          }
+          const float* yo = y.data() + o * P;
+          const float* ro = d.y_ref.data() + o * P;
           for (int64_t c = 0; c < nc; ++c) {
-            const float s = static_cast<float>(cands[which[c]]);
-            for (int64_t i = 0; i < kb; ++i) {
-              const float w = node.weight.data[o * d.k + cols[i]];
-              delta[c * kb + i] = fq(w, s, r) - w_cur[o * d.k + cols[i]];
+            const float* zc = zr.data() + c * P;
+            double e = 0.0, dd = 0.0, dn = 0.0;
+            for (int64_t p = 0; p < P; ++p) {
+              const double yn = double(yo[p]) + zc[p];
+              e += (yn - ro[p]) * (yn - ro[p]);
+              if (cosine) {
+                dd += double(zc[p]) * ro[p];
+                dn += yn * yn - double(yo[p]) * yo[p];
+              }
             }
+            double* rs = row_score.data() + (ri * nc + c) * 3;
+            rs[0] = e;
+            rs[1] = dd;
+            rs[2] = dn;
           }
-          z.resize(static_cast<std::size_t>(nc * P));
-          gemm(nc, P, kb, delta.data(), xb.data(), z.data());
-        }
-        const float* yo = y.data() + o * P;
-        const float* ro = d.y_ref.data() + o * P;
-        for (int64_t c = 0; c < nc; ++c) {
-          const float* zc = z.data() + c * P;
-          double e = 0.0, dd = 0.0, dn = 0.0;
-          for (int64_t p = 0; p < P; ++p) {
-            const double yn = double(yo[p]) + zc[p];
-            e += (yn - ro[p]) * (yn - ro[p]);
-            if (cosine) {
-              dd += double(zc[p]) * ro[p];
-              dn += yn * yn - double(yo[p]) * yo[p];
-            }
-          }
-          l2[which[c]] += e;
-          ddot[which[c]] += dd;
-          dny[which[c]] += dn;
         }
       }
+      for (int64_t ri = 0; ri < nrows; ++ri)
+        for (int64_t c = 0; c < nc; ++c) {
+          const double* rs = row_score.data() + (ri * nc + c) * 3;
+          l2[which[c]] += rs[0];
+          ddot[which[c]] += rs[1];
+          dny[which[c]] += rs[2];
+        }
     };
     auto value = [&](int64_t c) {
       return cosine ? -(dot + ddot[c]) / std::sqrt(std::max(ny + dny[c], 1e-30) * nr) : l2[c];
@@ -590,7 +624,13 @@ void ScaleSearch::search_weights_output(std::size_t l) {
     note_choice(l, b, best, nc_all);
     // Update w_cur, Y and the cosine sums for the chosen step.
     if (adc) {
-      for (int64_t o : rows) refresh_part(o, rg);
+#pragma omp parallel num_threads(threads)
+      {
+        CimScratch scratch;
+        std::vector<double> sums;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t ri = 0; ri < nrows; ++ri) refresh_part(rows[ri], rg, scratch, sums);
+      }
     } else {
       apply_step(layer, rows, cols, static_cast<float>(block_step_[l][b]), d.k, d.cout_g, P, xq,
                  w_cur, y);

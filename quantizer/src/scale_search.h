@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "tilescale/quant/int_cim.h"
+#include "tilescale/quant/cim_search.h"
 #include "tilescale/quant/quantized_model.h"
 
 namespace tilescale::quant {
@@ -29,28 +29,34 @@ class ScaleSearch {
   };
 
   // The ADC-aware search's data of one layer (options.adc set, scale_search_cim.cpp): the
-  // layer's crossbar numerics and the bit planes of its sampled input columns at one input step.
+  // layer's crossbar numerics and what its sampled input columns give at one input step
+  // (kernels::CimSearchInputs, quant/cim_search.h).
   struct CimData {
-    kernels::CimGemm c;  // adc, a_bits, a_signed, w_bits, wide, shift, steps, tiles, word0
-    std::vector<std::vector<int64_t>> tile_rows;  // per tile: ONNX reduction index of each row
-    std::vector<std::vector<int64_t>> rg_tiles;   // per reduction group: its tiles
-    double x_step = -1.0;                         // input step the planes below were built for
-    std::vector<uint64_t> xplanes;                // [groups][positions][a_bits][words]
-    std::vector<kernels::StepInfo> info;          // [groups][positions][tiles][steps]
+    kernels::CimGemm c;               // kernels::cim_search_gemm of the layer's row tiles
+    std::vector<int64_t> onnx_index;  // per hardware reduction index: its ONNX index
+    std::vector<std::vector<int64_t>> rg_tiles;  // per reduction group: its tiles
+    double x_step = -1.0;                        // input step `in` was built for
+    std::vector<kernels::CimSearchInputs> in;    // per group
+  };
+  // One thread's buffers for cim_block_sums.
+  struct CimScratch {
+    std::vector<int8_t> q;       // [k] codes in hardware order
+    std::vector<int16_t> w16;    // [k]
+    std::vector<uint64_t> wpl;   // [wide][words]
+    std::vector<int32_t> codes;  // [positions][k] input codes (cim_planes)
   };
   void init_cim(std::size_t l);
-  // Builds (or keeps, if already built for `step`) the input bit planes of layer l at `step`.
+  // Builds (or keeps, if already built for `step`) the inputs of layer l at `step`.
   void cim_planes(std::size_t l, double step);
-  // Offset-binary weight planes [wide][words] of output channel o with codes q (ONNX reduction
-  // order, length k) on the tiles of reduction group rg (other words left as they are).
-  void cim_weight_planes(std::size_t l, int64_t rg, const int8_t* q,
-                         std::vector<uint64_t>& w) const;
-  // out[p] = sum over rg's tiles of adc.h's D at each sampled position p of group g.
-  void cim_block_sums(std::size_t l, int64_t g, int64_t rg, const std::vector<uint64_t>& w,
+  // out[p] = sum over reduction group rg's tiles of adc.h's D at each sampled position p of group
+  // g, for output channel codes q (ONNX reduction order, length k).
+  void cim_block_sums(std::size_t l, int64_t g, int64_t rg, const int8_t* q, CimScratch& s,
                       double* out) const;
   // Layer output [Cout][positions] through the ADCs with the current codes and steps, at input
-  // step x_step (the planes are rebuilt for it).
+  // step x_step (the inputs are rebuilt for it).
   std::vector<float> cim_output(std::size_t l, double x_step);
+  // Threads of the ADC-aware search (options.threads, 0 = all cores).
+  int cim_threads() const;
 
   void sample_layer(std::size_t l, const std::vector<std::vector<float>>& values);
   void refresh_quantized_inputs(std::size_t up_to_layer);

@@ -492,7 +492,6 @@ void ScaleSearch::search_weights_output(std::size_t l) {
   }
 
   std::vector<float> xb, delta, z;
-  std::vector<double> row_score;  // [rows][candidates][3]: e, dd, dn of each row
   for (int64_t b = 0; b < grid.num_blocks(); ++b) {
     const int64_t og = b / grid.red_groups, rg = b % grid.red_groups;
     const auto& cols = d.block_cols[rg];
@@ -505,96 +504,105 @@ void ScaleSearch::search_weights_output(std::size_t l) {
     for (int64_t o = 0; o < cout; ++o)
       if (grid.out_group[o] == og) rows.push_back(o);
     const int64_t nrows = static_cast<int64_t>(rows.size());
-    // z [nc][P]: the change of row o's output under each candidate `which` (indices into cands),
-    // through the ADCs. Candidates that give the row the same codes as the one before reuse its
-    // digital sums.
-    auto adc_deltas = [&](int64_t o, const std::vector<int64_t>& which, std::vector<int8_t>& qrow,
-                          CimScratch& scratch, std::vector<double>& sums, std::vector<float>& zr) {
+    // Adds row o's error terms of candidate which[c], whose change of the row's output is zc [P].
+    auto add_row_score = [&](int64_t o, const float* zc, double* rs) {
+      const float* yo = y.data() + o * P;
+      const float* ro = d.y_ref.data() + o * P;
+      double e = 0.0, dd = 0.0, dn = 0.0;
+      for (int64_t p = 0; p < P; ++p) {
+        const double yn = double(yo[p]) + zc[p];
+        e += (yn - ro[p]) * (yn - ro[p]);
+        if (cosine) {
+          dd += double(zc[p]) * ro[p];
+          dn += yn * yn - double(yo[p]) * yo[p];
+        }
+      }
+      rs[0] = e;
+      rs[1] = dd;
+      rs[2] = dn;
+    };
+    // Through the ADCs, per (row, candidate): the block's codes, the digital sums of the pairs
+    // whose codes differ from the previous candidate's (the others share them), then the scores,
+    // each pair on its own (threads over pairs: channelwise blocks have one row), summed in row
+    // and candidate order afterwards. Rows go in chunks that bound the sums' memory.
+    auto score_adc = [&](const std::vector<int64_t>& which) {
       const int64_t nc = static_cast<int64_t>(which.size());
-      zr.resize(static_cast<std::size_t>(nc * P));
-      sums.resize(static_cast<std::size_t>(P));
-      qrow.resize(static_cast<std::size_t>(d.k));
-      std::copy_n(layer.q_weight.begin() + o * d.k, d.k, qrow.begin());
-      const double* po = part.data() + (o * nrg + rg) * P;
-      bool have = false;
-      for (int64_t c = 0; c < nc; ++c) {
-        const float s = static_cast<float>(cands[which[c]]);
-        bool same = have;
-        for (int64_t i = 0; i < kb; ++i) {
-          const auto q =
-              static_cast<int8_t>(quantize_to_grid(node.weight.data[o * d.k + cols[i]], s, r));
-          same = same && qrow[cols[i]] == q;
-          qrow[cols[i]] = q;
+      const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 22) / std::max<int64_t>(1, nc * P));
+      for (int64_t r0 = 0; r0 < nrows; r0 += chunk) {
+        const int64_t nr = std::min(chunk, nrows - r0), pairs = nr * nc;
+        std::vector<int8_t> codes(static_cast<std::size_t>(pairs * kb));
+        std::vector<int64_t> src(static_cast<std::size_t>(pairs));
+        for (int64_t i = 0; i < pairs; ++i) {
+          const int64_t o = rows[r0 + i / nc], c = i % nc;
+          const float s = static_cast<float>(cands[which[c]]);
+          int8_t* q = codes.data() + i * kb;
+          for (int64_t j = 0; j < kb; ++j)
+            q[j] = static_cast<int8_t>(quantize_to_grid(node.weight.data[o * d.k + cols[j]], s, r));
+          src[i] = c > 0 && std::equal(q, q + kb, q - kb) ? src[i - 1] : i;
         }
-        if (!same) {
-          cim_block_sums(l, o / d.cout_g, rg, qrow.data(), scratch, sums.data());
-          have = true;
+        std::vector<double> sums(static_cast<std::size_t>(pairs * P));
+        std::vector<double> rs(static_cast<std::size_t>(pairs * 3));
+#pragma omp parallel num_threads(threads)
+        {
+          CimScratch scratch;
+          std::vector<int8_t> qrow;
+          std::vector<float> zc(static_cast<std::size_t>(P));
+#pragma omp for schedule(dynamic, 1)
+          for (int64_t i = 0; i < pairs; ++i) {
+            if (src[i] != i) continue;
+            const int64_t o = rows[r0 + i / nc];
+            qrow.assign(layer.q_weight.begin() + o * d.k, layer.q_weight.begin() + (o + 1) * d.k);
+            for (int64_t j = 0; j < kb; ++j) qrow[cols[j]] = codes[i * kb + j];
+            cim_block_sums(l, o / d.cout_g, rg, qrow.data(), scratch, sums.data() + i * P);
+          }
+#pragma omp for schedule(dynamic, 1)
+          for (int64_t i = 0; i < pairs; ++i) {
+            const int64_t o = rows[r0 + i / nc];
+            const double sx =
+                in.scale * static_cast<double>(static_cast<float>(cands[which[i % nc]]));
+            const double* si = sums.data() + src[i] * P;
+            const double* po = part.data() + (o * nrg + rg) * P;
+            for (int64_t p = 0; p < P; ++p) zc[p] = static_cast<float>(sx * si[p] - po[p]);
+            add_row_score(o, zc.data(), rs.data() + i * 3);
+          }
         }
-        const double sx = in.scale * static_cast<double>(s);
-        for (int64_t p = 0; p < P; ++p) zr[c * P + p] = static_cast<float>(sx * sums[p] - po[p]);
+        for (int64_t i = 0; i < pairs; ++i) {
+          l2[which[i % nc]] += rs[i * 3];
+          ddot[which[i % nc]] += rs[i * 3 + 1];
+          dny[which[i % nc]] += rs[i * 3 + 2];
+        }
       }
     };
-    // Scores the candidates `which` over the block's rows: each row's error terms into
-    // row_score (rows in parallel with the ADCs), then summed in row order.
+    // Scores the candidates `which` (indices into cands) over the block's rows.
     auto score = [&](const std::vector<int64_t>& which) {
+      if (adc) {
+        score_adc(which);
+        return;
+      }
       const int64_t nc = static_cast<int64_t>(which.size());
-      row_score.assign(static_cast<std::size_t>(nrows * nc * 3), 0.0);
-#pragma omp parallel num_threads(threads)
-      {
-        CimScratch scratch;
-        std::vector<double> sums;
-        std::vector<int8_t> qrow;
-        std::vector<float> zt;
-        // Without ADCs one thread works on the shared buffers, as before.
-        std::vector<float>& zr = adc ? zt : z;
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t ri = 0; ri < nrows; ++ri) {
-          const int64_t o = rows[ri];
-          const int64_t g = o / d.cout_g;
-          if (adc) {
-            adc_deltas(o, which, qrow, scratch, sums, zr);
-          } else {
-            xb.resize(static_cast<std::size_t>(kb * P));
-            for (int64_t i = 0; i < kb; ++i)
-              std::copy_n(xq.begin() + (g * d.k + cols[i]) * P, P, xb.begin() + i * P);
-            delta.resize(static_cast<std::size_t>(nc * kb));
-            for (int64_t c = 0; c < nc; ++c) {
-              const float s = static_cast<float>(cands[which[c]]);
-              for (int64_t i = 0; i < kb; ++i) {
-                const float w = node.weight.data[o * d.k + cols[i]];
-                delta[c * kb + i] = fq(w, s, r) - w_cur[o * d.k + cols[i]];
-              }
-            }
-            zr.resize(static_cast<std::size_t>(nc * P));
-            gemm(nc, P, kb, delta.data(), xb.data(), zr.data());
-          }
-          const float* yo = y.data() + o * P;
-          const float* ro = d.y_ref.data() + o * P;
-          for (int64_t c = 0; c < nc; ++c) {
-            const float* zc = zr.data() + c * P;
-            double e = 0.0, dd = 0.0, dn = 0.0;
-            for (int64_t p = 0; p < P; ++p) {
-              const double yn = double(yo[p]) + zc[p];
-              e += (yn - ro[p]) * (yn - ro[p]);
-              if (cosine) {
-                dd += double(zc[p]) * ro[p];
-                dn += yn * yn - double(yo[p]) * yo[p];
-              }
-            }
-            double* rs = row_score.data() + (ri * nc + c) * 3;
-            rs[0] = e;
-            rs[1] = dd;
-            rs[2] = dn;
+      double rs[3];
+      for (int64_t o : rows) {
+        const int64_t g = o / d.cout_g;
+        xb.resize(static_cast<std::size_t>(kb * P));
+        for (int64_t i = 0; i < kb; ++i)
+          std::copy_n(xq.begin() + (g * d.k + cols[i]) * P, P, xb.begin() + i * P);
+        delta.resize(static_cast<std::size_t>(nc * kb));
+        for (int64_t c = 0; c < nc; ++c) {
+          const float s = static_cast<float>(cands[which[c]]);
+          for (int64_t i = 0; i < kb; ++i) {
+            const float w = node.weight.data[o * d.k + cols[i]];
+            delta[c * kb + i] = fq(w, s, r) - w_cur[o * d.k + cols[i]];
           }
         }
-      }
-      for (int64_t ri = 0; ri < nrows; ++ri)
+        z.resize(static_cast<std::size_t>(nc * P));
+        gemm(nc, P, kb, delta.data(), xb.data(), z.data());
         for (int64_t c = 0; c < nc; ++c) {
-          const double* rs = row_score.data() + (ri * nc + c) * 3;
+          add_row_score(o, z.data() + c * P, rs);
           l2[which[c]] += rs[0];
           ddot[which[c]] += rs[1];
           dny[which[c]] += rs[2];
         }
+      }
     };
     auto value = [&](int64_t c) {
       return cosine ? -(dot + ddot[c]) / std::sqrt(std::max(ny + dny[c], 1e-30) * nr) : l2[c];

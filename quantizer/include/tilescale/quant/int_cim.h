@@ -10,10 +10,11 @@
 // channels of a pixel at once: each driven row adds its digit times its cells (the offset-binary
 // slices, `cells`) to the step's column sums, which then go through adc_convert and the shift-add
 // of adc.h; a step with R_t = 0 has every sum 0 and is skipped. The scale search scores single
-// channels over many positions instead and uses the bit-plane form (cim_tile_sum_planes: input
-// codes and weights as bit masks, a column sum as AND + popcount per 64 rows). All paths are
-// adc.h's arithmetic; the unit tests compare the executor with cim_tile_sum_reference and, with a
-// lossless ADC, with conv_gemm_blocks, and the search's tile sums with the executor's.
+// channels over many positions instead (cim_search.h): the same safe-step dot product, and the
+// bit-plane form for the other steps (cim_tile_sum_planes: input codes and weights as bit masks,
+// a column sum as AND + popcount per 64 rows). All paths are adc.h's arithmetic; the unit tests
+// compare the executor and the search's tile sums with cim_tile_sum_reference and, with a
+// lossless ADC, the executor with conv_gemm_blocks.
 #pragma once
 
 #include <cstdint>

@@ -44,6 +44,7 @@ void cim_search_inputs(const CimGemm& c, const int32_t* x, int64_t positions, Ci
   in.info.assign(static_cast<std::size_t>(positions) * nt * ns, StepInfo{});
   in.xsafe.assign(static_cast<std::size_t>(positions * k), 0);
   in.tile_planes.assign(nt, 0);
+  in.tile_dot.assign(nt, 0);
   std::vector<int64_t> digit_sum(ns);
   for (int64_t p = 0; p < positions; ++p) {
     const int32_t* xp = x + p * k;
@@ -71,6 +72,7 @@ void cim_search_inputs(const CimGemm& c, const int32_t* x, int64_t positions, Ci
         const bool safe = c.tile_lossless[t] || digit_sum[si] <= c.safe_count;
         info[si].planes = digit_sum[si] > 0 && !safe;
         if (info[si].planes) in.tile_planes[t] = 1;
+        if (digit_sum[si] > 0 && safe) in.tile_dot[t] = 1;
       }
       for (int64_t r = 0; r < tile.length; ++r) {
         const uint32_t u = static_cast<uint32_t>(xp[tile.k0 + r]) & mask;
@@ -137,7 +139,9 @@ struct SumArgs {
     int64_t sum = 0;
     for (int64_t t : *a.tiles) {
       const RowTile& tile = c.tiles[static_cast<std::size_t>(t)];
-      sum += dot16(xs + tile.k0, a.w16 + tile.k0, tile.length);
+      // x_safe is all 0 without a safe step (the rows rule: none is).
+      if (in.tile_dot[static_cast<std::size_t>(t)])
+        sum += dot16(xs + tile.k0, a.w16 + tile.k0, tile.length);
       if (in.tile_planes[static_cast<std::size_t>(t)]) {
         const int64_t w0 = c.word0[t], tw = c.word0[t + 1] - w0;
         sum += cim_tile_sum_planes(c, xm + w0, a.wplanes + w0, words, tw, info + t * ns);

@@ -492,160 +492,174 @@ void ScaleSearch::search_weights_output(std::size_t l) {
   }
 
   std::vector<float> xb, delta, z;
-  for (int64_t b = 0; b < grid.num_blocks(); ++b) {
-    const int64_t og = b / grid.red_groups, rg = b % grid.red_groups;
-    const auto& cols = d.block_cols[rg];
-    const int64_t kb = static_cast<int64_t>(cols.size());
-    const std::vector<double> cands = candidates(l, b);
-    const int64_t nc_all = static_cast<int64_t>(cands.size());
-    std::vector<double> l2(static_cast<std::size_t>(nc_all), 0.0), ddot(nc_all, 0.0),
-        dny(nc_all, 0.0);
-    std::vector<int64_t> rows;
-    for (int64_t o = 0; o < cout; ++o)
-      if (grid.out_group[o] == og) rows.push_back(o);
-    const int64_t nrows = static_cast<int64_t>(rows.size());
-    // Adds row o's error terms of candidate which[c], whose change of the row's output is zc [P].
-    auto add_row_score = [&](int64_t o, const float* zc, double* rs) {
-      const float* yo = y.data() + o * P;
-      const float* ro = d.y_ref.data() + o * P;
-      double e = 0.0, dd = 0.0, dn = 0.0;
-      for (int64_t p = 0; p < P; ++p) {
-        const double yn = double(yo[p]) + zc[p];
-        e += (yn - ro[p]) * (yn - ro[p]);
-        if (cosine) {
-          dd += double(zc[p]) * ro[p];
-          dn += yn * yn - double(yo[p]) * yo[p];
+  // With the L2 metric a block's choice depends only on its own output group's rows, so the
+  // ADC-aware search gives each thread whole output groups (blocks of a group in order, as
+  // serially): one parallel region per layer instead of one per block. The cosine metric sums over
+  // all rows and keeps the serial block order, with threads inside each block.
+  const int64_t n_og = grid.num_blocks() / nrg;
+  const bool by_group = adc && !cosine && threads > 1 && n_og > 1;
+  const int inner = by_group ? 1 : threads;
+  note_choice(l, 0, -1, 0);  // allocates the choice table before the threads write to it
+#pragma omp parallel for schedule(dynamic, 1) num_threads(by_group ? threads : 1)
+  for (int64_t og = 0; og < n_og; ++og)
+    for (int64_t rg = 0; rg < nrg; ++rg) {
+      const int64_t b = og * nrg + rg;
+      const auto& cols = d.block_cols[rg];
+      const int64_t kb = static_cast<int64_t>(cols.size());
+      const std::vector<double> cands = candidates(l, b);
+      const int64_t nc_all = static_cast<int64_t>(cands.size());
+      std::vector<double> l2(static_cast<std::size_t>(nc_all), 0.0), ddot(nc_all, 0.0),
+          dny(nc_all, 0.0);
+      std::vector<int64_t> rows;
+      for (int64_t o = 0; o < cout; ++o)
+        if (grid.out_group[o] == og) rows.push_back(o);
+      const int64_t nrows = static_cast<int64_t>(rows.size());
+      // Adds row o's error terms of candidate which[c], whose change of the row's output is zc [P].
+      auto add_row_score = [&](int64_t o, const float* zc, double* rs) {
+        const float* yo = y.data() + o * P;
+        const float* ro = d.y_ref.data() + o * P;
+        double e = 0.0, dd = 0.0, dn = 0.0;
+        for (int64_t p = 0; p < P; ++p) {
+          const double yn = double(yo[p]) + zc[p];
+          e += (yn - ro[p]) * (yn - ro[p]);
+          if (cosine) {
+            dd += double(zc[p]) * ro[p];
+            dn += yn * yn - double(yo[p]) * yo[p];
+          }
         }
+        rs[0] = e;
+        rs[1] = dd;
+        rs[2] = dn;
+      };
+      // Through the ADCs, per (row, candidate): the block's codes, the digital sums of the pairs
+      // whose codes differ from the previous candidate's (the others share them), then the scores,
+      // each pair on its own (threads over pairs: channelwise blocks have one row), summed in row
+      // and candidate order afterwards. Rows go in chunks that bound the sums' memory.
+      auto score_adc = [&](const std::vector<int64_t>& which) {
+        const int64_t nc = static_cast<int64_t>(which.size());
+        const int64_t chunk =
+            std::max<int64_t>(1, (int64_t{1} << 22) / std::max<int64_t>(1, nc * P));
+        for (int64_t r0 = 0; r0 < nrows; r0 += chunk) {
+          const int64_t nr = std::min(chunk, nrows - r0), pairs = nr * nc;
+          std::vector<int8_t> codes(static_cast<std::size_t>(pairs * kb));
+          std::vector<int64_t> src(static_cast<std::size_t>(pairs));
+          for (int64_t i = 0; i < pairs; ++i) {
+            const int64_t o = rows[r0 + i / nc], c = i % nc;
+            const float s = static_cast<float>(cands[which[c]]);
+            int8_t* q = codes.data() + i * kb;
+            for (int64_t j = 0; j < kb; ++j)
+              q[j] =
+                  static_cast<int8_t>(quantize_to_grid(node.weight.data[o * d.k + cols[j]], s, r));
+            src[i] = c > 0 && std::equal(q, q + kb, q - kb) ? src[i - 1] : i;
+          }
+          std::vector<double> sums(static_cast<std::size_t>(pairs * P));
+          std::vector<double> rs(static_cast<std::size_t>(pairs * 3));
+#pragma omp parallel num_threads(inner)
+          {
+            CimScratch scratch;
+            std::vector<int8_t> qrow;
+            std::vector<float> zc(static_cast<std::size_t>(P));
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t i = 0; i < pairs; ++i) {
+              if (src[i] != i) continue;
+              const int64_t o = rows[r0 + i / nc];
+              qrow.assign(layer.q_weight.begin() + o * d.k, layer.q_weight.begin() + (o + 1) * d.k);
+              for (int64_t j = 0; j < kb; ++j) qrow[cols[j]] = codes[i * kb + j];
+              cim_block_sums(l, o / d.cout_g, rg, qrow.data(), scratch, sums.data() + i * P);
+            }
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t i = 0; i < pairs; ++i) {
+              const int64_t o = rows[r0 + i / nc];
+              const double sx =
+                  in.scale * static_cast<double>(static_cast<float>(cands[which[i % nc]]));
+              const double* si = sums.data() + src[i] * P;
+              const double* po = part.data() + (o * nrg + rg) * P;
+              for (int64_t p = 0; p < P; ++p) zc[p] = static_cast<float>(sx * si[p] - po[p]);
+              add_row_score(o, zc.data(), rs.data() + i * 3);
+            }
+          }
+          for (int64_t i = 0; i < pairs; ++i) {
+            l2[which[i % nc]] += rs[i * 3];
+            ddot[which[i % nc]] += rs[i * 3 + 1];
+            dny[which[i % nc]] += rs[i * 3 + 2];
+          }
+        }
+      };
+      // Scores the candidates `which` (indices into cands) over the block's rows.
+      auto score = [&](const std::vector<int64_t>& which) {
+        if (adc) {
+          score_adc(which);
+          return;
+        }
+        const int64_t nc = static_cast<int64_t>(which.size());
+        double rs[3];
+        for (int64_t o : rows) {
+          const int64_t g = o / d.cout_g;
+          xb.resize(static_cast<std::size_t>(kb * P));
+          for (int64_t i = 0; i < kb; ++i)
+            std::copy_n(xq.begin() + (g * d.k + cols[i]) * P, P, xb.begin() + i * P);
+          delta.resize(static_cast<std::size_t>(nc * kb));
+          for (int64_t c = 0; c < nc; ++c) {
+            const float s = static_cast<float>(cands[which[c]]);
+            for (int64_t i = 0; i < kb; ++i) {
+              const float w = node.weight.data[o * d.k + cols[i]];
+              delta[c * kb + i] = fq(w, s, r) - w_cur[o * d.k + cols[i]];
+            }
+          }
+          z.resize(static_cast<std::size_t>(nc * P));
+          gemm(nc, P, kb, delta.data(), xb.data(), z.data());
+          for (int64_t c = 0; c < nc; ++c) {
+            add_row_score(o, z.data() + c * P, rs);
+            l2[which[c]] += rs[0];
+            ddot[which[c]] += rs[1];
+            dny[which[c]] += rs[2];
+          }
+        }
+      };
+      auto value = [&](int64_t c) {
+        return cosine ? -(dot + ddot[c]) / std::sqrt(std::max(ny + dny[c], 1e-30) * nr) : l2[c];
+      };
+      auto best_of = [&](const std::vector<int64_t>& which, int64_t best) {
+        for (int64_t c : which)
+          if (best < 0 || value(c) < value(best)) best = c;
+        return best;
+      };
+      int64_t best = -1;
+      if (!coarse || nc_all <= 2 * kCoarseStride) {
+        std::vector<int64_t> all(static_cast<std::size_t>(nc_all));
+        for (int64_t c = 0; c < nc_all; ++c) all[c] = c;
+        score(all);
+        best = best_of(all, -1);
+      } else {
+        const auto first = coarse_indices(nc_all);
+        score(first);
+        best = best_of(first, -1);
+        const auto second = refine_indices(nc_all, best);
+        score(second);
+        // Ties keep the smaller index, as the exhaustive scan does.
+        for (int64_t c : second)
+          if (value(c) < value(best) || (value(c) == value(best) && c < best)) best = c;
       }
-      rs[0] = e;
-      rs[1] = dd;
-      rs[2] = dn;
-    };
-    // Through the ADCs, per (row, candidate): the block's codes, the digital sums of the pairs
-    // whose codes differ from the previous candidate's (the others share them), then the scores,
-    // each pair on its own (threads over pairs: channelwise blocks have one row), summed in row
-    // and candidate order afterwards. Rows go in chunks that bound the sums' memory.
-    auto score_adc = [&](const std::vector<int64_t>& which) {
-      const int64_t nc = static_cast<int64_t>(which.size());
-      const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 22) / std::max<int64_t>(1, nc * P));
-      for (int64_t r0 = 0; r0 < nrows; r0 += chunk) {
-        const int64_t nr = std::min(chunk, nrows - r0), pairs = nr * nc;
-        std::vector<int8_t> codes(static_cast<std::size_t>(pairs * kb));
-        std::vector<int64_t> src(static_cast<std::size_t>(pairs));
-        for (int64_t i = 0; i < pairs; ++i) {
-          const int64_t o = rows[r0 + i / nc], c = i % nc;
-          const float s = static_cast<float>(cands[which[c]]);
-          int8_t* q = codes.data() + i * kb;
-          for (int64_t j = 0; j < kb; ++j)
-            q[j] = static_cast<int8_t>(quantize_to_grid(node.weight.data[o * d.k + cols[j]], s, r));
-          src[i] = c > 0 && std::equal(q, q + kb, q - kb) ? src[i - 1] : i;
-        }
-        std::vector<double> sums(static_cast<std::size_t>(pairs * P));
-        std::vector<double> rs(static_cast<std::size_t>(pairs * 3));
-#pragma omp parallel num_threads(threads)
+      set_block(l, b, cands[best]);
+      note_choice(l, b, best, nc_all);
+      // Update w_cur, Y and the cosine sums for the chosen step.
+      if (adc) {
+#pragma omp parallel num_threads(inner)
         {
           CimScratch scratch;
-          std::vector<int8_t> qrow;
-          std::vector<float> zc(static_cast<std::size_t>(P));
+          std::vector<double> sums;
 #pragma omp for schedule(dynamic, 1)
-          for (int64_t i = 0; i < pairs; ++i) {
-            if (src[i] != i) continue;
-            const int64_t o = rows[r0 + i / nc];
-            qrow.assign(layer.q_weight.begin() + o * d.k, layer.q_weight.begin() + (o + 1) * d.k);
-            for (int64_t j = 0; j < kb; ++j) qrow[cols[j]] = codes[i * kb + j];
-            cim_block_sums(l, o / d.cout_g, rg, qrow.data(), scratch, sums.data() + i * P);
-          }
-#pragma omp for schedule(dynamic, 1)
-          for (int64_t i = 0; i < pairs; ++i) {
-            const int64_t o = rows[r0 + i / nc];
-            const double sx =
-                in.scale * static_cast<double>(static_cast<float>(cands[which[i % nc]]));
-            const double* si = sums.data() + src[i] * P;
-            const double* po = part.data() + (o * nrg + rg) * P;
-            for (int64_t p = 0; p < P; ++p) zc[p] = static_cast<float>(sx * si[p] - po[p]);
-            add_row_score(o, zc.data(), rs.data() + i * 3);
-          }
+          for (int64_t ri = 0; ri < nrows; ++ri) refresh_part(rows[ri], rg, scratch, sums);
         }
-        for (int64_t i = 0; i < pairs; ++i) {
-          l2[which[i % nc]] += rs[i * 3];
-          ddot[which[i % nc]] += rs[i * 3 + 1];
-          dny[which[i % nc]] += rs[i * 3 + 2];
-        }
+      } else {
+        apply_step(layer, rows, cols, static_cast<float>(block_step_[l][b]), d.k, d.cout_g, P, xq,
+                   w_cur, y);
       }
-    };
-    // Scores the candidates `which` (indices into cands) over the block's rows.
-    auto score = [&](const std::vector<int64_t>& which) {
-      if (adc) {
-        score_adc(which);
-        return;
+      if (cosine) {
+        dot += ddot[best];
+        ny += dny[best];
       }
-      const int64_t nc = static_cast<int64_t>(which.size());
-      double rs[3];
-      for (int64_t o : rows) {
-        const int64_t g = o / d.cout_g;
-        xb.resize(static_cast<std::size_t>(kb * P));
-        for (int64_t i = 0; i < kb; ++i)
-          std::copy_n(xq.begin() + (g * d.k + cols[i]) * P, P, xb.begin() + i * P);
-        delta.resize(static_cast<std::size_t>(nc * kb));
-        for (int64_t c = 0; c < nc; ++c) {
-          const float s = static_cast<float>(cands[which[c]]);
-          for (int64_t i = 0; i < kb; ++i) {
-            const float w = node.weight.data[o * d.k + cols[i]];
-            delta[c * kb + i] = fq(w, s, r) - w_cur[o * d.k + cols[i]];
-          }
-        }
-        z.resize(static_cast<std::size_t>(nc * P));
-        gemm(nc, P, kb, delta.data(), xb.data(), z.data());
-        for (int64_t c = 0; c < nc; ++c) {
-          add_row_score(o, z.data() + c * P, rs);
-          l2[which[c]] += rs[0];
-          ddot[which[c]] += rs[1];
-          dny[which[c]] += rs[2];
-        }
-      }
-    };
-    auto value = [&](int64_t c) {
-      return cosine ? -(dot + ddot[c]) / std::sqrt(std::max(ny + dny[c], 1e-30) * nr) : l2[c];
-    };
-    auto best_of = [&](const std::vector<int64_t>& which, int64_t best) {
-      for (int64_t c : which)
-        if (best < 0 || value(c) < value(best)) best = c;
-      return best;
-    };
-    int64_t best = -1;
-    if (!coarse || nc_all <= 2 * kCoarseStride) {
-      std::vector<int64_t> all(static_cast<std::size_t>(nc_all));
-      for (int64_t c = 0; c < nc_all; ++c) all[c] = c;
-      score(all);
-      best = best_of(all, -1);
-    } else {
-      const auto first = coarse_indices(nc_all);
-      score(first);
-      best = best_of(first, -1);
-      const auto second = refine_indices(nc_all, best);
-      score(second);
-      // Ties keep the smaller index, as the exhaustive scan does.
-      for (int64_t c : second)
-        if (value(c) < value(best) || (value(c) == value(best) && c < best)) best = c;
     }
-    set_block(l, b, cands[best]);
-    note_choice(l, b, best, nc_all);
-    // Update w_cur, Y and the cosine sums for the chosen step.
-    if (adc) {
-#pragma omp parallel num_threads(threads)
-      {
-        CimScratch scratch;
-        std::vector<double> sums;
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t ri = 0; ri < nrows; ++ri) refresh_part(rows[ri], rg, scratch, sums);
-      }
-    } else {
-      apply_step(layer, rows, cols, static_cast<float>(block_step_[l][b]), d.k, d.cout_g, P, xq,
-                 w_cur, y);
-    }
-    dot += ddot[best];
-    ny += dny[best];
-  }
 }
 
 // The step of one activation grid: candidates around min-max, scored by the output error of every

@@ -198,6 +198,35 @@ TEST(AdcSearch, ChangesTheStepsAndLowersTheErrorWithTheAdcsInTheLoop) {
   EXPECT_LT(e_aware, 0.9 * e_plain);
 }
 
+// The ADC-aware search runs rows and candidates on threads; every number it compares is computed
+// on its own and summed in a fixed order, so the steps and codes do not depend on the thread count
+// (channelwise: one row per block, the threads split candidates; block: rows and candidates; the
+// cosine metric, whose sums run across blocks).
+TEST(AdcSearch, SameResultOnOneAndThreeThreads) {
+  const uint64_t seed = 37;
+  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const model::Graph g = one_layer(seed);
+  const Dataset calib = random_images(32, seed + 1);
+  AdcNumerics adc;
+  adc.xbar_rows = 32;
+  adc.adc_bits = 5;
+  for (const char* gran : {"channel", "block:4x48"})
+    for (const SearchMetric metric : {SearchMetric::L2, SearchMetric::Cosine}) {
+      SCOPED_TRACE(gran);
+      QuantOptions o = options(gran, 4, SearchMethod::Output);
+      o.adc = adc;
+      o.metric = metric;
+      const QuantizedModel one = quantize(g, o, calib);
+      o.threads = 3;
+      const QuantizedModel three = quantize(g, o, calib);
+      EXPECT_EQ(one.layers[0].block_scale, three.layers[0].block_scale);
+      EXPECT_EQ(one.layers[0].q_weight, three.layers[0].q_weight);
+      ASSERT_EQ(one.acts.size(), three.acts.size());
+      for (std::size_t v = 0; v < one.acts.size(); ++v)
+        EXPECT_EQ(one.acts[v].scale, three.acts[v].scale) << "value " << v;
+    }
+}
+
 TEST(WeightGrid, LowerEdgeFollowsTheBitWidthUnlessSet) {
   QuantOptions o;
   EXPECT_EQ(weight_grid_lo(o, 2), 0.15);

@@ -37,6 +37,7 @@ struct CimSearchInputs {
   std::vector<StepInfo> info;     // [positions][tiles][steps]; planes = driven and not safe
   std::vector<int16_t> xsafe;     // [positions][k] x_safe of each hardware row (0: no safe step)
   std::vector<char> tile_planes;  // [tiles] some position has a bit-plane step in the tile
+  std::vector<char> tile_dot;     // [tiles] some position has a safe step with a row driven
 };
 
 // Builds `in` from the input codes x [positions][k] (hardware reduction order, each in the a_bits

@@ -432,8 +432,10 @@ void ScaleSearch::search_weights_output(std::size_t l) {
   const int64_t P = d.positions, cout = grid.out_channels;
   const IntRange r = signed_range(layer.w_bits);
   const bool cosine = m_.options.metric == SearchMetric::Cosine;
-  // Through the ADCs a candidate costs about 50x its float GEMM (bit planes, one popcount per
-  // input bit x weight bit x 64 rows): always the two-stage scan (29 of 100 candidates).
+  // Through the ADCs a step that may clip costs one popcount per input bit x weight bit x 64 rows
+  // (cim_search.h), so the ADC-aware search always takes the two-stage scan (29 of 100
+  // candidates); the safe-step dot product made it cheaper since, but switching to the full grid
+  // would change the bundles it writes.
   const bool coarse = !cim_.empty() || static_cast<double>(cout) * d.k * P > kFullGridMaxMacs;
 
   // Current output Y and its error E = Y - Y_ref.

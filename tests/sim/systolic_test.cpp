@@ -185,9 +185,12 @@ TEST(SystolicWs, BandwidthStallsExplainTheCycleDifference) {
 
 // Each SRAM port on its own, on a layer that is one fold (m 20, k 8, n 8 on 8x8 ws): the port
 // streams decide the cycles, by hand: an 8-word row through a 3-word port takes 3 beats, so the
-// 20 vectors stream in 60 cycles instead of 20 (ifmap; ofmap the same for the output rows); the
-// 64 weights through a 2-word port take 32 cycles instead of the chains' 8. The extra cycles are
-// the counted stalls, and the mapper predicts the same.
+// 20 vectors stream in 60 cycles instead of 20 (ifmap; ofmap the same: 19 output rows of 3 beats
+// between the 20 vectors, and the last row's 3 beats end 2 cycles after it is complete); the 64
+// weights through a 2-word port take 32 cycles instead of the chains' 8. Both narrow: the first
+// vector waits for its 3 activation beats (2 cycles more), then 19 output rows of 4 beats (3 more
+// each) and the last row's 4 beats (3 more). The extra cycles are the counted stalls, and the
+// mapper predicts the same.
 TEST(SystolicWs, EachNarrowPortAddsTheCyclesItsBeatsTake) {
   std::mt19937_64 rng(5);
   const GemmJob j = random_job(rng, 1, 20, 8, 8, 8, 0, false);
@@ -201,10 +204,11 @@ TEST(SystolicWs, EachNarrowPortAddsTheCyclesItsBeatsTake) {
     int64_t extra;  // cycles the narrow port adds, by hand
     const char* what;
   };
-  for (const Port& p : {Port{arch(8, 8, 3, 0, 0), 20 * (3 - 1), "ifmap 3 words"},
-                        Port{arch(8, 8, 0, 2, 0), 32 - 8, "weight 2 words"},
-                        Port{arch(8, 8, 0, 0, 3), 20 * (3 - 1), "ofmap 3 words"},
-                        Port{arch(8, 8, 3, 0, 2), 20 * (4 - 1), "ifmap 3, ofmap 2 words"}}) {
+  for (const Port& p :
+       {Port{arch(8, 8, 3, 0, 0), 20 * (3 - 1), "ifmap 3 words"},
+        Port{arch(8, 8, 0, 2, 0), 32 - 8, "weight 2 words"},
+        Port{arch(8, 8, 0, 0, 3), 20 * (3 - 1), "ofmap 3 words"},
+        Port{arch(8, 8, 3, 0, 2), (3 - 1) + 19 * (4 - 1) + (4 - 1), "ifmap 3, ofmap 2 words"}}) {
     const LayerRun r = SystolicSim::instance().run(j, p.a, opt);
     EXPECT_EQ(r.mismatches, 0) << p.what;
     EXPECT_EQ(r.cycles - full.cycles, p.extra) << p.what;

@@ -78,10 +78,12 @@ NativeCycles run(const std::vector<SystolicFold>& folds, const ArchConfig& arch,
   }
   for (std::size_t i = 0; i + 1 < folds.size(); ++i) {
     // os: the next fold's results may reach the drain chains only once this fold's have left,
-    // so the folds' last streaming cycles are at least drain(f) apart.
+    // so the folds' last streaming cycles are at least drain(f) apart. The controller decides it
+    // at the fold's start from the next fold's T (its T steps take at least T cycles), not from
+    // how long narrow ports will make them take: with narrow ports the start is conservative.
     const int64_t t = stream_cycles(folds[i]);
     const int64_t gap =
-        std::max({t, os ? t + drain(folds[i]) - stream_cycles(folds[i + 1]) : preload(folds[i + 1]),
+        std::max({t, os ? t + drain(folds[i]) - folds[i + 1].stream : preload(folds[i + 1]),
                   folds[i + 1].scale_loads});
     start += gap;
     out.fold_start.push_back(start);

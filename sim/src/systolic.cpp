@@ -45,9 +45,10 @@
 // step copies every sum into its PE's shadow register; column c loads its drain chain when its
 // bottom PE has finished (e_last + R + c) and shifts one row per cycle (R cycles) onto PsumBeat,
 // so the layer ends R cycles later than ws, and two folds' last steps must be >= R cycles apart
-// (the drain chains hold one fold). The controller starts an os fold only when its last step,
-// streamed without port stalls, cannot come sooner (see `drained` in frontend(): the one place
-// the controller predicts a stream's length from the port widths, sim/README.md).
+// (the drain chains hold one fold). The controller starts an os fold only when its last step
+// cannot come sooner: T steps take at least T cycles whatever the ports do, so it needs only the
+// descriptor's T and the chain depth R (see `drained` in frontend(); ts_ctrl.sv decides the same
+// way), no prediction of how long the ports take.
 #include "tilescale/sim/systolic.h"
 
 #include <algorithm>
@@ -360,18 +361,6 @@ struct SystolicSim::Impl : sc_core::sc_module {
     if (os) wrow_port.request(f.cols_used);
   }
 
-  // The os drain chains hold one fold's results for R cycles, so a fold may start only if its
-  // last step will come >= R cycles after the previous fold's. This is the one prediction the
-  // controller makes: the fold's streaming cycles at its ports' widths (T rows of
-  // ceil(words / width) beats each), sim/README.md.
-  int64_t os_stream_cycles(const map::SystolicFold& f) const {
-    const auto beats = [](int64_t words, int width) {
-      return width <= 0 ? int64_t{1} : std::max<int64_t>(1, ceil_div(words, width));
-    };
-    return f.stream *
-           std::max(beats(f.rows_used, arch.ifmap_bw), beats(f.cols_used, arch.weight_bw));
-  }
-
   // The ofmap SRAM's write-ready this cycle: always, unless a test asked for back-pressure.
   bool ofmap_ready() {
     if (ofm_ready_percent >= 100) return true;
@@ -389,8 +378,12 @@ struct SystolicSim::Impl : sc_core::sc_module {
     // Start the next fold once the current one has issued every vector and the next one's
     // weights and scales are in.
     const bool streamed = cur < 0 || vec == folds[cur].f.stream;
+    // os: the drain chains hold one fold's results for R cycles, so the next fold may start only
+    // if its last step comes >= R cycles after the previous fold's; its T steps take at least T
+    // cycles (one per cycle at most, more when a port is narrow), so starting it when
+    // t + T - 1 >= last_issue + R is enough, from the descriptor alone (as ts_ctrl.sv's gap count).
     const bool drained =
-        !os || cur < 0 || prep >= nf || t + os_stream_cycles(folds[prep].f) - 1 >= last_issue + R;
+        !os || cur < 0 || prep >= nf || t + folds[prep].f.stream - 1 >= last_issue + R;
     if (streamed && drained && prep == cur + 1 && prep < nf && pre_done && sc_left == 0) {
       // Stalls: the cycles this start came later than the array's own limits allowed (one vector
       // per cycle, the R-deep weight chains, one scale register per cycle, the os drain chains),

@@ -11,6 +11,8 @@
 //       last streaming cycles are at least D_f apart (segments of different lengths follow each
 //       other with block granularities):
 //                    start_1 = S_1,  start_{f+1} = start_f + max(T_f, T_f + D_f - T_{f+1}, S_{f+1})
+//       (with narrow ports T_f in the first two terms is the fold's streaming cycles; T_{f+1}
+//       stays the step count: the start is decided from the descriptor, as ts_ctrl.sv does)
 //   end = start_F + T_F + (R - 1) + (C - 1) + 1 [+ R drain for os] + kPostArrayLatency
 // where S_f = SystolicFold::scale_loads. With SRAM bandwidth limits (words/cycle, 0 = unlimited)
 // a preload takes max(R, ceil(rows_used * cols_used / weight_bw)) cycles; os and is vectors take

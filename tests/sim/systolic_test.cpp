@@ -159,6 +159,29 @@ TEST(SystolicWs, SeededRandomShapesAreBitExactWithNativeCycles) {
   }
 }
 
+// Narrow ifmap and ofmap ports on random ws shapes (partial last channel tiles, so consecutive
+// output rows differ in width at tile boundaries): bit-exact, and the measured cycles and stalls
+// are the mapper's port-limited count; the edge's ofmap port never finds a row arriving while
+// it is busy (an internal error otherwise).
+TEST(SystolicWs, SeededRandomNarrowPortsMeetTheMapper) {
+  const uint64_t seed = test_seed();
+  std::printf("seed %llu (TILESCALE_SEED overrides)\n", static_cast<unsigned long long>(seed));
+  std::mt19937_64 rng(seed ^ 0x6e6172726f77ull);
+  std::uniform_int_distribution<int> dim(1, 30), arr(2, 8), pick(0, 3);
+  for (int i = 0; i < 30; ++i) {
+    const int64_t m = dim(rng), n = dim(rng), k = dim(rng);
+    const int64_t bo = 1 + rng() % n, bi = pick(rng) ? 1 + rng() % k : 0;
+    const int rows = arr(rng), cols = arr(rng);
+    const int ibw = 1 + static_cast<int>(rng() % rows), obw = 1 + static_cast<int>(rng() % cols);
+    const GemmJob j = random_job(rng, 1, m, n, k, bo, bi, pick(rng) == 0);
+    expect_run(j, arch(rows, cols, ibw, 0, obw),
+               "seed " + std::to_string(seed) + " case " + std::to_string(i) + ": m" +
+                   std::to_string(m) + " n" + std::to_string(n) + " k" + std::to_string(k) +
+                   " on " + std::to_string(rows) + "x" + std::to_string(cols) + " ifmap_bw " +
+                   std::to_string(ibw) + " ofmap_bw " + std::to_string(obw));
+  }
+}
+
 TEST(SystolicOs, EdgeShapesAndUnequalSegments) {
   std::mt19937_64 rng(4);
   const auto os = [](int r, int c, int ibw = 0, int wbw = 0) {
@@ -218,12 +241,14 @@ TEST(SystolicWs, EachNarrowPortAddsTheCyclesItsBeatsTake) {
 }
 
 // Back-pressure: the ofmap SRAM refuses beats at random (seeded). Every output still matches,
-// the layer takes longer than the mapper's stall-free ports predict, and the extra cycles are
-// exactly the stalls the model counted.
+// the layers take longer than the mapper's ports predict (each at least as long; a 5-pixel layer
+// can draw ready on all 4 of its output rows that delay a vector, so not every one is longer),
+// and the extra cycles are exactly the stalls the model counted.
 TEST(SystolicWs, OfmapBackPressureCostsExactlyTheCountedStalls) {
   const uint64_t seed = test_seed();
   std::printf("seed %llu (TILESCALE_SEED overrides)\n", static_cast<unsigned long long>(seed));
   std::mt19937_64 rng(seed);
+  int64_t extra = 0;
   for (int i = 0; i < 6; ++i) {
     const GemmJob j = random_job(rng, 1 + i % 2, 5 + 7 * i, 3 + 5 * i, 4 + 9 * i, 4, 5, i == 3);
     const map::ArchConfig a = arch(4 + i % 3, 5 - i % 2, 0, 0, i % 2 ? 3 : 0);
@@ -236,9 +261,11 @@ TEST(SystolicWs, OfmapBackPressureCostsExactlyTheCountedStalls) {
     EXPECT_EQ(r.mismatches, 0) << what << ": " << r.first_mismatch.str();
     const map::NativeCycles nc =
         map::native_systolic_cycles(map::systolic_folds(j.layer, a, opt.align), a);
-    EXPECT_GT(r.cycles, nc.cycles) << what;
+    EXPECT_GE(r.cycles, nc.cycles) << what;
     EXPECT_EQ(r.cycles - r.stalls, nc.stall_free_cycles) << what;
+    extra += r.cycles - nc.cycles;
   }
+  EXPECT_GT(extra, 0) << "seed " << seed << ": the refused beats cost nothing";
 }
 
 }  // namespace

@@ -1,6 +1,11 @@
 #include "tilescale/quant/int_cim.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -36,11 +41,18 @@ CimGemm make_cim_gemm(const GemmLayer& L, const AdcNumerics& adc, int a_bits, bo
     for (int64_t r = 0; r < c.tiles[t].length; ++r)
       tile_of[static_cast<std::size_t>(c.tiles[t].k0 + r)] = static_cast<int64_t>(t);
   }
-  const int64_t words = c.words(), cout = L.out_channels;
+  const int64_t words = c.words(), cout = L.out_channels, cout_g = cout / L.groups;
+  const int slices = c.wide / adc.cell_bits;
   const IntRange wr = signed_range(w_bits);
   c.wplanes.assign(static_cast<std::size_t>(cout * c.wide * words), 0);
-  c.w16.assign(static_cast<std::size_t>(cout * k), 0);
-  for (int64_t o = 0; o < cout; ++o)
+  c.cells.assign(static_cast<std::size_t>(cout * k * slices), 0);
+  c.pair0.assign(1, 0);
+  for (const RowTile& t : c.tiles) c.pair0.push_back(c.pair0.back() + (t.length + 1) / 2);
+  const int64_t pairs = c.pair0.back();
+  c.wt2.assign(static_cast<std::size_t>(L.groups * pairs * cout_g * 2), 0);
+  const uint64_t cell_mask = (uint64_t{1} << adc.cell_bits) - 1;
+  for (int64_t o = 0; o < cout; ++o) {
+    const int64_t gi = o / cout_g, og = o % cout_g;
     for (int64_t ch = 0; ch < cin_g; ++ch)
       for (int64_t p = 0; p < kernel; ++p) {
         const int64_t w = L.weight[o * k + layout::onnx_reduction_index(kernel, ch, p)];
@@ -48,17 +60,31 @@ CimGemm make_cim_gemm(const GemmLayer& L, const AdcNumerics& adc, int a_bits, bo
           throw InputError("weight code " + std::to_string(w) + " outside its " +
                            std::to_string(w_bits) + "-bit grid");
         const int64_t hw = layout::hw_reduction_index(cin_g, ch, p);
-        c.w16[static_cast<std::size_t>(o * k + hw)] = static_cast<int16_t>(w);
+        const int64_t row = gi * k + hw;  // the row's place in the row-major copies
         const RowTile& tile = c.tiles[static_cast<std::size_t>(tile_of[hw])];
         const int64_t r = hw - tile.k0, word = c.word0[tile_of[hw]] + r / 64;
+        const int64_t pair = gi * pairs + c.pair0[tile_of[hw]] + r / 2;
+        c.wt2[static_cast<std::size_t>((pair * cout_g + og) * 2 + r % 2)] = static_cast<int16_t>(w);
         const uint64_t u = static_cast<uint64_t>(w + (int64_t{1} << (c.wide - 1)));
+        for (int s = 0; s < slices; ++s)
+          c.cells[static_cast<std::size_t>((row * slices + s) * cout_g + og)] =
+              static_cast<int16_t>((u >> (s * adc.cell_bits)) & cell_mask);
         for (int q = 0; q < c.wide; ++q)
           if ((u >> q) & 1u)
             c.wplanes[static_cast<std::size_t>((o * c.wide + q) * words + word)] |= uint64_t{1}
                                                                                     << (r % 64);
       }
+  }
   c.safe_count =
       c.shift == 0 ? ((int64_t{1} << adc.adc_bits) - 1) / ((int64_t{1} << adc.cell_bits) - 1) : -1;
+  int64_t longest = 0;
+  for (const RowTile& t : c.tiles) {
+    longest = std::max(longest, t.length);
+    c.tile_lossless.push_back(adc_lossless(adc, t.length) ? 1 : 0);
+  }
+  c.narrow =
+      longest * static_cast<int64_t>(cell_mask) * ((int64_t{1} << adc.input_bits_per_cycle) - 1) <=
+      std::numeric_limits<int16_t>::max();
   const int F = L.frac_bits;
   c.scale.assign(static_cast<std::size_t>(cout) * c.tiles.size(), 0);
   for (int64_t o = 0; o < cout; ++o)
@@ -66,56 +92,110 @@ CimGemm make_cim_gemm(const GemmLayer& L, const AdcNumerics& adc, int a_bits, bo
       const FixedMultiplier& f =
           L.multiplier[grid.out_group[o] * grid.red_groups + c.tiles[t].red_group];
       // m = 0: the block contributes nothing (int_kernels.h); F >= r by construction of F.
-      if (f.m != 0) c.scale[o * c.tiles.size() + t] = f.m * (int64_t{1} << (F - f.r));
+      if (f.m != 0) c.scale[t * cout + o] = f.m * (int64_t{1} << (F - f.r));
     }
   return c;
 }
 
 namespace {
 
+// One pixel of one group: x8 its hardware-order input patterns [k] (the code's a_bits two's
+// complement bits), acc the accumulator of its first output channel, stride
+// acc_stride. Sum is the column-sum type: int16 where CimGemm::narrow says the sums fit.
 struct PixelArgs {
   const GemmLayer* L;
   const CimGemm* c;
-  int64_t gi;             // group
-  const int16_t* xsafe;   // [k] the safe steps' part of each input code
-  const uint64_t* masks;  // [a_bits][words]
-  const StepInfo* info;   // [tiles][steps]
-  int64_t* acc;           // accumulator of output channel (gi * cout_g), stride acc_stride
+  int64_t gi;
+  const uint8_t* x8;
+  int64_t* acc;
   int64_t acc_stride;
 };
 
-[[gnu::always_inline]] inline void pixel_body(const PixelArgs& a) {
-  const CimGemm& c = *a.c;
-  const int64_t cout_g = a.L->out_channels / a.L->groups, words = c.words(), k = a.L->shape.k();
-  const std::size_t nt = c.tiles.size();
-  for (int64_t o = 0; o < cout_g; ++o) {
-    const int64_t oc = a.gi * cout_g + o;
-    const uint64_t* wbase = c.wplanes.data() + oc * c.wide * words;
-    const int16_t* w16 = c.w16.data() + oc * k;
-    const int64_t* scale = c.scale.data() + oc * static_cast<int64_t>(nt);
-    int64_t total = 0;
-    for (std::size_t t = 0; t < nt; ++t) {
-      if (scale[t] == 0) continue;
-      const RowTile& tile = c.tiles[t];
-      // |x_safe| <= 255, |w| <= 128, rows <= 4096: the dot product fits int32.
-      int32_t dot = 0;
-      for (int64_t r = tile.k0; r < tile.k0 + tile.length; ++r)
-        dot += static_cast<int32_t>(a.xsafe[r]) * static_cast<int32_t>(w16[r]);
-      const int64_t w0 = c.word0[t], tw = c.word0[t + 1] - w0;
-      total += (dot + cim_tile_sum_planes(c, a.masks + w0, wbase + w0, words, tw,
-                                          a.info + t * c.steps.size())) *
-               scale[t];
-    }
-    a.acc[o * a.acc_stride] += total;
-  }
+// Per-thread buffers of the pixel kernel, sized once per call.
+struct PixelBuffers {
+  std::vector<int32_t> dot;      // [cout_g] the tile's safe-step dot product
+  std::vector<int64_t> d;        // [cout_g] the tile's digital sum D
+  std::vector<int64_t> term;     // [cout_g] one step's T
+  std::vector<int64_t> total;    // [cout_g] sum over tiles of D * scale
+  std::vector<int32_t> sums32;   // [slices][cout_g] one step's column sums (wide)
+  std::vector<int16_t> sums16;   // [slices][cout_g] one step's column sums (narrow)
+  std::vector<uint64_t> planes;  // [a_bits][plane_words] one tile's input bit planes
+  int64_t plane_words = 0;
+  std::vector<const int16_t*> pair_w;     // [tile rows / 2] the safe dot's driven row pairs
+  std::vector<int32_t> xpair;             // [tile rows / 2] and their two inputs as int16 halves
+  std::vector<const int16_t*> row_cells;  // [tile rows] one plane's driven rows' cells
+};
+
+}  // namespace
+
+// The pixel kernel (int_cim_pixel.inc) compiled three times: for AVX-512, for AVX2 and portable,
+// chosen at run time so one build is fast on any x86-64; the arithmetic is the same in all three.
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,popcnt,bmi")
+#pragma GCC optimize("O3")
+namespace cim_avx512 {
+#define TS_CIM_ISA 2
+#include "int_cim_pixel.inc"
+#undef TS_CIM_ISA
+}  // namespace cim_avx512
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,popcnt,bmi")
+#pragma GCC optimize("O3")
+namespace cim_avx2 {
+#define TS_CIM_ISA 1
+#include "int_cim_pixel.inc"
+#undef TS_CIM_ISA
+}  // namespace cim_avx2
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC optimize("O3")
+namespace cim_portable {
+#define TS_CIM_ISA 0
+#include "int_cim_pixel.inc"
+#undef TS_CIM_ISA
+}  // namespace cim_portable
+#pragma GCC pop_options
+
+namespace {
+
+using PixelFn = void (*)(const PixelArgs&, PixelBuffers&);
+struct PixelKernel {
+  const char* name;
+  PixelFn fn;
+  bool usable;
+};
+
+const PixelKernel* kernel_named(const std::string& name) {
+  static const PixelKernel kernels[] = {
+      {"avx512", cim_avx512::pixel,
+       __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("bmi")},
+      {"avx2", cim_avx2::pixel,
+       __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") &&
+           __builtin_cpu_supports("bmi")},
+      {"portable", cim_portable::pixel, true},
+  };
+  for (const PixelKernel& k : kernels)
+    if (name == k.name) return k.usable ? &k : nullptr;
+  return nullptr;
 }
 
-// AVX2 (vectorized int16 dot products) and the popcount instruction where the CPU has them, chosen
-// at run time so one portable build is fast; the arithmetic is the same either way.
-[[gnu::target("avx2,popcnt"), gnu::optimize("O3")]] void pixel_avx2(const PixelArgs& a) {
-  pixel_body(a);
+// The best usable kernel, or the one TILESCALE_CIM_KERNEL names (for benchmarks; an unusable
+// name is ignored).
+const PixelKernel*& current_kernel() {
+  static const PixelKernel* k = [] {
+    const char* env = std::getenv("TILESCALE_CIM_KERNEL");
+    if (const PixelKernel* named = env ? kernel_named(env) : nullptr) return named;
+    for (const char* name : {"avx512", "avx2"})
+      if (const PixelKernel* usable = kernel_named(name)) return usable;
+    return kernel_named("portable");
+  }();
+  return k;
 }
-[[gnu::optimize("O3")]] void pixel_portable(const PixelArgs& a) { pixel_body(a); }
 
 }  // namespace
 
@@ -124,71 +204,55 @@ void conv_gemm_cim(const GemmLayer& L, const CimGemm& c, int64_t n, const int64_
   const layout::ConvShape& s = L.shape;
   const int64_t k = s.k(), P = s.positions(), width = n * P, cout = L.out_channels;
   const int64_t cout_g = cout / L.groups, cin = s.cin_g * L.groups, plane = s.h * s.w;
-  const int64_t words = c.words();
-  const std::size_t nt = c.tiles.size(), ns = c.steps.size();
   const IntRange xr = c.a_signed ? signed_range(c.a_bits) : unsigned_range(c.a_bits);
-  const uint64_t pattern_mask = (uint64_t{1} << c.a_bits) - 1;
-  static const bool fast = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+  const PixelFn pixel = current_kernel()->fn;
+  // The input grid check once for the whole input (padding taps read 0, which is on every grid).
+  const int64_t count = n * cin * plane;
+  for (int64_t i = 0; i < count; ++i)
+    if (x[i] < xr.lo || x[i] > xr.hi)
+      throw std::out_of_range("conv_gemm_cim: input code " + std::to_string(x[i]) +
+                              " outside its " + std::to_string(c.a_bits) + "-bit grid");
   ws.acc.resize(static_cast<std::size_t>(cout * width));
   for (int64_t o = 0; o < cout; ++o) std::fill_n(ws.acc.begin() + o * width, width, L.bias_q[o]);
-  ws.rows.resize(static_cast<std::size_t>(P * k));
-  ws.masks.resize(static_cast<std::size_t>(c.a_bits * words));
-  ws.xsafe.resize(static_cast<std::size_t>(k));
-  std::vector<StepInfo> info(nt * ns);
+  ws.cim_rows.resize(static_cast<std::size_t>(P * k));
+  ws.cim_hwc.resize(static_cast<std::size_t>(plane * s.cin_g));
+  const int slices = c.wide / c.adc.cell_bits;
+  PixelBuffers b;
+  b.dot.resize(static_cast<std::size_t>(cout_g));
+  b.d.resize(static_cast<std::size_t>(cout_g));
+  b.term.resize(static_cast<std::size_t>(cout_g));
+  b.total.resize(static_cast<std::size_t>(cout_g));
+  const std::size_t sums = static_cast<std::size_t>(slices * cout_g);
+  (c.narrow ? b.sums16.resize(sums) : b.sums32.resize(sums));
+  for (const RowTile& t : c.tiles) b.plane_words = std::max(b.plane_words, (t.length + 63) / 64);
+  b.planes.resize(static_cast<std::size_t>(c.a_bits * b.plane_words));
+  b.pair_w.resize(static_cast<std::size_t>(b.plane_words * 32));
+  b.xpair.resize(static_cast<std::size_t>(b.plane_words * 32));
+  b.row_cells.resize(static_cast<std::size_t>(b.plane_words * 64));
+  const uint8_t pattern_mask = static_cast<uint8_t>((1u << c.a_bits) - 1);
   for (int64_t gi = 0; gi < L.groups; ++gi)
     for (int64_t i = 0; i < n; ++i) {
-      layout::im2col_hw(s, x + (i * cin + gi * s.cin_g) * plane, ws.rows.data());
-      for (int64_t m = 0; m < P; ++m) {
-        const int64_t* xrow = ws.rows.data() + m * k;
-        std::fill(ws.masks.begin(), ws.masks.end(), 0);
-        std::fill(info.begin(), info.end(), StepInfo{});
-        for (std::size_t t = 0; t < nt; ++t) {
-          const RowTile& tile = c.tiles[t];
-          StepInfo* ti = info.data() + t * ns;
-          const int64_t w0 = c.word0[t], tw = c.word0[t + 1] - w0;
-          // The input bit planes of the tile.
-          for (int64_t r = 0; r < tile.length; ++r) {
-            const int64_t v = xrow[tile.k0 + r];
-            if (v < xr.lo || v > xr.hi)
-              throw std::out_of_range("conv_gemm_cim: input code " + std::to_string(v) +
-                                      " outside its " + std::to_string(c.a_bits) + "-bit grid");
-            for (uint64_t pattern = static_cast<uint64_t>(v) & pattern_mask; pattern != 0;
-                 pattern &= pattern - 1)
-              ws.masks[__builtin_ctzll(pattern) * words + w0 + r / 64] |= uint64_t{1} << (r % 64);
-          }
-          // R_t from the planes; the safe steps' bits go to x_safe, the others stay planes.
-          uint64_t safe_bits = 0;
-          for (std::size_t si = 0; si < ns; ++si) {
-            const InputStep& st = c.steps[si];
-            for (int b = 0; b < st.bits; ++b) {
-              int64_t ones = 0;
-              for (int64_t v = 0; v < tw; ++v)
-                ones += __builtin_popcountll(ws.masks[(st.bit0 + b) * words + w0 + v]);
-              ti[si].row_count += ones << b;
-            }
-            ti[si].planes = ti[si].row_count > c.safe_count;  // row_count 0 is always safe
-            if (!ti[si].planes) safe_bits |= ((uint64_t{1} << st.bits) - 1) << st.bit0;
-          }
-          const uint64_t sign = c.a_signed ? uint64_t{1} << (c.a_bits - 1) : 0;
-          for (int64_t r = 0; r < tile.length; ++r) {
-            const uint64_t p = static_cast<uint64_t>(xrow[tile.k0 + r]) & pattern_mask & safe_bits;
-            ws.xsafe[tile.k0 + r] = static_cast<int16_t>(static_cast<int64_t>(p & ~sign) -
-                                                         static_cast<int64_t>(p & sign));
-          }
-        }
-        const PixelArgs args{&L,
-                             &c,
-                             gi,
-                             ws.xsafe.data(),
-                             ws.masks.data(),
-                             info.data(),
-                             ws.acc.data() + gi * cout_g * width + i * P + m,
-                             width};
-        if (fast)
-          pixel_avx2(args);
-        else
-          pixel_portable(args);
+      // The sample's input patterns channels last ([h][w][cin_g]), so that one tap of a patch
+      // row (hardware order p * cin_g + c, layout.h) is one copy: im2col_hw's rows, faster.
+      uint8_t* hwc = ws.cim_hwc.data();
+      for (int64_t ch = 0; ch < s.cin_g; ++ch) {
+        const int64_t* src = x + (i * cin + gi * s.cin_g + ch) * plane;
+        for (int64_t px = 0; px < plane; ++px)
+          hwc[px * s.cin_g + ch] =
+              static_cast<uint8_t>(static_cast<uint8_t>(src[px]) & pattern_mask);
       }
+      uint8_t* rows = ws.cim_rows.data();
+      for (int64_t m = 0; m < P; ++m) {
+        uint8_t* row = rows + m * k;
+        std::fill_n(row, k, uint8_t{0});
+        layout::for_each_tap(s, m / s.wo, m % s.wo, [&](int64_t offset, int64_t p) {
+          std::memcpy(row + p * s.cin_g, hwc + offset * s.cin_g, static_cast<std::size_t>(s.cin_g));
+        });
+      }
+      for (int64_t m = 0; m < P; ++m)
+        pixel(PixelArgs{&L, &c, gi, rows + m * k, ws.acc.data() + gi * cout_g * width + i * P + m,
+                        width},
+              b);
     }
   for (int64_t o = 0; o < cout; ++o)
     for (int64_t i = 0; i < n; ++i) {
@@ -200,5 +264,13 @@ void conv_gemm_cim(const GemmLayer& L, const CimGemm& c, int64_t n, const int64_
         requantize(acc, P, L.frac_bits, L.range, dst);
     }
 }
+
+bool select_cim_kernel(const std::string& name) {
+  const PixelKernel* k = kernel_named(name);
+  if (k) current_kernel() = k;
+  return k != nullptr;
+}
+
+const char* cim_kernel_name() { return current_kernel()->name; }
 
 }  // namespace tilescale::quant::kernels

@@ -241,6 +241,12 @@ struct CimCase {
 };
 
 TEST(IntCim, RandomLayersMatchTheReferenceRule) {
+  const std::string best = kernels::cim_kernel_name();
+  std::printf("CIM pixel kernels tested: %s", best.c_str());
+  for (const char* kernel : {"avx2", "portable"})
+    if (best != kernel && kernels::select_cim_kernel(kernel)) std::printf(", %s", kernel);
+  std::printf("\n");
+  ASSERT_TRUE(kernels::select_cim_kernel(best));
   const CimCase cases[] = {
       {"layer", 12, 6, 1, 3, 128, 2, 1, 6, AdcRange::Clip},
       {"block:4x4", 12, 6, 1, 3, 8, 2, 1, 3, AdcRange::Clip},
@@ -249,6 +255,15 @@ TEST(IntCim, RandomLayersMatchTheReferenceRule) {
       {"block:16x16", 70, 10, 1, 0, 32, 2, 1, 4, AdcRange::Clip},
       {"layer", 70, 10, 1, 0, 64, 4, 3, 5, AdcRange::Rows},
       {"block:4x4", 12, 6, 1, 3, 128, 2, 1, 6, AdcRange::Rows},
+      // Every tile lossless (4 rows x 3 <= 63): the executor's no-planes path.
+      {"block:4x4", 12, 6, 1, 3, 128, 2, 1, 6, AdcRange::Clip},
+      // Tiles of 32, 32 and 6 rows: two lossy, the partial last one lossless.
+      {"layer", 70, 10, 1, 0, 32, 2, 1, 5, AdcRange::Clip},
+      // 40 and 36 channels: vector chunks with partial tails on every instruction set.
+      {"block:8x8", 24, 40, 1, 3, 64, 2, 1, 6, AdcRange::Clip},
+      {"channel", 20, 36, 1, 1, 16, 1, 2, 3, AdcRange::Clip},
+      // 600 x 15 x 15 > 32767: int32 column sums.
+      {"layer", 600, 20, 1, 0, 600, 4, 4, 12, AdcRange::Clip},
   };
   int idx = 0;
   for (const CimCase& c : cases)
@@ -268,10 +283,15 @@ TEST(IntCim, RandomLayersMatchTheReferenceRule) {
         for (std::size_t i = 0; i < x.size(); i += 3) x[i] = 0;
         const auto want = reference_layer(L.view, adc, a_bits, sgn, w_bits, n, x);
         const kernels::CimGemm cim = kernels::make_cim_gemm(L.view, adc, a_bits, sgn, w_bits);
-        std::vector<int64_t> got(want.size(), -99);
-        kernels::GemmScratch scratch;
-        kernels::conv_gemm_cim(L.view, cim, n, x.data(), got.data(), scratch);
-        ASSERT_EQ(got, want);
+        for (const char* kernel : {"avx512", "avx2", "portable"}) {
+          if (!kernels::select_cim_kernel(kernel)) continue;  // the CPU lacks it
+          SCOPED_TRACE(std::string("kernel ") + kernel);
+          std::vector<int64_t> got(want.size(), -99);
+          kernels::GemmScratch scratch;
+          kernels::conv_gemm_cim(L.view, cim, n, x.data(), got.data(), scratch);
+          ASSERT_EQ(got, want);
+        }
+        ASSERT_TRUE(kernels::select_cim_kernel(best));
       }
 }
 

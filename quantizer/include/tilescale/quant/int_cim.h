@@ -6,13 +6,18 @@
 // column of the step can clip, S' = S for all of them, and the step's part of D is exactly
 // (+-2^bit0) * sum_r d_t[r] * w[r] (adc.h's identity). So the safe steps of a tile are summed as
 // one exact dot product of w with x_safe[r] = sum over safe steps of (+-d_t[r] << bit0), int16 x
-// int16 into int32. The other steps take the bit-plane path: the input codes as a_bits bit masks,
-// the weights' offset-binary codes as W bit masks, a column sum as AND + popcount per 64 rows, then
-// adc_convert and the shift-add of adc.h. Both paths are adc.h's arithmetic; the unit tests
-// compare this kernel with cim_tile_sum_reference and, with a lossless ADC, with conv_gemm_blocks.
+// int16 into int32. The executor (conv_gemm_cim) takes the other steps row by row for all output
+// channels of a pixel at once: each driven row adds its digit times its cells (the offset-binary
+// slices, `cells`) to the step's column sums, which then go through adc_convert and the shift-add
+// of adc.h; a step with R_t = 0 has every sum 0 and is skipped. The scale search scores single
+// channels over many positions instead and uses the bit-plane form (cim_tile_sum_planes: input
+// codes and weights as bit masks, a column sum as AND + popcount per 64 rows). All paths are
+// adc.h's arithmetic; the unit tests compare the executor with cim_tile_sum_reference and, with a
+// lossless ADC, with conv_gemm_blocks, and the search's tile sums with the executor's.
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "tilescale/quant/adc.h"
@@ -32,10 +37,16 @@ struct CimGemm {
   std::vector<RowTile> tiles;     // one group's row tiles (all groups share them)
   std::vector<int64_t> word0;     // [tiles + 1] first mask word of each tile in a mask row
   std::vector<uint64_t> wplanes;  // [Cout][wide][words]: bit p of u over each tile's rows
-  std::vector<int16_t> w16;       // [Cout][k] q_w in hardware order (the safe-step dot product)
-  std::vector<int64_t> scale;     // [Cout][tiles] m * 2^(F - r) of the tile's block
+  std::vector<int16_t> cells;     // [groups][k][slices][Cout/groups] slice s of u, hardware order
+  std::vector<int64_t> pair0;     // [tiles + 1] first row pair of each tile (pairs start per tile)
+  std::vector<int16_t> wt2;       // [groups][pairs][Cout/groups][2] q_w of a tile's rows 2i and
+                                  // 2i + 1 side by side (the safe-step dot product; odd tail 0)
+  std::vector<int64_t> scale;     // [tiles][Cout] m * 2^(F - r) of the tile's block (0: m = 0)
   int64_t safe_count = 0;         // largest R_t with R_t * (2^cell_bits - 1) <= ADC full
                                   // scale (-1: none, e > 0)
+  std::vector<char> tile_lossless;  // [tiles] adc_lossless(adc, length): every step safe
+  bool narrow = true;  // every column sum fits int16: longest tile * (2^cell_bits - 1) *
+                       // (2^input_bits - 1) <= 32767 (the executor's sums are int16, else int32)
   int64_t words() const { return word0.back(); }  // mask words covering one group's k rows
 };
 
@@ -90,5 +101,12 @@ CimGemm make_cim_gemm(const GemmLayer& layer, const AdcNumerics& adc, int a_bits
 // replaced by adc.h's digital sum D. Input codes outside the a_bits grid throw std::out_of_range.
 void conv_gemm_cim(const GemmLayer& layer, const CimGemm& cim, int64_t n, const int64_t* x,
                    int64_t* y, GemmScratch& scratch);
+
+// The pixel kernel conv_gemm_cim uses: "avx512", "avx2" or "portable" (the same arithmetic in
+// each). The best the CPU runs is the default, or the one TILESCALE_CIM_KERNEL names. Selecting
+// one the CPU lacks returns false and changes nothing. Not thread-safe: tests and benchmarks
+// select before running.
+bool select_cim_kernel(const std::string& name);
+const char* cim_kernel_name();
 
 }  // namespace tilescale::quant::kernels

@@ -85,9 +85,9 @@ struct GemmScratch {
   std::vector<int16_t> panel16;        // int16 route: one column panel, reduction pairs interleaved
   std::vector<int16_t> pad16;          // int16 route: one sample's zero-padded input planes
   std::vector<const int16_t*> rows16;  // int16 route: the patch-matrix row of each pair slot
-  std::vector<int64_t> rows;           // CIM: one sample's hardware-order patch rows [positions][k]
-  std::vector<uint64_t> masks;         // CIM: one pixel's input bit planes [a_bits][mask words]
-  std::vector<int16_t> xsafe;          // CIM: one pixel's inputs on the safe steps [k]
+  std::vector<uint8_t> cim_rows;       // CIM: one sample's patch rows [positions][k], hardware
+                                       // order, as a_bits two's complement patterns
+  std::vector<uint8_t> cim_hwc;        // CIM: one sample's group input patterns [h][w][cin_g]
 };
 
 // y = the layer on x, x [n][Cin][h][w] (Gemm: [n][K]), y [n][Cout][ho][wo] (Gemm: [n][Cout]).

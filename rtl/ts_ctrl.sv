@@ -8,6 +8,13 @@
 // preload rows (ws) and S scale registers follow one per cycle from that cycle on; fold f + 1
 // starts when fold f has streamed its T vectors, the preload and the scale loads are done and
 // (os) its last step comes at least Rows cycles after fold f's.
+//
+// Narrowed ports (ws, rtl/README.md "Narrowed ports"): a vector arrives in beats of ActLanes
+// activation lanes and its outputs leave in beats of OutLanes lanes. A vector enters the array in
+// the cycle its last activation beat is taken (the beats before it wait in ts_top's assembler,
+// the array meanwhile advances with bubbles), and not before the output port has moved the
+// previous output vector: a word count of that vector (ow) mirrors the output serializer in
+// advancing cycles, so the output register is always free when the next result reaches it.
 `include "ts_pkg.sv"
 module ts_ctrl #(
   parameter  int unsigned Rows      = 4,   // PE rows
@@ -16,6 +23,8 @@ module ts_ctrl #(
   parameter  int unsigned AccWords  = 64,  // accumulator words per edge column
   parameter  int unsigned Banks     = 6,   // scale-register banks = fold contexts kept
   parameter  int unsigned Regs      = 4,   // scale registers per bank
+  parameter  int unsigned ActLanes  = 4,   // activation lanes per beat (ws; os: = Rows)
+  parameter  int unsigned OutLanes  = 4,   // output lanes per beat (ws; os: = Cols)
   localparam int unsigned SelBits   = Regs > 1 ? $clog2(Regs) : 1,
   localparam int unsigned BankBits  = Banks > 1 ? $clog2(Banks) : 1,
   localparam int unsigned WordBits  = AccWords > 1 ? $clog2(AccWords) : 1,
@@ -48,11 +57,15 @@ module ts_ctrl #(
   output logic                    out_valid_o,   // output vector offered
   input  logic                    out_ready_i,   // taken by the host
   output logic                    out_last_o,    // last output vector of the layer
-  output logic [        Cols-1:0] out_mask_o,    // columns carrying outputs (c < cols_used)
+  output logic [    OutLanes-1:0] out_mask_o,    // lanes of this beat carrying outputs
+  output logic [   CountBits-1:0] out_off_o,     // column of the beat's lane 0
+  output logic                    out_load_o,    // the output register loads a result now
   // layer constants for the datapath
   output ts_pkg::layer_t          layer_o,       // as taken with the layer's first descriptor
   // array
-  output logic                    act_take_o,    // the activation beat enters the array now
+  output logic                    act_take_o,    // a whole vector enters the array now
+  output logic                    act_beat_o,    // an activation beat is taken now
+  output logic [   CountBits-1:0] act_off_o,     // its lane 0 is row act_off_o of the vector
   output logic                    ld_o,          // ws: the next vector starts a fold (load wave)
   output logic                    wr_valid_o,    // ws: a preload row is written now
   output logic [     RowBits-1:0] wr_row_o,      // ws: its row
@@ -81,6 +94,9 @@ module ts_ctrl #(
   localparam int unsigned PreBits = $clog2(Rows + 1);       // 0 .. Rows
   localparam int unsigned MetaDelay = Rows + Cols - 1 + (Os ? 1 : 0);
   localparam int unsigned MetaBits = 3 + BankBits;         // {valid, first, last, slot}
+  localparam bit NarrowAct = ActLanes < Rows;
+  localparam bit NarrowOut = OutLanes < Cols;
+  localparam bit Narrow = NarrowAct || NarrowOut;  // a vector may enter after its fold's start
 
   // ------------------------------------------------------------------ state
   logic busy_q, busy_d;                 // free-running clock
@@ -91,6 +107,9 @@ module ts_ctrl #(
   logic [ BankBits-1:0]  cur_slot_q, cur_slot_d;
   logic [StreamBits-1:0] cur_t_q, cur_t_d;
   logic [StreamBits-1:0] j_q, j_d;      // vectors issued
+  logic [ CountBits-1:0] cur_rows_q, cur_rows_d;
+  logic [ CountBits-1:0] aw_q, aw_d;    // activation words of the next vector taken so far
+  logic [ CountBits-1:0] ow_q, ow_d;    // words of the latest output vector the port still moves
   // prepared (next) fold
   logic                  have_prep_q, have_prep_d;
   logic [ BankBits-1:0]  prep_slot_q, prep_slot_d;
@@ -123,19 +142,30 @@ module ts_ctrl #(
   logic [ WordBits-1:0]  word3_q;
   logic [     Cols-1:0]  mask2_q, mask3_q, mask4_q;
   logic                  v4_q, pass4_q, olast4_q;
-  logic                  out_last_q;
-  logic [     Cols-1:0]  out_mask_q;
+  logic                  out_last_q, out_last_d;     // free-running clock, loaded with a result
+  logic [     Cols-1:0]  out_mask_q, out_mask_d;
+  logic [CountBits-1:0]  ooff_q, ooff_d;             // column of the next output beat's lane 0
 
   // ------------------------------------------------------------------ what this cycle needs
-  logic idle, act_need, desc_need, wgt_need, scl_need, bias_need, adv_in, adv;
+  logic idle, in_vec, act_need, take, desc_need, wgt_need, scl_need, bias_need, adv_in, adv;
   logic [BankBits-1:0] vec_slot, new_bank;
   logic [StreamBits-1:0] vec_idx, vec_t;
-  logic vec_last;
-  logic out_fire;
+  logic [CountBits-1:0] vec_rows;
+  logic vec_last, vec_first;
+  logic out_fire, out_lastbeat, out_load;
 
   always_comb begin
     idle      = !busy_q;
-    act_need  = start_q || (have_cur_q && j_q != cur_t_q);
+    // A vector is due (its fold streams); its activation beats are needed until all its rows
+    // are in; it enters the array once they are and the output port has room (see the header).
+    in_vec    = start_q || (have_cur_q && j_q != cur_t_q);
+    vec_slot  = start_q ? prep_slot_q : cur_slot_q;
+    vec_t     = start_q ? prep_t_q : cur_t_q;
+    vec_idx   = start_q ? '0 : j_q;
+    vec_rows  = start_q ? prep_rows_q : cur_rows_q;
+    act_need  = in_vec && (!NarrowAct || aw_q < vec_rows);
+    take      = in_vec && (!NarrowAct || 32'(aw_q) + (act_need ? ActLanes : 0) >= 32'(vec_rows)) &&
+                (!NarrowOut || 32'(ow_q) <= OutLanes);
     // The cycle a fold starts takes the next fold's descriptor (none after the layer's last).
     desc_need = idle || (start_q && !prep_last_q);
     // A new descriptor's preload and scale loads begin in the cycle it is taken.
@@ -150,11 +180,11 @@ module ts_ctrl #(
     // The output register frees itself when its beat is taken, even in a stalled cycle.
     adv       = adv_in && (!out_valid_q || out_ready_i);
     out_fire  = out_valid_q && out_ready_i;
+    out_lastbeat = !NarrowOut || (32'(out_mask_q) >> (32'(ooff_q) + OutLanes)) == 0;
+    out_load  = adv && v4_q && pass4_q;
 
-    vec_slot  = start_q ? prep_slot_q : cur_slot_q;
-    vec_t     = start_q ? prep_t_q : cur_t_q;
-    vec_idx   = start_q ? '0 : j_q;
-    vec_last  = act_need && (vec_idx == vec_t - StreamBits'(1));
+    vec_last  = take && (vec_idx == vec_t - StreamBits'(1));
+    vec_first = Narrow ? take && vec_idx == '0 : start_q;
     new_bank  = (desc_i.scale_loads == '0) ? bank_q :
                 (bank_q == BankBits'(Banks - 1)) ? '0 : bank_q + BankBits'(1);
   end
@@ -174,6 +204,7 @@ module ts_ctrl #(
     cur_slot_d  = cur_slot_q;
     cur_t_d     = cur_t_q;
     j_d         = j_q;
+    cur_rows_d  = cur_rows_q;
     have_prep_d = have_prep_q;
     prep_slot_d = prep_slot_q;
     prep_t_d    = prep_t_q;
@@ -191,10 +222,24 @@ module ts_ctrl #(
       have_cur_d  = 1'b1;
       cur_slot_d  = prep_slot_q;
       cur_t_d     = prep_t_q;
-      j_d         = StreamBits'(1);
+      cur_rows_d  = prep_rows_q;
+      j_d         = Narrow ? StreamBits'(take) : StreamBits'(1);
       have_prep_d = 1'b0;
-    end else if (act_need) begin
+    end else if (take) begin
       j_d = j_q + StreamBits'(1);
+    end
+    // Narrowed ports: the assembler's word count and the output port's mirror.
+    aw_d = '0;
+    if (NarrowAct && !take && act_need) begin
+      aw_d = aw_q + CountBits'(ActLanes);
+    end else if (NarrowAct && !take) begin
+      aw_d = aw_q;
+    end
+    ow_d = '0;
+    if (NarrowOut && take && ctx_oe_q[vec_slot]) begin
+      ow_d = ctx_cols_q[vec_slot];
+    end else if (NarrowOut && 32'(ow_q) > OutLanes) begin
+      ow_d = ow_q - CountBits'(OutLanes);
     end
     if (idle) begin
       have_cur_d = 1'b0;
@@ -236,13 +281,15 @@ module ts_ctrl #(
   // ------------------------------------------------------------------ datapath controls
   logic [CountBits-1:0] wr_rows;  // rows used by the fold whose preload row is written
   always_comb begin
-    act_take_o = act_need;
+    act_take_o = take;
+    act_beat_o = act_need;
+    act_off_o  = aw_q;
     ld_o       = start_d;
     wr_valid_o = wgt_need;
     wr_row_o   = desc_need ? '0 : RowBits'(pre_cnt_q);
     wr_rows    = desc_need ? desc_i.rows_used : prep_rows_q;
     wr_zero_o  = 32'(wr_row_o) >= 32'(wr_rows);
-    first_o    = start_q;
+    first_o    = vec_first;
     last_o     = vec_last;
     sc_we_o    = scl_need;
     sc_wbank_o = desc_need ? new_bank : prep_bank_q;
@@ -253,7 +300,7 @@ module ts_ctrl #(
   logic [MetaBits-1:0] meta_in, meta_out;
   logic m_valid, m_first, m_last;
   logic [BankBits-1:0] m_slot;
-  assign meta_in = {act_need, start_q, vec_last, vec_slot};
+  assign meta_in = {take, vec_first, vec_last, vec_slot};
   ts_delay #(
     .Width(MetaBits),
     .Depth(MetaDelay),
@@ -331,19 +378,40 @@ module ts_ctrl #(
     busy_d = busy_q;
     if (idle && adv) begin
       busy_d = 1'b1;
-    end else if (out_fire && out_last_q) begin
+    end else if (out_fire && out_last_o) begin
       busy_d = 1'b0;
     end
+    // The output register: loaded with a result (all its beats), emptied by its last beat.
+    out_last_d  = out_last_q;
+    out_mask_d  = out_mask_q;
+    ooff_d      = ooff_q;
+    out_valid_d = out_valid_q;
+    if (out_fire) begin
+      out_valid_d = !out_lastbeat;
+      ooff_d      = ooff_q + CountBits'(OutLanes);
+    end
     if (adv) begin
-      out_valid_d = v4_q && pass4_q;
-    end else begin
-      out_valid_d = out_valid_q && !out_ready_i;
+      if (out_load) begin
+        out_valid_d = 1'b1;
+        ooff_d      = '0;
+      end else if (!NarrowOut) begin
+        out_valid_d = 1'b0;
+      end
+      if (out_load || !NarrowOut) begin
+        out_last_d = olast4_q;
+        out_mask_d = mask4_q;
+      end
+    end
+    if (!NarrowOut) begin
+      ooff_d = '0;
     end
   end
 
   assign out_valid_o = out_valid_q;
-  assign out_last_o  = out_last_q;
-  assign out_mask_o  = out_mask_q;
+  assign out_last_o  = out_last_q && out_lastbeat;
+  assign out_mask_o  = OutLanes'(out_mask_q >> ooff_q);
+  assign out_off_o   = ooff_q;
+  assign out_load_o  = out_load;
   assign layer_o     = layer_q;
 
   // ------------------------------------------------------------------ registers
@@ -351,10 +419,37 @@ module ts_ctrl #(
     if (!rst_ni) begin
       busy_q      <= 1'b0;
       out_valid_q <= 1'b0;
+      ooff_q      <= '0;
     end else begin
       busy_q      <= busy_d;
       out_valid_q <= out_valid_d;
+      ooff_q      <= ooff_d;
     end
+  end
+  // The result's side bands: narrowed, held on the free clock while its beats leave; full width,
+  // one beat, behind the clock gate (loaded in every advancing cycle).
+  if (NarrowOut) begin : gen_out_side_free
+    always_ff @(posedge clk_i or negedge rst_ni) begin
+      if (!rst_ni) begin
+        out_last_q <= 1'b0;
+        out_mask_q <= '0;
+      end else begin
+        out_last_q <= out_last_d;
+        out_mask_q <= out_mask_d;
+      end
+    end
+  end else begin : gen_out_side_gated
+    always_ff @(posedge gclk_i or negedge rst_ni) begin
+      if (!rst_ni) begin
+        out_last_q <= 1'b0;
+        out_mask_q <= '0;
+      end else begin
+        out_last_q <= olast4_q;
+        out_mask_q <= mask4_q;
+      end
+    end
+    logic unused_out_side;
+    assign unused_out_side = out_last_d ^ (^out_mask_d);
   end
 
   always_ff @(posedge gclk_i or negedge rst_ni) begin
@@ -364,6 +459,9 @@ module ts_ctrl #(
       cur_slot_q  <= '0;
       cur_t_q     <= '0;
       j_q         <= '0;
+      cur_rows_q  <= '0;
+      aw_q        <= '0;
+      ow_q        <= '0;
       have_prep_q <= 1'b0;
       prep_slot_q <= '0;
       prep_t_q    <= '0;
@@ -398,14 +496,15 @@ module ts_ctrl #(
       v4_q        <= 1'b0;
       pass4_q     <= 1'b0;
       olast4_q    <= 1'b0;
-      out_last_q  <= 1'b0;
-      out_mask_q  <= '0;
     end else begin
       layer_q     <= layer_d;
       have_cur_q  <= have_cur_d;
       cur_slot_q  <= cur_slot_d;
       cur_t_q     <= cur_t_d;
       j_q         <= j_d;
+      cur_rows_q  <= cur_rows_d;
+      aw_q        <= aw_d;
+      ow_q        <= ow_d;
       have_prep_q <= have_prep_d;
       prep_slot_q <= prep_slot_d;
       prep_t_q    <= prep_t_d;
@@ -440,8 +539,6 @@ module ts_ctrl #(
       v4_q        <= v3_q;
       pass4_q     <= pass3_q;
       olast4_q    <= olast3_q;
-      out_last_q  <= olast4_q;
-      out_mask_q  <= mask4_q;
     end
   end
 
@@ -535,6 +632,15 @@ module ts_ctrl #(
     end
   end
 
+  // ---- The output register takes a result only when its previous one has left (the ow mirror
+  // guarantees it, in stall-free and stalled schedules alike).
+  always_ff @(posedge clk_i) begin
+    if (out_load) begin
+      assert (!out_valid_q || (out_fire && out_lastbeat))
+      else $error("ts_ctrl: a result reached the output register before its last beat left");
+    end
+  end
+
   // ---- The os drains of two folds never overlap at the edge.
   always_ff @(posedge gclk_i) begin
     if (Os && m_valid && m_last) begin
@@ -546,6 +652,9 @@ module ts_ctrl #(
     assert (Rows >= 2) else $error("ts_ctrl: Rows must be >= 2");
     assert (!Os || AccWords >= Rows) else $error("ts_ctrl: os needs AccWords >= Rows");
     assert (Regs < (1 << CountBits)) else $error("ts_ctrl: Regs too large for scale_loads");
+    assert (ActLanes >= 1 && OutLanes >= 1 && ActLanes <= Rows && OutLanes <= Cols)
+    else $error("ts_ctrl: lanes per beat must be 1..Rows (act) and 1..Cols (out)");
+    assert (!Os || (!NarrowAct && !NarrowOut)) else $error("ts_ctrl: narrowed ports are ws only");
   end
 `endif
 endmodule

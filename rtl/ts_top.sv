@@ -18,6 +18,8 @@ module ts_top #(
   parameter  int unsigned ScaleBanks    = 6,     // scale-register banks (= fold contexts)
   parameter  int unsigned RegsPerBank   = 4,     // scale registers per bank
   parameter  int unsigned AccWords      = 64,    // accumulator words per column
+  parameter  int unsigned ActLanes      = Rows,  // activation lanes per beat (ws; os: Rows)
+  parameter  int unsigned OutLanes      = Cols,  // output lanes per beat (ws; os: Cols)
   parameter  bit          FaultDropSkew = 1'b0,  // test only: a broken activation skew
   parameter  bit          FaultRoundEven = 1'b0, // test only: requantizer ties round half to even
   localparam int unsigned ShiftBits     = ts_pkg::ShiftBits,
@@ -35,10 +37,11 @@ module ts_top #(
   input  logic                       wgt_valid_i,   // preload row offered
   output logic                       wgt_ready_o,   // taken
   input  logic [Cols*WeightBits-1:0] wgt_data_i,    // weight of column c at [c*WeightBits +:]
-  // activations: one lowered input vector per beat (os: with the weights entering the columns)
-  input  logic                       act_valid_i,   // vector offered
+  // activations: one lowered input vector per ceil(rows_used / ActLanes) beats (os: one beat,
+  // with the weights entering the columns)
+  input  logic                       act_valid_i,   // beat offered
   output logic                       act_ready_o,   // taken
-  input  logic [   Rows*ActBits-1:0] act_data_i,    // code of row r at [r*ActBits +:]
+  input  logic [ActLanes*ActBits-1:0] act_data_i,   // beat b, lane i: row b*ActLanes + i
   input  logic [Cols*WeightBits-1:0] act_wgt_i,     // os: weight of column c; ws: ignored
   // scale registers: one register write per beat into the fold's bank
   input  logic                       scl_valid_i,   // write offered
@@ -50,13 +53,13 @@ module ts_top #(
   input  logic                       bias_valid_i,  // bias vector offered
   output logic                       bias_ready_o,  // taken
   input  logic [  Cols*WideBits-1:0] bias_data_i,   // bias of column c at [c*WideBits +:]
-  // outputs: one vector of Cols lanes per beat
-  output logic                       out_valid_o,   // output vector offered
+  // outputs: one vector in ceil(cols_used / OutLanes) beats, beat b lane i = column b*OutLanes+i
+  output logic                       out_valid_o,   // output beat offered
   input  logic                       out_ready_i,   // taken
-  output logic [  Cols*WideBits-1:0] out_data_o,    // lane c at [c*WideBits +:]: sign-extended code,
-                                                    // or the wide accumulator when keep_acc
-  output logic [            Cols-1:0] out_mask_o,   // lanes carrying outputs (c < cols_used)
-  output logic                       out_last_o,    // the layer's last output vector
+  output logic [OutLanes*WideBits-1:0] out_data_o,  // lane i at [i*WideBits +:]: sign-extended
+                                                    // code, or the wide accumulator when keep_acc
+  output logic [        OutLanes-1:0] out_mask_o,   // lanes carrying outputs (column < cols_used)
+  output logic                       out_last_o,    // the layer's last output beat
   // status
   output logic                       busy_o,        // a layer runs: first beat .. last output
   output logic                       stall_o        // a layer runs and this cycle did not advance
@@ -68,7 +71,8 @@ module ts_top #(
   // ---- Controller and the clock gate that freezes everything behind it.
   logic adv, gclk;
   ts_pkg::layer_t layer;
-  logic act_take, ld, wr_valid, wr_zero, first, last;
+  logic act_take, act_beat, ld, wr_valid, wr_zero, first, last, out_load;
+  logic [ts_pkg::CountBits-1:0] act_off, out_off;
   logic [RowBits-1:0] wr_row;
   logic sc_we;
   logic [BankBits-1:0] sc_wbank, sc_rbank;
@@ -89,7 +93,9 @@ module ts_top #(
     .Dataflow(Dataflow),
     .AccWords(AccWords),
     .Banks   (ScaleBanks),
-    .Regs    (RegsPerBank)
+    .Regs    (RegsPerBank),
+    .ActLanes(ActLanes),
+    .OutLanes(OutLanes)
   ) u_ctrl (
     .clk_i,
     .gclk_i      (gclk),
@@ -114,8 +120,12 @@ module ts_top #(
     .out_ready_i,
     .out_last_o,
     .out_mask_o,
+    .out_off_o   (out_off),
+    .out_load_o  (out_load),
     .layer_o     (layer),
     .act_take_o  (act_take),
+    .act_beat_o  (act_beat),
+    .act_off_o   (act_off),
     .ld_o        (ld),
     .wr_valid_o  (wr_valid),
     .wr_row_o    (wr_row),
@@ -139,11 +149,35 @@ module ts_top #(
     .bias_load_o (bias_load)
   );
 
+  // ---- Activation assembler (ActLanes < Rows): the beats of a vector land in a row buffer; the
+  // vector enters the array in the cycle its last beat is taken (or later, buffer only).
+  logic [Rows*ActBits-1:0] act_vec;
+  if (ActLanes < Rows) begin : gen_act_asm
+    logic [Rows*ActBits-1:0] abuf_q;
+    always_comb begin
+      act_vec = abuf_q;
+      for (int unsigned i = 0; i < ActLanes; i++) begin
+        if (act_beat && 32'(act_off) + i < Rows) begin
+          act_vec[(32'(act_off) + i)*ActBits+:ActBits] = act_data_i[i*ActBits+:ActBits];
+        end
+      end
+    end
+    always_ff @(posedge gclk) begin
+      abuf_q <= act_vec;
+    end
+  end else begin : gen_act_full
+    assign act_vec = act_data_i;
+    logic [ts_pkg::CountBits-1:0] unused_act_off;
+    logic unused_act_beat;
+    assign unused_act_off  = act_off;
+    assign unused_act_beat = act_beat;
+  end
+
   // ---- Array: bubbles carry zeros, unused preload rows are written as zeros.
   logic [Rows*ActBits-1:0] act;
   logic [Cols*WeightBits-1:0] act_w, wr_data;
   logic [Cols*AccBits-1:0] psum;
-  assign act     = act_take ? act_data_i : '0;
+  assign act     = act_take ? act_vec : '0;
   assign act_w   = act_take ? act_wgt_i : '0;
   assign wr_data = wr_zero ? '0 : wgt_data_i;
 
@@ -193,6 +227,7 @@ module ts_top #(
   );
 
   // ---- Edge: one column each; columns beyond a fold's cols_used stay idle.
+  logic [Cols*WideBits-1:0] lanes;
   for (genvar c = 0; c < Cols; c++) begin : gen_edge
     ts_edge #(
       .ActBits       (ActBits),
@@ -222,8 +257,41 @@ module ts_top #(
       .keep_acc_i  (layer.keep_acc),
       .clamp_lo_i  (layer.clamp_lo),
       .clamp_hi_i  (layer.clamp_hi),
-      .lane_o      (out_data_o[c*WideBits+:WideBits])
+      .lane_o      (lanes[c*WideBits+:WideBits])
     );
+  end
+
+  // ---- Output serializer (OutLanes < Cols): the edge's stage-4 lanes hold a result for one
+  // cycle only (the edge advances under it), so it is copied into a hold register the cycle after
+  // it is loaded; beat lane i is column out_off + i.
+  if (OutLanes < Cols) begin : gen_out_ser
+    logic fresh_q;
+    logic [Cols*WideBits-1:0] hold_q, held;
+    always_ff @(posedge clk_i or negedge rst_ni) begin
+      if (!rst_ni) begin
+        fresh_q <= 1'b0;
+      end else begin
+        fresh_q <= out_load;
+      end
+    end
+    always_ff @(posedge clk_i) begin
+      hold_q <= held;
+    end
+    assign held = fresh_q ? lanes : hold_q;
+    always_comb begin
+      out_data_o = '0;
+      for (int unsigned i = 0; i < OutLanes; i++) begin
+        if (32'(out_off) + i < Cols) begin
+          out_data_o[i*WideBits+:WideBits] = held[(32'(out_off) + i)*WideBits+:WideBits];
+        end
+      end
+    end
+  end else begin : gen_out_full
+    assign out_data_o = lanes;
+    logic [ts_pkg::CountBits-1:0] unused_out_off;
+    logic unused_out_load;
+    assign unused_out_off  = out_off;
+    assign unused_out_load = out_load;
   end
 
 `ifndef SYNTHESIS
@@ -235,10 +303,11 @@ module ts_top #(
   ts_pkg::layer_t desc_layer_q;
   logic [Cols*SelBits-1:0] desc_sel_q;
   logic [Cols*WeightBits-1:0] wgt_data_q, act_wgt_q;
-  logic [Rows*ActBits-1:0] act_data_q;
+  logic [ActLanes*ActBits-1:0] act_data_q;
   logic [SelBits+MantBits+ShiftBits-1:0] scl_q;
-  logic [Cols*WideBits-1:0] bias_data_q, out_data_q;
-  logic [Cols:0] out_side_q;
+  logic [Cols*WideBits-1:0] bias_data_q;
+  logic [OutLanes*WideBits-1:0] out_data_q;
+  logic [OutLanes:0] out_side_q;
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
       desc_hold_q <= 1'b0;

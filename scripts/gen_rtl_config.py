@@ -9,6 +9,11 @@ disagree. Derived parameters (rtl/README.md, "Parameters"):
               one wide word per output pixel and column in the ofmap/accumulator SRAM
               os: rows                            one word per output pixel of the tile
   WideBits    64                                  int_arith.h's wide accumulator is exact in int64
+  ActLanes    ws: min(ifmap_bw, rows), os: rows   activation lanes per beat (0 bw: rows)
+  OutLanes    ws: min(ofmap_bw, cols), os: cols   output lanes per beat (0 bw: cols)
+Narrowed ports are built for ws only, with weight_bw >= cols (a preload row per beat, so the
+preload takes Rows beats as the mapper's max(R, ceil(rows_used * cols_used / weight_bw)) says); other
+narrowed configs are skipped with a note (rtl/README.md, "Narrowed ports").
 Configs the RTL does not build (CIM, input-stationary, scale_unit "none") are skipped with a note.
 
 Usage:
@@ -25,7 +30,7 @@ import sys
 WIDE_BITS = 64
 # The order of ts_top's parameters; every one is emitted.
 PARAMS = ("Rows", "Cols", "Dataflow", "ActBits", "WeightBits", "AccBits", "WideBits", "ScaleKind",
-          "MantBits", "ScaleBanks", "RegsPerBank", "AccWords")
+          "MantBits", "ScaleBanks", "RegsPerBank", "AccWords", "ActLanes", "OutLanes")
 
 
 class Skip(Exception):
@@ -68,6 +73,16 @@ def params_of(path):
         acc_words = rows
     if acc_words < 1:
         fail(path, "ofmap_sram_kib holds no accumulator word per column")
+
+    def lanes(key, full):
+        bw = int(j.get(key, 0))
+        return full if bw <= 0 else min(bw, full)
+    act_lanes, out_lanes = lanes("ifmap_bw", rows), lanes("ofmap_bw", cols)
+    wgt_lanes = lanes("weight_bw", cols)
+    if dataflow == 1 and (act_lanes < rows or out_lanes < cols or wgt_lanes < cols):
+        raise Skip(f"{name}: an os array with ports narrower than rows/cols has no RTL")
+    if dataflow == 0 and wgt_lanes < cols:
+        raise Skip(f"{name}: a ws weight port narrower than cols (weight_bw {wgt_lanes}) has no RTL")
     p = {
         "Rows": rows,
         "Cols": cols,
@@ -81,6 +96,8 @@ def params_of(path):
         "ScaleBanks": (4 if dataflow == 1 else 3) + (cols - 1 + rows - 1) // rows,
         "RegsPerBank": int(j["scale_regs_per_tile"]),
         "AccWords": acc_words,
+        "ActLanes": act_lanes,
+        "OutLanes": out_lanes,
     }
     return name, p
 

@@ -49,12 +49,41 @@ NativeCycles run(const std::vector<SystolicFold>& folds, const ArchConfig& arch,
   };
   int64_t start = std::max(preload(folds[0]), folds[0].scale_loads);
   out.fold_start.push_back(start);
+  if (arch.dataflow == Dataflow::WS) {
+    // ws, vector by vector: vector j of a fold enters the array in the cycle its last activation
+    // beat arrives (ceil(rows_used / ifmap_bw) beats from the cycle its predecessor entered, or
+    // from the fold's start), and not before the ofmap port has written the previous output
+    // vector's row (ceil(cols_used / ofmap_bw) beats from the cycle after that vector entered, in
+    // any fold). A fold starts when its predecessor's last vector has entered, its preload is
+    // complete and its scale registers are written. The last output row leaves in
+    // ceil(cols_used / ofmap_bw) beats after it is complete (rtl/README.md, "Narrowed ports").
+    int64_t prev_out = -1, prev_beats = 0, last_vec = 0, last_beats = 1;
+    for (std::size_t i = 0; i < folds.size(); ++i) {
+      const SystolicFold& f = folds[i];
+      const int64_t act_beats = port_cycles(f.rows_used, bw(arch.ifmap_bw));
+      const int64_t out_beats = f.output_end ? port_cycles(f.cols_used, bw(arch.ofmap_bw)) : 0;
+      int64_t e = start + act_beats - 1;
+      if (prev_out >= 0) e = std::max(e, prev_out + prev_beats);
+      e += (f.stream - 1) * std::max(act_beats, out_beats);
+      if (f.output_end) prev_out = e, prev_beats = out_beats;
+      last_vec = e;
+      last_beats = std::max<int64_t>(out_beats, 1);
+      if (i + 1 < folds.size()) {
+        start = std::max({e + 1, start + preload(folds[i + 1]), start + folds[i + 1].scale_loads});
+        out.fold_start.push_back(start);
+      }
+    }
+    out.cycles = last_vec + 1 + (R - 1) + (C - 1) + 1 + kPostArrayLatency + (last_beats - 1);
+    return out;
+  }
   for (std::size_t i = 0; i + 1 < folds.size(); ++i) {
     // os: the next fold's results may reach the drain chains only once this fold's have left,
-    // so the folds' last streaming cycles are at least drain(f) apart.
+    // so the folds' last streaming cycles are at least drain(f) apart. The controller decides it
+    // at the fold's start from the next fold's T (its T steps take at least T cycles), not from
+    // how long narrow ports will make them take: with narrow ports the start is conservative.
     const int64_t t = stream_cycles(folds[i]);
     const int64_t gap =
-        std::max({t, os ? t + drain(folds[i]) - stream_cycles(folds[i + 1]) : preload(folds[i + 1]),
+        std::max({t, os ? t + drain(folds[i]) - folds[i + 1].stream : preload(folds[i + 1]),
                   folds[i + 1].scale_loads});
     start += gap;
     out.fold_start.push_back(start);

@@ -41,10 +41,9 @@ CimGemm make_cim_gemm(const GemmLayer& L, const AdcNumerics& adc, int a_bits, bo
     for (int64_t r = 0; r < c.tiles[t].length; ++r)
       tile_of[static_cast<std::size_t>(c.tiles[t].k0 + r)] = static_cast<int64_t>(t);
   }
-  const int64_t words = c.words(), cout = L.out_channels, cout_g = cout / L.groups;
+  const int64_t cout = L.out_channels, cout_g = cout / L.groups;
   const int slices = c.wide / adc.cell_bits;
   const IntRange wr = signed_range(w_bits);
-  c.wplanes.assign(static_cast<std::size_t>(cout * c.wide * words), 0);
   c.cells.assign(static_cast<std::size_t>(cout * k * slices), 0);
   c.pair0.assign(1, 0);
   for (const RowTile& t : c.tiles) c.pair0.push_back(c.pair0.back() + (t.length + 1) / 2);
@@ -62,17 +61,13 @@ CimGemm make_cim_gemm(const GemmLayer& L, const AdcNumerics& adc, int a_bits, bo
         const int64_t hw = layout::hw_reduction_index(cin_g, ch, p);
         const int64_t row = gi * k + hw;  // the row's place in the row-major copies
         const RowTile& tile = c.tiles[static_cast<std::size_t>(tile_of[hw])];
-        const int64_t r = hw - tile.k0, word = c.word0[tile_of[hw]] + r / 64;
+        const int64_t r = hw - tile.k0;
         const int64_t pair = gi * pairs + c.pair0[tile_of[hw]] + r / 2;
         c.wt2[static_cast<std::size_t>((pair * cout_g + og) * 2 + r % 2)] = static_cast<int16_t>(w);
         const uint64_t u = static_cast<uint64_t>(w + (int64_t{1} << (c.wide - 1)));
         for (int s = 0; s < slices; ++s)
           c.cells[static_cast<std::size_t>((row * slices + s) * cout_g + og)] =
               static_cast<int16_t>((u >> (s * adc.cell_bits)) & cell_mask);
-        for (int q = 0; q < c.wide; ++q)
-          if ((u >> q) & 1u)
-            c.wplanes[static_cast<std::size_t>((o * c.wide + q) * words + word)] |= uint64_t{1}
-                                                                                    << (r % 64);
       }
   }
   c.safe_count =

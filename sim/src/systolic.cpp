@@ -4,10 +4,14 @@
 //
 // The frontend's SRAM ports are streams of word lanes (sram_port.h): weights leave the weight
 // SRAM in beats of at most `weight_bw` words, activation rows in beats of at most `ifmap_bw`
-// lanes, and (ws) each output row of a fold that writes outputs takes beats of at most `ofmap_bw`
-// words on the ofmap write port, which may refuse a beat (SimOptions::ofmap_ready_percent, test
-// only). Nothing in this file computes how long a preload, a vector or a fold takes: the
-// controller starts a fold and issues a vector when the handshakes it waits for have happened.
+// lanes. ws output rows leave the edge through the ofmap write port in beats of at most
+// `ofmap_bw` words (one row per output vector, its `cols_used` words); the frontend keeps a
+// mirror of that port (`ofm_port`: the row of each issued output vector occupies it from the
+// next cycle on) and issues the next vector only once the mirror has moved the previous row, so
+// the edge's port is always free when the next row reaches it (as ts_ctrl.sv's ow count does).
+// The mirror may refuse a beat (SimOptions::ofmap_ready_percent, test only). Nothing in this file
+// computes how long a preload, a vector or a fold takes: the controller starts a fold and issues
+// a vector when the handshakes it waits for have happened.
 //
 // Timing, in cycles from the layer start (cycle 0 = first rising edge); e_j = cycle the frontend
 // issues vector j of a fold onto the ActBeat stream, which is the cycle the last beat of its
@@ -41,9 +45,10 @@
 // step copies every sum into its PE's shadow register; column c loads its drain chain when its
 // bottom PE has finished (e_last + R + c) and shifts one row per cycle (R cycles) onto PsumBeat,
 // so the layer ends R cycles later than ws, and two folds' last steps must be >= R cycles apart
-// (the drain chains hold one fold). The controller starts an os fold only when its last step,
-// streamed without port stalls, cannot come sooner (see `drained` in frontend(): the one place
-// the controller predicts a stream's length from the port widths, sim/README.md).
+// (the drain chains hold one fold). The controller starts an os fold only when its last step
+// cannot come sooner: T steps take at least T cycles whatever the ports do, so it needs only the
+// descriptor's T and the chain depth R (see `drained` in frontend(); ts_ctrl.sv decides the same
+// way), no prediction of how long the ports take.
 #include "tilescale/sim/systolic.h"
 
 #include <algorithm>
@@ -230,7 +235,7 @@ struct SystolicSim::Impl : sc_core::sc_module {
   int64_t pre_word = 0, pre_shifts = 0;   // preload: next word to read, column-chain shifts
   bool pre_done = true;                   // the prepared fold's weights are in the chains
   int64_t sc_left = 0, sc_next = 0;       // scale writes left, next register
-  SramPort wgt_port, ifm_port, ofm_port;  // weight / ifmap read ports, ofmap write port
+  SramPort wgt_port, ifm_port, ofm_port;  // weight / ifmap read ports, ofmap port's mirror
   SramPort wrow_port;                     // os: the weight row of one reduction step
   bool ofm_slot = false;                  // ws: the streaming fold writes an output row per vector
   uint64_t ofm_rng = 0;                   // test only: state of the ofmap SRAM's ready pattern
@@ -292,6 +297,15 @@ struct SystolicSim::Impl : sc_core::sc_module {
   std::vector<Stage> s1, s2, s3;  // [C] registers after group acc, scale unit, wide acc
   int64_t written = 0, total = 0, done_cycle = -1;
   int64_t done_at = -1;  // cycle the last wavefront leaves the edge
+  // ws: the ofmap write port. An output row is complete when its vector's wavefront has crossed
+  // the last column at stage 4; it then leaves in beats of at most ofmap_bw words, the first in
+  // that cycle. The layer ends with the last row's last beat.
+  SramPort out_port;
+  struct RowDue {
+    int64_t cycle, words;
+  };
+  std::vector<RowDue> rows_due;  // rows completing at a later cycle, in order
+  std::size_t rows_next = 0;
   LayerRun* out = nullptr;
 
   explicit Impl(sc_core::sc_module_name n, const std::string& trace_path) : sc_module(n) {
@@ -345,19 +359,6 @@ struct SystolicSim::Impl : sc_core::sc_module {
     const map::SystolicFold& f = folds[cur].f;
     ifm_port.request(f.rows_used);
     if (os) wrow_port.request(f.cols_used);
-    if (ofm_slot) ofm_port.request(f.cols_used);
-  }
-
-  // The os drain chains hold one fold's results for R cycles, so a fold may start only if its
-  // last step will come >= R cycles after the previous fold's. This is the one prediction the
-  // controller makes: the fold's streaming cycles at its ports' widths (T rows of
-  // ceil(words / width) beats each), sim/README.md.
-  int64_t os_stream_cycles(const map::SystolicFold& f) const {
-    const auto beats = [](int64_t words, int width) {
-      return width <= 0 ? int64_t{1} : std::max<int64_t>(1, ceil_div(words, width));
-    };
-    return f.stream *
-           std::max(beats(f.rows_used, arch.ifmap_bw), beats(f.cols_used, arch.weight_bw));
   }
 
   // The ofmap SRAM's write-ready this cycle: always, unless a test asked for back-pressure.
@@ -377,8 +378,12 @@ struct SystolicSim::Impl : sc_core::sc_module {
     // Start the next fold once the current one has issued every vector and the next one's
     // weights and scales are in.
     const bool streamed = cur < 0 || vec == folds[cur].f.stream;
+    // os: the drain chains hold one fold's results for R cycles, so the next fold may start only
+    // if its last step comes >= R cycles after the previous fold's; its T steps take at least T
+    // cycles (one per cycle at most, more when a port is narrow), so starting it when
+    // t + T - 1 >= last_issue + R is enough, from the descriptor alone (as ts_ctrl.sv's gap count).
     const bool drained =
-        !os || cur < 0 || prep >= nf || t + os_stream_cycles(folds[prep].f) - 1 >= last_issue + R;
+        !os || cur < 0 || prep >= nf || t + folds[prep].f.stream - 1 >= last_issue + R;
     if (streamed && drained && prep == cur + 1 && prep < nf && pre_done && sc_left == 0) {
       // Stalls: the cycles this start came later than the array's own limits allowed (one vector
       // per cycle, the R-deep weight chains, one scale register per cycle, the os drain chains),
@@ -443,16 +448,16 @@ struct SystolicSim::Impl : sc_core::sc_module {
     }
     swrite.write(sw);
     // The ifmap feeder: vector `vec` of the current fold goes into the array in the cycle the
-    // last beat of its activation row arrives (os: and of its weight row; ws: and the ofmap port
-    // has taken the write slot of its output row).
+    // last beat of its activation row arrives (os: and of its weight row; ws: and the ofmap
+    // port's mirror has moved the previous output vector's row, in any fold).
     act_next.valid = false;
     act_next.run = run_id;
     bool waiting = false;
+    if (ofm_port.valid()) ofm_port.cycle(ofmap_ready());
     if (cur >= 0 && vec < folds[cur].f.stream) {
       ifm_port.cycle(true);
       if (os) wrow_port.cycle(true);
-      if (ofm_slot) ofm_port.cycle(ofmap_ready());
-      waiting = !(ifm_port.done() && (!os || wrow_port.done()) && (!ofm_slot || ofm_port.done()));
+      waiting = !(ifm_port.done() && (!os || wrow_port.done()) && ofm_port.done());
     }
     if (cur >= 0 && vec < folds[cur].f.stream && !waiting) {
       const FoldCtl& fc = folds[cur];
@@ -481,6 +486,7 @@ struct SystolicSim::Impl : sc_core::sc_module {
       act_next.fold = static_cast<int32_t>(cur);
       act_next.j = static_cast<int32_t>(vec);
       act_next.bank = static_cast<uint8_t>(cur & 1);
+      if (ofm_slot) ofm_port.request(f.cols_used);  // this vector's output row, from next cycle
       if (++vec < f.stream) request_vector();
     }
     act.write(act_next);
@@ -693,6 +699,8 @@ struct SystolicSim::Impl : sc_core::sc_module {
       if (in.valid[C - 1] && in.fold[C - 1] == static_cast<int32_t>(folds.size() - 1) &&
           in.j[C - 1] == (os ? 0 : lf.f.stream - 1))
         done_at = t + 3;
+      if (!os && in.valid[C - 1] && folds[in.fold[C - 1]].f.output_end)
+        rows_due.push_back({t + 3, folds[in.fold[C - 1]].f.cols_used});
       for (int c = 0; c < C; ++c) {
         if (!in.valid[c]) continue;
         const FoldCtl& fc = folds[in.fold[c]];
@@ -715,10 +723,17 @@ struct SystolicSim::Impl : sc_core::sc_module {
       if (sw.done) scale_owner[sw.bank] = sw.event;
     }
     if (tf) trace_out_valid.write(out_valid);
-    if (t == done_at) {
+    if (rows_next < rows_due.size() && rows_due[rows_next].cycle == t) {
+      if (!out_port.done()) return fail("ofmap write port still busy when the next row arrived");
+      out_port.request(rows_due[rows_next++].words);
+    }
+    out_port.cycle(true);
+    if (done_at >= 0 && t >= done_at && out_port.done()) {
       if (written != total)
         return fail("drained with " + std::to_string(written) + " of " + std::to_string(total) +
                     " outputs written");
+      // The last row's beats after the cycle it completed: what the ofmap port's width cost.
+      stalls += t - done_at;
       done_cycle = t;
       sc_core::sc_pause();
     }
@@ -847,6 +862,9 @@ struct SystolicSim::Impl : sc_core::sc_module {
     total = L.groups * L.n * L.m;
     done_cycle = -1;
     done_at = -1;
+    out_port = SramPort(os ? 0 : arch.ofmap_bw);
+    rows_due.clear();
+    rows_next = 0;
     res.output.assign(static_cast<std::size_t>(total), 0);
   }
 };

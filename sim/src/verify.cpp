@@ -369,8 +369,9 @@ VerifyRun verify_network(const quant::QuantizedModel& model, const map::ArchConf
       // Compared with the golden executor's codes of this layer (make_stimulus put in
       // int_arith.h's outputs for the simulated input; equal while the chain matches).
       const int64_t m = job.layer.m;
+      const int lanes = A.out_lanes_or_cols();  // output lanes per beat
       for (host::OutBeat& o : b.stim.out)
-        for (int c = 0; c < A.cols; ++c)
+        for (int c = 0; c < lanes; ++c)
           if ((o.mask >> c) & 1u)
             o.lane[static_cast<std::size_t>(c)] =
                 job.expected[static_cast<std::size_t>((o.n0 + c) * m + o.pixel0)];
@@ -380,17 +381,17 @@ VerifyRun verify_network(const quant::QuantizedModel& model, const map::ArchConf
       const std::vector<host::OutBeat>& beats = b.stim.out;  // where each output beat goes
       for (const BenchLayerResult& r : results)
         if (r.outputs != static_cast<int64_t>(beats.size()) ||
-            r.lanes.size() != beats.size() * static_cast<std::size_t>(A.cols))
+            r.lanes.size() != beats.size() * static_cast<std::size_t>(lanes))
           throw std::runtime_error("verify: layer '" + job.layer.name + "' returned " +
                                    std::to_string(r.outputs) + " output beats, expected " +
                                    std::to_string(beats.size()));
       // The chain continues from the RTL's outputs (the twin's with --model systemc).
       const BenchLayerResult& r = results.front();
       for (std::size_t bi = 0; bi < beats.size(); ++bi)
-        for (int c = 0; c < A.cols; ++c)
+        for (int c = 0; c < lanes; ++c)
           if ((beats[bi].mask >> c) & 1u)
             out[(beats[bi].n0 + c) * m + beats[bi].pixel0] =
-                r.lanes[bi * static_cast<std::size_t>(A.cols) + static_cast<std::size_t>(c)];
+                r.lanes[bi * static_cast<std::size_t>(lanes) + static_cast<std::size_t>(c)];
       if (static_cast<int64_t>(l) == corrupt_layer)  // test only: see verify.h
         for (int64_t i = 0; i < job.layer.groups * job.layer.n * m; ++i) out[i] ^= 1;
       VerifyLayer& v = run.layers[l];
@@ -415,9 +416,9 @@ VerifyRun verify_network(const quant::QuantizedModel& model, const map::ArchConf
         const BenchLayerResult& t = results[1];
         for (std::size_t bi = 0; bi < beats.size(); ++bi) {
           bool same = a.beat_cycles[bi] == t.beat_cycles[bi];
-          for (int c = 0; c < A.cols; ++c) {
+          for (int c = 0; c < lanes; ++c) {
             const std::size_t x =
-                bi * static_cast<std::size_t>(A.cols) + static_cast<std::size_t>(c);
+                bi * static_cast<std::size_t>(lanes) + static_cast<std::size_t>(c);
             same = same && a.lanes[x] == t.lanes[x];
           }
           if (same) continue;

@@ -159,6 +159,29 @@ TEST(SystolicWs, SeededRandomShapesAreBitExactWithNativeCycles) {
   }
 }
 
+// Narrow ifmap and ofmap ports on random ws shapes (partial last channel tiles, so consecutive
+// output rows differ in width at tile boundaries): bit-exact, and the measured cycles and stalls
+// are the mapper's port-limited count; the edge's ofmap port never finds a row arriving while
+// it is busy (an internal error otherwise).
+TEST(SystolicWs, SeededRandomNarrowPortsMeetTheMapper) {
+  const uint64_t seed = test_seed();
+  std::printf("seed %llu (TILESCALE_SEED overrides)\n", static_cast<unsigned long long>(seed));
+  std::mt19937_64 rng(seed ^ 0x6e6172726f77ull);
+  std::uniform_int_distribution<int> dim(1, 30), arr(2, 8), pick(0, 3);
+  for (int i = 0; i < 30; ++i) {
+    const int64_t m = dim(rng), n = dim(rng), k = dim(rng);
+    const int64_t bo = 1 + rng() % n, bi = pick(rng) ? 1 + rng() % k : 0;
+    const int rows = arr(rng), cols = arr(rng);
+    const int ibw = 1 + static_cast<int>(rng() % rows), obw = 1 + static_cast<int>(rng() % cols);
+    const GemmJob j = random_job(rng, 1, m, n, k, bo, bi, pick(rng) == 0);
+    expect_run(j, arch(rows, cols, ibw, 0, obw),
+               "seed " + std::to_string(seed) + " case " + std::to_string(i) + ": m" +
+                   std::to_string(m) + " n" + std::to_string(n) + " k" + std::to_string(k) +
+                   " on " + std::to_string(rows) + "x" + std::to_string(cols) + " ifmap_bw " +
+                   std::to_string(ibw) + " ofmap_bw " + std::to_string(obw));
+  }
+}
+
 TEST(SystolicOs, EdgeShapesAndUnequalSegments) {
   std::mt19937_64 rng(4);
   const auto os = [](int r, int c, int ibw = 0, int wbw = 0) {
@@ -185,9 +208,12 @@ TEST(SystolicWs, BandwidthStallsExplainTheCycleDifference) {
 
 // Each SRAM port on its own, on a layer that is one fold (m 20, k 8, n 8 on 8x8 ws): the port
 // streams decide the cycles, by hand: an 8-word row through a 3-word port takes 3 beats, so the
-// 20 vectors stream in 60 cycles instead of 20 (ifmap; ofmap the same for the output rows); the
-// 64 weights through a 2-word port take 32 cycles instead of the chains' 8. The extra cycles are
-// the counted stalls, and the mapper predicts the same.
+// 20 vectors stream in 60 cycles instead of 20 (ifmap; ofmap the same: 19 output rows of 3 beats
+// between the 20 vectors, and the last row's 3 beats end 2 cycles after it is complete); the 64
+// weights through a 2-word port take 32 cycles instead of the chains' 8. Both narrow: the first
+// vector waits for its 3 activation beats (2 cycles more), then 19 output rows of 4 beats (3 more
+// each) and the last row's 4 beats (3 more). The extra cycles are the counted stalls, and the
+// mapper predicts the same.
 TEST(SystolicWs, EachNarrowPortAddsTheCyclesItsBeatsTake) {
   std::mt19937_64 rng(5);
   const GemmJob j = random_job(rng, 1, 20, 8, 8, 8, 0, false);
@@ -201,10 +227,11 @@ TEST(SystolicWs, EachNarrowPortAddsTheCyclesItsBeatsTake) {
     int64_t extra;  // cycles the narrow port adds, by hand
     const char* what;
   };
-  for (const Port& p : {Port{arch(8, 8, 3, 0, 0), 20 * (3 - 1), "ifmap 3 words"},
-                        Port{arch(8, 8, 0, 2, 0), 32 - 8, "weight 2 words"},
-                        Port{arch(8, 8, 0, 0, 3), 20 * (3 - 1), "ofmap 3 words"},
-                        Port{arch(8, 8, 3, 0, 2), 20 * (4 - 1), "ifmap 3, ofmap 2 words"}}) {
+  for (const Port& p :
+       {Port{arch(8, 8, 3, 0, 0), 20 * (3 - 1), "ifmap 3 words"},
+        Port{arch(8, 8, 0, 2, 0), 32 - 8, "weight 2 words"},
+        Port{arch(8, 8, 0, 0, 3), 20 * (3 - 1), "ofmap 3 words"},
+        Port{arch(8, 8, 3, 0, 2), (3 - 1) + 19 * (4 - 1) + (4 - 1), "ifmap 3, ofmap 2 words"}}) {
     const LayerRun r = SystolicSim::instance().run(j, p.a, opt);
     EXPECT_EQ(r.mismatches, 0) << p.what;
     EXPECT_EQ(r.cycles - full.cycles, p.extra) << p.what;
@@ -214,12 +241,14 @@ TEST(SystolicWs, EachNarrowPortAddsTheCyclesItsBeatsTake) {
 }
 
 // Back-pressure: the ofmap SRAM refuses beats at random (seeded). Every output still matches,
-// the layer takes longer than the mapper's stall-free ports predict, and the extra cycles are
-// exactly the stalls the model counted.
+// the layers take longer than the mapper's ports predict (each at least as long; a 5-pixel layer
+// can draw ready on all 4 of its output rows that delay a vector, so not every one is longer),
+// and the extra cycles are exactly the stalls the model counted.
 TEST(SystolicWs, OfmapBackPressureCostsExactlyTheCountedStalls) {
   const uint64_t seed = test_seed();
   std::printf("seed %llu (TILESCALE_SEED overrides)\n", static_cast<unsigned long long>(seed));
   std::mt19937_64 rng(seed);
+  int64_t extra = 0;
   for (int i = 0; i < 6; ++i) {
     const GemmJob j = random_job(rng, 1 + i % 2, 5 + 7 * i, 3 + 5 * i, 4 + 9 * i, 4, 5, i == 3);
     const map::ArchConfig a = arch(4 + i % 3, 5 - i % 2, 0, 0, i % 2 ? 3 : 0);
@@ -232,9 +261,11 @@ TEST(SystolicWs, OfmapBackPressureCostsExactlyTheCountedStalls) {
     EXPECT_EQ(r.mismatches, 0) << what << ": " << r.first_mismatch.str();
     const map::NativeCycles nc =
         map::native_systolic_cycles(map::systolic_folds(j.layer, a, opt.align), a);
-    EXPECT_GT(r.cycles, nc.cycles) << what;
+    EXPECT_GE(r.cycles, nc.cycles) << what;
     EXPECT_EQ(r.cycles - r.stalls, nc.stall_free_cycles) << what;
+    extra += r.cycles - nc.cycles;
   }
+  EXPECT_GT(extra, 0) << "seed " << seed << ": the refused beats cost nothing";
 }
 
 }  // namespace

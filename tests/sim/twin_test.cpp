@@ -102,9 +102,11 @@ struct AllBenches {
   TwinBench<rtl::kSa4x4Os> os4;
   TwinBench<rtl::kSa8x8Ws> ws8;
   TwinBench<rtl::kSa8x8Os> os8;
+  TwinBench<rtl::kSa4x4WsNarrow> narrow;  // 3 activation, 2 output lanes per beat
   bool done() const {
     return (!ws4.bench || ws4.bench->done()) && (!os4.bench || os4.bench->done()) &&
-           (!ws8.bench || ws8.bench->done()) && (!os8.bench || os8.bench->done());
+           (!ws8.bench || ws8.bench->done()) && (!os8.bench || os8.bench->done()) &&
+           (!narrow.bench || narrow.bench->done());
   }
 };
 
@@ -117,6 +119,7 @@ AllBenches& run_all() {
     if (selected("Os4x4")) a->os4.build(60, 12);
     if (selected("Ws8x8")) a->ws8.build(30, 13);
     if (selected("Os8x8")) a->os8.build(30, 14);
+    if (selected("NarrowPorts")) a->narrow.build(60, 15);
     const sc_core::sc_time chunk(100000, sc_core::SC_NS);  // 10,000 cycles of 10 ns
     for (int i = 0; i < 1000 && !a->done(); ++i) sc_core::sc_start(chunk);
     return a;
@@ -137,6 +140,11 @@ TEST(Twin, Os4x4ShiftOnlyRandomLayersGoldenInMapperCyclesGapsAndBackPressureAddT
 TEST(Twin, Ws8x8RandomLayersGoldenInMapperCyclesGapsAndBackPressureAddTheStallCycles) {
   run_all().ws8.check(false);
   run_all().ws8.check(true);
+}
+// Narrowed ports (sa4x4_ws_narrow: ifmap_bw 3, ofmap_bw 2): the mapper's port-limited cycles.
+TEST(Twin, NarrowPortsRandomLayersGoldenInMapperCyclesGapsAndBackPressureAddTheStallCycles) {
+  run_all().narrow.check(false);
+  run_all().narrow.check(true);
 }
 TEST(Twin, Os8x8RandomLayersGoldenInMapperCyclesGapsAndBackPressureAddTheStallCycles) {
   run_all().os8.check(false);

@@ -1,8 +1,8 @@
 // What the ts_top tests share (tests/sim/twin_test.cpp, tests/rtl/lockstep_test.cpp,
 // tests/rtl/sc_top_test.cpp): seeded random layers for the bench with the mapper's cycle prediction
-// of each (the prediction the measured cycles are checked against; the models never see it), and
-// the test seed. A config's TopParams and host view are sim::ParamsOf / sim::arch_of
-// (tilescale/sim/ts_rtl_config.h).
+// of each (with the config's SRAM port widths) (the prediction the measured cycles are checked
+// against; the models never see it), and the test seed. A config's TopParams and host view are
+// sim::ParamsOf / sim::arch_of (tilescale/sim/ts_rtl_config.h).
 #pragma once
 
 #include <cstdint>
@@ -52,7 +52,7 @@ inline int64_t mapper_cycles(const sim::host::GemmLayer& L, const sim::host::Lay
   const std::vector<map::SystolicFold> mf = map::systolic_folds(
       workload_of(L, lc.a_bits, lc.w_bits), arch,
       lc.align == sim::host::Align::Strict ? map::Align::Strict : map::Align::Pad);
-  return map::native_systolic_cycles(mf, arch).stall_free_cycles;
+  return map::native_systolic_cycles(mf, arch).cycles;
 }
 
 // Random layers for the bench (host::random_layer: ws/os as the config, shift-only and
@@ -60,7 +60,8 @@ inline int64_t mapper_cycles(const sim::host::GemmLayer& L, const sim::host::Lay
 // given, and the mapper's stall-free cycles of each.
 struct RandomLayers {
   std::vector<sim::BenchLayer> layers;
-  std::vector<int64_t> mapper;  // per layer, map::native_systolic_cycles, cycles
+  std::vector<int64_t> mapper;  // per layer, map::native_systolic_cycles().cycles
+  int64_t port_cycles = 0;      // sum over layers of cycles - stall_free_cycles (narrow ports)
 };
 inline RandomLayers random_layers(const rtl::RtlConfig& C, int n, uint64_t seed, double out_stall,
                                   double in_gap) {
@@ -80,6 +81,10 @@ inline RandomLayers random_layers(const rtl::RtlConfig& C, int n, uint64_t seed,
     b.in_gap = in_gap;
     out.layers.push_back(std::move(b));
     out.mapper.push_back(mapper_cycles(lc.layer, lc, arch));
+    const std::vector<map::SystolicFold> mf = map::systolic_folds(
+        workload_of(lc.layer, lc.a_bits, lc.w_bits), arch,
+        lc.align == sim::host::Align::Strict ? map::Align::Strict : map::Align::Pad);
+    out.port_cycles += map::native_systolic_cycles(mf, arch).stalls();
   }
   return out;
 }

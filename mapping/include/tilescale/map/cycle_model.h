@@ -11,10 +11,17 @@
 //       last streaming cycles are at least D_f apart (segments of different lengths follow each
 //       other with block granularities):
 //                    start_1 = S_1,  start_{f+1} = start_f + max(T_f, T_f + D_f - T_{f+1}, S_{f+1})
+//       (with narrow ports T_f in the first two terms is the fold's streaming cycles; T_{f+1}
+//       stays the step count: the start is decided from the descriptor, as ts_ctrl.sv does)
 //   end = start_F + T_F + (R - 1) + (C - 1) + 1 [+ R drain for os] + kPostArrayLatency
 // where S_f = SystolicFold::scale_loads. With SRAM bandwidth limits (words/cycle, 0 = unlimited)
-// each streamed vector takes ceil(words needed / bandwidth) cycles and a preload ceil(words /
-// bandwidth) >= R cycles; the difference to the unlimited run is reported as stalls.
+// a preload takes max(R, ceil(rows_used * cols_used / weight_bw)) cycles; os and is vectors take
+// ceil(words needed / bandwidth) cycles each. ws runs vector by vector, as the RTL's narrowed
+// ports do (rtl/README.md, "Narrowed ports"): a vector enters the array when its
+// ceil(rows_used / ifmap_bw) activation beats are in, and no earlier than ceil(cols_used /
+// ofmap_bw) cycles after the previous output vector (whose row the ofmap port is writing), and
+// the last row's beats add ceil(cols_used / ofmap_bw) - 1 cycles at the end. The difference to
+// the unlimited run is reported as stalls.
 //
 // scalesim: SCALE-Sim v2's reported cycles and utilization (its compute modules as of 2024, stall
 // free: InterfaceBandwidth CALC with SRAMs that do not stall its write buffer): per GEMM (each

@@ -6,15 +6,17 @@
 // column of the step can clip, S' = S for all of them, and the step's part of D is exactly
 // (+-2^bit0) * sum_r d_t[r] * w[r] (adc.h's identity). So the safe steps of a tile are summed as
 // one exact dot product of w with x_safe[r] = sum over safe steps of (+-d_t[r] << bit0), int16 x
-// int16 into int32. The executor (conv_gemm_cim) takes the other steps row by row for all output
-// channels of a pixel at once: each driven row adds its digit times its cells (the offset-binary
-// slices, `cells`) to the step's column sums, which then go through adc_convert and the shift-add
-// of adc.h; a step with R_t = 0 has every sum 0 and is skipped. The scale search scores single
-// channels over many positions instead (cim_search.h): the same safe-step dot product, and the
-// bit-plane form for the other steps (cim_tile_sum_planes: input codes and weights as bit masks,
-// a column sum as AND + popcount per 64 rows). All paths are adc.h's arithmetic; the unit tests
-// compare the executor and the search's tile sums with cim_tile_sum_reference and, with a
-// lossless ADC, the executor with conv_gemm_blocks.
+// int16 into int32; a tile that can never clip (adc_lossless for its rows) is that dot product of
+// the whole codes. The executor (conv_gemm_cim) works on one pixel for all output channels at
+// once: a tile's input bit planes give each step's R_t (popcounts) and its driven rows, and each
+// driven row of a non-safe step adds its digit times its cells (the offset-binary slices, `cells`)
+// to the step's column sums, which then go through adc_convert and the shift-add of adc.h; a step
+// with R_t = 0 has every sum 0 and is skipped. The scale search scores single channels over many
+// positions instead (cim_search.h): the same safe-step dot product, and the bit-plane form for the
+// other steps (cim_tile_sum_planes: input codes and weights as bit masks, a column sum as AND +
+// popcount per 64 rows). All paths are adc.h's arithmetic; the unit tests compare the executor
+// (each of its instruction-set forms) and the search's tile sums with cim_tile_sum_reference and,
+// with a lossless ADC, the executor with conv_gemm_blocks.
 #pragma once
 
 #include <cstdint>
@@ -29,22 +31,21 @@ namespace tilescale::quant::kernels {
 // The per-layer constants of conv_gemm_cim, built once per layer.
 struct CimGemm {
   AdcNumerics adc;
-  int a_bits = 8;                 // input code bits
-  bool a_signed = false;          // input grid signed
-  int w_bits = 8;                 // weight code bits
-  int wide = 8;                   // W = slices * cell_bits, bits of the offset-binary weight code
-  int shift = 0;                  // e of the ADC range rule
-  std::vector<InputStep> steps;   // input_steps(a_bits, a_signed, input_bits_per_cycle)
-  std::vector<RowTile> tiles;     // one group's row tiles (all groups share them)
-  std::vector<int64_t> word0;     // [tiles + 1] first mask word of each tile in a mask row
-  std::vector<uint64_t> wplanes;  // [Cout][wide][words]: bit p of u over each tile's rows
-  std::vector<int16_t> cells;     // [groups][k][slices][Cout/groups] slice s of u, hardware order
-  std::vector<int64_t> pair0;     // [tiles + 1] first row pair of each tile (pairs start per tile)
-  std::vector<int16_t> wt2;       // [groups][pairs][Cout/groups][2] q_w of a tile's rows 2i and
-                                  // 2i + 1 side by side (the safe-step dot product; odd tail 0)
-  std::vector<int64_t> scale;     // [tiles][Cout] m * 2^(F - r) of the tile's block (0: m = 0)
-  int64_t safe_count = 0;         // largest R_t with R_t * (2^cell_bits - 1) <= ADC full
-                                  // scale (-1: none, e > 0)
+  int a_bits = 8;                // input code bits
+  bool a_signed = false;         // input grid signed
+  int w_bits = 8;                // weight code bits
+  int wide = 8;                  // W = slices * cell_bits, bits of the offset-binary weight code
+  int shift = 0;                 // e of the ADC range rule
+  std::vector<InputStep> steps;  // input_steps(a_bits, a_signed, input_bits_per_cycle)
+  std::vector<RowTile> tiles;    // one group's row tiles (all groups share them)
+  std::vector<int64_t> word0;    // [tiles + 1] first mask word of each tile (search's planes)
+  std::vector<int16_t> cells;    // [groups][k][slices][Cout/groups] slice s of u, hardware order
+  std::vector<int64_t> pair0;    // [tiles + 1] first row pair of each tile (pairs start per tile)
+  std::vector<int16_t> wt2;      // [groups][pairs][Cout/groups][2] q_w of a tile's rows 2i and
+                                 // 2i + 1 side by side (the safe-step dot product; odd tail 0)
+  std::vector<int64_t> scale;    // [tiles][Cout] m * 2^(F - r) of the tile's block (0: m = 0)
+  int64_t safe_count = 0;        // largest R_t with R_t * (2^cell_bits - 1) <= ADC full
+                                 // scale (-1: none, e > 0)
   std::vector<char> tile_lossless;  // [tiles] adc_lossless(adc, length): every step safe
   bool narrow = true;  // every column sum fits int16: longest tile * (2^cell_bits - 1) *
                        // (2^input_bits - 1) <= 32767 (the executor's sums are int16, else int32)

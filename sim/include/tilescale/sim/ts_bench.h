@@ -191,7 +191,7 @@ struct TopSignals {
   sc_core::sc_signal<pin_t<S::kBiasW>> bias_data;
   sc_core::sc_signal<bool> out_valid, out_ready;
   sc_core::sc_signal<pin_t<S::kOutW>> out_data;
-  sc_core::sc_signal<pin_t<S::kCols>> out_mask;
+  sc_core::sc_signal<pin_t<S::kOutLanes>> out_mask;
   sc_core::sc_signal<bool> out_last, busy, stall;
 
   // Binds a ts_top (Verilated or a model with the same port names and types). With `outs`, its
@@ -375,7 +375,7 @@ SC_MODULE(OutputCollector) {
   sc_core::sc_in<bool> out_valid_i;
   sc_core::sc_out<bool> out_ready_o;
   sc_core::sc_in<pin_t<S::kOutW>> out_data_i;
-  sc_core::sc_in<pin_t<S::kCols>> out_mask_i;
+  sc_core::sc_in<pin_t<S::kOutLanes>> out_mask_i;
   sc_core::sc_in<bool> out_last_i;
 
   SC_HAS_PROCESS(OutputCollector);
@@ -399,14 +399,15 @@ SC_MODULE(OutputCollector) {
       // Sample the beat at the edge, then let the monitor (a method on the same edge) count this
       // cycle before reading its number: one delta later, so the cycle in messages is exact.
       const bool fire = out_valid_i.read() && ready;
-      const pin_t<S::kCols> mask_pin = out_mask_i.read();
+      const pin_t<S::kOutLanes> mask_pin = out_mask_i.read();
       const pin_t<S::kOutW> data_pin = out_data_i.read();
       const bool last = out_last_i.read();
       wait(sc_core::SC_ZERO_TIME);
       if (fire) {
-        const uint32_t mask = static_cast<uint32_t>(from_pin<S::kCols>(mask_pin).get(0, S::kCols));
+        const uint32_t mask =
+            static_cast<uint32_t>(from_pin<S::kOutLanes>(mask_pin).get(0, S::kOutLanes));
         checker_->on_beat(mask, from_pin<S::kOutW>(data_pin), last, *window_cycle_, S::kWideBits,
-                          S::kCols);
+                          S::kOutLanes);
       }
       const std::size_t l = checker_->layer();
       const double p = l < layers_->size() ? (*layers_)[l].out_stall : 0.0;

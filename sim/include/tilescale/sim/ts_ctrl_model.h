@@ -30,6 +30,8 @@ SC_MODULE(TsCtrlModel) {
   static constexpr int kMetaDelay = R + C - 1 + (S::kOs ? 1 : 0);
   static constexpr int kSelBits = S::kSelBits, kBankBits = S::kBankBits;
   static constexpr int kWordBits = S::kWordBits, kRowBits = S::kRowBits;
+  static constexpr int kActLanes = S::kActLanes, kOutLanes = S::kOutLanes;
+  static constexpr bool kNarrowAct = kActLanes < R, kNarrowOut = kOutLanes < C;
 
   sc_core::sc_in<bool> clk_i;   // free-running clock
   sc_core::sc_in<bool> rst_ni;  // async reset, active low
@@ -52,10 +54,14 @@ SC_MODULE(TsCtrlModel) {
   sc_core::sc_out<bool> out_valid_o;
   sc_core::sc_in<bool> out_ready_i;
   sc_core::sc_out<bool> out_last_o;
-  sc_core::sc_out<pin_t<C>> out_mask_o;
-  sc_core::sc_out<pin_t<host::kLayerBits>> layer_o;  // layer constants, from the first descriptor
+  sc_core::sc_out<pin_t<kOutLanes>> out_mask_o;        // lanes of this beat carrying outputs
+  sc_core::sc_out<pin_t<host::kCountBits>> out_off_o;  // column of the beat's lane 0
+  sc_core::sc_out<bool> out_load_o;                    // the output register loads a result
+  sc_core::sc_out<pin_t<host::kLayerBits>> layer_o;    // layer constants, from the first descriptor
   // array
-  sc_core::sc_out<bool> act_take_o;  // the activation beat enters the array now
+  sc_core::sc_out<bool> act_take_o;                    // a whole vector enters the array now
+  sc_core::sc_out<bool> act_beat_o;                    // an activation beat is taken now
+  sc_core::sc_out<pin_t<host::kCountBits>> act_off_o;  // its lane 0 is this row of the vector
   sc_core::sc_out<bool> ld_o;        // ws: the next vector starts a fold (load wave)
   sc_core::sc_out<bool> wr_valid_o;  // ws: a preload row is written now
   sc_core::sc_out<pin_t<kRowBits>> wr_row_o;
@@ -117,9 +123,12 @@ SC_MODULE(TsCtrlModel) {
   // The registers (the RTL's _q), reset values as in ts_ctrl.sv.
   struct State {
     bool busy = false, out_valid = false;  // free-running clock
+    bool out_last = false;                 // free-running clock, loaded with a result
+    uint32_t out_mask = 0, ooff = 0;       // free-running clock
     uint64_t layer = 0;
     bool have_cur = false;
     uint32_t cur_slot = 0, cur_t = 0, j = 0;
+    uint32_t cur_rows = 0, aw = 0, ow = 0;  // narrowed ports: see ts_ctrl.sv's header
     bool have_prep = false;
     uint32_t prep_slot = 0, prep_t = 0, prep_s = 0, prep_rows = 0;
     bool prep_last = false;
@@ -134,8 +143,7 @@ SC_MODULE(TsCtrlModel) {
     bool v3 = false, pass3 = false, use_bias3 = false, olast3 = false;
     uint32_t word3 = 0;
     uint32_t mask2 = 0, mask3 = 0, mask4 = 0;
-    bool v4 = false, pass4 = false, olast4 = false, out_last = false;
-    uint32_t out_mask = 0;
+    bool v4 = false, pass4 = false, olast4 = false;
     std::array<Meta, kMetaDelay> meta{};  // meta[0] newest; meta[kMetaDelay - 1] reaches stage 1
   };
   // Fold contexts (no reset: read only after written).
@@ -164,7 +172,8 @@ SC_MODULE(TsCtrlModel) {
   // This cycle's combinational values and the next state.
   struct Eval {
     bool adv = false, desc_need = false, wgt_need = false, act_need = false, scl_need = false,
-         bias_need = false, out_fire = false, vec_last = false;
+         bias_need = false, out_fire = false, vec_last = false, vec_first = false, take = false,
+         out_lastbeat = true, out_load = false;
     uint32_t new_bank = 0, wr_row = 0, sc_wbank = 0;
     bool wr_zero = false;
     bool v1 = false, first1 = false, flast1 = false, olast1 = false, restart1 = false,
@@ -180,7 +189,16 @@ SC_MODULE(TsCtrlModel) {
     e.desc = decode(bits::u64<host::kDescBits>(desc_i.read()));
     const Desc& di = e.desc;
     const bool idle = !q.busy;
-    e.act_need = q.start || (q.have_cur && q.j != q.cur_t);
+    const bool in_vec = q.start || (q.have_cur && q.j != q.cur_t);
+    const uint32_t vec_slot = q.start ? q.prep_slot : q.cur_slot;
+    const uint32_t vec_t = q.start ? q.prep_t : q.cur_t;
+    const uint32_t vec_idx = q.start ? 0 : q.j;
+    const uint32_t vec_rows = q.start ? q.prep_rows : q.cur_rows;
+    e.act_need = in_vec && (!kNarrowAct || q.aw < vec_rows);
+    e.take =
+        in_vec &&
+        (!kNarrowAct || q.aw + (e.act_need ? static_cast<uint32_t>(kActLanes) : 0) >= vec_rows) &&
+        (!kNarrowOut || q.ow <= static_cast<uint32_t>(kOutLanes));
     e.desc_need = idle || (q.start && !q.prep_last);
     e.wgt_need = !S::kOs && (e.desc_need ||
                              (q.have_prep && !q.start && q.pre_cnt != static_cast<uint32_t>(R)));
@@ -194,12 +212,13 @@ SC_MODULE(TsCtrlModel) {
     // The output register frees itself when its beat is taken, even in a stalled cycle.
     e.adv = adv_in && (!q.out_valid || out_ready_i.read());
     e.out_fire = q.out_valid && out_ready_i.read();
+    e.out_lastbeat =
+        !kNarrowOut || (static_cast<uint64_t>(q.out_mask) >> (q.ooff + kOutLanes)) == 0;
+    e.out_load = e.adv && q.v4 && q.pass4;
 
-    const uint32_t vec_slot = q.start ? q.prep_slot : q.cur_slot;
-    const uint32_t vec_t = q.start ? q.prep_t : q.cur_t;
-    const uint32_t vec_idx = q.start ? 0 : q.j;
     const uint32_t stream_mask = static_cast<uint32_t>(bits::mask(host::kStreamBits));
-    e.vec_last = e.act_need && vec_idx == ((vec_t - 1) & stream_mask);
+    e.vec_last = e.take && vec_idx == ((vec_t - 1) & stream_mask);
+    e.vec_first = e.take && vec_idx == 0;
     e.new_bank = di.scale_loads == 0                              ? q.bank
                  : q.bank == static_cast<uint32_t>(S::kBanks - 1) ? 0
                                                                   : q.bank + 1;
@@ -211,10 +230,20 @@ SC_MODULE(TsCtrlModel) {
       d.have_cur = true;
       d.cur_slot = q.prep_slot;
       d.cur_t = q.prep_t;
-      d.j = 1;
+      d.cur_rows = q.prep_rows;
+      d.j = e.take ? 1 : 0;
       d.have_prep = false;
-    } else if (e.act_need) {
+    } else if (e.take) {
       d.j = (q.j + 1) & stream_mask;
+    }
+    const uint32_t count_mask0 = static_cast<uint32_t>(bits::mask(host::kCountBits));
+    d.aw = 0;
+    if (kNarrowAct && !e.take) d.aw = e.act_need ? (q.aw + kActLanes) & count_mask0 : q.aw;
+    d.ow = 0;
+    if (kNarrowOut && e.take && ctx_[vec_slot].oe) {
+      d.ow = ctx_[vec_slot].cols;
+    } else if (kNarrowOut && q.ow > static_cast<uint32_t>(kOutLanes)) {
+      d.ow = q.ow - kOutLanes;
     }
     if (idle) {
       d.have_cur = false;
@@ -291,10 +320,27 @@ SC_MODULE(TsCtrlModel) {
     // ---- stages 2 .. 4 and the output register
     if (idle && e.adv) {
       d.busy = true;
-    } else if (e.out_fire && q.out_last) {
+    } else if (e.out_fire && q.out_last && e.out_lastbeat) {
       d.busy = false;
     }
-    d.out_valid = e.adv ? (q.v4 && q.pass4) : (q.out_valid && !out_ready_i.read());
+    // The output register: loaded with a result (all its beats), emptied by its last beat.
+    if (e.out_fire) {
+      d.out_valid = !e.out_lastbeat;
+      d.ooff = (q.ooff + kOutLanes) & count_mask;
+    }
+    if (e.adv) {
+      if (e.out_load) {
+        d.out_valid = true;
+        d.ooff = 0;
+      } else if (!kNarrowOut) {
+        d.out_valid = false;
+      }
+      if (e.out_load || !kNarrowOut) {  // full width: behind the clock gate, every step
+        d.out_last = q.olast4;
+        d.out_mask = q.mask4;
+      }
+    }
+    if (!kNarrowOut) d.ooff = 0;
     d.v2 = e.v1 && e.pass1;
     d.first2 = e.first1;
     d.flast2 = e.flast1;
@@ -312,10 +358,8 @@ SC_MODULE(TsCtrlModel) {
     d.v4 = q.v3;
     d.pass4 = q.pass3;
     d.olast4 = q.olast3;
-    d.out_last = q.olast4;
-    d.out_mask = q.mask4;
     for (int i = kMetaDelay - 1; i > 0; --i) d.meta[i] = q.meta[i - 1];
-    d.meta[0] = Meta{e.act_need, q.start, e.vec_last, vec_slot};
+    d.meta[0] = Meta{e.take, e.vec_first, e.vec_last, vec_slot};
     return e;
   }
 
@@ -330,15 +374,19 @@ SC_MODULE(TsCtrlModel) {
     scl_ready_o.write(e.scl_need && e.adv);
     bias_ready_o.write(e.bias_need && e.adv);
     out_valid_o.write(q.out_valid);
-    out_last_o.write(q.out_last);
-    out_mask_o.write(bits::pin<C>(q.out_mask));
+    out_last_o.write(q.out_last && e.out_lastbeat);
+    out_mask_o.write(bits::pin<kOutLanes>(static_cast<uint64_t>(q.out_mask) >> q.ooff));
+    out_off_o.write(bits::pin<host::kCountBits>(q.ooff));
+    out_load_o.write(e.out_load);
     layer_o.write(bits::pin<host::kLayerBits>(q.layer));
-    act_take_o.write(e.act_need);
+    act_take_o.write(e.take);
+    act_beat_o.write(e.act_need);
+    act_off_o.write(bits::pin<host::kCountBits>(q.aw));
     ld_o.write(e.d.start);
     wr_valid_o.write(e.wgt_need);
     wr_row_o.write(bits::pin<kRowBits>(e.wr_row));
     wr_zero_o.write(e.wr_zero);
-    first_o.write(q.start);
+    first_o.write(e.vec_first);
     last_o.write(e.vec_last);
     sc_we_o.write(e.scl_need);
     sc_wbank_o.write(bits::pin<kBankBits>(e.sc_wbank));
@@ -386,6 +434,9 @@ SC_MODULE(TsCtrlModel) {
       } else {
         q_.busy = e.d.busy;
         q_.out_valid = e.d.out_valid;
+        q_.out_last = e.d.out_last;
+        q_.out_mask = e.d.out_mask;
+        q_.ooff = e.d.ooff;
       }
     }
     // The outputs follow the new state one delta later (comb is their only writer).

@@ -39,6 +39,10 @@ struct Arch {
   int acc_words = 64;  // AccWords
   int mant_bits = 16;  // MantBits (1: shift-only unit, mantissas must be 1)
   int wide_bits = 64;  // WideBits
+  int act_lanes = 0;   // ActLanes (0: Rows)
+  int out_lanes = 0;   // OutLanes (0: Cols)
+  int act_lanes_or_rows() const { return act_lanes > 0 ? std::min(act_lanes, rows) : rows; }
+  int out_lanes_or_cols() const { return out_lanes > 0 ? std::min(out_lanes, cols) : cols; }
 };
 
 // One Conv/Gemm layer as one GEMM: out[o][p] = sum_k act[p][k] * weight[k][o], o < n, p < m, with
@@ -195,6 +199,24 @@ inline std::vector<Fold> make_folds(const GemmLayer& L, const Arch& A, Align ali
 // output beat taken, both included. s_f is the cycle fold f's first vector is taken.
 inline int64_t expected_cycles(const std::vector<Fold>& folds, const Arch& A) {
   const int64_t R = A.rows, C = A.cols;
+  const int64_t AL = A.act_lanes_or_rows(), OL = A.out_lanes_or_cols();
+  if (!A.os && (AL < R || OL < C)) {
+    // Narrowed ports (rtl/README.md, "Narrowed ports"): e = the cycle a vector enters the array.
+    int64_t s = std::max(R, folds[0].scale_loads), prev_out = -1, prev_beats = 0, e = 0;
+    int64_t last_beats = 1;
+    for (std::size_t f = 0; f < folds.size(); ++f) {
+      const Fold& x = folds[f];
+      const int64_t na = (x.rows_used + AL - 1) / AL;
+      const int64_t no = x.output_end ? (x.cols_used + OL - 1) / OL : 0;
+      e = s + na - 1;
+      if (prev_out >= 0) e = std::max(e, prev_out + prev_beats);
+      e += (x.stream - 1) * std::max(na, no);
+      if (x.output_end) prev_out = e, prev_beats = no;
+      last_beats = std::max<int64_t>(no, 1);
+      if (f + 1 < folds.size()) s = std::max({e + 1, s + R, s + folds[f + 1].scale_loads});
+    }
+    return e + R + C + 4 + last_beats - 1;
+  }
   int64_t s = A.os ? folds[0].scale_loads : std::max(R, folds[0].scale_loads);
   for (std::size_t f = 0; f + 1 < folds.size(); ++f) {
     const int64_t T = folds[f].stream, Tn = folds[f + 1].stream, Sn = folds[f + 1].scale_loads;
@@ -275,6 +297,7 @@ template <class Rng>
 Stimulus make_stimulus(const GemmLayer& L, const Arch& A, const std::vector<Fold>& folds,
                        int act_bits, int weight_bits, Rng& junk) {
   const int R = A.rows, C = A.cols, sel_bits = clog2_1(A.regs);
+  const int AL = A.act_lanes_or_rows(), OL = A.out_lanes_or_cols();
   const std::vector<int64_t> golden = reference(L);
   auto rnd = [&](int bits) { return static_cast<uint64_t>(junk()) & ((uint64_t{1} << bits) - 1); };
   Stimulus s;
@@ -331,15 +354,21 @@ Stimulus make_stimulus(const GemmLayer& L, const Arch& A, const std::vector<Fold
         }
         s.wgt.push_back(b);
       }
-      // Vectors: pixel p's inputs at the fold's reduction indices; unused rows are junk.
+      // Vectors: pixel p's inputs at the fold's reduction indices, in beats of ActLanes rows
+      // (ceil(rows_used / ActLanes) beats, beat b lane i = row b * ActLanes + i); unused rows
+      // are junk.
       for (int64_t p = 0; p < f.stream; ++p) {
-        Bits b(R * act_bits);
-        for (int r = 0; r < R; ++r)
-          b.set(
-              r * act_bits, act_bits,
-              r < f.rows_used ? field(L.act[(f.m0 + p) * L.k + f.ks[r]], act_bits) : rnd(act_bits));
-        s.act.push_back(b);
-        s.act_wgt.push_back(Bits(C * weight_bits));
+        for (int r0 = 0; r0 < f.rows_used; r0 += AL) {
+          Bits b(AL * act_bits);
+          for (int i = 0; i < AL; ++i) {
+            const int r = r0 + i;
+            b.set(i * act_bits, act_bits,
+                  r < f.rows_used ? field(L.act[(f.m0 + p) * L.k + f.ks[r]], act_bits)
+                                  : rnd(act_bits));
+          }
+          s.act.push_back(b);
+          s.act_wgt.push_back(Bits(C * weight_bits));
+        }
       }
     } else {
       // Step i: row r holds pixel m0 + r's input at ks[i], column c the weight of n0 + c.
@@ -366,19 +395,22 @@ Stimulus make_stimulus(const GemmLayer& L, const Arch& A, const std::vector<Fold
         for (int64_t r = R - 1; r >= 0; --r)
           if (r < f.m_len) pixels.push_back(r);
       }
+      // A pixel's outputs in beats of OutLanes columns: beat b lane i = column b * OutLanes + i.
       for (std::size_t i = 0; i < pixels.size(); ++i) {
-        OutBeat o;
-        o.lane.assign(static_cast<std::size_t>(C), 0);
-        for (int c = 0; c < f.cols_used; ++c) {
-          o.lane[static_cast<std::size_t>(c)] =
-              golden[static_cast<std::size_t>((f.n0 + c) * L.m + f.m0 + pixels[i])];
-          o.mask |= 1u << c;
+        for (int c0 = 0; c0 < f.cols_used; c0 += OL) {
+          OutBeat o;
+          o.lane.assign(static_cast<std::size_t>(OL), 0);
+          for (int j = 0; j < OL && c0 + j < f.cols_used; ++j) {
+            o.lane[static_cast<std::size_t>(j)] =
+                golden[static_cast<std::size_t>((f.n0 + c0 + j) * L.m + f.m0 + pixels[i])];
+            o.mask |= 1u << j;
+          }
+          o.last = fi + 1 == folds.size() && i + 1 == pixels.size() && c0 + OL >= f.cols_used;
+          o.fold = static_cast<int64_t>(fi);
+          o.pixel0 = f.m0 + pixels[i];
+          o.n0 = f.n0 + c0;
+          s.out.push_back(o);
         }
-        o.last = fi + 1 == folds.size() && i + 1 == pixels.size();
-        o.fold = static_cast<int64_t>(fi);
-        o.pixel0 = f.m0 + pixels[i];
-        o.n0 = f.n0;
-        s.out.push_back(o);
       }
     }
   }

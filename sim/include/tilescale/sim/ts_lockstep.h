@@ -33,7 +33,7 @@ struct TopOutputs {
   // The single-bit outputs, in the order of kNames below.
   sc_core::sc_in<bool> flags[9];
   sc_core::sc_in<pin_t<S::kOutW>> out_data;
-  sc_core::sc_in<pin_t<S::kCols>> out_mask;
+  sc_core::sc_in<pin_t<S::kOutLanes>> out_mask;
   static constexpr const char* kNames[9] = {"desc_ready_o", "wgt_ready_o",  "act_ready_o",
                                             "scl_ready_o",  "bias_ready_o", "out_valid_o",
                                             "out_last_o",   "busy_o",       "stall_o"};
@@ -76,8 +76,8 @@ SC_MODULE(LockstepCompare) {
       a.read(av);
       b.read(bv);
       const pin_t<S::kOutW> ad = a.out_data.read(), bd = b.out_data.read();
-      const uint64_t am = bits::u64<S::kCols>(a.out_mask.read());
-      const uint64_t bm = bits::u64<S::kCols>(b.out_mask.read());
+      const uint64_t am = bits::u64<S::kOutLanes>(a.out_mask.read());
+      const uint64_t bm = bits::u64<S::kOutLanes>(b.out_mask.read());
       wait(sc_core::SC_ZERO_TIME);  // let B's monitor count this cycle first
       ++now_;
       if (in_reset) continue;
@@ -92,7 +92,7 @@ SC_MODULE(LockstepCompare) {
       if (av[TopOutputs<S>::kOutValid] && bv[TopOutputs<S>::kOutValid]) {
         ++r_.beats;
         if (am != bm) diff << " out_mask_o " << am << " vs " << bm << ";";
-        for (int c = 0; c < S::kCols; ++c) {
+        for (int c = 0; c < S::kOutLanes; ++c) {
           if (((am >> c) & 1u) == 0) continue;
           const uint64_t x = bits::get<S::kOutW>(ad, c * S::kWideBits, S::kWideBits);
           const uint64_t y = bits::get<S::kOutW>(bd, c * S::kWideBits, S::kWideBits);
@@ -103,11 +103,11 @@ SC_MODULE(LockstepCompare) {
       }
       if (bv[TopOutputs<S>::kOutValid] && ready) {
         host::Bits lanes(S::kOutW);
-        for (int c = 0; c < S::kCols; ++c)
+        for (int c = 0; c < S::kOutLanes; ++c)
           lanes.set(c * S::kWideBits, S::kWideBits,
                     bits::get<S::kOutW>(bd, c * S::kWideBits, S::kWideBits));
         checker_b_->on_beat(static_cast<uint32_t>(bm), lanes, bv[TopOutputs<S>::kOutLast],
-                            *window_cycle_b_, S::kWideBits, S::kCols);
+                            *window_cycle_b_, S::kWideBits, S::kOutLanes);
       }
       const std::string d = diff.str();
       if (!d.empty() && r_.differences++ == 0)

@@ -24,7 +24,7 @@ using pin_t = std::conditional_t<W == 1, bool,
 
 // ts_top's parameters that set port widths or the beats (rtl/README.md, "Parameters").
 template <int RowsP, int ColsP, int ActBitsP, int WeightBitsP, int MantBitsP, int RegsP,
-          int WideBitsP = 64>
+          int WideBitsP = 64, int ActLanesP = RowsP, int OutLanesP = ColsP>
 struct TopShape {
   static constexpr int kRows = RowsP;              // PE rows
   static constexpr int kCols = ColsP;              // PE columns
@@ -33,19 +33,23 @@ struct TopShape {
   static constexpr int kMantBits = MantBitsP;      // scale mantissa bits (1: shift only)
   static constexpr int kRegs = RegsP;              // scale registers per bank
   static constexpr int kWideBits = WideBitsP;      // bias and output lane bits
+  static constexpr int kActLanes = ActLanesP;      // activation lanes per beat (ActLanes)
+  static constexpr int kOutLanes = OutLanesP;      // output lanes per beat (OutLanes)
   static constexpr int kSelBits = clog2_min1(RegsP);
   static constexpr int kDescSelW = ColsP * kSelBits;
   static constexpr int kWgtW = ColsP * WeightBitsP;
-  static constexpr int kActW = RowsP * ActBitsP;
+  static constexpr int kActW = ActLanesP * ActBitsP;
   static constexpr int kBiasW = ColsP * WideBitsP;
-  static constexpr int kOutW = ColsP * WideBitsP;
+  static constexpr int kOutW = OutLanesP * WideBitsP;
 };
 
 // Every ts_top parameter (rtl/README.md, "Parameters"): what the SystemC twin (ts_top_model.h)
 // needs besides the port widths. FaultDropSkew has no twin: the twin is the correct design.
 template <int RowsP, int ColsP, int DataflowP, int ActBitsP, int WeightBitsP, int AccBitsP,
-          int ScaleKindP, int MantBitsP, int BanksP, int RegsP, int AccWordsP, int WideBitsP = 64>
-struct TopParams : TopShape<RowsP, ColsP, ActBitsP, WeightBitsP, MantBitsP, RegsP, WideBitsP> {
+          int ScaleKindP, int MantBitsP, int BanksP, int RegsP, int AccWordsP, int WideBitsP = 64,
+          int ActLanesP = RowsP, int OutLanesP = ColsP>
+struct TopParams : TopShape<RowsP, ColsP, ActBitsP, WeightBitsP, MantBitsP, RegsP, WideBitsP,
+                            ActLanesP, OutLanesP> {
   static constexpr bool kOs = DataflowP == 1;           // output-stationary (else weight-st.)
   static constexpr int kAccBits = AccBitsP;             // PE partial sums, int32 group sums
   static constexpr bool kShiftOnly = ScaleKindP == 1;   // ts_pkg::ScaleShift: no multiplier
@@ -57,6 +61,10 @@ struct TopParams : TopShape<RowsP, ColsP, ActBitsP, WeightBitsP, MantBitsP, Regs
   static_assert(RowsP >= 2 && ColsP >= 1 && ColsP <= 32, "ts_top needs Rows >= 2, Cols <= 32");
   static_assert(AccBitsP >= 2 && AccBitsP <= 64 && WideBitsP <= 64, "registers of up to 64 bits");
   static_assert(ActBitsP < 17, "ActBits below ClampBits (17)");
+  static_assert(ActLanesP >= 1 && ActLanesP <= RowsP && OutLanesP >= 1 && OutLanesP <= ColsP,
+                "lanes per beat 1..Rows (act), 1..Cols (out)");
+  static_assert(DataflowP == 0 || (ActLanesP == RowsP && OutLanesP == ColsP),
+                "narrowed ports are ws only");
 };
 
 namespace bits {

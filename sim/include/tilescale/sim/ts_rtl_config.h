@@ -12,14 +12,15 @@
 namespace tilescale::sim {
 
 template <int RowsP, int ColsP, int DataflowP, int ActBitsP, int WeightBitsP, int AccBitsP,
-          int ScaleKindP, int MantBitsP, int BanksP, int RegsP, int AccWordsP, int WideBitsP>
+          int ScaleKindP, int MantBitsP, int BanksP, int RegsP, int AccWordsP, int WideBitsP,
+          int ActLanesP, int OutLanesP>
 struct TopParams;
 
 // Every ts_top parameter of a generated config, for TsTopModel<ParamsOf<C>> and TopBench.
 template <const rtl::RtlConfig& C>
-using ParamsOf =
-    TopParams<C.rows, C.cols, C.dataflow, C.act_bits, C.weight_bits, C.acc_bits, C.scale_kind,
-              C.mant_bits, C.scale_banks, C.regs_per_bank, C.acc_words, C.wide_bits>;
+using ParamsOf = TopParams<C.rows, C.cols, C.dataflow, C.act_bits, C.weight_bits, C.acc_bits,
+                           C.scale_kind, C.mant_bits, C.scale_banks, C.regs_per_bank, C.acc_words,
+                           C.wide_bits, C.act_lanes, C.out_lanes>;
 
 // The host's view of the config (ts_host.h: folds, stimulus, reference).
 inline host::Arch arch_of(const rtl::RtlConfig& c) {
@@ -31,6 +32,8 @@ inline host::Arch arch_of(const rtl::RtlConfig& c) {
   a.acc_words = c.acc_words;
   a.mant_bits = c.mant_bits;
   a.wide_bits = c.wide_bits;
+  a.act_lanes = c.act_lanes;
+  a.out_lanes = c.out_lanes;
   return a;
 }
 

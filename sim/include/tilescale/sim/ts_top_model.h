@@ -24,6 +24,7 @@
 // parameters.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <systemc>
@@ -43,6 +44,7 @@ SC_MODULE(TsTopModel) {
   static constexpr int kA = S::kActBits, kW = S::kWeightBits, kWide = S::kWideBits;
   static constexpr int kSel = S::kSelBits, kBank = S::kBankBits, kWord = S::kWordBits;
   static constexpr int kShift = host::kShiftBits;
+  static constexpr int kActLanes = S::kActLanes, kOutLanes = S::kOutLanes;
 
   // ---- ts_top's ports (rtl/README.md, "Ports"), named and typed as the Verilated model's.
   sc_core::sc_in<bool> clk_i;
@@ -70,7 +72,7 @@ SC_MODULE(TsTopModel) {
   sc_core::sc_out<bool> out_valid_o;
   sc_core::sc_in<bool> out_ready_i;
   sc_core::sc_out<pin_t<S::kOutW>> out_data_o;
-  sc_core::sc_out<pin_t<C>> out_mask_o;
+  sc_core::sc_out<pin_t<kOutLanes>> out_mask_o;
   sc_core::sc_out<bool> out_last_o;
   sc_core::sc_out<bool> busy_o;
   sc_core::sc_out<bool> stall_o;
@@ -99,7 +101,8 @@ SC_MODULE(TsTopModel) {
     bind_regs();
     bind_edges();
     SC_METHOD(array_inputs);
-    sensitive << act_take_ << act_data_i << act_wgt_i << wr_zero_ << wgt_data_i;
+    sensitive << act_take_ << act_beat_ << act_off_ << act_data_i << act_wgt_i << wr_zero_
+              << wgt_data_i << regs_changed_;
     SC_METHOD(edge_valids);
     sensitive << v1_ << v2_ << v3_ << mask1_ << mask2_ << mask3_;
     SC_METHOD(bias_lanes);
@@ -108,6 +111,10 @@ SC_MODULE(TsTopModel) {
     sensitive << layer_;
     SC_METHOD(pack_outputs);
     for (int c = 0; c < C; ++c) sensitive << lane_[c];
+    sensitive << out_off_ << regs_changed_;
+    SC_METHOD(seq);
+    sensitive << clk_i.pos() << rst_ni.neg();
+    dont_initialize();
   }
 
   // A VCD waveform of the twin (`tilescale verify --model systemc --trace out.vcd`): every port,
@@ -166,8 +173,12 @@ SC_MODULE(TsTopModel) {
     u.out_ready_i(out_ready_i);
     u.out_last_o(out_last_o);
     u.out_mask_o(out_mask_o);
+    u.out_off_o(out_off_);
+    u.out_load_o(out_load_);
     u.layer_o(layer_);
     u.act_take_o(act_take_);
+    u.act_beat_o(act_beat_);
+    u.act_off_o(act_off_);
     u.ld_o(ld_);
     u.wr_valid_o(wr_valid_);
     u.wr_row_o(wr_row_);
@@ -248,14 +259,52 @@ SC_MODULE(TsTopModel) {
     }
   }
 
-  // ts_top: the array sees zeros in cycles without an activation beat (bubbles), and unused
-  // preload rows are written as zeros.
+  // ts_top's activation assembler (ActLanes < Rows): the vector is the row buffer with this
+  // cycle's beat (if one is taken) written over lanes act_off .. act_off + ActLanes - 1.
+  std::array<uint64_t, R> act_vec() const {
+    const pin_t<S::kActW> act = act_data_i.read();
+    std::array<uint64_t, R> v{};
+    if constexpr (kActLanes < R) {
+      v = abuf_;
+      const uint32_t off = static_cast<uint32_t>(bits::u64<host::kCountBits>(act_off_.read()));
+      if (act_beat_.read())
+        for (uint32_t i = 0; i < static_cast<uint32_t>(kActLanes) && off + i < R; ++i)
+          v[off + i] = bits::get<S::kActW>(act, static_cast<int>(i) * kA, kA);
+    } else {
+      for (int r = 0; r < R; ++r) v[r] = bits::get<S::kActW>(act, r * kA, kA);
+    }
+    return v;
+  }
+  // ts_top's registers outside the blocks: the assembler's row buffer (gated clock), and the
+  // output serializer's fresh flag (reset) and hold register (free clock).
+  void seq() {
+    if (!rst_ni.read()) {
+      fresh_ = false;
+    } else if (clk_i.posedge()) {
+      if constexpr (kActLanes < R) {
+        if (adv_.read()) abuf_ = act_vec();
+      }
+      if constexpr (kOutLanes < C) {
+        hold_ = held();
+        fresh_ = out_load_.read();
+      }
+    }
+    regs_changed_.notify(sc_core::SC_ZERO_TIME);
+  }
+  std::array<uint64_t, C> held() const {
+    if (!fresh_) return hold_;
+    std::array<uint64_t, C> v{};
+    for (int c = 0; c < C; ++c) v[c] = bits::u64<kWide>(lane_[c].read());
+    return v;
+  }
+
+  // ts_top: the array sees zeros in cycles without a vector (bubbles), and unused preload rows
+  // are written as zeros.
   void array_inputs() {
     const bool take = act_take_.read();
-    const pin_t<S::kActW> act = act_data_i.read();
     const pin_t<S::kWgtW> act_w = act_wgt_i.read();
-    for (int r = 0; r < R; ++r)
-      act_lane_[r].write(bits::pin<kA>(take ? bits::get<S::kActW>(act, r * kA, kA) : 0));
+    const std::array<uint64_t, R> vec = act_vec();
+    for (int r = 0; r < R; ++r) act_lane_[r].write(bits::pin<kA>(take ? vec[r] : 0));
     for (int c = 0; c < C; ++c)
       act_w_lane_[c].write(bits::pin<kW>(take ? bits::get<S::kWgtW>(act_w, c * kW, kW) : 0));
     const bool zero = wr_zero_.read();
@@ -289,10 +338,19 @@ SC_MODULE(TsTopModel) {
     clamp_lo_.write(bits::pin<host::kClampBits>(l >> 17));
     clamp_hi_.write(bits::pin<host::kClampBits>(l));
   }
+  // Output beat: lane i is column out_off + i of the result (the serializer; with OutLanes =
+  // Cols the edge's lanes directly).
   void pack_outputs() {
     pin_t<S::kOutW> out{};
-    for (int c = 0; c < C; ++c)
-      bits::put<S::kOutW>(out, c * kWide, kWide, bits::u64<kWide>(lane_[c].read()));
+    if constexpr (kOutLanes < C) {
+      const std::array<uint64_t, C> v = held();
+      const uint32_t off = static_cast<uint32_t>(bits::u64<host::kCountBits>(out_off_.read()));
+      for (uint32_t i = 0; i < static_cast<uint32_t>(kOutLanes) && off + i < C; ++i)
+        bits::put<S::kOutW>(out, static_cast<int>(i) * kWide, kWide, v[off + i]);
+    } else {
+      for (int c = 0; c < C; ++c)
+        bits::put<S::kOutW>(out, c * kWide, kWide, bits::u64<kWide>(lane_[c].read()));
+    }
     out_data_o.write(out);
   }
 
@@ -302,7 +360,12 @@ SC_MODULE(TsTopModel) {
   sc_core::sc_signal<bool> act_signed_, out_signed_, keep_acc_;
   sc_core::sc_signal<pin_t<kShift>> frac_;
   sc_core::sc_signal<pin_t<host::kClampBits>> clamp_lo_, clamp_hi_;
-  sc_core::sc_signal<bool> act_take_, ld_, wr_valid_, wr_zero_, first_, last_;
+  sc_core::sc_signal<bool> act_take_, act_beat_, out_load_, ld_, wr_valid_, wr_zero_, first_, last_;
+  sc_core::sc_signal<pin_t<host::kCountBits>> act_off_, out_off_;
+  std::array<uint64_t, R> abuf_{};  // the assembler's row buffer (gclk)
+  std::array<uint64_t, C> hold_{};  // the serializer's hold register (clk)
+  bool fresh_ = false;              // the edge's lanes hold the result just loaded (clk, reset)
+  sc_core::sc_event regs_changed_;  // seq changed the registers above
   sc_core::sc_signal<pin_t<S::kRowBits>> wr_row_;
   sc_core::sc_vector<sc_core::sc_signal<pin_t<kA>>> act_lane_;              // [Rows] ts_top's `act`
   sc_core::sc_vector<sc_core::sc_signal<pin_t<kW>>> act_w_lane_, wr_lane_;  // `act_w`, `wr_data`

@@ -206,7 +206,8 @@ if [ "${1:-}" = "--top" ]; then
     [ $# -eq 2 ] || { echo "usage: $0 --top --check CONFIG" >&2; exit 2; }
     t0=$SECONDS
     # The same file names as the full run below: yosys's result depends on its script text
-    # (measured: with "top.stat" sa8x8_ws came out 37 um^2 larger, 4,101,467 vs 4,101,430).
+    # (measured: with "top.stat" sa8x8_ws came out 37 um^2 larger, 4,101,467 vs 4,101,430; the
+    # temporary folder's name is in the text too, hence the tolerance below).
     synth_top "$2" "$tmp/$2.stat" "$tmp/$2.log"
     top_json "$2" "$tmp/$2.stat" $((SECONDS - t0)) >"$tmp/now.json"
     /usr/bin/python3 - "$out_top" "$tmp/now.json" <<'PY'
@@ -215,11 +216,16 @@ table, now = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 rows = [e for e in table["configs"] if e["config"] == now["config"]]
 if len(rows) != 1:
     sys.exit(f"synth_area --top --check: {len(rows)} entries for {now['config']}")
-keys = ("params", "area_um2", "cells", "flops", "parts")
-was = {k: rows[0][k] for k in keys}
-cur = {k: now[k] for k in keys}
-print(f"{now['config']}: synthesized {now['area_um2']} um^2, table {rows[0]['area_um2']} um^2")
-if was != cur:
+was = rows[0]
+print(f"{now['config']}: synthesized {now['area_um2']} um^2, table {was['area_um2']} um^2")
+# yosys/ABC's mapping depends on the text of its script, which holds the checkout's paths: the
+# same RTL came out at 4,101,430 and 4,101,467 um^2 (sa8x8_ws) from two folders. So parameters and
+# flip-flops must match exactly, area and cell count within 0.01% (410 um^2 on sa8x8_ws; one
+# added register costs more).
+def close(a, b):
+    return abs(a - b) <= 1e-4 * max(abs(a), abs(b))
+if (was["params"] != now["params"] or was["flops"] != now["flops"]
+        or not close(was["area_um2"], now["area_um2"]) or not close(was["cells"], now["cells"])):
     sys.exit("synth_area --top --check: rtl/ts_top_area.json is stale, rerun scripts/synth_area.sh --top")
 PY
     exit 0

@@ -1,38 +1,8 @@
 #include "tilescale/quant/cim_search.h"
 
 #include <algorithm>
-#include <string>
-
-#include "tilescale/core/error.h"
 
 namespace tilescale::quant::kernels {
-
-CimGemm cim_search_gemm(const AdcNumerics& adc, int a_bits, bool a_signed, int w_bits,
-                        std::vector<RowTile> tiles) {
-  adc.validate();
-  if (a_bits < 1 || a_bits > 8)
-    throw InputError("input bits " + std::to_string(a_bits) + " outside 1..8");
-  if (w_bits < 1 || w_bits > 8)
-    throw InputError("weight bits " + std::to_string(w_bits) + " outside 1..8");
-  CimGemm c;
-  c.adc = adc;
-  c.a_bits = a_bits;
-  c.a_signed = a_signed;
-  c.w_bits = w_bits;
-  c.wide = weight_slices(w_bits, adc.cell_bits) * adc.cell_bits;
-  c.shift = adc_shift(adc);
-  c.steps = input_steps(a_bits, a_signed, adc.input_bits_per_cycle);
-  c.tiles = std::move(tiles);
-  c.word0.assign(1, 0);
-  for (const RowTile& t : c.tiles) {
-    c.word0.push_back(c.word0.back() + (t.length + 63) / 64);
-    c.tile_lossless.push_back(adc_lossless(adc, t.length) ? 1 : 0);
-  }
-  // As make_cim_gemm: the largest R_t whose worst column sum fits the ADC at LSB 1.
-  c.safe_count =
-      c.shift == 0 ? ((int64_t{1} << adc.adc_bits) - 1) / ((int64_t{1} << adc.cell_bits) - 1) : -1;
-  return c;
-}
 
 void cim_search_inputs(const CimGemm& c, const int32_t* x, int64_t positions, CimSearchInputs& in) {
   const int64_t words = c.words(), ab = c.a_bits;

@@ -16,8 +16,8 @@ namespace tilescale::quant::kernels {
 
 namespace layout = model::layout;
 
-CimGemm make_cim_gemm(const GemmLayer& L, const AdcNumerics& adc, int a_bits, bool a_signed,
-                      int w_bits) {
+CimGemm cim_gemm_numerics(const AdcNumerics& adc, int a_bits, bool a_signed, int w_bits,
+                          std::vector<RowTile> tiles) {
   adc.validate();
   if (a_bits < 1 || a_bits > 8)
     throw InputError("input bits " + std::to_string(a_bits) + " outside 1..8");
@@ -31,13 +31,26 @@ CimGemm make_cim_gemm(const GemmLayer& L, const AdcNumerics& adc, int a_bits, bo
   c.wide = weight_slices(w_bits, adc.cell_bits) * adc.cell_bits;
   c.shift = adc_shift(adc);
   c.steps = input_steps(a_bits, a_signed, adc.input_bits_per_cycle);
-  const BlockGrid& grid = *L.grid;
-  c.tiles = crossbar_row_tiles(grid.red_group, adc.xbar_rows);
-  const int64_t k = L.shape.k(), kernel = L.shape.kernel(), cin_g = L.shape.cin_g;
+  c.tiles = std::move(tiles);
   c.word0.assign(1, 0);
+  for (const RowTile& t : c.tiles) {
+    c.word0.push_back(c.word0.back() + (t.length + 63) / 64);
+    c.tile_lossless.push_back(adc_lossless(adc, t.length) ? 1 : 0);
+  }
+  // The largest R_t whose worst column sum fits the ADC at LSB 1 (int_cim.h, safe steps).
+  c.safe_count =
+      c.shift == 0 ? ((int64_t{1} << adc.adc_bits) - 1) / ((int64_t{1} << adc.cell_bits) - 1) : -1;
+  return c;
+}
+
+CimGemm make_cim_gemm(const GemmLayer& L, const AdcNumerics& adc, int a_bits, bool a_signed,
+                      int w_bits) {
+  const BlockGrid& grid = *L.grid;
+  CimGemm c = cim_gemm_numerics(adc, a_bits, a_signed, w_bits,
+                                crossbar_row_tiles(grid.red_group, adc.xbar_rows));
+  const int64_t k = L.shape.k(), kernel = L.shape.kernel(), cin_g = L.shape.cin_g;
   std::vector<int64_t> tile_of(static_cast<std::size_t>(k));
   for (std::size_t t = 0; t < c.tiles.size(); ++t) {
-    c.word0.push_back(c.word0.back() + (c.tiles[t].length + 63) / 64);
     for (int64_t r = 0; r < c.tiles[t].length; ++r)
       tile_of[static_cast<std::size_t>(c.tiles[t].k0 + r)] = static_cast<int64_t>(t);
   }
@@ -70,13 +83,8 @@ CimGemm make_cim_gemm(const GemmLayer& L, const AdcNumerics& adc, int a_bits, bo
               static_cast<int16_t>((u >> (s * adc.cell_bits)) & cell_mask);
       }
   }
-  c.safe_count =
-      c.shift == 0 ? ((int64_t{1} << adc.adc_bits) - 1) / ((int64_t{1} << adc.cell_bits) - 1) : -1;
   int64_t longest = 0;
-  for (const RowTile& t : c.tiles) {
-    longest = std::max(longest, t.length);
-    c.tile_lossless.push_back(adc_lossless(adc, t.length) ? 1 : 0);
-  }
+  for (const RowTile& t : c.tiles) longest = std::max(longest, t.length);
   c.narrow =
       longest * static_cast<int64_t>(cell_mask) * ((int64_t{1} << adc.input_bits_per_cycle) - 1) <=
       std::numeric_limits<int16_t>::max();

@@ -32,7 +32,7 @@ class ScaleSearch {
   // layer's crossbar numerics and what its sampled input columns give at one input step
   // (kernels::CimSearchInputs, quant/cim_search.h).
   struct CimData {
-    kernels::CimGemm c;               // kernels::cim_search_gemm of the layer's row tiles
+    kernels::CimGemm c;               // kernels::cim_gemm_numerics of the layer's row tiles
     std::vector<int64_t> onnx_index;  // per hardware reduction index: its ONNX index
     std::vector<std::vector<int64_t>> rg_tiles;  // per reduction group: its tiles
     double x_step = -1.0;                        // input step `in` was built for

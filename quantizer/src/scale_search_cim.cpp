@@ -19,8 +19,8 @@ void ScaleSearch::init_cim(std::size_t l) {
   const BlockGrid& grid = layer.grid;
   const ActQuant& in = m_.act_of(m_.plan.ops[layer.op].inputs[0]);
   CimData& cd = cim_[l];
-  cd.c = kernels::cim_search_gemm(*m_.options.adc, in.bits, in.is_signed, layer.w_bits,
-                                  crossbar_row_tiles(grid.red_group, m_.options.adc->xbar_rows));
+  cd.c = kernels::cim_gemm_numerics(*m_.options.adc, in.bits, in.is_signed, layer.w_bits,
+                                    crossbar_row_tiles(grid.red_group, m_.options.adc->xbar_rows));
   const kernels::CimGemm& c = cd.c;
   cd.onnx_index.assign(static_cast<std::size_t>(grid.reduction()), 0);
   cd.rg_tiles.assign(static_cast<std::size_t>(grid.red_groups), {});

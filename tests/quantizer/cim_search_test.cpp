@@ -61,7 +61,7 @@ TEST(AdcSearch, TileSumsMatchTheReferenceRule) {
       k += cs.lengths[t];
     }
     const kernels::CimGemm c =
-        kernels::cim_search_gemm(adc, cs.a_bits, cs.a_signed, cs.w_bits, tiles);
+        kernels::cim_gemm_numerics(adc, cs.a_bits, cs.a_signed, cs.w_bits, tiles);
     for (std::size_t t = 0; t < tiles.size(); ++t) lossless_tiles += c.tile_lossless[t];
     const IntRange xr = cs.a_signed ? signed_range(cs.a_bits) : unsigned_range(cs.a_bits);
     const IntRange wr = signed_range(cs.w_bits);

@@ -23,13 +23,6 @@
 
 namespace tilescale::quant::kernels {
 
-// The CimGemm fields the search reads (adc, a_bits, a_signed, w_bits, wide, shift, steps, tiles,
-// word0, safe_count, tile_lossless), as make_cim_gemm sets them, for the given row tiles of one
-// group's reduction axis (hardware order; tiles cover it in order). The weight-dependent fields
-// stay empty. Throws InputError as make_cim_gemm does.
-CimGemm cim_search_gemm(const AdcNumerics& adc, int a_bits, bool a_signed, int w_bits,
-                        std::vector<RowTile> tiles);
-
 // What one group's sampled positions contribute for one input step, independent of the weights.
 struct CimSearchInputs {
   int64_t positions = 0;

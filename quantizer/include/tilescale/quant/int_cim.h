@@ -93,6 +93,15 @@ struct StepInfo {
   return d;
 }
 
+// The CimGemm fields that depend only on the numerics and the row tiles (adc, a_bits, a_signed,
+// w_bits, wide, shift, steps, tiles, word0, tile_lossless, safe_count), for the given row tiles of
+// one group's reduction axis (hardware order; tiles cover it in order); the weight-dependent fields
+// stay empty. make_cim_gemm starts from it; the ADC-aware search (cim_search.h) uses it alone.
+// Throws InputError (naming nothing; the caller adds the layer) on an invalid AdcNumerics or bits
+// outside 1..8.
+CimGemm cim_gemm_numerics(const AdcNumerics& adc, int a_bits, bool a_signed, int w_bits,
+                          std::vector<RowTile> tiles);
+
 // Builds the constants; a_bits (1..8) / a_signed describe the layer's input grid, w_bits its
 // weights.
 // Throws InputError (naming nothing; the caller adds the layer) on an invalid AdcNumerics.

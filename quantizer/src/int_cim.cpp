@@ -248,9 +248,14 @@ void conv_gemm_cim(const GemmLayer& L, const CimGemm& c, int64_t n, const int64_
       for (int64_t m = 0; m < P; ++m) {
         uint8_t* row = rows + m * k;
         std::fill_n(row, k, uint8_t{0});
-        layout::for_each_tap(s, m / s.wo, m % s.wo, [&](int64_t offset, int64_t p) {
-          std::memcpy(row + p * s.cin_g, hwc + offset * s.cin_g, static_cast<std::size_t>(s.cin_g));
-        });
+        if (s.cin_g == 1)  // depthwise: one byte per tap, not worth a memcpy call
+          layout::for_each_tap(s, m / s.wo, m % s.wo,
+                               [&](int64_t offset, int64_t p) { row[p] = hwc[offset]; });
+        else
+          layout::for_each_tap(s, m / s.wo, m % s.wo, [&](int64_t offset, int64_t p) {
+            std::memcpy(row + p * s.cin_g, hwc + offset * s.cin_g,
+                        static_cast<std::size_t>(s.cin_g));
+          });
       }
       for (int64_t m = 0; m < P; ++m)
         pixel(PixelArgs{&L, &c, gi, rows + m * k, ws.acc.data() + gi * cout_g * width + i * P + m,

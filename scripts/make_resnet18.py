@@ -12,11 +12,14 @@ Writes OUT_DIR/resnet18.onnx, OUT_DIR/images.idx, OUT_DIR/labels.idx.
 """
 import argparse
 import os
-import struct
+import sys
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from idx_file import write_idx  # noqa: E402
 
 
 class Builder:
@@ -73,15 +76,6 @@ def resnet18(seed=0):
                               producer_name="scripts/make_resnet18.py")
     onnx.checker.check_model(model)
     return model, b.params
-
-
-def write_idx(path, array):
-    dims = array.shape
-    with open(path + ".tmp", "wb") as f:
-        f.write(struct.pack(">BBBB", 0, 0, 0x08, len(dims)))
-        f.write(struct.pack(">" + "I" * len(dims), *dims))
-        f.write(array.astype(np.uint8).tobytes())
-    os.replace(path + ".tmp", path)
 
 
 def main():

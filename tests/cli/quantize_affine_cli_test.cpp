@@ -21,7 +21,7 @@ using study::run_cli;
 using study::run_shell;
 using study::ScratchDir;
 
-const std::string kData = study::kSrc + "/tests/data/affine/";
+const std::string kData = TILESCALE_AFFINE_DIR;  // generated at build time (tests/CMakeLists.txt)
 const std::string kImages = " --images " + kData + "images.idx --labels " + kData + "labels.idx";
 
 std::string slurp(const std::string& path) {

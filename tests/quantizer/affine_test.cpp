@@ -37,7 +37,7 @@
 namespace tilescale::quant {
 namespace {
 
-const std::string kDir = std::string(TILESCALE_SOURCE_DIR) + "/tests/data/affine/";
+const std::string kDir = TILESCALE_AFFINE_DIR;  // generated at build time (tests/CMakeLists.txt)
 
 using test::random_images;
 

@@ -12,15 +12,18 @@ tests/cli/quantize_affine_cli_test.cpp). Seeded; Debian's python3-onnx and NumPy
   reciprocal.onnx   1 / x (no integer form: quantize must refuse it)
   images.idx, labels.idx  64 random 3x8x8 images and labels
 
-Usage: tests/data/affine/make_affine_nets.py [OUT_DIR]   (default: this script's folder)
+Usage: tests/data/affine/make_affine_nets.py [OUT_DIR]   (default: this script's folder; the build
+writes them to <build>/tests/data/affine, tests/CMakeLists.txt)
 """
 import os
-import struct
 import sys
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "scripts"))
+from idx_file import write_idx  # noqa: E402
 
 
 class Net:
@@ -123,15 +126,6 @@ def reciprocal():
     r = n.node("Add", [n.conv("input", 3, 4, relu=True), n.const(1.0)])
     r = n.node("Relu", [r])
     return n.model(n.head(n.node("Div", [n.const(1.0), r], name="reciprocal"), 4))
-
-
-def write_idx(path, array):
-    dims = array.shape
-    with open(path + ".tmp", "wb") as f:
-        f.write(struct.pack(">BBBB", 0, 0, 0x08, len(dims)))
-        f.write(struct.pack(">" + "I" * len(dims), *dims))
-        f.write(array.astype(np.uint8).tobytes())
-    os.replace(path + ".tmp", path)
 
 
 def main():

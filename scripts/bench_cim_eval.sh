@@ -20,10 +20,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 py=/usr/bin/python3
 
-cpu=$(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -n 1)
-isa=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' |
-      grep -E '^(avx2|avx512f|avx512bw|avx512_vnni)$' | tr '\n' ' ')
-echo "CPU: $cpu, $(nproc) CPUs; vector ISA: ${isa:-none above SSE}"
+source "$root/scripts/lib/cpu_info.sh"
+print_cpu_info
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $images test images, 1 thread"
 
 measure() {  # measure KERNEL BUNDLE [--arch A]: prints "cpu_s_per_1000 top1"

@@ -38,10 +38,8 @@ mkdir -p "$work"
 py=/usr/bin/python3
 jget() { $py -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 
-cpu=$(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -n 1)
-isa=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' |
-      grep -E '^(avx2|avx512f|avx512_vnni|avx512_bf16|amx_tile|avx_vnni)$' | tr '\n' ' ')
-echo "CPU: $cpu, $(nproc) CPUs; vector ISA: ${isa:-none above SSE}"
+source "$root/scripts/lib/cpu_info.sh"
+print_cpu_info
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "threads $threads, ORT batch $batch, best of $repeat alternating runs, 10,000 test images"
 

@@ -9,6 +9,8 @@ ts=${TILESCALE_BIN:-$root/build/tilescale}
 out="$root/out/bench_quantize"
 mkdir -p "$out"
 [ -f "$out/resnet18/resnet18.onnx" ] || /usr/bin/python3 "$root/scripts/make_resnet18.py" "$out/resnet18"
+source "$root/scripts/lib/cpu_info.sh"
+print_cpu_info
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 run() {
   local name=$1; shift

@@ -13,7 +13,8 @@ build=${TILESCALE_BUILD_DIR:-$root/build}
 layers=${1:-1000}
 cmake --build "$build" --target rtl_speed_bench >/dev/null
 bin=$build/tests/rtl/rtl_speed_bench
-echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores"
+source "$root/scripts/lib/cpu_info.sh"
+print_cpu_info
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for config in sa8x8_ws sa16x16_ws; do
   for model in rtl twin; do

@@ -16,8 +16,8 @@ out=${1:-/tmp/tilescale-bench-study}
 study=$root/studies/bench_points.json
 rm -rf "$out"
 mkdir -p "$out"
-echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores," \
-  "ISA: $(grep -m1 -o -w -E 'avx512_vnni|avx512f|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+source "$root/scripts/lib/cpu_info.sh"
+print_cpu_info
 echo "tilescale: $ts (commit $(git -C "$root" rev-parse --short HEAD))"
 run() {
   local name=$1

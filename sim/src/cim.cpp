@@ -141,6 +141,7 @@ struct Layer {
   std::vector<Xbar> xbars;  // in round order: round r holds [r * macros, (r + 1) * macros)
   int64_t rounds = 1, macros = 1, ch_per_xbar = 1, ktiles = 1, program_cycles = 0;
   bool programmed_up_front = true;  // one round: cells and scale registers resident before start
+  CimShiftAddUnit* unit = nullptr;  // an external shift-add in lockstep (cim_shift_add.h)
   std::string error;                // internal model error, reported after the run
   int64_t max_cycles = 0;
   CimLayerRun* out = nullptr;
@@ -415,7 +416,8 @@ struct CimDigital : sc_core::sc_module {
   sc_in<AdcBeat> adc_in{"adc_in"};
   sc_in<ScaleBeat> scale_in{"scale_in"};
   Layer* L = nullptr;
-  std::vector<int64_t> sa;  // [slot][channel] shift-add accumulators
+  std::vector<int64_t> sa;             // [slot][channel] shift-add accumulators
+  std::vector<CimShiftAddTerm> terms;  // [slot][channel] the unit's term being collected
   // Scale registers, two banks (round parity): [bank][slot][reg].
   std::vector<int64_t> reg_m;
   std::vector<int32_t> reg_r;
@@ -444,6 +446,7 @@ struct CimDigital : sc_core::sc_module {
     const GemmJob& job = *L->job;
     const int64_t lanes = L->macros * L->ch_per_xbar;
     sa.assign(static_cast<std::size_t>(lanes), 0);
+    terms.assign(L->unit ? static_cast<std::size_t>(lanes) : 0, CimShiftAddTerm{});
     regs = 1;
     for (const Xbar& x : L->xbars) regs = std::max<int64_t>(regs, x.reg_block.size());
     reg_m.assign(static_cast<std::size_t>(2 * L->macros * regs), 0);
@@ -474,6 +477,30 @@ struct CimDigital : sc_core::sc_module {
     total = outs * job.layer.m;
     done_cycle = -1;
     L->out->run.output.assign(static_cast<std::size_t>(total), 0);
+  }
+  // Collects slice s of a lane's term; when the channel's last slice is in (columns arrive in
+  // increasing order, so it comes last), applies the term to the external unit and checks it
+  // against the model's own sum, which then takes the unit's value.
+  void shift_add_unit_term(std::size_t lane, int64_t s, int64_t level, const AdcBeat& b,
+                           const quant::InputStep& st) {
+    CimShiftAddTerm& term = terms[lane];
+    term.code[static_cast<std::size_t>(s)] = level;
+    if (s + 1 < L->slices) return;
+    term.lane = static_cast<int64_t>(lane);
+    term.pixel = b.m;
+    term.step = b.step;
+    term.clear = b.step == 0;
+    term.slices = L->slices;
+    term.cell_bits = L->adc.cell_bits;
+    term.row_count = b.row_count[lane / static_cast<std::size_t>(L->ch_per_xbar)];
+    term.bit_pos = st.bit0;
+    term.negative = st.negative;
+    const int64_t got = L->unit->add(term);
+    if (got != sa[lane] && L->error.empty())
+      L->error = "shift-add unit lane " + std::to_string(lane) + ", pixel " + std::to_string(b.m) +
+                 ", step " + std::to_string(b.step) + ": unit " + std::to_string(got) + ", model " +
+                 std::to_string(sa[lane]);
+    sa[lane] = got;
   }
   void tick() {
     const GemmJob& job = *L->job;
@@ -563,17 +590,19 @@ struct CimDigital : sc_core::sc_module {
           const int64_t col = static_cast<int64_t>(b.j) * L->adcs + a;
           if (col >= used) continue;
           const int64_t ch = col / L->slices, s = col % L->slices;
-          int64_t v = (static_cast<int64_t>(b.code[static_cast<std::size_t>(slot * L->adcs + a)])
-                       << L->shift)
-                      << (s * cb);
+          const int64_t level =
+              static_cast<int64_t>(b.code[static_cast<std::size_t>(slot * L->adcs + a)])
+              << L->shift;
+          int64_t v = level << (s * cb);
           // The offset of the offset-binary code, once per channel and step.
           if (s == 0) {
             v -= static_cast<int64_t>(b.row_count[slot]) << (L->wide - 1);
             ++L->out->events.shift_add_ops;
           }
           ++L->out->events.shift_add_ops;
-          sa[static_cast<std::size_t>(slot * L->ch_per_xbar + ch)] +=
-              (st.negative ? -v : v) * (int64_t{1} << st.bit0);
+          const std::size_t lane = static_cast<std::size_t>(slot * L->ch_per_xbar + ch);
+          sa[lane] += (st.negative ? -v : v) * (int64_t{1} << st.bit0);
+          if (L->unit) shift_add_unit_term(lane, s, level, b, st);
         }
       }
       if (b.step + 1 == static_cast<int32_t>(L->steps.size()) && b.j + 1 == L->cpa) {
@@ -604,6 +633,7 @@ struct CimSim::Impl : sc_core::sc_module {
   CimArray array{"array"};
   CimDigital digital{"digital"};
   Layer layer;
+  CimShiftAddUnit* unit = nullptr;
   sc_core::sc_trace_file* tf = nullptr;
 
   Impl(sc_core::sc_module_name n, const std::string& trace_path) : sc_module(n) {
@@ -645,6 +675,8 @@ CimSim& CimSim::instance(const std::string& trace_path) {
   static CimSim* sim = new CimSim(trace_path);
   return *sim;
 }
+
+void CimSim::set_shift_add_unit(CimShiftAddUnit* unit) { impl_->unit = unit; }
 
 CimLayerRun CimSim::run(const GemmJob& job, const map::ArchConfig& arch,
                         const SimOptions& options) {
@@ -701,6 +733,10 @@ CimLayerRun CimSim::run(const GemmJob& job, const map::ArchConfig& arch,
   L.programmed_up_front = L.rounds == 1;
   L.program_cycles = std::max<int64_t>(arch.xbar_rows, max_regs);
   L.max_cycles = options.max_cycles;
+  L.unit = impl_->unit;
+  if (L.unit && L.slices > kCimMaxSlices)
+    throw std::invalid_argument("sim: the shift-add hook carries at most " +
+                                std::to_string(kCimMaxSlices) + " slices per weight");
   CimLayerRun res;
   res.run.name = W.name;
   res.rounds = L.rounds;

@@ -9,8 +9,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <map>
 #include <random>
 
+#include "support/cim_jobs.h"
+#include "support/zoo_w4a8.h"
 #include "tilescale/map/mapper.h"
 #include "tilescale/model/onnx_import.h"
 #include "tilescale/quant/quantize.h"
@@ -20,99 +23,13 @@ namespace tilescale::sim {
 namespace {
 
 const std::string kSource = TILESCALE_SOURCE_DIR;
+using test::cim_arch;
+using test::expected_codes;
+using test::random_job;
 
 uint32_t seed_or(uint32_t fixed) {
   const char* env = std::getenv("TILESCALE_TEST_SEED");
   return env ? static_cast<uint32_t>(std::strtoul(env, nullptr, 10)) : fixed;
-}
-
-map::ArchConfig cim_arch(int rows, int cols, int cell_bits, int adc_bits, int cols_per_adc,
-                         int input_bits, int macros, quant::AdcRange range) {
-  map::ArchConfig a = map::ArchConfig::parse_file(kSource + "/configs/cim128_2b.json");
-  a.xbar_rows = rows;
-  a.xbar_cols = cols;
-  a.cell_bits = cell_bits;
-  a.adc_bits = adc_bits;
-  a.cols_per_adc = cols_per_adc;
-  a.input_bits_per_cycle = input_bits;
-  a.macros = macros;
-  a.adc_range = range;
-  a.scale_regs_per_tile = 1 << 16;
-  return a;
-}
-
-// A random grouped GEMM in hardware order with blocks of bo output x bi reduction indices.
-GemmJob random_job(std::mt19937& gen, int64_t groups, int64_t m, int64_t n, int64_t k, int64_t bo,
-                   int64_t bi, int w_bits, int a_bits, bool a_signed, bool keep_acc) {
-  auto uni = [&](int64_t lo, int64_t hi) {
-    return std::uniform_int_distribution<int64_t>(lo, hi)(gen);
-  };
-  GemmJob job;
-  map::LayerWorkload& L = job.layer;
-  L.name = "random";
-  L.groups = groups;
-  L.m = m;
-  L.n = n;
-  L.k = k;
-  L.cin_g = k;
-  L.w_bits = w_bits;
-  L.a_bits = a_bits;
-  L.act_signed = a_signed;
-  L.out_groups = (groups * n + bo - 1) / bo;
-  L.red_groups = (k + bi - 1) / bi;
-  for (int64_t o = 0; o < groups * n; ++o) L.out_group.push_back(o / bo);
-  for (int64_t i = 0; i < k; ++i) L.red_group.push_back(i / bi);
-  const quant::IntRange ar = a_signed ? quant::signed_range(a_bits) : quant::unsigned_range(a_bits);
-  const quant::IntRange wr = quant::signed_range(w_bits);
-  for (int64_t i = 0; i < groups * m * k; ++i)
-    job.act.push_back(uni(0, 3) == 0 ? 0 : static_cast<int32_t>(uni(ar.lo, ar.hi)));
-  for (int64_t i = 0; i < groups * k * n; ++i)
-    job.weight.push_back(static_cast<int32_t>(uni(wr.lo, wr.hi)));
-  int F = 0;
-  for (int64_t b = 0; b < L.out_groups * L.red_groups; ++b) {
-    quant::FixedMultiplier f;
-    f.m = uni(1 << 15, (1 << 16) - 1);
-    f.r = static_cast<int>(uni(22, 25));
-    F = std::max(F, f.r);
-    job.multiplier.push_back(f);
-  }
-  job.frac_bits = F;
-  for (int64_t o = 0; o < groups * n; ++o) job.bias_q.push_back(uni(-(1 << 20), 1 << 20));
-  job.keep_acc = keep_acc;
-  job.clamp = quant::signed_range(8);
-  return job;
-}
-
-// quant/adc.h's rule, tile by tile with cim_tile_sum_reference: [groups * n][m] codes.
-std::vector<int64_t> expected_codes(const GemmJob& job, const quant::AdcNumerics& adc) {
-  const map::LayerWorkload& L = job.layer;
-  const auto tiles = quant::crossbar_row_tiles(L.red_group, adc.xbar_rows);
-  std::vector<int64_t> out(static_cast<std::size_t>(L.groups * L.n * L.m));
-  std::vector<int64_t> x, w;
-  for (int64_t g = 0; g < L.groups; ++g)
-    for (int64_t o = 0; o < L.n; ++o)
-      for (int64_t p = 0; p < L.m; ++p) {
-        int64_t acc = job.bias_q[static_cast<std::size_t>(g * L.n + o)];
-        for (const quant::RowTile& t : tiles) {
-          x.clear();
-          w.clear();
-          for (int64_t r = t.k0; r < t.k0 + t.length; ++r) {
-            x.push_back(job.act[static_cast<std::size_t>((g * L.m + p) * L.k + r)]);
-            w.push_back(job.weight[static_cast<std::size_t>((g * L.k + r) * L.n + o)]);
-          }
-          const int64_t blk =
-              L.out_group[static_cast<std::size_t>(g * L.n + o)] * L.red_groups + t.red_group;
-          const quant::FixedMultiplier& f = job.multiplier[static_cast<std::size_t>(blk)];
-          acc += quant::cim_tile_sum_reference(x.data(), w.data(), t.length, L.a_bits, L.act_signed,
-                                               L.w_bits, adc) *
-                 f.m * (int64_t{1} << (job.frac_bits - f.r));
-        }
-        out[static_cast<std::size_t>((g * L.n + o) * L.m + p)] =
-            job.keep_acc
-                ? acc
-                : quant::saturate(quant::round_shift_half_up(acc, job.frac_bits), job.clamp);
-      }
-  return out;
 }
 
 // The macro's energy events against the mapper's count: equal event for event, except that the
@@ -122,7 +39,9 @@ void expect_events_match(const map::CimEvents& sim, const map::CimEvents& mapped
   map::CimEvents a = sim, b = mapped;
   EXPECT_LE(a.active_cells, b.active_cells);
   EXPECT_GT(a.active_cells, 0);
-  if (tight) EXPECT_EQ(a.active_cells, b.active_cells);
+  if (tight) {
+    EXPECT_EQ(a.active_cells, b.active_cells);
+  }
   a.active_cells = b.active_cells = 0;
   EXPECT_EQ(map::to_json(a).dump(), map::to_json(b).dump());
 }
@@ -217,20 +136,8 @@ const quant::QuantizedModel& zoo_bundle(const std::string& model, const std::str
   static std::map<std::string, quant::QuantizedModel> cache;
   const std::string key = model + granularity;
   auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
-  quant::QuantOptions o;
-  o.granularity = quant::Granularity::parse(granularity);
-  o.w_bits = 4;
-  o.a_bits = 8;
-  o.first_last_bits = 8;
-  o.search = quant::SearchMethod::Minmax;
-  o.calib_images = 8;
-  o.seed = 1;
-  const Dataset train = load_named(ds, "train", default_data_dir());
-  return cache
-      .emplace(key, quant::quantize(model::import_onnx(kSource + "/models/" + model + ".onnx"), o,
-                                    train))
-      .first->second;
+  if (it == cache.end()) it = cache.emplace(key, test::quantize_w4a8(model, ds, granularity)).first;
+  return it->second;
 }
 
 // Every layer of the zoo for one image on cim128_2b (6-bit ADCs: clipping on most layers) bit-exact

@@ -20,6 +20,8 @@
 //               unit (D * m << (F - r) from its scale registers), then the accumulation across
 //               crossbars into the wide accumulator, and when a channel's last crossbar is in,
 //               requantization with the fused clamp into the output buffer, checked on write.
+//               A test can put another shift-add (the Verilated ts_shift_add) beside its own, in
+//               lockstep (set_shift_add_unit, cim_shift_add.h).
 // Cycles are counted by the model from cycle 0 (the first rising edge) to the last output write;
 // the tests compare them with the mapper's CIM formula (mapper.cpp map_cim), never call it here.
 #pragma once
@@ -31,6 +33,7 @@
 #include "tilescale/map/arch_config.h"
 #include "tilescale/map/cim_energy.h"
 #include "tilescale/quant/adc.h"
+#include "tilescale/sim/cim_shift_add.h"
 #include "tilescale/sim/systolic.h"
 
 namespace tilescale::sim {
@@ -56,6 +59,9 @@ class CimSim {
   // Runs one layer (job as for SystolicSim; job.layer's a_bits, act_signed and w_bits describe
   // the codes) on the CIM `arch`, comparing every output with job.expected.
   CimLayerRun run(const GemmJob& job, const map::ArchConfig& arch, const SimOptions& options);
+  // Puts `unit` inside the digital stage from the next run on (cim_shift_add.h; nullptr: the
+  // model's own shift-add only). Not owned; it must outlive the runs.
+  void set_shift_add_unit(CimShiftAddUnit* unit);
   ~CimSim();
 
  private:

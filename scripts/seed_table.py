@@ -6,6 +6,10 @@ Prints one Markdown row per (model, W/A, granularity): per reorder method the me
 sample standard deviation over the seeds, and whether every method other than `none` keeps
 mean >= none's mean - max(2 std(none), 0.1 point).
 
+A (model, W/A, granularity, reorder, seed) that several files hold counts once (the last file's
+row), so overlapping study files do not weigh a seed twice. Reorder columns: none, sort, kmeans,
+then any other in order of appearance.
+
 Usage: scripts/seed_table.py DIR/*/results.csv
 """
 import csv
@@ -22,14 +26,16 @@ def main():
     for path in sys.argv[1:]:
         with open(path, newline="") as f:
             for r in csv.DictReader(f):
-                if r["granularity"] == "float":
+                if r["granularity"] == "float" or r.get("error"):
                     continue
                 key = (r["model"], "W%sA%s" % (r["w_bits"], r["a_bits"]), r["granularity"])
                 if key not in keys:
                     keys.append(key)
                 if r["reorder"] not in reorders:
                     reorders.append(r["reorder"])
-                runs.setdefault(key + (r["reorder"],), []).append(100.0 * float(r["top1"]))
+                runs.setdefault(key + (r["reorder"],), {})[r.get("seed", path)] = 100.0 * float(r["top1"])
+    known = ["none", "sort", "kmeans"]
+    reorders = [m for m in known if m in reorders] + [m for m in reorders if m not in known]
     head = "| model | W/A | granularity | " + " | ".join(
         "%s mean ± std (n)" % m for m in reorders) + " | none - bound | pass |"
     print(head)
@@ -39,7 +45,7 @@ def main():
         cells = []
         stats = {}
         for m in reorders:
-            v = runs.get(key + (m,), [])
+            v = list(runs.get(key + (m,), {}).values())
             if not v:
                 cells.append("-")
                 continue

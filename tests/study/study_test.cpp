@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tilescale/core/atomic_file.h"
 #include "tilescale/core/error.h"
 #include "tilescale/quant/options_json.h"
 #include "tilescale/study/study_run.h"
@@ -90,6 +91,23 @@ TEST(Study, QuantKeyDependsOnEveryOptionButNotOnThreads) {
     quant::set_quant_option(c, key, nlohmann::json(before));
     EXPECT_EQ(quant::quant_options_json(c)[key], before) << key;
   }
+}
+
+// The study files the docs cite parse and expand to the grid they claim (docs/results.md 1c,
+// docs/study_ptqsl_seeds/README.md): 3 models x 3 widths x (block:16x16 x 3 reorders + layer and
+// channel + auto x 2 budgets x 3 reorders + 4 block sizes x 3 reorders) x 3 seeds.
+TEST(Study, TheShippedStudyFilesExpandToTheirDocumentedGrids) {
+  auto load = [](const std::string& name) {
+    return Study::parse(ojson::parse(read_file(kSrc + "/studies/" + name)), name, kSrc + "/studies");
+  };
+  const Study seeds = load("ptqsl_seeds.json");
+  EXPECT_EQ(seeds.quants.size(), 3u * 3u * (3u + 2u + 2u * 3u + 4u * 3u) * 3u);
+  int auto_reordered = 0;
+  for (const auto& q : seeds.quants)
+    auto_reordered += q.is_auto() && q.options.reorder != quant::ReorderMethod::None;
+  EXPECT_EQ(auto_reordered, 3 * 3 * 2 * 2 * 3);
+  EXPECT_EQ(load("resnet8_granularity.json").quants.size(), 54u) << "docs/study_resnet8/README.md";
+  EXPECT_GT(load("bench_points.json").quants.size(), 0u);
 }
 
 TEST(Study, AutoGranularityNeedsArchAndBudgetAndKeysItsQuantizationByThem) {

@@ -211,6 +211,12 @@ TEST(AutoGranularity, PicksTheLeastErrorCandidateThatFits) {
   auto all = choose_layer_granularity(g, o, train, cand, cost);
   for (const auto& c : all) {
     EXPECT_LE(c.error[0], c.error[2]) << c.layer;
+    // channel and block:16x16 refine layer: each is scored by the lesser of its error and
+    // layer's; the pick has the least score and the least error of all (channel <= layer here).
+    EXPECT_EQ(c.score[0], std::min(c.error[0], c.error[2])) << c.layer;
+    EXPECT_EQ(c.score[1], std::min(c.error[1], c.error[2])) << c.layer;
+    EXPECT_EQ(c.score[2], c.error[2]) << c.layer;
+    EXPECT_EQ(c.score[c.chosen], *std::min_element(c.score.begin(), c.score.end())) << c.layer;
     EXPECT_EQ(c.error[c.chosen], *std::min_element(c.error.begin(), c.error.end())) << c.layer;
   }
   // Only "layer" fits fc1: it gets it, with a larger error than channelwise would have.
@@ -224,6 +230,59 @@ TEST(AutoGranularity, PicksTheLeastErrorCandidateThatFits) {
   EXPECT_THAT(msg, HasSubstr("budget"));
   EXPECT_THAT(msg, HasSubstr("'/conv2/Conv'"));
   EXPECT_THAT(msg, HasSubstr("block:16x16: too many"));
+}
+
+TEST(AutoGranularity, RefinesIsBlockContainment) {
+  auto refines = [](const char* a, const char* b) {
+    return granularity_refines(Granularity::parse(a), Granularity::parse(b));
+  };
+  EXPECT_TRUE(refines("block:8x16", "block:16x16"));
+  EXPECT_TRUE(refines("block:8x16", "block:16x32"));
+  EXPECT_TRUE(refines("block:8x16", "block:64x64"));
+  EXPECT_TRUE(refines("block:16x16", "layer"));
+  EXPECT_TRUE(refines("channel", "layer"));
+  EXPECT_TRUE(refines("block:1x8", "channel"));
+  EXPECT_FALSE(refines("block:8x16", "block:8x16")) << "not a strict refinement";
+  EXPECT_FALSE(refines("block:16x16", "block:8x16"));
+  EXPECT_FALSE(refines("block:8x16", "block:16x8")) << "16 input channels do not fit in 8";
+  EXPECT_FALSE(refines("block:16x8", "block:8x16"));
+  EXPECT_FALSE(refines("block:8x16", "block:12x16")) << "8 does not divide 12";
+  EXPECT_FALSE(refines("channel", "block:16x16"));
+  EXPECT_FALSE(refines("layer", "layer"));
+  EXPECT_FALSE(refines("layer", "channel"));
+  EXPECT_TRUE(refines("mx:32", "layer"));
+  EXPECT_FALSE(refines("mx:32", "channel")) << "other kinds only refine layer here";
+}
+
+// The probe's noise must not pick a coarser block over a fitting refinement of it: with every
+// candidate fitting, the finest of a chain wins on every layer, scored by the least error of the
+// chain; when it does not fit, the next finest wins.
+TEST(AutoGranularity, AFittingRefinementWinsOverWhatItRefines) {
+  const model::Graph g = model::import_onnx(kLenet);
+  QuantOptions o = lenet_options();
+  o.layer_granularity.clear();
+  const Dataset train = load_named("mnist", "train", default_data_dir());
+  const std::vector<Granularity> cand = {Granularity::parse("block:32x32"),
+                                         Granularity::parse("block:8x8"),
+                                         Granularity::parse("block:16x16"),
+                                         Granularity::parse("layer")};
+  GranularityCost fit;
+  fit.fits = true;
+  fit.scale_registers = 1;
+  GranularityCost fit2 = fit;
+  fit2.scale_registers = 2;  // more registers must not keep the refinement out
+  GranularityCost no;
+  no.why = "too many";
+  std::vector<std::vector<GranularityCost>> cost(5, {fit, fit2, fit, fit});
+  for (const auto& c : choose_layer_granularity(g, o, train, cand, cost)) {
+    EXPECT_EQ(c.chosen, 1) << c.layer;
+    EXPECT_EQ(c.score[1], *std::min_element(c.error.begin(), c.error.end())) << c.layer;
+  }
+  cost.assign(5, {fit, no, fit, fit});
+  for (const auto& c : choose_layer_granularity(g, o, train, cand, cost)) {
+    EXPECT_EQ(c.chosen, 2) << c.layer;
+    EXPECT_EQ(c.score[2], std::min({c.error[0], c.error[2], c.error[3]})) << c.layer;
+  }
 }
 
 }  // namespace

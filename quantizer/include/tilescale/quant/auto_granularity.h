@@ -35,9 +35,16 @@ struct GranularityCost {
 QuantizedModel granularity_skeleton(const model::Graph& graph, const QuantOptions& options,
                                     const std::vector<Granularity>& granularity);
 
+// Whether every weight block of `fine` lies inside one block of `coarse` on any layer, with `fine`
+// different: blocks start at channel 0 of their group, so block:AxB refines block:CxD when A
+// divides C and B divides D; everything but layer refines layer; block:1xB refines channel.
+// Other kinds (mx, vsq, xbar) are called refinements of layer only (conservative: never wrong).
+bool granularity_refines(const Granularity& fine, const Granularity& coarse);
+
 struct LayerGranularityChoice {
   std::string layer;                  // Conv/Gemm node name
   std::vector<double> error;          // per candidate: relative output error on calibration data
+  std::vector<double> score;          // per candidate: least error of itself and what it refines
   std::vector<GranularityCost> cost;  // per candidate, as given
   int chosen = -1;                    // index of the chosen candidate
 };
@@ -46,8 +53,10 @@ struct LayerGranularityChoice {
 // ||W x||^2 on options.calib_positions sampled positions of the options.calib_images calibration
 // images (the draw quantize() makes), weights block-quantized at options' bits (first/last
 // override included) with the weight-MSE step of each block, inputs on their min-max a_bits grid;
-// then picks per layer the fitting candidate of least error (ties: fewer scale registers, then
-// the earlier candidate). cost is [layer][candidate]. Throws InputError("budget", ...) naming a
+// then scores each candidate by the least error among itself and the fitting candidates it refines
+// (granularity_refines: it can use their steps, so the real quantizer does at least as well with
+// it) and picks per layer the fitting candidate of least score (ties: the refinement, then fewer
+// scale registers, then the earlier candidate). cost is [layer][candidate]. Throws InputError("budget", ...) naming a
 // layer no candidate fits, with each candidate's reason.
 std::vector<LayerGranularityChoice> choose_layer_granularity(
     const model::Graph& graph, const QuantOptions& options, const Dataset& calib_set,

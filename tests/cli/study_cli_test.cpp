@@ -139,17 +139,18 @@ TEST(StudyCli, ReportPyDrawsEveryFigureAndListsTheParetoFrontOfEveryArch) {
   EXPECT_EQ(p.out, "[(1, 0.5), (3, 0.9), (5, 0.95)]\n");
 }
 
-// scripts/remap_results.py maps a study's cached bundles again with `tilescale map` (the CLI, not the
-// study library's call of the mapper): on a study the current binary ran, it must give back the very
-// file the sweep wrote, CIM energy bound and generated arch configs included. A bundle missing from
-// the cache is an error that names it and writes nothing.
+// scripts/remap_results.py maps a study's cached bundles again with `tilescale map` (the CLI, not
+// the study library's call of the mapper): on a study the current binary ran, it must give back the
+// very file the sweep wrote, CIM energy bound and generated arch configs included. A bundle missing
+// from the cache is an error that names it and writes nothing.
 TEST(StudyCli, RemapResultsGivesBackTheSweepsOwnHardwareColumns) {
   ScratchDir dir("remap");
   ASSERT_EQ(run_sweep(kTinyStudy, dir, "--jobs 2 --quiet").code, 0);
   const std::string remap = "/usr/bin/python3 " + kSrc + "/scripts/remap_results.py --tilescale " +
-                            std::string(TILESCALE_BINARY) + " --configs " + kSrc + "/configs --cache " +
-                            dir.file("cache") + " ";
-  const CliResult r = run_shell(remap + "--out " + dir.file("again") + " " + dir.file("results.csv"));
+                            std::string(TILESCALE_BINARY) + " --configs " + kSrc +
+                            "/configs --cache " + dir.file("cache") + " ";
+  const CliResult r =
+      run_shell(remap + "--out " + dir.file("again") + " " + dir.file("results.csv"));
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("remapped 8 bundles"), std::string::npos) << r.err;
   const std::string again = (dir.path / "again" / dir.path.filename() / "results.csv").string();
@@ -178,27 +179,32 @@ TEST(StudyCli, DominanceTableAppliesTheSeedSpreadAndAreaRule) {
   auto add = [&](const char* g, const char* reorder, const std::vector<double>& top1, int regs,
                  double area, int cycles) {
     for (std::size_t seed = 0; seed < top1.size(); ++seed)
-      csv += "quant,sa,,m,4,8," + std::string(g) + "," + reorder + "," + std::to_string(seed) + "," +
-             std::to_string(top1[seed]) + ",10," + std::to_string(regs) + "," +
+      csv += "quant,sa,,m,4,8," + std::string(g) + "," + reorder + "," + std::to_string(seed) +
+             "," + std::to_string(top1[seed]) + ",10," + std::to_string(regs) + "," +
              std::to_string(area) + "," + std::to_string(cycles) + "\n";
   };
-  add("channel", "none", {0.90, 0.91, 0.92}, 16, 2.3e6, 100);   // 91 ± 1: bound 89
-  add("block:8x8", "sort", {0.893, 0.895, 0.897}, 2, 2.0e6, 200);  // 89.5: within, cheaper
+  add("channel", "none", {0.90, 0.91, 0.92}, 16, 2.3e6, 100);        // 91 ± 1: bound 89
+  add("block:8x8", "sort", {0.893, 0.895, 0.897}, 2, 2.0e6, 200);    // 89.5: within, cheaper
   add("block:16x16", "none", {0.888, 0.889, 0.890}, 1, 2.0e6, 100);  // 88.9: below the bound
-  add("block:4x4", "none", {0.95, 0.95, 0.95}, 32, 2.5e6, 100);  // better but more area
+  add("block:4x4", "none", {0.95, 0.95, 0.95}, 32, 2.5e6, 100);      // better but more area
   write_file_atomic(dir.file("results.csv"), csv);
-  const CliResult r = run_shell("/usr/bin/python3 " + kSrc + "/scripts/dominance_table.py --arch sa " +
-                                dir.file("results.csv"));
+  const CliResult r = run_shell("/usr/bin/python3 " + kSrc +
+                                "/scripts/dominance_table.py --arch sa " + dir.file("results.csv"));
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("| block:8x8 | sort | 89.50 ± 0.20 (3) | 10 | 2 | 2.00 | 200 | **yes** |"),
-            std::string::npos) << r.out;
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("| block:16x16 | none | 88.90 ± 0.10 (3) | 10 | 1 | 2.00 | 100 | no |"),
-            std::string::npos) << r.out;
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("| block:4x4 | none | 95.00 ± 0.00 (3) | 10 | 32 | 2.50 | 100 | no |"),
-            std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("Channel 91.00 ± 1.00, bound 89.00: dominated by block:8x8 sort (89.50%, 2 reg, "
-                       "2.00x cycles)"),
-            std::string::npos) << r.out;
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(
+      r.out.find("Channel 91.00 ± 1.00, bound 89.00: dominated by block:8x8 sort (89.50%, 2 reg, "
+                 "2.00x cycles)"),
+      std::string::npos)
+      << r.out;
 }
 
 TEST(StudyCli, AFailingPointRecordsItsErrorAndTheStudyGoesOn) {

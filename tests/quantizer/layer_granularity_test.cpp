@@ -194,18 +194,42 @@ TEST(LayerGranularityBundle, Version1WithDifferingLayerGranularityIsRefused) {
   EXPECT_THAT(error_of([&] { read_bundle(dir); }), HasSubstr("3 is not supported"));
 }
 
+// LeNet-5, its options without per-layer granularity, the MNIST training split (calibration), and
+// the candidates' costs as choose_layer_granularity() takes them.
+struct AutoCase {
+  model::Graph g = model::import_onnx(kLenet);
+  QuantOptions o = [] {
+    QuantOptions o = lenet_options();
+    o.layer_granularity.clear();
+    return o;
+  }();
+  Dataset train = load_named("mnist", "train", default_data_dir());
+};
+
+std::vector<Granularity> parse_all(const std::vector<std::string>& texts) {
+  std::vector<Granularity> out;
+  for (const auto& t : texts) out.push_back(Granularity::parse(t));
+  return out;
+}
+
+GranularityCost fitting(int64_t scale_registers = 0) {
+  GranularityCost c;
+  c.fits = true;
+  c.scale_registers = scale_registers;
+  return c;
+}
+
+GranularityCost refused(const std::string& why) {
+  GranularityCost c;
+  c.why = why;
+  return c;
+}
+
 TEST(AutoGranularity, PicksTheLeastErrorCandidateThatFits) {
-  const model::Graph g = model::import_onnx(kLenet);
-  QuantOptions o = lenet_options();
-  o.layer_granularity.clear();
-  const Dataset train = load_named("mnist", "train", default_data_dir());
-  const std::vector<Granularity> cand = {Granularity::parse("channel"),
-                                         Granularity::parse("block:16x16"),
-                                         Granularity::parse("layer")};
-  GranularityCost fit;
-  fit.fits = true;
-  GranularityCost no;
-  no.why = "too many";
+  const AutoCase t;
+  const auto& [g, o, train] = t;
+  const std::vector<Granularity> cand = parse_all({"channel", "block:16x16", "layer"});
+  const GranularityCost fit = fitting(), no = refused("too many");
   // Everything fits: channelwise is never less accurate than one scale per layer.
   std::vector<std::vector<GranularityCost>> cost(5, {fit, fit, fit});
   auto all = choose_layer_granularity(g, o, train, cand, cost);
@@ -258,21 +282,12 @@ TEST(AutoGranularity, RefinesIsBlockContainment) {
 // candidate fitting, the finest of a chain wins on every layer, scored by the least error of the
 // chain; when it does not fit, the next finest wins.
 TEST(AutoGranularity, AFittingRefinementWinsOverWhatItRefines) {
-  const model::Graph g = model::import_onnx(kLenet);
-  QuantOptions o = lenet_options();
-  o.layer_granularity.clear();
-  const Dataset train = load_named("mnist", "train", default_data_dir());
-  const std::vector<Granularity> cand = {Granularity::parse("block:32x32"),
-                                         Granularity::parse("block:8x8"),
-                                         Granularity::parse("block:16x16"),
-                                         Granularity::parse("layer")};
-  GranularityCost fit;
-  fit.fits = true;
-  fit.scale_registers = 1;
-  GranularityCost fit2 = fit;
-  fit2.scale_registers = 2;  // more registers must not keep the refinement out
-  GranularityCost no;
-  no.why = "too many";
+  const AutoCase t;
+  const auto& [g, o, train] = t;
+  const std::vector<Granularity> cand =
+      parse_all({"block:32x32", "block:8x8", "block:16x16", "layer"});
+  const GranularityCost fit = fitting(1), no = refused("too many");
+  const GranularityCost fit2 = fitting(2);  // more registers must not keep the refinement out
   std::vector<std::vector<GranularityCost>> cost(5, {fit, fit2, fit, fit});
   for (const auto& c : choose_layer_granularity(g, o, train, cand, cost)) {
     EXPECT_EQ(c.chosen, 1) << c.layer;

@@ -98,7 +98,8 @@ TEST(Study, QuantKeyDependsOnEveryOptionButNotOnThreads) {
 // channel + auto x 2 budgets x 3 reorders + 4 block sizes x 3 reorders) x 3 seeds.
 TEST(Study, TheShippedStudyFilesExpandToTheirDocumentedGrids) {
   auto load = [](const std::string& name) {
-    return Study::parse(ojson::parse(read_file(kSrc + "/studies/" + name)), name, kSrc + "/studies");
+    return Study::parse(ojson::parse(read_file(kSrc + "/studies/" + name)), name,
+                        kSrc + "/studies");
   };
   const Study seeds = load("ptqsl_seeds.json");
   EXPECT_EQ(seeds.quants.size(), 3u * 3u * (3u + 2u + 2u * 3u + 4u * 3u) * 3u);

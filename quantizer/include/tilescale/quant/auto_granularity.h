@@ -56,8 +56,8 @@ struct LayerGranularityChoice {
 // then scores each candidate by the least error among itself and the fitting candidates it refines
 // (granularity_refines: it can use their steps, so the real quantizer does at least as well with
 // it) and picks per layer the fitting candidate of least score (ties: the refinement, then fewer
-// scale registers, then the earlier candidate). cost is [layer][candidate]. Throws InputError("budget", ...) naming a
-// layer no candidate fits, with each candidate's reason.
+// scale registers, then the earlier candidate). cost is [layer][candidate]. Throws
+// InputError("budget", ...) naming a layer no candidate fits, with each candidate's reason.
 std::vector<LayerGranularityChoice> choose_layer_granularity(
     const model::Graph& graph, const QuantOptions& options, const Dataset& calib_set,
     const std::vector<Granularity>& candidates,
